@@ -1,0 +1,198 @@
+"""Back office for accounts. Status and role change only through actions that call the services
+(each asks for a reason, which goes into the audit log)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.password_validation import validate_password
+from django.shortcuts import render
+
+from accounts import services
+from accounts.models import User, UserDetails, UserRole
+from vbwd.exceptions import DomainError
+
+
+class UserDetailsInline(admin.StackedInline):
+    model = UserDetails
+    can_delete = False
+    extra = 0
+    fields = (
+        ("first_name", "last_name"),
+        "company",
+        "tax_number",
+        "phone",
+        "address_line_1",
+        "address_line_2",
+        ("postal_code", "city"),
+        ("state", "country"),
+        "config",
+        ("balance", "balance_currency"),
+    )
+
+
+class UserCreationForm(forms.ModelForm):
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    role = forms.ChoiceField(choices=UserRole.choices, initial=UserRole.USER)
+
+    class Meta:
+        model = User
+        fields = ("email",)
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email=email).exists():
+            raise forms.ValidationError("User with this email already exists")
+        return email
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        validate_password(password)
+        return password
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True)
+    role = forms.ChoiceField(choices=UserRole.choices, required=False)
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    list_display = ("email", "role", "status", "has_used_trial", "last_login_at", "created_at")
+    list_filter = ("status", "role", "has_used_trial", "is_superuser")
+    search_fields = ("email", "details__first_name", "details__last_name", "details__company")
+    ordering = ("-created_at",)
+    list_select_related = ("details",)
+    list_per_page = 50
+    date_hierarchy = "created_at"
+    inlines = [UserDetailsInline]
+    actions = ["suspend_users", "activate_users", "change_role"]
+    readonly_fields = (
+        "id",
+        "email",
+        "status",
+        "role",
+        "is_superuser",
+        "has_used_trial",
+        "last_login_at",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("id", "email")}),
+        ("Access", {"fields": ("status", "role", "is_superuser")}),
+        ("Activity", {"fields": ("has_used_trial", "last_login_at", "created_at", "updated_at")}),
+    )
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = UserCreationForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ((None, {"fields": ("email", "password", "role")}),)
+        return self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_inlines(self, request, obj):
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # the user row itself is read-only here; details are saved by the inline
+        created = services.user_create(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password"],
+            role=form.cleaned_data["role"],
+            actor=request.user,
+        )
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not UserDetails:
+            return super().save_formset(request, form, formset, change)
+        for details_form in formset.forms:
+            if details_form.has_changed():
+                user = form.instance
+                data = {
+                    field: details_form.cleaned_data[field] for field in details_form.changed_data
+                }
+                services.user_details_update(user=user, data=data, actor=request.user)
+        return None
+
+    def has_delete_permission(self, request, obj=None):
+        # Users are anonymised, never deleted, once they have financial history (issue-level
+        # rules live in accounts.services); the back office does not hard-delete.
+        return False
+
+    def _run_with_reason(self, request, queryset, title, apply, *, ask_role=False):
+        if "apply" in request.POST:
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                done = 0
+                for user in queryset:
+                    try:
+                        apply(user, form.cleaned_data)
+                        done += 1
+                    except DomainError as error:
+                        self.message_user(request, f"{user.email}: {error.message}", messages.ERROR)
+                if done:
+                    self.message_user(
+                        request, f"{title}: {done} user(s) updated.", messages.SUCCESS
+                    )
+                return None
+        else:
+            form = ReasonForm()
+        return render(
+            request,
+            "admin/accounts/reason_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "ask_role": ask_role,
+                "users": queryset,
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Suspend selected users (signs them out)")
+    def suspend_users(self, request, queryset):
+        return self._run_with_reason(
+            request,
+            queryset,
+            "Suspend users",
+            lambda user, data: services.user_suspend(
+                user=user, actor=request.user, reason=data["reason"]
+            ),
+        )
+
+    @admin.action(description="Activate selected users")
+    def activate_users(self, request, queryset):
+        return self._run_with_reason(
+            request,
+            queryset,
+            "Activate users",
+            lambda user, data: services.user_activate(
+                user=user, actor=request.user, reason=data["reason"]
+            ),
+        )
+
+    @admin.action(description="Change the role of selected users")
+    def change_role(self, request, queryset):
+        def apply(user, data):
+            if not data.get("role"):
+                raise DomainError("Choose a role")
+            services.user_set_role(
+                user=user, role=data["role"], actor=request.user, reason=data["reason"]
+            )
+
+        return self._run_with_reason(request, queryset, "Change role", apply, ask_role=True)

@@ -1,0 +1,254 @@
+"""Shapes of API.md §2.1 (output) and the validated input of the details and profile updates."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.countries import is_known_country
+from accounts.models import User, UserDetails, UserRole, UserStatus
+from accounts.selectors import token_balance_of
+
+
+class UserDetailsSerializer(serializers.ModelSerializer):
+    user_id = serializers.UUIDField(read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+    # money: decimal string in the default currency
+    balance = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
+
+    class Meta:
+        model = UserDetails
+        fields = [
+            "id",
+            "user_id",
+            "email",
+            "first_name",
+            "last_name",
+            "company",
+            "tax_number",
+            "phone",
+            "address_line_1",
+            "address_line_2",
+            "city",
+            "state",
+            "postal_code",
+            "country",
+            "config",
+            "balance",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class _UserBase(serializers.ModelSerializer):
+    name = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=UserStatus.choices, read_only=True)
+    role = serializers.ChoiceField(choices=UserRole.choices, read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=UserRole.choices), read_only=True
+    )
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_name(self, user: User) -> str | None:
+        return user.display_name
+
+
+class UserSerializer(_UserBase):
+    """User (API.md §2.1)."""
+
+    token_balance = serializers.SerializerMethodField()
+    details = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "name",
+            "status",
+            "is_active",
+            "role",
+            "roles",
+            "has_used_trial",
+            "token_balance",
+            "last_login_at",
+            "created_at",
+            "updated_at",
+            "details",
+        ]
+        read_only_fields = fields
+
+    def get_token_balance(self, user: User) -> int:
+        return token_balance_of(user)
+
+    @extend_schema_field(UserDetailsSerializer(allow_null=True))
+    def get_details(self, user: User):
+        details = getattr(user, "details", None)
+        return UserDetailsSerializer(details).data if details is not None else None
+
+
+class ProfileUserSerializer(_UserBase):
+    """ProfileUser: the reduced user of ``GET /user/profile``."""
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "email",
+            "name",
+            "status",
+            "is_active",
+            "role",
+            "roles",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class AuthUserSerializer(serializers.ModelSerializer):
+    """AuthUser: ``{id, email, name, roles}``; ``name`` falls back to the email's local part."""
+
+    name = serializers.SerializerMethodField()
+    roles = serializers.ListField(
+        child=serializers.ChoiceField(choices=UserRole.choices), read_only=True
+    )
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "roles"]
+        read_only_fields = fields
+
+    def get_name(self, user: User) -> str:
+        return user.display_name or user.email.split("@", 1)[0]
+
+
+def _text(name: str, max_length: int) -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=max_length,
+        trim_whitespace=True,
+        error_messages={
+            "max_length": f"{name} must be at most {max_length} characters",
+            "invalid": f"{name} must be a string",
+        },
+    )
+
+
+class UserDetailsUpdateSerializer(serializers.Serializer):
+    """Writable UserDetails fields; ``""`` and ``null`` both store "no value"."""
+
+    first_name = _text("first_name", 100)
+    last_name = _text("last_name", 100)
+    company = _text("company", 255)
+    tax_number = _text("tax_number", 100)
+    phone = _text("phone", 20)
+    address_line_1 = _text("address_line_1", 255)
+    address_line_2 = _text("address_line_2", 255)
+    city = _text("city", 100)
+    state = _text("state", 100)
+    postal_code = _text("postal_code", 20)
+    country = _text("country", 2)
+    config = serializers.DictField(
+        required=False, allow_null=True, error_messages={"not_a_dict": "config must be an object"}
+    )
+
+    def validate_country(self, value):
+        if not value:
+            return None
+        code = value.upper()
+        if len(code) != 2 or not code.isalpha() or not is_known_country(code):
+            raise serializers.ValidationError(f"Unknown country code: {value}")
+        return code
+
+    def validate(self, attrs):
+        for field, value in list(attrs.items()):
+            if field != "config" and value == "":
+                attrs[field] = None
+        return attrs
+
+
+class RegisterRequestSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    password = serializers.CharField()
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    locale = serializers.CharField(required=False)
+
+
+class LoginRequestSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    password = serializers.CharField()
+
+
+class RefreshRequestSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(help_text="Alias: refresh")
+
+
+class LogoutRequestSerializer(serializers.Serializer):
+    refresh_token = serializers.CharField(required=False)
+    all = serializers.BooleanField(required=False)
+
+
+class ForgotPasswordRequestSerializer(serializers.Serializer):
+    email = serializers.CharField()
+
+
+class ResetPasswordRequestSerializer(serializers.Serializer):
+    uid = serializers.CharField()
+    token = serializers.CharField()
+    new_password = serializers.CharField()
+
+
+class ChangePasswordRequestSerializer(serializers.Serializer):
+    currentPassword = serializers.CharField(help_text="Alias: current_password")  # noqa: N815
+    newPassword = serializers.CharField(help_text="Alias: new_password")  # noqa: N815
+
+
+class TokenResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    expires_in = serializers.IntegerField()
+    user_id = serializers.UUIDField()
+    error = serializers.CharField(allow_null=True)
+    user = AuthUserSerializer()
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    token = serializers.CharField()
+    refresh_token = serializers.CharField()
+    expires_in = serializers.IntegerField()
+
+
+class SuccessMessageSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class MeResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    user = UserSerializer()
+
+
+class CheckEmailResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    exists = serializers.BooleanField()
+
+
+class ProfileResponseSerializer(serializers.Serializer):
+    user = ProfileUserSerializer()
+    details = UserDetailsSerializer(allow_null=True)
+
+
+class ProfileUpdateResponseSerializer(ProfileResponseSerializer):
+    message = serializers.CharField()
+
+
+class ChangePasswordResponseSerializer(RefreshResponseSerializer):
+    message = serializers.CharField()

@@ -1,0 +1,6 @@
+from platform_settings import views
+from vbwd.api import route
+
+urlpatterns = [
+    route(r"settings/terms", views.TermsView.as_view(), name="settings-terms"),
+]

@@ -1,0 +1,64 @@
+"""Pagination with both parameter styles and the superset of keys (API.md §1.7)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vbwd.exceptions import ValidationFailed
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+PAGINATION_PARAMETERS = ("page", "per_page", "limit", "offset")
+
+
+def _int_param(query, name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be an integer", field=name) from None
+
+
+def is_requested(query) -> bool:
+    """True when any pagination parameter is given (user self-service lists page only then)."""
+    return any(query.get(name) not in (None, "") for name in PAGINATION_PARAMETERS)
+
+
+@dataclass(frozen=True)
+class Window:
+    offset: int
+    per_page: int
+
+    @classmethod
+    def from_query(cls, query) -> Window:
+        page = _int_param(query, "page")
+        per_page = _int_param(query, "per_page")
+        limit = _int_param(query, "limit")
+        offset = _int_param(query, "offset")
+        if (limit is not None or offset is not None) and page is None and per_page is None:
+            size = min(max(limit if limit is not None else DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+            return cls(offset=max(offset or 0, 0), per_page=size)
+        size = min(max(per_page if per_page is not None else DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+        page = max(page if page is not None else 1, 1)
+        return cls(offset=(page - 1) * size, per_page=size)
+
+    def meta(self, total: int) -> dict[str, int]:
+        return {
+            "total": total,
+            "page": self.offset // self.per_page + 1,
+            "per_page": self.per_page,
+            "pages": math.ceil(total / self.per_page) if total else 0,
+            "limit": self.per_page,
+            "offset": self.offset,
+        }
+
+
+def paginate(query, queryset) -> tuple[list, dict[str, int]]:
+    """One page of ``queryset`` and the superset of pagination keys; a count plus one fetch."""
+    window = Window.from_query(query)
+    total = queryset.count()
+    rows = list(queryset[window.offset : window.offset + window.per_page])
+    return rows, window.meta(total)

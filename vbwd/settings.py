@@ -1,0 +1,329 @@
+"""Every setting of VBWD, read from the environment in this one place.
+
+Without any environment the project runs on embedded defaults: a SQLite file under ``var/``,
+the local-memory cache and Celery tasks executed eagerly. ``DATABASE_URL`` switches to
+PostgreSQL (or any database dj-database-url understands) and ``REDIS_URL`` to Redis as the
+shared cache and Celery broker. ``VBWD_ENV=production`` turns on the production checks.
+"""
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VBWD_VERSION = "1.0.0"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false/1/0), got {raw!r}")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from error
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# --- Mode -------------------------------------------------------------------------------------
+
+# development (default: `make run`), test (pytest), production (refuses insecure defaults).
+VBWD_ENV = env_str("VBWD_ENV", "development").strip().lower()
+if VBWD_ENV not in {"development", "test", "production"}:
+    raise ImproperlyConfigured("VBWD_ENV must be one of development, test, production")
+PRODUCTION = VBWD_ENV == "production"
+
+DEBUG = env_bool("DJANGO_DEBUG", VBWD_ENV == "development")
+
+_INSECURE_SECRET_KEY = "vbwd-insecure-development-secret-key-change-me-0123456789abcdef"
+_INSECURE_JWT_KEY = "vbwd-insecure-development-jwt-signing-key-change-me-0123456789"
+SECRET_KEY = env_str("SECRET_KEY", _INSECURE_SECRET_KEY)
+# A dedicated key for JWTs; in production it must be set and differ from SECRET_KEY.
+VBWD_JWT_SIGNING_KEY = env_str("VBWD_JWT_SIGNING_KEY", _INSECURE_JWT_KEY)
+
+if PRODUCTION:
+    if SECRET_KEY == _INSECURE_SECRET_KEY or len(SECRET_KEY) < 50:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a random value of at least 50 characters in production"
+        )
+    if VBWD_JWT_SIGNING_KEY == _INSECURE_JWT_KEY or len(VBWD_JWT_SIGNING_KEY) < 32:
+        raise ImproperlyConfigured(
+            "VBWD_JWT_SIGNING_KEY must be set to a random value of at least 32 characters "
+            "in production"
+        )
+    if VBWD_JWT_SIGNING_KEY == SECRET_KEY:
+        raise ImproperlyConfigured("VBWD_JWT_SIGNING_KEY must differ from SECRET_KEY")
+    if DEBUG:
+        raise ImproperlyConfigured("DJANGO_DEBUG must be off in production")
+
+ALLOWED_HOSTS = env_list(
+    "DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# --- Applications -----------------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "corsheaders",
+    "vbwd",
+    "audit",
+    "accounts",
+    "platform_settings",
+]
+
+MIDDLEWARE = [
+    "vbwd.middleware.RequestIdMiddleware",
+    "vbwd.middleware.ApiRequestGuardMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "vbwd.urls"
+WSGI_APPLICATION = "vbwd.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["accounts.backends.EmailBackend"]
+# Routes accept an optional trailing slash themselves; the server never redirects.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    SQLITE_PATH = Path(env_str("VBWD_SQLITE_PATH", str(BASE_DIR / "var" / "db.sqlite3")))
+    SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": SQLITE_PATH,
+            # Waits for a writer instead of failing at once when two requests write together.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache, Celery ----------------------------------------------------------------------------
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("VBWD_CACHE_PREFIX", "vbwd"),
+            "OPTIONS": {"CLIENT_CLASS": "django_redis.client.DefaultClient"},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "vbwd",
+            "KEY_PREFIX": env_str("VBWD_CACHE_PREFIX", "vbwd"),
+        }
+    }
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+# Without a broker every task runs in the calling process, so nothing external is needed.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {}  # filled in vbwd/celery.py, one commented entry per job
+
+# --- Passwords, i18n, static ------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [{"NAME": "accounts.passwords.PasswordPolicyValidator"}]
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serves the admin's static files straight from the apps when collectstatic has not run.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Email ------------------------------------------------------------------------------------
+
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "VBWD <no-reply@localhost>")
+
+# --- Security (production) --------------------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # The health probe is called over plain HTTP inside the cluster.
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/?$"]
+
+# --- API (API.md §1.12) -----------------------------------------------------------------------
+
+VBWD_ACCESS_TOKEN_MINUTES = env_int("VBWD_ACCESS_TOKEN_MINUTES", 60)
+VBWD_REFRESH_TOKEN_DAYS = env_int("VBWD_REFRESH_TOKEN_DAYS", 7)
+VBWD_PASSWORD_RESET_URL = env_str("VBWD_PASSWORD_RESET_URL", "http://localhost:5173/reset-password")
+VBWD_FRONTEND_URL = env_str("VBWD_FRONTEND_URL", "http://localhost:5173")
+VBWD_RATE_LIMIT_ENABLED = env_bool("VBWD_RATE_LIMIT_ENABLED", True)
+# JSON object overriding entries of the default table in vbwd/throttling.py, for example
+# {"login_ip": "20/minute", "register_ip": "10/minute"}.
+try:
+    VBWD_RATE_LIMITS = json.loads(env_str("VBWD_RATE_LIMITS", "{}") or "{}")
+except json.JSONDecodeError as error:
+    raise ImproperlyConfigured("VBWD_RATE_LIMITS must be a JSON object") from error
+if not isinstance(VBWD_RATE_LIMITS, dict):
+    raise ImproperlyConfigured("VBWD_RATE_LIMITS must be a JSON object")
+VBWD_TRUSTED_PROXY_COUNT = env_int("VBWD_TRUSTED_PROXY_COUNT", 0)
+VBWD_IDEMPOTENCY_TTL_HOURS = env_int("VBWD_IDEMPOTENCY_TTL_HOURS", 24)
+VBWD_PDF_LINK_TTL_SECONDS = env_int("VBWD_PDF_LINK_TTL_SECONDS", 300)
+VBWD_DEFAULT_LANGUAGE = env_str("VBWD_DEFAULT_LANGUAGE", "en")
+VBWD_API_DOCS_PUBLIC = env_bool("VBWD_API_DOCS_PUBLIC", True)
+VBWD_WEBHOOK_ALLOW_HTTP = env_bool("VBWD_WEBHOOK_ALLOW_HTTP", DEBUG)
+VBWD_CORS_ALLOWED_ORIGINS = env_list("VBWD_CORS_ALLOWED_ORIGINS")
+# Largest accepted request body (API.md §1.2).
+VBWD_MAX_BODY_BYTES = 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = VBWD_MAX_BODY_BYTES
+
+CORS_ALLOWED_ORIGINS = VBWD_CORS_ALLOWED_ORIGINS
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed", "X-Request-ID", "Content-Disposition"]
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsActiveUser"],
+    "DEFAULT_THROTTLE_CLASSES": ["vbwd.throttling.DefaultThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["vbwd.parsers.JSONObjectParser"],
+    "DEFAULT_RENDERER_CLASSES": ["vbwd.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": None,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "vbwd.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=VBWD_ACCESS_TOKEN_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=VBWD_REFRESH_TOKEN_DAYS),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": VBWD_JWT_SIGNING_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+    "LEEWAY": 0,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VBWD API",
+    "DESCRIPTION": "Subscription billing backend: accounts, catalog, subscriptions, invoices, "
+    "tokens and plugins.",
+    "VERSION": VBWD_VERSION,
+    "OAS_VERSION": "3.0.3",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "UserStatus": "accounts.models.UserStatus",
+        "UserRole": "accounts.models.UserRole",
+        "ActorType": "audit.models.ActorType",
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("VBWD_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,137 @@
+"""Rate limits (API.md §1.9): fixed one-window counters in the shared cache.
+
+A limit is a scope name, a rate (``"10/minute"``) and what it is keyed on (client IP, the
+normalised email of the body, or the user). Counters are plain cache integers created with
+``add`` and raised with ``incr``, both atomic in Redis, so every worker process shares them.
+Views list the limits that apply to them with ``rate_limit(scope, key)``; every other request
+gets ``DefaultThrottle`` (per user when authenticated, per IP otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.throttling import BaseThrottle
+
+from vbwd.request_context import client_ip
+
+DEFAULT_RATE_LIMITS: dict[str, str] = {
+    "login_ip": "10/minute",
+    "login_email": "10/minute",
+    "register_ip": "5/minute",
+    "check_email_ip": "10/minute",
+    "forgot_password_email": "5/hour",
+    "forgot_password_ip": "20/hour",
+    "reset_password_ip": "10/minute",
+    "refresh_ip": "30/minute",
+    "change_password_user": "10/minute",
+    "payment_user": "20/minute",
+    "metered_user": "30/minute",
+    "events": "100/minute",
+    "authenticated": "600/minute",
+    "anonymous": "300/minute",
+}
+
+_PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def parse_rate(rate: str) -> tuple[int, int]:
+    """``"10/minute"`` → (10, 60). Also accepts ``"10/5minute"`` style multipliers."""
+    count, _, period = rate.partition("/")
+    period = period.strip().lower().rstrip("s") or "minute"
+    multiplier = ""
+    while period and period[0].isdigit():
+        multiplier += period[0]
+        period = period[1:]
+    if period not in _PERIODS:
+        raise ValueError(f"Unknown rate period in {rate!r}")
+    return int(count), _PERIODS[period] * int(multiplier or 1)
+
+
+def rate_for(scope: str) -> tuple[int, int]:
+    configured = getattr(settings, "VBWD_RATE_LIMITS", {}) or {}
+    return parse_rate(configured.get(scope, DEFAULT_RATE_LIMITS[scope]))
+
+
+def hit(scope: str, identity: str) -> float | None:
+    """Counts one request; returns the seconds until the window ends when over the limit."""
+    limit, period = rate_for(scope)
+    now = time.time()
+    window = int(now // period)
+    key = f"rl:{scope}:{identity}:{window}"
+    cache.add(key, 0, timeout=period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:
+        # The key expired between add and incr: this request opens a fresh window.
+        cache.add(key, 1, timeout=period + 1)
+        count = 1
+    if count > limit:
+        return max(1.0, math.ceil((window + 1) * period - now))
+    return None
+
+
+def _normalised_email(request) -> str | None:
+    try:
+        data = request.data
+    except Exception:  # an unparsable body is refused later by the view itself
+        return None
+    email = data.get("email") if hasattr(data, "get") else None
+    if not isinstance(email, str) or not email.strip():
+        return None
+    return email.strip().lower()
+
+
+def identity_for(request, key: str) -> str | None:
+    if key == "ip":
+        return client_ip(request) or "unknown"
+    if key == "email":
+        return _normalised_email(request)
+    if key == "user":
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return f"user:{user.pk}"
+        return f"ip:{client_ip(request) or 'unknown'}"
+    raise ValueError(f"Unknown rate-limit key {key!r}")
+
+
+class ScopedRateThrottle(BaseThrottle):
+    scope: str = ""
+    key: str = "ip"
+
+    def __init__(self) -> None:
+        self._wait: float | None = None
+
+    def allow_request(self, request, view) -> bool:
+        if not settings.VBWD_RATE_LIMIT_ENABLED:
+            return True
+        identity = identity_for(request, self.key)
+        if identity is None:
+            return True
+        self._wait = hit(self.scope, identity)
+        return self._wait is None
+
+    def wait(self) -> float | None:
+        return self._wait
+
+
+def rate_limit(scope: str, key: str) -> type[ScopedRateThrottle]:
+    """A throttle class for one row of the table in API.md §1.9."""
+    if scope not in DEFAULT_RATE_LIMITS:
+        raise ValueError(f"Unknown rate-limit scope {scope!r}")
+    return type(f"RateLimit_{scope}", (ScopedRateThrottle,), {"scope": scope, "key": key})
+
+
+class DefaultThrottle(ScopedRateThrottle):
+    """600/minute per user when authenticated, 300/minute per client IP otherwise."""
+
+    def allow_request(self, request, view) -> bool:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            self.scope, self.key = "authenticated", "user"
+        else:
+            self.scope, self.key = "anonymous", "ip"
+        return super().allow_request(request, view)

@@ -1,0 +1,35 @@
+"""Root URLs: the Django admin, the banner and ``/api/v1`` (every app plugs into api_patterns)."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+
+from vbwd import views
+from vbwd.api import route
+
+admin.site.site_header = "VBWD back office"
+admin.site.site_title = "VBWD"
+admin.site.index_title = "Billing administration"
+
+api_patterns = [
+    route(r"health", views.HealthView.as_view(), name="health"),
+    route(r"config/languages", views.LanguagesView.as_view(), name="config-languages"),
+    route(r"schema", views.SchemaView.as_view(), name="schema"),
+    route(r"docs", views.DocsView.as_view(url="/api/v1/schema/?format=json"), name="docs"),
+    path("", include("accounts.urls")),
+    path("", include("platform_settings.urls")),
+]
+
+urlpatterns = [
+    path("admin", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_patterns)),
+    re_path(r"^$", views.BannerView.as_view(), name="banner"),
+    # Last: every other path answers the JSON 404, whatever DEBUG says.
+    re_path(r"^(?!admin/|static/).*$", views.NotFoundView.as_view(), name="not-found"),
+]
+
+handler400 = "vbwd.exceptions.bad_request"
+handler403 = "vbwd.exceptions.permission_denied"
+handler404 = "vbwd.exceptions.page_not_found"
+handler500 = "vbwd.exceptions.server_error"
