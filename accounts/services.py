@@ -219,7 +219,10 @@ def auth_refresh(*, raw_token) -> dict:
         raise invalid from None
     with transaction.atomic():
         outstanding = (
-            OutstandingToken.objects.select_for_update().filter(jti=refresh["jti"]).first()
+            OutstandingToken.objects.select_for_update(of=("self",))
+            .filter(jti=refresh["jti"])
+            .order_by("pk")
+            .first()
         )
         if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
             raise invalid

@@ -1,0 +1,229 @@
+"""Idempotency-Key on authenticated POSTs (API.md §1.10)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
+from accounts.tokens import issue_pair
+from audit.models import AuditEntry
+from vbwd.models import IdempotencyRecord
+
+CHANGE_PASSWORD = "/api/v1/user/change-password"
+NEW_PASSWORD = "N3w!password"
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
+    return client
+
+
+def _change_password(client, key, body=None):
+    body = body or {"currentPassword": DEFAULT_PASSWORD, "newPassword": NEW_PASSWORD}
+    return client.post(
+        CHANGE_PASSWORD,
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
+@pytest.mark.django_db
+def test_same_key_and_body_replays_the_stored_response_without_running_again():
+    user = UserFactory()
+    client = _client_for(user)
+
+    first = _change_password(client, "key-1")
+    replay = _change_password(client, "key-1")
+
+    assert first.status_code == 200
+    assert "Idempotent-Replayed" not in first.headers
+    assert replay.status_code == 200
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.content == first.content
+    assert replay.headers["Content-Type"] == "application/json; charset=utf-8"
+    # A second run would have failed: the current password is no longer the old one.
+    assert AuditEntry.objects.filter(action="user.password_changed").count() == 1
+
+
+@pytest.mark.django_db
+def test_body_order_and_whitespace_do_not_change_the_fingerprint():
+    user = UserFactory()
+    client = _client_for(user)
+    _change_password(client, "key-1")
+
+    replay = client.post(
+        CHANGE_PASSWORD + "/",
+        data='{ "newPassword": "N3w!password",\n "currentPassword": "Passw0rd!x" }',
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="key-1",
+    )
+
+    assert replay.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.mark.django_db
+def test_same_key_with_another_body_is_an_idempotency_conflict():
+    user = UserFactory()
+    client = _client_for(user)
+    _change_password(client, "key-1")
+
+    response = _change_password(
+        client, "key-1", {"currentPassword": NEW_PASSWORD, "newPassword": "Th1rd!password"}
+    )
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "Idempotency-Key has already been used with a different request",
+        "code": "idempotency_conflict",
+    }
+    user.refresh_from_db()
+    assert user.check_password(NEW_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_keys_are_scoped_per_user():
+    first_user, second_user = UserFactory(), UserFactory()
+
+    first = _change_password(_client_for(first_user), "shared-key")
+    second = _change_password(_client_for(second_user), "shared-key")
+
+    assert first.status_code == second.status_code == 200
+    assert "Idempotent-Replayed" not in second.headers
+    assert AuditEntry.objects.filter(action="user.password_changed").count() == 2
+
+
+@pytest.mark.django_db
+def test_business_errors_are_stored_and_replayed():
+    user = UserFactory()
+    client = _client_for(user)
+    wrong = {"currentPassword": "Wrong!pass1", "newPassword": NEW_PASSWORD}
+
+    first = _change_password(client, "key-err", wrong)
+    replay = _change_password(client, "key-err", wrong)
+
+    assert first.status_code == replay.status_code == 400
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == first.json()
+
+
+@pytest.mark.django_db
+def test_server_errors_free_the_key(monkeypatch):
+    user = UserFactory()
+    client = APIClient(raise_request_exception=False)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
+
+    def explode(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr("accounts.services.password_change", explode)
+    failed = _change_password(client, "key-500")
+    monkeypatch.undo()
+    retried = _change_password(client, "key-500")
+
+    assert failed.status_code == 500
+    assert retried.status_code == 200
+    assert "Idempotent-Replayed" not in retried.headers
+
+
+@pytest.mark.django_db
+def test_an_expired_record_frees_the_key():
+    user = UserFactory()
+    client = _client_for(user)
+    _change_password(client, "key-ttl")
+
+    with time_machine.travel(timedelta(hours=25)):
+        client = _client_for(user)
+        response = _change_password(
+            client, "key-ttl", {"currentPassword": NEW_PASSWORD, "newPassword": "Th1rd!password"}
+        )
+
+    assert response.status_code == 200
+    assert "Idempotent-Replayed" not in response.headers
+
+
+@pytest.mark.django_db
+def test_anonymous_posts_ignore_the_key():
+    user = UserFactory()
+    body = {"email": user.email, "password": DEFAULT_PASSWORD}
+
+    first = APIClient().post("/api/v1/auth/login", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    second = APIClient().post("/api/v1/auth/login", body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+
+    assert first.status_code == second.status_code == 200
+    assert "Idempotent-Replayed" not in second.headers
+    assert first.json()["token"] != second.json()["token"]
+    assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_purge_removes_only_expired_records():
+    from vbwd.tasks import purge_idempotency_records
+
+    user = UserFactory()
+    client = _client_for(user)
+    _change_password(client, "old")
+    with time_machine.travel(timedelta(hours=25)):
+        fresh_client = _client_for(user)
+        _change_password(
+            fresh_client, "new", {"currentPassword": NEW_PASSWORD, "newPassword": "Th1rd!password"}
+        )
+        assert purge_idempotency_records() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_identical_requests_have_one_effect(settings):
+    settings.VBWD_RATE_LIMIT_ENABLED = False
+    user = UserFactory()
+    token = issue_pair(user)["token"]
+    barrier = threading.Barrier(10)
+    responses = []
+    lock = threading.Lock()
+
+    def send():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        try:
+            barrier.wait()
+            response = _change_password(client, "concurrent-key")
+            with lock:
+                responses.append(response)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = sorted(response.status_code for response in responses)
+    originals = [
+        r for r in responses if r.status_code == 200 and "Idempotent-Replayed" not in r.headers
+    ]
+    replays = [r for r in responses if r.headers.get("Idempotent-Replayed") == "true"]
+    in_progress = [r for r in responses if r.status_code == 409]
+    assert len(responses) == 10
+    assert len(originals) == 1, statuses
+    assert len(originals) + len(replays) + len(in_progress) == 10
+    for response in in_progress:
+        assert response.json()["code"] == "idempotency_in_progress"
+        assert response.json()["error"] == (
+            "A request with this Idempotency-Key is still being processed"
+        )
+        assert response.headers["Retry-After"] == "1"
+    for response in replays:
+        assert response.content == originals[0].content
+    assert AuditEntry.objects.filter(action="user.password_changed").count() == 1
+    assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
