@@ -10,12 +10,26 @@ from django.contrib.auth.password_validation import validate_password
 from django.shortcuts import render
 
 from accounts import services
+from accounts.countries import is_known_country
 from accounts.models import User, UserDetails, UserRole
 from vbwd.exceptions import DomainError
 
 
+class UserDetailsForm(forms.ModelForm):
+    class Meta:
+        model = UserDetails
+        fields = "__all__"
+
+    def clean_country(self):
+        code = (self.cleaned_data.get("country") or "").strip().upper()
+        if code and not is_known_country(code):
+            raise forms.ValidationError(f"Unknown country code: {code}")
+        return code or None
+
+
 class UserDetailsInline(admin.StackedInline):
     model = UserDetails
+    form = UserDetailsForm
     can_delete = False
     extra = 0
     fields = (
@@ -117,6 +131,8 @@ class UserAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not UserDetails:
             return super().save_formset(request, form, formset, change)
+        # What Django's change message reads from a saved formset.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for details_form in formset.forms:
             if details_form.has_changed():
                 user = form.instance
@@ -124,6 +140,7 @@ class UserAdmin(admin.ModelAdmin):
                     field: details_form.cleaned_data[field] for field in details_form.changed_data
                 }
                 services.user_details_update(user=user, data=data, actor=request.user)
+                formset.changed_objects.append((details_form.instance, details_form.changed_data))
         return None
 
     def has_delete_permission(self, request, obj=None):

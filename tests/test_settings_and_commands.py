@@ -1,0 +1,171 @@
+"""Production settings refuse insecure defaults; the service endpoints and seed_demo work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from accounts.models import User, UserRole, UserStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+SECURE_ENV = {
+    "VBWD_ENV": "production",
+    "SECRET_KEY": "s" * 20 + "-production-secret-key-with-enough-entropy-0123456789",
+    "VBWD_JWT_SIGNING_KEY": "j" * 20 + "-production-jwt-signing-key-0123456789",
+    "DJANGO_ALLOWED_HOSTS": "billing.example.com",
+}
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("VBWD_", "DJANGO_")) and key not in {"SECRET_KEY"}
+    }
+    environment.update(DJANGO_SETTINGS_MODULE="vbwd.settings", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("missing", "message"),
+    [
+        ("SECRET_KEY", "SECRET_KEY must be set"),
+        ("VBWD_JWT_SIGNING_KEY", "VBWD_JWT_SIGNING_KEY must be set"),
+    ],
+)
+def test_production_refuses_to_start_with_a_default_key(missing, message):
+    env = {key: value for key, value in SECURE_ENV.items() if key != missing}
+
+    result = _manage("check", **env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_production_refuses_the_jwt_key_falling_back_to_the_secret_key():
+    result = _manage("check", **{**SECURE_ENV, "VBWD_JWT_SIGNING_KEY": SECURE_ENV["SECRET_KEY"]})
+
+    assert result.returncode != 0
+    assert "VBWD_JWT_SIGNING_KEY must differ from SECRET_KEY" in result.stderr
+
+
+def test_deploy_check_passes_in_production_mode():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", **SECURE_ENV)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bad_boolean_setting_is_refused_by_name():
+    result = _manage("check", VBWD_RATE_LIMIT_ENABLED="perhaps")
+
+    assert result.returncode != 0
+    assert "VBWD_RATE_LIMIT_ENABLED must be a boolean" in result.stderr
+
+
+@pytest.mark.django_db
+def test_seed_demo_is_idempotent():
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    admin = User.objects.get(email="admin@example.com")
+    user = User.objects.get(email="test@example.com")
+    assert User.objects.count() == 2
+    assert (admin.role, admin.is_superuser, admin.is_staff) == (UserRole.ADMIN, True, True)
+    assert admin.check_password("AdminPass123@")
+    assert (user.role, user.status) == (UserRole.USER, UserStatus.ACTIVE)
+    assert user.check_password("TestPass123@")
+    assert user.details.country == "DE"
+
+
+@pytest.mark.django_db
+def test_banner_and_languages():
+    banner = APIClient().get("/")
+    languages = APIClient().get("/api/v1/config/languages")
+
+    assert banner.json() == {"message": "VBWD API", "version": "1.0.0", "health": "/api/v1/health"}
+    assert [language["code"] for language in languages.json()["languages"]] == [
+        "en",
+        "de",
+        "ru",
+        "th",
+        "zh",
+        "es",
+        "fr",
+        "ja",
+    ]
+    assert languages.json()["default"] == "en"
+
+
+@pytest.mark.django_db
+def test_terms_come_from_the_platform_settings():
+    from platform_settings.selectors import platform_settings_get
+
+    row = platform_settings_get()
+    row.terms_title = "AGB"
+    row.terms_content = "# Terms"
+    row.save()
+
+    response = APIClient().get("/api/v1/settings/terms", HTTP_AUTHORIZATION="Bearer broken")
+
+    assert response.json() == {"title": "AGB", "content": "# Terms"}
+
+
+@pytest.mark.django_db
+def test_health_reports_each_check():
+    response = APIClient().get("/api/v1/health", HTTP_AUTHORIZATION="Bearer expired")
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "service": "vbwd-api",
+        "version": "1.0.0",
+        "checks": {"database": "ok", "cache": "ok"},
+    }
+
+
+@pytest.mark.django_db
+def test_health_is_503_when_the_cache_is_down(monkeypatch):
+    def broken_set(*args, **kwargs):
+        raise ConnectionError("cache unreachable")
+
+    monkeypatch.setattr("vbwd.views.cache.set", broken_set)
+
+    response = APIClient().get("/api/v1/health")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "degraded",
+        "service": "vbwd-api",
+        "version": "1.0.0",
+        "checks": {"database": "ok", "cache": "error"},
+        "error": "Service unavailable",
+        "code": "service_unavailable",
+    }
+
+
+@pytest.mark.django_db
+def test_health_is_503_when_the_database_is_down(monkeypatch):
+    class BrokenConnection:
+        def cursor(self):
+            raise OSError("connection refused")
+
+    monkeypatch.setattr("vbwd.views.connection", BrokenConnection())
+
+    response = APIClient().get("/api/v1/health")
+
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "error", "cache": "ok"}
