@@ -18,7 +18,22 @@ from vbwd.exceptions import DomainError
 class UserDetailsForm(forms.ModelForm):
     class Meta:
         model = UserDetails
-        fields = "__all__"
+        fields = (
+            "first_name",
+            "last_name",
+            "company",
+            "tax_number",
+            "phone",
+            "address_line_1",
+            "address_line_2",
+            "postal_code",
+            "city",
+            "state",
+            "country",
+            "config",
+            "balance",
+            "balance_currency",
+        )
 
     def clean_country(self):
         code = (self.cleaned_data.get("country") or "").strip().upper()

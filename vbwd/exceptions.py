@@ -20,6 +20,7 @@ from rest_framework.response import Response
 logger = logging.getLogger("vbwd.errors")
 
 AUTH_PATH_PREFIX = "/api/v1/auth/"
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 class DomainError(Exception):
@@ -238,7 +239,9 @@ def exception_handler(exc: Exception, context: dict) -> Response:
 
 def json_error_response(request, exc: Exception) -> JsonResponse:
     status, body, headers = _body_for(exc)
-    response = JsonResponse(envelope(request.path, status, body), status=status)
+    response = JsonResponse(
+        envelope(request.path, status, body), status=status, content_type=JSON_CONTENT_TYPE
+    )
     for name, value in headers.items():
         response[name] = value
     if status == 401:
@@ -251,7 +254,9 @@ def json_error_response(request, exc: Exception) -> JsonResponse:
 
 def bad_request(request, exception=None):
     return JsonResponse(
-        envelope(request.path, 400, {"error": "Bad request", "code": "parse_error"}), status=400
+        envelope(request.path, 400, {"error": "Bad request", "code": "parse_error"}),
+        status=400,
+        content_type=JSON_CONTENT_TYPE,
     )
 
 
@@ -267,4 +272,5 @@ def server_error(request):
     return JsonResponse(
         envelope(request.path, 500, {"error": "Internal server error", "code": "server_error"}),
         status=500,
+        content_type=JSON_CONTENT_TYPE,
     )

@@ -75,10 +75,8 @@ def hit(scope: str, identity: str) -> float | None:
 
 
 def _normalised_email(request) -> str | None:
-    try:
-        data = request.data
-    except Exception:  # an unparsable body is refused later by the view itself
-        return None
+    # A body that does not parse raises here, and the client gets its parse_error / 415.
+    data = request.data
     email = data.get("email") if hasattr(data, "get") else None
     if not isinstance(email, str) or not email.strip():
         return None

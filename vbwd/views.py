@@ -17,6 +17,7 @@ from accounts.authentication import BearerAuthentication
 from accounts.permissions import IsAdmin
 from vbwd.api import ApiView, PublicMixin
 from vbwd.exceptions import NotFound
+from vbwd.renderers import JSONRenderer
 from vbwd.schema import errors
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,13 @@ class HealthSerializer(serializers.Serializer):
     service = serializers.CharField()
     version = serializers.CharField()
     checks = HealthChecksSerializer()
+
+
+class HealthDegradedSerializer(HealthSerializer):
+    """HealthDegraded: the health keys plus the error envelope (503)."""
+
+    error = serializers.CharField()
+    code = serializers.CharField()
 
 
 class LanguageSerializer(serializers.Serializer):
@@ -99,7 +107,7 @@ class HealthView(PublicMixin, ApiView):
     @extend_schema(
         tags=["public"],
         summary="Health probe of the database and the cache",
-        responses={200: HealthSerializer, 503: HealthSerializer},
+        responses={200: HealthSerializer, 503: HealthDegradedSerializer},
     )
     def get(self, request):
         checks = {"database": _check_database(), "cache": _check_cache()}
@@ -153,6 +161,13 @@ class _DocsAccess:
         if settings.VBWD_API_DOCS_PUBLIC:
             return [AllowAny()]
         return [IsAdmin()]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        # Errors are JSON like everywhere else, not YAML or an HTML page.
+        if response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class SchemaView(_DocsAccess, SpectacularAPIView):

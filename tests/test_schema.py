@@ -1,0 +1,225 @@
+"""The OpenAPI schema and the API docs (API.md §26): valid, complete, with the §2 shape names."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from openapi_spec_validator import validate
+
+API_PREFIX = "api/v1/"
+DOCS_ROUTE_NAMES = {"schema", "docs"}
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+SWAGGER_URL = re.compile(r'\burl:\s*("(?:[^"\\]|\\.)*")')
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    response = Client().get("/api/v1/schema/", {"format": "json"})
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+def _replace_named_groups(regex: str) -> str:
+    """``(?P<id>[0-9a-f-]{36})`` → ``{id}``, respecting nested parentheses."""
+    out, index = [], 0
+    while index < len(regex):
+        match = re.compile(r"\(\?P<(\w+)>").match(regex, index)
+        if not match:
+            out.append(regex[index])
+            index += 1
+            continue
+        depth, cursor = 1, match.end()
+        while depth:
+            char = regex[cursor]
+            if char == "\\":
+                cursor += 2
+                continue
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            cursor += 1
+        out.append("{" + match.group(1) + "}")
+        index = cursor
+    return "".join(out)
+
+
+def _normalise(path: str) -> str:
+    path = _replace_named_groups(path)
+    path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)  # path() converters
+    path = path.replace("^", "").replace("$", "").replace("/?", "/")
+    path = "/" + path.strip("/")
+    return re.sub(r"/+", "/", path)
+
+
+def _api_routes() -> dict[str, URLPattern]:
+    """Every URL pattern under /api/v1 (except the schema and docs), by normalised path."""
+    routes: dict[str, URLPattern] = {}
+
+    def walk(patterns, prefix: str) -> None:
+        for entry in patterns:
+            full = prefix + str(entry.pattern)
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, full)
+            elif entry.name not in DOCS_ROUTE_NAMES:
+                routes[_normalise(full)] = entry
+
+    for entry in get_resolver().url_patterns:
+        if isinstance(entry, URLResolver) and str(entry.pattern) == API_PREFIX:
+            walk(entry.url_patterns, API_PREFIX)
+    return routes
+
+
+def _view_methods(entry: URLPattern) -> set[str]:
+    view_class = getattr(entry.callback, "cls", None) or getattr(entry.callback, "view_class", None)
+    return {method for method in HTTP_METHODS if hasattr(view_class, method)}
+
+
+def test_normalise_handles_both_pattern_styles():
+    assert _normalise("api/v1/^auth/login/?$") == "/api/v1/auth/login"
+    assert _normalise("/api/v1/auth/login/") == "/api/v1/auth/login"
+    assert (
+        _normalise(r"api/v1/^user/invoices/(?P<id>[0-9a-f]{8}(-[0-9a-f]{4}){3})/pay/?$")
+        == "/api/v1/user/invoices/{id}/pay"
+    )
+    assert _normalise("api/v1/plugins/<slug:name>/") == "/api/v1/plugins/{name}"
+    assert _normalise("/api/v1/user/invoices/{id}/pay") == "/api/v1/user/invoices/{id}/pay"
+
+
+def test_schema_json_is_a_valid_openapi_3_0_document(schema):
+    assert schema["openapi"].startswith("3.0.")
+    validate(schema)
+
+
+def test_schema_defaults_to_yaml():
+    # when the format is not given
+    response = Client().get("/api/v1/schema/")
+
+    # then the same document comes as YAML
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert "json" not in response["Content-Type"]
+    assert not response.content.lstrip().startswith(b"{")
+    document = yaml.safe_load(response.content)
+    assert document["openapi"].startswith("3.0.")
+    assert "/api/v1/auth/login/" in document["paths"] or "/api/v1/auth/login" in document["paths"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/schema", "/api/v1/schema/"])
+def test_schema_route_takes_an_optional_trailing_slash(path):
+    response = Client().get(path, {"format": "json"})
+
+    assert response.status_code == 200
+    assert json.loads(response.content)["openapi"].startswith("3.0.")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/docs", "/api/v1/docs/"])
+def test_docs_are_a_swagger_ui_page_loading_the_json_schema(path):
+    response = Client().get(path)
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    assert "swagger-ui" in page.lower()
+    urls = [json.loads(literal) for literal in SWAGGER_URL.findall(page)]
+    assert urls == ["/api/v1/schema/?format=json"]
+
+
+def test_route_walker_finds_the_api_routes():
+    routes = _api_routes()
+
+    # a sanity check that the walk sees nested includes and skips the docs routes
+    assert {"/api/v1/health", "/api/v1/auth/login", "/api/v1/user/details"} <= set(routes)
+    assert "/api/v1/schema" not in routes
+    assert "/api/v1/docs" not in routes
+    assert all(path.startswith("/api/v1/") for path in routes)
+
+
+def test_every_api_route_is_in_the_schema(schema):
+    documented = {_normalise(path) for path in schema["paths"]}
+
+    missing = sorted(set(_api_routes()) - documented)
+
+    assert missing == []
+
+
+def test_every_method_of_every_route_is_in_the_schema(schema):
+    documented = {_normalise(path): item for path, item in schema["paths"].items()}
+
+    missing = sorted(
+        f"{method.upper()} {path}"
+        for path, entry in _api_routes().items()
+        for method in _view_methods(entry)
+        if method not in documented.get(path, {})
+    )
+
+    assert missing == []
+
+
+def test_schema_documents_no_route_that_does_not_exist(schema):
+    routes = set(_api_routes())
+
+    phantom = sorted(
+        path
+        for path in (_normalise(raw) for raw in schema["paths"])
+        if path.startswith("/api/v1/") and path not in routes
+    )
+
+    assert phantom == []
+
+
+def test_components_carry_the_shape_names(schema):
+    components = set(schema["components"]["schemas"])
+
+    assert {"Error", "User", "UserDetails", "AuthUser", "ProfileUser"} <= components
+
+
+def test_error_component_has_error_and_code(schema):
+    error = schema["components"]["schemas"]["Error"]
+
+    assert set(error["required"]) == {"error", "code"}
+    assert {"error", "code", "errors"} <= set(error["properties"])
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    reference = node.get("$ref")
+    if reference is None:
+        return node
+    return schema["components"]["schemas"][reference.rsplit("/", 1)[-1]]
+
+
+def test_every_documented_error_response_has_error_and_code(schema):
+    # every 4xx/5xx body carries `error` and `code` (API.md §1.8), so its schema must say so
+    offenders = []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if not str(status).startswith(("4", "5")):
+                    continue
+                body = response.get("content", {}).get("application/json", {}).get("schema", {})
+                resolved = _resolve(schema, body)
+                if not {"error", "code"} <= set(resolved.get("required", [])):
+                    offenders.append(f"{method.upper()} {path} {status}")
+
+    assert offenders == []
+
+
+def test_auth_error_responses_use_the_auth_error_component(schema):
+    offenders = []
+    for path, item in schema["paths"].items():
+        if not _normalise(path).startswith("/api/v1/auth/"):
+            continue
+        for method, operation in item.items():
+            for status, response in operation.get("responses", {}).items():
+                if not str(status).startswith(("4", "5")):
+                    continue
+                body = response.get("content", {}).get("application/json", {}).get("schema", {})
+                if body.get("$ref") != "#/components/schemas/AuthError":
+                    offenders.append(f"{method.upper()} {path} {status}")
+
+    assert offenders == []
+    assert "success" in schema["components"]["schemas"]["AuthError"]["required"]
