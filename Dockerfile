@@ -1,0 +1,20 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    DJANGO_STATIC_ROOT=/app/staticfiles \
+    VBWD_SQLITE_PATH=/app/var/db.sqlite3
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+RUN useradd --system --home /app vbwd \
+    && SECRET_KEY=build-only VBWD_JWT_SIGNING_KEY=build-only python manage.py collectstatic --no-input \
+    && mkdir -p /app/var && chown -R vbwd /app/var /app/staticfiles
+USER vbwd
+
+EXPOSE 8000
+CMD ["gunicorn", "vbwd.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
