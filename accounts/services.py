@@ -7,7 +7,6 @@ sends signals or emails only after the commit.
 from __future__ import annotations
 
 import contextlib
-import logging
 import re
 from urllib.parse import urlencode
 
@@ -34,8 +33,6 @@ from vbwd.exceptions import (
     DomainError,
     ValidationFailed,
 )
-
-logger = logging.getLogger(__name__)
 
 # Deliberately simple: one @, no spaces, a dot in the domain; deliverability is the mailer's job.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -169,3 +169,31 @@ def test_health_is_503_when_the_database_is_down(monkeypatch):
 
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "error", "cache": "ok"}
+
+
+@pytest.mark.django_db
+def test_no_cors_headers_by_default():
+    response = APIClient().get("/api/v1/health", HTTP_ORIGIN="https://app.example.com")
+
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.mark.django_db
+def test_configured_cors_origins_are_allowed_with_the_documented_headers(settings):
+    settings.CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+
+    preflight = APIClient().options(
+        "/api/v1/auth/login",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="idempotency-key",
+    )
+    simple = APIClient().get("/api/v1/health", HTTP_ORIGIN="https://app.example.com")
+    stranger = APIClient().get("/api/v1/health", HTTP_ORIGIN="https://evil.example.com")
+
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "idempotency-key" in preflight.headers["Access-Control-Allow-Headers"]
+    assert simple.headers["Access-Control-Expose-Headers"] == (
+        "Retry-After, Idempotent-Replayed, X-Request-ID, Content-Disposition"
+    )
+    assert "Access-Control-Allow-Origin" not in stranger.headers

@@ -595,3 +595,30 @@ def test_reset_password_applies_the_policy(api_client, user):
     assert response.json()["error"] == "Password must be at least 8 characters long"
     user.refresh_from_db()
     assert user.check_password(DEFAULT_PASSWORD)
+
+
+def test_register_ignores_privileged_fields(api_client):
+    response = post(
+        api_client,
+        REGISTER,
+        {
+            "email": "sneaky@example.com",
+            "password": "Str0ng!pass",
+            "role": "ADMIN",
+            "is_staff": True,
+            "is_superuser": True,
+            "status": "SUSPENDED",
+            "has_used_trial": True,
+            "id": "00000000-0000-0000-0000-000000000001",
+        },
+    )
+
+    assert response.status_code == 200
+    user = User.objects.get(email="sneaky@example.com")
+    assert (user.role, user.is_superuser, user.status, user.has_used_trial) == (
+        UserRole.USER,
+        False,
+        UserStatus.ACTIVE,
+        False,
+    )
+    assert str(user.pk) != "00000000-0000-0000-0000-000000000001"
