@@ -1,13 +1,11 @@
-"""Account use cases: registration, login, tokens, passwords, details, roles and status.
+"""Authentication use cases: registration, login, refresh rotation, logout, passwords.
 
-Each function runs in one transaction, locks the user row it changes, writes the audit log and
-sends signals or emails only after the commit.
+Signals and emails go out only after the transaction that caused them commits.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -22,37 +20,17 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import passwords, tasks, tokens
-from accounts.models import User, UserDetails, UserRole, UserStatus, normalise_email
+from accounts import tasks, tokens
+from accounts.models import User, normalise_email
+from accounts.services.users import (
+    check_password_policy,
+    lock_user,
+    user_create,
+    validate_email_address,
+)
 from accounts.signals import password_changed, user_registered
-from audit.services import audit_record, changes
-from vbwd.exceptions import (
-    AuthenticationError,
-    BusinessRuleError,
-    Conflict,
-    DomainError,
-    ValidationFailed,
-)
-
-# Deliberately simple: one @, no spaces, a dot in the domain; deliverability is the mailer's job.
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MAX_EMAIL_LENGTH = 255
-
-DETAILS_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "tax_number",
-    "phone",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-)
-# Set by staff in the back office only.
-STAFF_DETAILS_FIELDS = ("balance", "balance_currency")
+from audit.services import audit_record
+from vbwd.exceptions import AuthenticationError, BusinessRuleError, DomainError, ValidationFailed
 
 
 class InvalidCredentials(DomainError):
@@ -64,76 +42,6 @@ class InvalidCredentials(DomainError):
 class InvalidResetToken(DomainError):
     code = "invalid_reset_token"
     default_message = "Invalid or expired token"
-
-
-def _lock(user: User) -> User:
-    return User.objects.select_for_update().get(pk=user.pk)
-
-
-def _check_password_policy(password: str, field: str = "password") -> None:
-    errors = passwords.policy_errors(password)
-    if errors:
-        raise ValidationFailed(errors[0], errors={field: errors})
-
-
-def validate_email_address(email: str, field: str = "email") -> str:
-    email = normalise_email(email)
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.match(email):
-        raise ValidationFailed("Invalid email format", field=field)
-    return email
-
-
-def email_exists(email: str) -> bool:
-    return User.objects.filter(email=normalise_email(email)).exists()
-
-
-def user_create(
-    *,
-    email: str,
-    password: str | None,
-    role: str = UserRole.USER,
-    status: str = UserStatus.ACTIVE,
-    first_name: str | None = None,
-    last_name: str | None = None,
-    config: dict | None = None,
-    actor: User | None = None,
-    action: str = "user.created",
-) -> User:
-    """Creates a user with its details row in one transaction (409 when the email is taken)."""
-    email = normalise_email(email)
-    try:
-        with transaction.atomic():
-            if User.objects.filter(email=email).exists():
-                raise Conflict("User with this email already exists")
-            user = User(
-                email=email,
-                role=role,
-                status=status,
-                is_superuser=False,
-            )
-            if password:
-                user.set_password(password)
-            else:
-                user.set_unusable_password()
-            user.save()
-            UserDetails.objects.create(
-                user=user,
-                first_name=first_name or None,
-                last_name=last_name or None,
-                config=config or {},
-            )
-            audit_record(
-                action=action,
-                object_type="user",
-                object_id=user.pk,
-                subject_user_id=user.pk,
-                summary=f"User {email} created with role {role}",
-                actor=actor or user,
-                after={"email": email, "role": role, "status": status},
-            )
-    except IntegrityError:
-        raise Conflict("User with this email already exists") from None
-    return user
 
 
 def user_register(
@@ -158,7 +66,7 @@ def user_register(
             errors["password"] = ["Email and password are required"]
         raise ValidationFailed("Email and password are required", errors=errors)
     email = validate_email_address(email)
-    _check_password_policy(password)
+    check_password_policy(password)
     names = {"first_name": first_name, "last_name": last_name}
     for field, value in names.items():
         if value is not None and (not isinstance(value, str) or len(value) > 100):
@@ -252,10 +160,10 @@ def password_change(*, user: User, current_password, new_password) -> dict:
     ):
         raise ValidationFailed("Current password and new password are required")
     with transaction.atomic():
-        locked = _lock(user)
+        locked = lock_user(user)
         if not locked.check_password(current_password):
             raise BusinessRuleError("Current password is incorrect")
-        _check_password_policy(new_password, field="new_password")
+        check_password_policy(new_password, field="new_password")
         if current_password == new_password:
             raise ValidationFailed(
                 "New password must be different from the current password", field="new_password"
@@ -316,9 +224,9 @@ def password_reset_confirm(*, uid, token, new_password) -> None:
         user = None
     if user is None or not user.is_active or not default_token_generator.check_token(user, token):
         raise InvalidResetToken()
-    _check_password_policy(new_password, field="new_password")
+    check_password_policy(new_password, field="new_password")
     with transaction.atomic():
-        locked = _lock(user)
+        locked = lock_user(user)
         # Re-check under the lock: a concurrent reset has changed the hash the token depends on.
         if not default_token_generator.check_token(locked, token):
             raise InvalidResetToken()
@@ -334,115 +242,3 @@ def password_reset_confirm(*, uid, token, new_password) -> None:
             actor=locked,
         )
         _after_password_change(locked, via="reset")
-
-
-def _details_snapshot(details: UserDetails) -> dict:
-    snapshot = {field: getattr(details, field) for field in DETAILS_FIELDS + STAFF_DETAILS_FIELDS}
-    snapshot["config"] = dict(details.config or {})
-    return snapshot
-
-
-def user_details_update(*, user: User, data: dict, actor: User | None = None) -> UserDetails:
-    """Applies validated details fields (``config`` is merged); creates the row when missing.
-
-    ``balance`` / ``balance_currency`` are only passed by staff screens; the API never sends them.
-    """
-    with transaction.atomic():
-        _lock(user)
-        details, _created = UserDetails.objects.select_for_update().get_or_create(user=user)
-        before = _details_snapshot(details)
-        for field in DETAILS_FIELDS + STAFF_DETAILS_FIELDS:
-            if field in data:
-                setattr(details, field, data[field])
-        if "config" in data and data["config"] is not None:
-            details.config = {**(details.config or {}), **data["config"]}
-        details.save()
-        old, new = changes(before, _details_snapshot(details))
-        if new:
-            audit_record(
-                action="user.details_updated",
-                object_type="user",
-                object_id=user.pk,
-                subject_user_id=user.pk,
-                summary=f"Billing details of {user.email} updated ({', '.join(sorted(new))})",
-                actor=actor or user,
-                before=old,
-                after=new,
-            )
-    user.details = details
-    return details
-
-
-def user_set_role(*, user: User, role: str, actor: User | None, reason: str | None = None) -> User:
-    """Changes the role (ADMIN = staff); a superuser always stays ADMIN."""
-    if role not in UserRole.values:
-        raise ValidationFailed(f"Unknown role: {role}", field="role")
-    with transaction.atomic():
-        locked = _lock(user)
-        if locked.role == role:
-            return locked
-        if locked.is_superuser and role != UserRole.ADMIN:
-            raise BusinessRuleError("A superuser always has the ADMIN role")
-        old_role = locked.role
-        locked.role = role
-        locked.save(update_fields=["role", "updated_at"])
-        audit_record(
-            action="user.role_changed",
-            object_type="user",
-            object_id=locked.pk,
-            subject_user_id=locked.pk,
-            summary=f"Role of {locked.email} changed from {old_role} to {role}",
-            actor=actor,
-            before={"role": old_role},
-            after={"role": role},
-            reason=reason,
-        )
-    return locked
-
-
-def _set_status(*, user: User, target: str, verb: str, action: str, actor, reason) -> User:
-    with transaction.atomic():
-        locked = _lock(user)
-        if locked.status == target:
-            return locked
-        old_status = locked.status
-        getattr(locked, verb)()
-        locked.save(update_fields=["status", "updated_at"])
-        if target != UserStatus.ACTIVE:
-            tokens.revoke_all(locked)
-        audit_record(
-            action=action,
-            object_type="user",
-            object_id=locked.pk,
-            subject_user_id=locked.pk,
-            summary=f"{locked.email}: {old_status} → {target}",
-            actor=actor,
-            before={"status": old_status},
-            after={"status": target},
-            reason=reason,
-        )
-    return locked
-
-
-def user_suspend(*, user: User, actor: User | None, reason: str | None = None) -> User:
-    """SUSPENDED at once: access tokens stop working and every refresh token is revoked."""
-    return _set_status(
-        user=user,
-        target=UserStatus.SUSPENDED,
-        verb="suspend",
-        action="user.suspended",
-        actor=actor,
-        reason=reason,
-    )
-
-
-def user_activate(*, user: User, actor: User | None, reason: str | None = None) -> User:
-    """Back to ACTIVE from PENDING or SUSPENDED."""
-    return _set_status(
-        user=user,
-        target=UserStatus.ACTIVE,
-        verb="activate",
-        action="user.activated",
-        actor=actor,
-        reason=reason,
-    )
