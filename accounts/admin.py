@@ -96,7 +96,7 @@ class UserAdmin(admin.ModelAdmin):
     list_per_page = 50
     date_hierarchy = "created_at"
     inlines = [UserDetailsInline]
-    actions = ["suspend_users", "activate_users", "change_role"]
+    actions = ["suspend_users", "activate_users", "change_role", "delete_or_anonymise"]
     readonly_fields = (
         "id",
         "email",
@@ -217,6 +217,16 @@ class UserAdmin(admin.ModelAdmin):
                 user=user, actor=request.user, reason=data["reason"]
             ),
         )
+
+    @admin.action(description="Delete or anonymise selected users (financial records are kept)")
+    def delete_or_anonymise(self, request, queryset):
+        def apply(user, data):
+            outcome = services.user_delete(
+                user=user, actor=request.user, force=True, reason=data["reason"]
+            )
+            self.message_user(request, f"{user.email}: {outcome.lower()}", messages.INFO)
+
+        return self._run_with_reason(request, queryset, "Delete or anonymise users", apply)
 
     @admin.action(description="Change the role of selected users")
     def change_role(self, request, queryset):

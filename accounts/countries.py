@@ -20,14 +20,40 @@ _CODES = """
 """
 ISO_3166_ALPHA_2 = frozenset(_CODES.split())
 
+# English names of the countries the catalog seeds (DOMAIN §2), for inputs that name a country.
+COUNTRY_NAMES = {
+    "DE": "Germany", "AT": "Austria", "CH": "Switzerland", "US": "United States",
+    "GB": "United Kingdom", "FR": "France", "IT": "Italy", "ES": "Spain", "NL": "Netherlands",
+    "BE": "Belgium", "PL": "Poland", "CZ": "Czech Republic", "SE": "Sweden", "NO": "Norway",
+    "DK": "Denmark", "FI": "Finland", "PT": "Portugal", "IE": "Ireland", "LU": "Luxembourg",
+    "GR": "Greece", "HU": "Hungary", "RO": "Romania", "BG": "Bulgaria", "HR": "Croatia",
+    "SK": "Slovakia", "SI": "Slovenia", "LT": "Lithuania", "LV": "Latvia", "EE": "Estonia",
+    "CY": "Cyprus", "MT": "Malta", "CA": "Canada", "AU": "Australia", "NZ": "New Zealand",
+    "JP": "Japan", "SG": "Singapore",
+}  # fmt: skip
+_CODES_BY_NAME = {name.casefold(): code for code, name in COUNTRY_NAMES.items()}
+
 _lookup: Callable[[str], bool] = ISO_3166_ALPHA_2.__contains__
+_name_lookup: Callable[[str], str | None] = lambda name: _CODES_BY_NAME.get(name.casefold())  # noqa: E731
 
 
-def set_country_lookup(lookup: Callable[[str], bool]) -> None:
-    """Replaces the known-country check (the catalog passes its Country table lookup)."""
-    global _lookup
+def set_country_lookup(
+    lookup: Callable[[str], bool], name_lookup: Callable[[str], str | None] | None = None
+) -> None:
+    """Replaces the known-country checks (the catalog passes its Country table lookups)."""
+    global _lookup, _name_lookup
     _lookup = lookup
+    if name_lookup is not None:
+        _name_lookup = name_lookup
 
 
 def is_known_country(code: str) -> bool:
     return _lookup(code.upper())
+
+
+def country_code_for(text: str) -> str | None:
+    """The alpha-2 code for a code (any case) or a known country's name; None if unknown."""
+    value = (text or "").strip()
+    if len(value) == 2 and value.isalpha():
+        return value.upper() if is_known_country(value) else None
+    return _name_lookup(value) if value else None

@@ -1,8 +1,15 @@
 """Read-side queries about users shared by several callers."""
 
-from django.core.exceptions import ObjectDoesNotExist
+from __future__ import annotations
 
-from accounts.models import User
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Q, QuerySet
+
+from accounts import extensions
+from accounts.models import User, UserStatus
+from vbwd.exceptions import NotFound
+
+ADMIN_USER_ORDERINGS = ("created_at", "email", "last_login_at")
 
 
 def token_balance_of(user: User) -> int:
@@ -18,5 +25,59 @@ def token_balance_of(user: User) -> int:
     return int(getattr(balance, "balance", 0) or 0)
 
 
+def _related_rows() -> list[str]:
+    """select_related paths for every one-to-one row a User shape reads."""
+    related = ["details"]
+    if any(rel.name == "token_balance" for rel in User._meta.related_objects):
+        related.append("token_balance")
+    return related
+
+
 def user_with_details(user_id) -> User | None:
-    return User.objects.select_related("details").filter(pk=user_id).first()
+    return User.objects.select_related(*_related_rows()).filter(pk=user_id).first()
+
+
+def user_for_staff(user_id) -> User:
+    """A user by id for staff screens, with its one-to-one rows; 404 "User not found"."""
+    user = user_with_details(user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+def users_for_staff(
+    *,
+    search: str | None = None,
+    status: str | None = None,
+    role: str | None = None,
+    ordering: str = "-created_at",
+) -> QuerySet[User]:
+    """The staff user list: ``status`` is a UserStatus or ``ACTIVE_ONLY`` / ``INACTIVE``."""
+    queryset = User.objects.select_related(*_related_rows())
+    if search:
+        queryset = queryset.filter(
+            Q(email__icontains=search)
+            | Q(details__first_name__icontains=search)
+            | Q(details__last_name__icontains=search)
+        )
+    if status == "INACTIVE":
+        queryset = queryset.exclude(status=UserStatus.ACTIVE)
+    elif status:
+        queryset = queryset.filter(status=status)
+    if role:
+        queryset = queryset.filter(role=role)
+    return queryset.order_by(ordering, "pk")
+
+
+def deletion_info(user: User) -> dict:
+    records = extensions.financial_records_of(user)
+    return {
+        "user_id": str(user.pk),
+        "email": user.email,
+        "has_cascade_dependencies": records.has_any,
+        "invoice_count": records.invoice_count,
+        "subscription_count": records.subscription_count,
+        "payment_count": records.payment_count,
+        "token_balance": token_balance_of(user),
+        "action": "ANONYMISE" if records.has_any else "DELETE",
+    }

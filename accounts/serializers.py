@@ -5,9 +5,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts import extensions, passwords
 from accounts.countries import is_known_country
 from accounts.models import User, UserDetails, UserRole, UserStatus
 from accounts.selectors import token_balance_of
+from accounts.services import validate_email_address
+from vbwd.exceptions import ValidationFailed
+from vbwd.filters import normalise_enum, parse_bool
+from vbwd.money import parse_money
 
 
 class UserDetailsSerializer(serializers.ModelSerializer):
@@ -252,3 +257,209 @@ class ProfileUpdateResponseSerializer(ProfileResponseSerializer):
 
 class ChangePasswordResponseSerializer(RefreshResponseSerializer):
     message = serializers.CharField()
+
+
+class SubscriptionSummarySerializer(serializers.Serializer):
+    """The primary current subscription on staff user screens; every key null when none."""
+
+    id = serializers.UUIDField(allow_null=True)
+    plan = serializers.CharField(allow_null=True)
+    plan_id = serializers.UUIDField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+EMPTY_SUBSCRIPTION = {"id": None, "plan": None, "plan_id": None, "status": None, "expires_at": None}
+
+
+def _summary_dict(summary) -> dict:
+    if summary is None:
+        return dict(EMPTY_SUBSCRIPTION)
+    return SubscriptionSummarySerializer(
+        {
+            "id": summary.id,
+            "plan": summary.plan,
+            "plan_id": summary.plan_id,
+            "status": summary.status,
+            "expires_at": summary.expires_at,
+        }
+    ).data
+
+
+class AdminUserListItemSerializer(UserSerializer):
+    """AdminUserListItem: User + the plan name of the primary current subscription.
+
+    Expects ``context["subscriptions"]``: user id → SubscriptionSummary (one batch per page).
+    """
+
+    subscription_plan = serializers.SerializerMethodField()
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "subscription_plan"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_subscription_plan(self, user: User) -> str | None:
+        summary = self.context.get("subscriptions", {}).get(user.pk)
+        return summary.plan if summary is not None else None
+
+
+class AdminUserStatsSerializer(serializers.Serializer):
+    total_payments = serializers.IntegerField()
+    last_login = serializers.DateTimeField(allow_null=True)
+
+
+class AdminUserDetailSerializer(UserSerializer):
+    """AdminUserDetail: User + ``subscription`` (always an object) + ``stats``."""
+
+    subscription = serializers.SerializerMethodField()
+    stats = serializers.SerializerMethodField()
+
+    class Meta(UserSerializer.Meta):
+        fields = [*UserSerializer.Meta.fields, "subscription", "stats"]
+        read_only_fields = fields
+
+    @extend_schema_field(SubscriptionSummarySerializer)
+    def get_subscription(self, user: User) -> dict:
+        return _summary_dict(extensions.subscription_summaries([user.pk]).get(user.pk))
+
+    @extend_schema_field(AdminUserStatsSerializer)
+    def get_stats(self, user: User) -> dict:
+        return AdminUserStatsSerializer(
+            {
+                "total_payments": extensions.paid_invoice_count(user),
+                "last_login": user.last_login_at,
+            }
+        ).data
+
+
+class AdminProfileUserSerializer(_UserBase):
+    """The staff member's own profile: ``{id, email, name, role, roles, is_active, details}``."""
+
+    details = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "email", "name", "role", "roles", "is_active", "details"]
+        read_only_fields = fields
+
+    @extend_schema_field(UserDetailsSerializer(allow_null=True))
+    def get_details(self, user: User):
+        details = getattr(user, "details", None)
+        return UserDetailsSerializer(details).data if details is not None else None
+
+
+# --- staff input (API.md §12) -----------------------------------------------------------------
+
+
+def _details_from(data: dict, *, nested_only: bool = False) -> dict:
+    """Writable details fields, flat in ``data`` and/or nested under ``details``."""
+    raw: dict = {}
+    if not nested_only:
+        raw.update({key: data[key] for key in UserDetailsUpdateSerializer().fields if key in data})
+    nested = data.get("details")
+    if nested is not None:
+        if not isinstance(nested, dict):
+            raise ValidationFailed("details must be an object", field="details")
+        raw.update(nested)
+    serializer = UserDetailsUpdateSerializer(data=raw, partial=True)
+    if not serializer.is_valid():
+        raise ValidationFailed.from_errors(
+            {
+                key: [str(message) for message in messages]
+                for key, messages in serializer.errors.items()
+            }
+        )
+    return dict(serializer.validated_data)
+
+
+def _staff_password(value) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationFailed("Password is required", field="password")
+    errors = passwords.staff_set_errors(value)
+    if errors:
+        raise ValidationFailed(errors[0], field="password")
+    return value
+
+
+def _enum(value, enum, field: str) -> str:
+    canonical = normalise_enum(value, enum) if isinstance(value, str) else None
+    if canonical is None:
+        raise ValidationFailed(f"Unknown {field}: {value}", field=field)
+    return canonical
+
+
+def parse_staff_create(data: dict) -> dict:
+    email = data.get("email")
+    if not isinstance(email, str) or not email.strip():
+        raise ValidationFailed("Email is required", field="email")
+    parsed = {
+        "email": validate_email_address(email),
+        "password": _staff_password(data.get("password")),
+    }
+    if data.get("status") not in (None, ""):
+        parsed["status"] = _enum(data["status"], UserStatus, "status")
+        if parsed["status"] == UserStatus.DELETED:
+            raise ValidationFailed("A new user cannot be DELETED", field="status")
+    if data.get("role") not in (None, ""):
+        parsed["role"] = _enum(data["role"], UserRole, "role")
+    for field in ("first_name", "last_name"):
+        value = data.get(field)
+        if value is not None and (not isinstance(value, str) or len(value) > 100):
+            raise ValidationFailed(f"{field} must be at most 100 characters", field=field)
+        parsed[field] = value or None
+    parsed["details"] = _details_from(data, nested_only=True)
+    return parsed
+
+
+def parse_staff_update(data: dict) -> dict:
+    """Validated changes of ``PUT /admin/users/<id>``; only present keys are returned."""
+    parsed: dict = {}
+    if "email" in data:
+        if not isinstance(data["email"], str) or not data["email"].strip():
+            raise ValidationFailed("Email is required", field="email")
+        parsed["email"] = validate_email_address(data["email"])
+    if data.get("status") not in (None, ""):
+        parsed["status"] = _enum(data["status"], UserStatus, "status")
+        if parsed["status"] == UserStatus.DELETED:
+            raise ValidationFailed("Use DELETE to anonymise a user", field="status")
+    elif "is_active" in data:
+        is_active = parse_bool(data["is_active"], name="is_active")
+        if is_active is not None:
+            parsed["status"] = UserStatus.ACTIVE if is_active else UserStatus.SUSPENDED
+    if data.get("role") not in (None, ""):
+        parsed["role"] = _enum(data["role"], UserRole, "role")
+    if data.get("password") not in (None, ""):
+        parsed["password"] = _staff_password(data["password"])
+    if "has_used_trial" in data:
+        value = parse_bool(data["has_used_trial"], name="has_used_trial")
+        if value is not None:
+            parsed["has_used_trial"] = value
+    if "balance" in data and data["balance"] is not None:
+        parsed["balance"] = parse_money(data["balance"], field="balance")
+    if "token_balance" in data and data["token_balance"] is not None:
+        value = data["token_balance"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationFailed(
+                "token_balance must be a non-negative integer", field="token_balance"
+            )
+        parsed["token_balance"] = value
+        reason = data.get("token_balance_reason")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
+            raise ValidationFailed(
+                "token_balance_reason must be at most 255 characters", field="token_balance_reason"
+            )
+        parsed["token_balance_reason"] = reason or None
+    details = _details_from(data)
+    if (
+        "name" in data
+        and "first_name" not in data
+        and "last_name" not in data
+        and isinstance(data["name"], str)
+    ):
+        first, _, last = data["name"].strip().partition(" ")
+        details["first_name"] = first.strip()[:100] or None
+        details["last_name"] = last.strip()[:100] or None
+    if details:
+        parsed["details"] = details
+    return parsed

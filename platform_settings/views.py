@@ -1,16 +1,15 @@
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
 from rest_framework.response import Response
 
 from platform_settings.selectors import platform_settings_get
-from vbwd.api import ApiView, PublicMixin
-
-
-class TermsSerializer(serializers.Serializer):
-    """Terms: the operator's terms and conditions (Markdown)."""
-
-    title = serializers.CharField()
-    content = serializers.CharField()
+from platform_settings.serializers import (
+    SettingsEnvelopeSerializer,
+    SettingsSerializer,
+    TermsSerializer,
+)
+from platform_settings.services import platform_settings_update
+from vbwd.api import AdminMixin, ApiView, PublicMixin
+from vbwd.schema import errors
 
 
 class TermsView(PublicMixin, ApiView):
@@ -20,3 +19,25 @@ class TermsView(PublicMixin, ApiView):
     def get(self, request):
         row = platform_settings_get()
         return Response({"title": row.terms_title, "content": row.terms_content})
+
+
+class AdminSettingsView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=["admin: settings"],
+        summary="The platform settings",
+        responses={200: SettingsEnvelopeSerializer, **errors(401, 403)},
+    )
+    def get(self, request):
+        return Response({"settings": SettingsSerializer(platform_settings_get()).data})
+
+    @extend_schema(
+        tags=["admin: settings"],
+        summary="Update platform settings (any subset of keys)",
+        request=SettingsSerializer,
+        responses={200: SettingsEnvelopeSerializer, **errors(400, 401, 403)},
+    )
+    def put(self, request):
+        row = platform_settings_update(data=request.data, actor=request.user)
+        return Response({"settings": SettingsSerializer(row).data, "message": "Settings updated"})
+
+    patch = put

@@ -113,11 +113,10 @@ def test_banner_and_languages():
 @pytest.mark.django_db
 def test_terms_come_from_the_platform_settings():
     from platform_settings.selectors import platform_settings_get
+    from platform_settings.services import platform_settings_update
 
-    row = platform_settings_get()
-    row.terms_title = "AGB"
-    row.terms_content = "# Terms"
-    row.save()
+    platform_settings_get()  # cached with the defaults
+    platform_settings_update(data={"terms_title": "AGB", "terms_content": "# Terms"}, actor=None)
 
     response = APIClient().get("/api/v1/settings/terms", HTTP_AUTHORIZATION="Bearer broken")
 

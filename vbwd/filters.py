@@ -130,3 +130,16 @@ class BooleanFilter(django_filters.CharFilter):
         if value is None:
             return qs
         return qs.filter(**{self.field_name: value})
+
+
+def parse_ordering(value, *, allowed: tuple[str, ...], default: str) -> str:
+    """``ordering`` takes one listed field, ``-`` for descending; anything else is a 400."""
+    if value is None or str(value).strip() == "":
+        return default
+    text = str(value).strip()
+    if text.lstrip("-") not in allowed:
+        raise ValidationFailed(
+            f"ordering must be one of {', '.join(allowed)} (with - for descending)",
+            field="ordering",
+        )
+    return text

@@ -1,5 +1,6 @@
 """OpenAPI pieces shared by every endpoint: the ``Error`` component and error-response maps."""
 
+from drf_spectacular import openapi
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -41,3 +42,19 @@ def errors(*statuses: int, auth: bool = False) -> dict[int, OpenApiResponse]:
         status: OpenApiResponse(response=component, description=_DESCRIPTIONS[status])
         for status in statuses
     }
+
+
+class AutoSchema(openapi.AutoSchema):
+    """Operation ids from the path and the method (``admin_users_by_user_id_put``): our routes
+    are plain APIViews, so list and detail routes would otherwise share ids."""
+
+    def get_operation_id(self) -> str:
+        parts = []
+        for part in self.path.strip("/").split("/"):
+            if part in {"api", "v1"} or not part:
+                continue
+            if part.startswith("{") and part.endswith("}"):
+                parts.append(f"by_{part[1:-1]}")
+            else:
+                parts.append(part.replace("-", "_"))
+        return "_".join([*parts, self.method.lower()])

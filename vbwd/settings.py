@@ -281,7 +281,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["vbwd.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": None,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "vbwd.schema.AutoSchema",
     "EXCEPTION_HANDLER": "vbwd.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",

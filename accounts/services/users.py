@@ -9,10 +9,17 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from accounts import passwords, tokens
+from accounts import extensions, passwords, tokens
 from accounts.models import User, UserDetails, UserRole, UserStatus, normalise_email
 from audit.services import audit_record, changes
-from vbwd.exceptions import BusinessRuleError, Conflict, ValidationFailed
+from vbwd.exceptions import (
+    BusinessRuleError,
+    Conflict,
+    HasDependencies,
+    InvalidTransition,
+    ValidationFailed,
+)
+from vbwd.filters import normalise_enum
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 255
@@ -141,14 +148,43 @@ def user_details_update(*, user: User, data: dict, actor: User | None = None) ->
     return details
 
 
+def _guard_staff_change(*, target: User, actor: User | None, change: str) -> None:
+    """Self-protection and the last-active-admin rule (API.md §12).
+
+    ``change`` is ``suspend``, ``demote`` or ``delete``. The active admins are locked before they
+    are counted, so two staff members cannot demote each other at the same time.
+    """
+    if actor is not None and actor.pk == target.pk:
+        raise BusinessRuleError(SELF_PROTECTION_MESSAGES[change])
+    if target.role == UserRole.ADMIN and target.status == UserStatus.ACTIVE:
+        other_active_admins = list(
+            User.objects.select_for_update()
+            .filter(role=UserRole.ADMIN, status=UserStatus.ACTIVE)
+            .exclude(pk=target.pk)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if not other_active_admins:
+            raise BusinessRuleError("At least one active admin must remain")
+
+
+SELF_PROTECTION_MESSAGES = {
+    "suspend": "You cannot suspend your own account",
+    "demote": "You cannot remove your own admin role",
+    "delete": "You cannot delete your own account",
+}
+
+
 def user_set_role(*, user: User, role: str, actor: User | None, reason: str | None = None) -> User:
-    """Changes the role (ADMIN = staff); a superuser always stays ADMIN."""
+    """Changes the role (ADMIN = staff); a superuser always stays ADMIN; no-op when unchanged."""
     if role not in UserRole.values:
         raise ValidationFailed(f"Unknown role: {role}", field="role")
     with transaction.atomic():
         locked = lock_user(user)
         if locked.role == role:
             return locked
+        if locked.role == UserRole.ADMIN:
+            _guard_staff_change(target=locked, actor=actor, change="demote")
         if locked.is_superuser and role != UserRole.ADMIN:
             raise BusinessRuleError("A superuser always has the ADMIN role")
         old_role = locked.role
@@ -168,49 +204,243 @@ def user_set_role(*, user: User, role: str, actor: User | None, reason: str | No
     return locked
 
 
-def _set_status(*, user: User, target: str, verb: str, action: str, actor, reason) -> User:
-    with transaction.atomic():
-        locked = lock_user(user)
-        if locked.status == target:
-            return locked
-        old_status = locked.status
-        getattr(locked, verb)()
-        locked.save(update_fields=["status", "updated_at"])
-        if target != UserStatus.ACTIVE:
-            tokens.revoke_all(locked)
-        audit_record(
-            action=action,
-            object_type="user",
-            object_id=locked.pk,
-            subject_user_id=locked.pk,
-            summary=f"{locked.email}: {old_status} → {target}",
-            actor=actor,
-            before={"status": old_status},
-            after={"status": target},
-            reason=reason,
+def role_from_roles(roles) -> str:
+    """The one role a ``roles`` list stands for: ADMIN, else VENDOR, else USER."""
+    if not isinstance(roles, list) or not roles:
+        raise ValidationFailed("roles must be a non-empty list", field="roles")
+    canonical = []
+    for role in roles:
+        value = normalise_enum(role, UserRole) if isinstance(role, str) else None
+        if value is None:
+            raise ValidationFailed(f"Unknown role: {role}", field="roles")
+        canonical.append(value)
+    for role in (UserRole.ADMIN, UserRole.VENDOR):
+        if role in canonical:
+            return role
+    return UserRole.USER
+
+
+def _change_status(*, locked: User, target: str, actor, reason, strict: bool) -> bool:
+    """Moves a locked user to ``target``; False when already there (an error when ``strict``)."""
+    if locked.status == target:
+        if strict:
+            state = "suspended" if target == UserStatus.SUSPENDED else "active"
+            raise InvalidTransition(f"User is already {state}")
+        return False
+    if locked.status == UserStatus.DELETED:
+        raise InvalidTransition(
+            "An anonymised user cannot be activated"
+            if target == UserStatus.ACTIVE
+            else "An anonymised user cannot be changed"
         )
-    return locked
+    if target != UserStatus.ACTIVE:
+        _guard_staff_change(target=locked, actor=actor, change="suspend")
+    old_status = locked.status
+    if target == UserStatus.ACTIVE:
+        locked.activate()
+    elif target == UserStatus.SUSPENDED:
+        locked.suspend()
+    else:
+        locked._move_to(target)
+    locked.save(update_fields=["status", "updated_at"])
+    if target != UserStatus.ACTIVE:
+        tokens.revoke_all(locked)
+    action = {
+        UserStatus.ACTIVE: "user.activated",
+        UserStatus.SUSPENDED: "user.suspended",
+    }.get(target, "user.status_changed")
+    audit_record(
+        action=action,
+        object_type="user",
+        object_id=locked.pk,
+        subject_user_id=locked.pk,
+        summary=f"{locked.email}: {old_status} → {target}",
+        actor=actor,
+        before={"status": old_status},
+        after={"status": target},
+        reason=reason,
+    )
+    return True
 
 
 def user_suspend(*, user: User, actor: User | None, reason: str | None = None) -> User:
     """SUSPENDED at once: access tokens stop working and every refresh token is revoked."""
-    return _set_status(
-        user=user,
-        target=UserStatus.SUSPENDED,
-        verb="suspend",
-        action="user.suspended",
-        actor=actor,
-        reason=reason,
-    )
+    with transaction.atomic():
+        locked = lock_user(user)
+        _change_status(
+            locked=locked, target=UserStatus.SUSPENDED, actor=actor, reason=reason, strict=True
+        )
+    return locked
 
 
 def user_activate(*, user: User, actor: User | None, reason: str | None = None) -> User:
     """Back to ACTIVE from PENDING or SUSPENDED."""
-    return _set_status(
-        user=user,
-        target=UserStatus.ACTIVE,
-        verb="activate",
-        action="user.activated",
+    with transaction.atomic():
+        locked = lock_user(user)
+        _change_status(
+            locked=locked, target=UserStatus.ACTIVE, actor=actor, reason=reason, strict=True
+        )
+    return locked
+
+
+def user_staff_create(*, data: dict, actor: User) -> User:
+    """A user created by staff: any role and status but DELETED, details set at once."""
+    user = user_create(
+        email=data["email"],
+        password=data["password"],
+        role=data.get("role") or UserRole.USER,
+        status=data.get("status") or UserStatus.ACTIVE,
+        first_name=data.get("first_name"),
+        last_name=data.get("last_name"),
         actor=actor,
+    )
+    details = dict(data.get("details") or {})
+    if details:
+        user_details_update(user=user, data=details, actor=actor)
+    return user
+
+
+def user_staff_update(*, user: User, data: dict, actor: User) -> User:
+    """Staff edit of a user (API.md §12 PUT): one transaction, an audit row per concern.
+
+    ``data`` is validated input: ``email``, ``status``, ``role``, ``password``, ``details``
+    (writable details fields), ``balance``, ``has_used_trial``, ``token_balance`` and
+    ``token_balance_reason``; absent keys stay as they are.
+    """
+    with transaction.atomic():
+        locked = lock_user(user)
+        if locked.status == UserStatus.DELETED:
+            raise InvalidTransition("An anonymised user cannot be changed")
+        before = {"email": locked.email, "has_used_trial": locked.has_used_trial}
+        if "email" in data and data["email"] != locked.email:
+            if User.objects.filter(email=data["email"]).exclude(pk=locked.pk).exists():
+                raise Conflict("User with this email already exists")
+            locked.email = data["email"]
+        if "has_used_trial" in data:
+            locked.has_used_trial = data["has_used_trial"]
+        password_changed = bool(data.get("password"))
+        if password_changed:
+            locked.set_password(data["password"])
+        locked.save()
+        if password_changed:
+            tokens.revoke_all(locked)
+        after = {"email": locked.email, "has_used_trial": locked.has_used_trial}
+        old, new = changes(before, after)
+        if password_changed:
+            old["password"], new["password"] = "(hidden)", "(changed by staff)"
+        if new:
+            audit_record(
+                action="user.updated",
+                object_type="user",
+                object_id=locked.pk,
+                subject_user_id=locked.pk,
+                summary=f"{locked.email} updated by staff ({', '.join(sorted(new))})",
+                actor=actor,
+                before=old,
+                after=new,
+            )
+        if "role" in data:
+            user_set_role(user=locked, role=data["role"], actor=actor)
+            locked.refresh_from_db()
+        if "status" in data:
+            _change_status(
+                locked=locked, target=data["status"], actor=actor, reason=None, strict=False
+            )
+        details = dict(data.get("details") or {})
+        if "balance" in data:
+            details["balance"] = data["balance"]
+        if details:
+            user_details_update(user=locked, data=details, actor=actor)
+        if "token_balance" in data:
+            setter = extensions.token_balance_setter()
+            if setter is None:
+                raise ValidationFailed(
+                    "token_balance cannot be set: token balances are not installed",
+                    field="token_balance",
+                )
+            setter(
+                user=locked,
+                balance=data["token_balance"],
+                actor=actor,
+                reason=data.get("token_balance_reason") or "Balance set by staff",
+            )
+    return locked
+
+
+def user_delete(*, user: User, actor: User | None, force: bool, reason: str | None = None) -> str:
+    """Deletes a user without financial records, or anonymises one with ``force``.
+
+    Returns ``"DELETED"`` or ``"ANONYMISED"``. Invoices, payments, credit notes and the token
+    ledger are never deleted; the apps owning them act through ``user_anonymising``.
+    """
+    with transaction.atomic():
+        locked = lock_user(user)
+        if locked.status == UserStatus.DELETED:
+            raise InvalidTransition("User has already been anonymised")
+        _guard_staff_change(target=locked, actor=actor, change="delete")
+        records = extensions.financial_records_of(locked)
+        if not records.has_any:
+            audit_record(
+                action="user.deleted",
+                object_type="user",
+                object_id=locked.pk,
+                subject_user_id=locked.pk,
+                summary=f"User {locked.email} deleted (no financial records)",
+                actor=actor,
+                before={"email": locked.email, "role": locked.role, "status": locked.status},
+                reason=reason,
+            )
+            locked.delete()
+            return "DELETED"
+        if not force:
+            raise HasDependencies(
+                f"User has financial records ({records.invoice_count} invoices). "
+                "Pass force=true to anonymise the account instead.",
+                extra={
+                    "has_dependencies": True,
+                    "invoice_count": records.invoice_count,
+                    "subscription_count": records.subscription_count,
+                },
+            )
+        _anonymise(locked, actor=actor, reason=reason)
+        return "ANONYMISED"
+
+
+ANONYMISED_DETAILS_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "tax_number",
+    "phone",
+    "address_line_1",
+    "address_line_2",
+    "city",
+    "state",
+    "postal_code",
+    "country",
+)
+
+
+def _anonymise(locked: User, *, actor, reason: str | None) -> None:
+    extensions.user_anonymising.send(sender=user_delete, user=locked, actor=actor)
+    old_status = locked.status
+    locked.email = f"deleted-{locked.pk}@anonymised.invalid"
+    locked.set_unusable_password()
+    locked.mark_deleted()
+    locked.save()
+    UserDetails.objects.filter(user=locked).update(
+        config={}, **dict.fromkeys(ANONYMISED_DETAILS_FIELDS)
+    )
+    tokens.revoke_all(locked)
+    # The old email is deliberately not copied into this entry.
+    audit_record(
+        action="user.anonymised",
+        object_type="user",
+        object_id=locked.pk,
+        subject_user_id=locked.pk,
+        summary=f"User {locked.pk} anonymised; financial records were kept",
+        actor=actor,
+        before={"status": old_status},
+        after={"status": UserStatus.DELETED, "email": locked.email},
         reason=reason,
     )

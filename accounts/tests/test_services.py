@@ -43,11 +43,12 @@ def test_suspend_revokes_refresh_tokens_and_writes_the_audit_row():
     assert entry.ip_address == "203.0.113.9"
 
 
-def test_suspend_twice_is_a_no_op_without_a_second_audit_row():
+def test_suspend_twice_is_refused_without_a_second_audit_row():
     user = UserFactory()
 
     services.user_suspend(user=user, actor=None)
-    services.user_suspend(user=user, actor=None)
+    with pytest.raises(InvalidTransition, match="User is already suspended"):
+        services.user_suspend(user=user, actor=None)
 
     assert AuditEntry.objects.filter(action="user.suspended").count() == 1
     assert AuditEntry.objects.get(action="user.suspended").actor_type == ActorType.SYSTEM

@@ -1,0 +1,99 @@
+"""The settings page of the back office: one row, validated and saved through the service."""
+
+from django import forms
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from platform_settings.models import PlatformSettings
+from platform_settings.selectors import platform_settings_get
+from platform_settings.services import SETTINGS_KEYS, platform_settings_update, validate_changes
+from vbwd.exceptions import ValidationFailed
+
+
+class PlatformSettingsForm(forms.ModelForm):
+    payment_retry_days = forms.CharField(
+        help_text="Days after a failed charge on which it is retried, comma-separated (1, 3, 5).",
+    )
+
+    class Meta:
+        model = PlatformSettings
+        fields = list(SETTINGS_KEYS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and not self.is_bound:
+            self.initial["payment_retry_days"] = ", ".join(
+                str(day) for day in self.instance.payment_retry_days
+            )
+
+    def clean_payment_retry_days(self):
+        raw = self.cleaned_data["payment_retry_days"]
+        try:
+            return [int(part) for part in raw.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise forms.ValidationError("Enter whole numbers separated by commas") from None
+
+    def clean(self):
+        cleaned = super().clean()
+        changed = {key: cleaned[key] for key in self.changed_data if key in cleaned}
+        try:
+            self.validated_changes = validate_changes(changed, self.instance)
+        except ValidationFailed as error:
+            for key, messages in (error.errors or {}).items():
+                self.add_error(key if key in self.fields else None, messages)
+        return cleaned
+
+
+@admin.register(PlatformSettings)
+class PlatformSettingsAdmin(admin.ModelAdmin):
+    form = PlatformSettingsForm
+    fieldsets = (
+        (
+            "Brand and contact",
+            {"fields": ("provider_name", "contact_email", "website_url", "other_links")},
+        ),
+        (
+            "Seller on invoices",
+            {
+                "fields": (
+                    "company_name",
+                    "company_email",
+                    "address_street",
+                    ("address_postal_code", "address_city"),
+                    "address_country",
+                    "vat_id",
+                )
+            },
+        ),
+        ("Bank account", {"fields": ("bank_account_holder", "bank_name", "bank_iban", "bank_bic")}),
+        ("Terms", {"fields": ("terms_title", "terms_content")}),
+        (
+            "Invoicing and billing days",
+            {
+                "fields": (
+                    "invoice_number_format",
+                    "credit_note_number_format",
+                    "payment_terms_days",
+                    "grace_period_days",
+                    "renewal_lead_days",
+                    "max_pause_days",
+                    "payment_retry_days",
+                    "invoice_footer",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        row = platform_settings_get()
+        return redirect(reverse("admin:platform_settings_platformsettings_change", args=[row.pk]))
+
+    def save_model(self, request, obj, form, change):
+        platform_settings_update(data=form.validated_changes, actor=request.user)
