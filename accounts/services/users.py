@@ -42,6 +42,16 @@ STAFF_DETAILS_FIELDS = ("balance", "balance_currency")
 
 
 def lock_user(user: User) -> User:
+    """Locks the user row. For staff, every admin row is locked first, in primary-key order, so
+    concurrent changes to admins queue up instead of deadlocking, and the last-admin rule sees
+    the committed state."""
+    if user.role == UserRole.ADMIN:
+        list(
+            User.objects.select_for_update()
+            .filter(role=UserRole.ADMIN)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
     return User.objects.select_for_update().get(pk=user.pk)
 
 
