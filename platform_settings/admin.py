@@ -4,7 +4,9 @@ from django import forms
 from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
+from stdnum import iban
 
+from accounts.countries import country_code_for
 from platform_settings.models import PlatformSettings
 from platform_settings.selectors import platform_settings_get
 from platform_settings.services import SETTINGS_KEYS, platform_settings_update, validate_changes
@@ -12,6 +14,9 @@ from vbwd.exceptions import ValidationFailed
 
 
 class PlatformSettingsForm(forms.ModelForm):
+    # Free text, normalised by the service: a code or a country's name, an IBAN with spaces.
+    address_country = forms.CharField(max_length=100, help_text="Code (DE) or name (Germany)")
+    bank_iban = forms.CharField(max_length=64, required=False)
     payment_retry_days = forms.CharField(
         help_text="Days after a failed charge on which it is retried, comma-separated (1, 3, 5).",
     )
@@ -26,6 +31,16 @@ class PlatformSettingsForm(forms.ModelForm):
             self.initial["payment_retry_days"] = ", ".join(
                 str(day) for day in self.instance.payment_retry_days
             )
+
+    def clean_address_country(self):
+        value = self.cleaned_data["address_country"]
+        code = country_code_for(value)
+        if code is None:
+            raise forms.ValidationError(f"Unknown country: {value}")
+        return code
+
+    def clean_bank_iban(self):
+        return iban.compact(self.cleaned_data.get("bank_iban") or "")
 
     def clean_payment_retry_days(self):
         raw = self.cleaned_data["payment_retry_days"]

@@ -51,7 +51,7 @@ SETTINGS_KEYS = (
     *DAY_RANGES,
     "payment_retry_days",
 )
-_FORMAT_SPEC = re.compile(r"^(0?\d+d|d)?$")
+_FORMAT_SPEC = re.compile(r"^(0\d+d)?$")  # nothing, or zero padding such as 06d
 _url_validator = URLValidator(schemes=["http", "https"])
 
 
@@ -72,9 +72,12 @@ def _text(key: str, value, errors: dict) -> str | None:
 def number_format_error(key: str, value: str) -> str | None:
     """Why a number format is unusable, or None; {year} and {sequence} only, e.g. {sequence:06d}."""
     try:
-        fields = [(name, spec) for _text, name, spec, _conv in string.Formatter().parse(value)]
+        parsed = list(string.Formatter().parse(value))
     except ValueError:
         return f"{key} is not a valid format"
+    if any(conversion for _text, _name, _spec, conversion in parsed):
+        return f"{key} placeholders accept only a width such as {{sequence:06d}}"
+    fields = [(name, spec) for _text, name, spec, _conversion in parsed]
     names = [name for name, _spec in fields if name is not None]
     if any(name not in {"year", "sequence"} for name in names):
         return f"{key} may only use the placeholders {{year}} and {{sequence}}"
