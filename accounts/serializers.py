@@ -157,7 +157,8 @@ class UserDetailsUpdateSerializer(serializers.Serializer):
     city = _text("city", 100)
     state = _text("state", 100)
     postal_code = _text("postal_code", 20)
-    country = _text("country", 2)
+    # Any length reaches validate_country, which names the unknown code.
+    country = _text("country", 100)
     config = serializers.DictField(
         required=False, allow_null=True, error_messages={"not_a_dict": "config must be an object"}
     )
@@ -165,9 +166,9 @@ class UserDetailsUpdateSerializer(serializers.Serializer):
     def validate_country(self, value):
         if not value:
             return None
-        code = value.upper()
+        code = value.strip().upper()
         if len(code) != 2 or not code.isalpha() or not is_known_country(code):
-            raise serializers.ValidationError(f"Unknown country code: {value}")
+            raise serializers.ValidationError(f"Unknown country code: {code}")
         return code
 
     def validate(self, attrs):

@@ -21,7 +21,11 @@ def issue_pair(user) -> dict:
 
 
 def revoke_all(user) -> int:
-    """Blacklists every outstanding refresh token of ``user``; returns how many were new."""
+    """Blacklists every outstanding refresh token of ``user``; returns how many were new.
+
+    Callers hold the user row lock (``accounts.services.users.lock_user``) inside a transaction,
+    which a concurrent refresh also takes, so no token issued meanwhile escapes.
+    """
     pending = OutstandingToken.objects.filter(user=user, blacklistedtoken__isnull=True)
     rows = [BlacklistedToken(token=token) for token in pending]
     BlacklistedToken.objects.bulk_create(rows, ignore_conflicts=True)

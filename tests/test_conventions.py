@@ -574,7 +574,7 @@ def test_generated_request_ids_differ_per_request(api_client):
     "key", ["k" * 256, "clé-1", "", "tab\there"], ids=["256-chars", "non-ascii", "empty", "control"]
 )
 def test_invalid_idempotency_key_is_a_validation_error(api_client, key):
-    response = api_client.post("/api/v1/auth/logout", {}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    response = api_client.post("/api/v1/auth/register", {}, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
     assert response.status_code == 400
     body = response.json()
@@ -611,3 +611,11 @@ def test_valid_idempotency_key_is_accepted(user_client, key):
 
     assert response.status_code == 200
     assert response.json() == {"success": True, "message": "Logged out successfully"}
+
+
+@pytest.mark.django_db
+def test_an_unsatisfiable_accept_header_still_gets_json():
+    response = APIClient().get("/api/v1/config/languages", HTTP_ACCEPT="application/xml")
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json; charset=utf-8"

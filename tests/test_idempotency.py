@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -227,3 +228,37 @@ def test_ten_concurrent_identical_requests_have_one_effect(settings):
         assert response.content == originals[0].content
     assert AuditEntry.objects.filter(action="user.password_changed").count() == 1
     assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+
+
+@pytest.mark.django_db
+def test_a_claim_left_in_progress_by_a_dead_worker_is_taken_over():
+    user = UserFactory()
+    client = _client_for(user)
+    body = {"currentPassword": DEFAULT_PASSWORD, "newPassword": NEW_PASSWORD}
+    request = APIClient().post(CHANGE_PASSWORD, body, format="json").wsgi_request
+    from vbwd.idempotency import fingerprint
+
+    IdempotencyRecord.objects.create(
+        user=user,
+        key="orphan",
+        fingerprint=fingerprint("POST", CHANGE_PASSWORD, request.body),
+        expires_at=timezone.now() + timedelta(hours=24),
+    )
+    blocked = _change_password(client, "orphan")
+
+    with time_machine.travel(timedelta(minutes=6)):
+        client = _client_for(user)
+        taken_over = _change_password(client, "orphan")
+
+    assert blocked.status_code == 409
+    assert blocked.json()["code"] == "idempotency_in_progress"
+    assert taken_over.status_code == 200
+    assert "Idempotent-Replayed" not in taken_over.headers
+
+
+@pytest.mark.django_db
+def test_a_bad_key_without_a_token_is_answered_401_first():
+    response = APIClient().post(CHANGE_PASSWORD, {}, format="json", HTTP_IDEMPOTENCY_KEY="x" * 300)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"

@@ -446,3 +446,16 @@ def test_filter_error_through_drf_becomes_the_validation_envelope(population):
         "code": "validation_error",
         "errors": {"status": ["Unknown status: X"]},
     }
+
+
+@pytest.mark.django_db
+def test_an_absurd_page_number_is_an_empty_page_not_an_error():
+    from accounts.models import User
+    from vbwd.pagination import paginate
+
+    UserFactory()
+
+    rows, meta = paginate({"page": "100000000000000000000"}, User.objects.order_by("pk"))
+
+    assert rows == []
+    assert (meta["total"], meta["page"], meta["pages"]) == (1, 10**20, 1)

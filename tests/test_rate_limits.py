@@ -195,3 +195,55 @@ def test_two_processes_share_the_counters_in_redis():
 
     assert other_process == [401] * 6
     assert here == [401, 401, 401, 401, 429]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/schema/?format=json"),
+        ("get", "/api/v1/no-such-route"),
+        ("options", "/api/v1/config/languages"),
+    ],
+)
+def test_docs_unknown_routes_and_options_count_too(settings, method, path):
+    settings.VBWD_RATE_LIMITS = {"anonymous": "3/minute"}
+
+    with time_machine.travel("2026-11-26 10:00:00", tick=False):
+        statuses = [
+            getattr(APIClient(), method)(path, REMOTE_ADDR="198.51.100.50").status_code
+            for _ in range(4)
+        ]
+
+    assert statuses[3] == 429
+    assert statuses[:3] != [429, 429, 429]
+
+
+class _BrokenCache:
+    def add(self, *args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    incr = add
+
+
+@pytest.mark.django_db
+def test_when_the_counters_are_down_ordinary_requests_pass(monkeypatch):
+    monkeypatch.setattr("vbwd.throttling.cache", _BrokenCache())
+
+    response = APIClient().get("/api/v1/config/languages")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+def test_when_the_counters_are_down_login_fails_closed_with_503(monkeypatch):
+    monkeypatch.setattr("vbwd.throttling.cache", _BrokenCache())
+
+    response = _login()
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "success": False,
+        "error": "Service unavailable",
+        "code": "service_unavailable",
+    }

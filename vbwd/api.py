@@ -23,20 +23,26 @@ class IdempotencyMixin:
     """Claims the Idempotency-Key of an authenticated POST before the view body runs."""
 
     _idempotency_record = None
+    # True on the few POSTs that must never fail or replay (logout).
+    idempotency_exempt = False
 
     def initial(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
-            # OPTIONS answers 200 with the Allow header for every caller (API.md §1.1).
+            # OPTIONS answers 200 with the Allow header for every caller (API.md §1.1), but it
+            # still counts against the caller's rate limit.
             self.format_kwarg = self.get_format_suffix(**kwargs)
             negotiated = self.perform_content_negotiation(request)
             request.accepted_renderer, request.accepted_media_type = negotiated
+            self.check_throttles(request)
             return
-        key = None
-        if request.method == "POST":
-            key = idempotency.key_from(request)
+        if request.method == "POST" and not self.idempotency_exempt:
             # Read the body now, before anything streams it, for the request fingerprint.
             request._request.body  # noqa: B018
         super().initial(request, *args, **kwargs)
+        if request.method != "POST" or self.idempotency_exempt:
+            return
+        # Validated after authentication, so a caller without a token gets the 401 first.
+        key = idempotency.key_from(request)
         user = request.user
         if key is not None and user is not None and user.is_authenticated:
             self._idempotency_record = idempotency.begin(request._request, user, key)

@@ -26,6 +26,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "vbwd.tasks.purge_idempotency_records",
         "schedule": crontab(minute=17),
     },
+    # Daily at a quiet hour: expired refresh tokens (and their blacklist rows) can never be
+    # used again, so they only grow the tables the refresh and revocation paths read.
+    "flush-expired-refresh-tokens": {
+        "task": "vbwd.tasks.flush_expired_refresh_tokens",
+        "schedule": crontab(hour=3, minute=41),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

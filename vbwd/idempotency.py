@@ -95,6 +95,15 @@ def begin(request, user, key: str) -> IdempotencyRecord:
                 code="idempotency_conflict",
             )
         if existing.status == IdempotencyRecord.Status.IN_PROGRESS:
+            stale_before = now - timedelta(seconds=settings.VBWD_IDEMPOTENCY_STALE_SECONDS)
+            if existing.created_at <= stale_before:
+                # The worker that claimed it died without answering: the key is free again.
+                IdempotencyRecord.objects.filter(
+                    pk=existing.pk,
+                    status=IdempotencyRecord.Status.IN_PROGRESS,
+                    created_at__lte=stale_before,
+                ).delete()
+                continue
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed",
                 code="idempotency_in_progress",

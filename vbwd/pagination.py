@@ -60,5 +60,7 @@ def paginate(query, queryset) -> tuple[list, dict[str, int]]:
     """One page of ``queryset`` and the superset of pagination keys; a count plus one fetch."""
     window = Window.from_query(query)
     total = queryset.count()
+    if window.offset >= total:
+        return [], window.meta(total)  # past the end: no query with an absurd OFFSET
     rows = list(queryset[window.offset : window.offset + window.per_page])
     return rows, window.meta(total)

@@ -20,3 +20,16 @@ class JSONObjectParser(BaseParser):
         if not isinstance(data, dict):
             raise ParseError("Request body must be a JSON object")
         return data
+
+
+class LenientJSONParser(BaseParser):
+    """For endpoints that must never fail on their body (logout): any content type, and a body
+    that is not a JSON object reads as ``{}``."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return JSONObjectParser().parse(stream, media_type, parser_context)
+        except ParseError:
+            return {}

@@ -1,3 +1,5 @@
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
 
@@ -5,3 +7,16 @@ class JSONRenderer(DRFJSONRenderer):
     """JSON with an explicit UTF-8 charset (API.md §1.2)."""
 
     charset = "utf-8"
+
+
+class JSONFallbackNegotiation(DefaultContentNegotiation):
+    """An Accept header the view cannot satisfy gets the view's first renderer, never a 406
+    (API.md §1.8 has no 406); ``?format=json`` on the schema still picks JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except NotAcceptable:
+            if request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) or format_suffix:
+                raise
+            return renderers[0], renderers[0].media_type

@@ -259,6 +259,8 @@ if not isinstance(VBWD_RATE_LIMITS, dict):
     raise ImproperlyConfigured("VBWD_RATE_LIMITS must be a JSON object")
 VBWD_TRUSTED_PROXY_COUNT = env_int("VBWD_TRUSTED_PROXY_COUNT", 0)
 VBWD_IDEMPOTENCY_TTL_HOURS = env_int("VBWD_IDEMPOTENCY_TTL_HOURS", 24)
+# A claim still IN_PROGRESS after this long belongs to a worker that died; it may be taken over.
+VBWD_IDEMPOTENCY_STALE_SECONDS = env_int("VBWD_IDEMPOTENCY_STALE_SECONDS", 300)
 VBWD_PDF_LINK_TTL_SECONDS = env_int("VBWD_PDF_LINK_TTL_SECONDS", 300)
 VBWD_DEFAULT_LANGUAGE = env_str("VBWD_DEFAULT_LANGUAGE", "en")
 VBWD_API_DOCS_PUBLIC = env_bool("VBWD_API_DOCS_PUBLIC", True)
@@ -278,6 +280,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsActiveUser"],
     "DEFAULT_THROTTLE_CLASSES": ["vbwd.throttling.DefaultThrottle"],
     "DEFAULT_PARSER_CLASSES": ["vbwd.parsers.JSONObjectParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "vbwd.renderers.JSONFallbackNegotiation",
     "DEFAULT_RENDERER_CLASSES": ["vbwd.renderers.JSONRenderer"],
     "DEFAULT_PAGINATION_CLASS": None,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -9,6 +9,7 @@ gets ``DefaultThrottle`` (per user when authenticated, per IP otherwise).
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -16,7 +17,24 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+from vbwd.exceptions import ServiceUnavailable
 from vbwd.request_context import client_ip
+
+logger = logging.getLogger(__name__)
+
+# Scopes that guard credentials: when the counters cannot be read they fail closed (503) rather
+# than open up brute force; every other limit lets the request through and logs the outage.
+FAIL_CLOSED_SCOPES = {
+    "login_ip",
+    "login_email",
+    "register_ip",
+    "check_email_ip",
+    "forgot_password_email",
+    "forgot_password_ip",
+    "reset_password_ip",
+    "refresh_ip",
+    "change_password_user",
+}
 
 DEFAULT_RATE_LIMITS: dict[str, str] = {
     "login_ip": "10/minute",
@@ -109,7 +127,13 @@ class ScopedRateThrottle(BaseThrottle):
         identity = identity_for(request, self.key)
         if identity is None:
             return True
-        self._wait = hit(self.scope, identity)
+        try:
+            self._wait = hit(self.scope, identity)
+        except Exception as error:  # the cache backend is down (any client error)
+            logger.error("Rate-limit counters unavailable for %s: %s", self.scope, error)
+            if self.scope in FAIL_CLOSED_SCOPES:
+                raise ServiceUnavailable() from error
+            return True
         return self._wait is None
 
     def wait(self) -> float | None:

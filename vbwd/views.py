@@ -138,19 +138,17 @@ class LanguagesView(PublicMixin, ApiView):
 
 
 class NotFoundView(PublicMixin, ApiView):
-    """Any unknown path: 404 in the API envelope, also when DEBUG is on."""
+    """Any unknown path: 404 in the API envelope, also when DEBUG is on (rate-limited too)."""
 
-    throttle_classes: list = []
     schema = None
 
     def initial(self, request, *args, **kwargs):
+        self.check_throttles(request)
         raise NotFound()
 
 
 class _DocsAccess:
     """Schema and docs are public unless VBWD_API_DOCS_PUBLIC is off, then admin-only."""
-
-    throttle_classes: list = []
 
     def get_authenticators(self):
         if settings.VBWD_API_DOCS_PUBLIC:

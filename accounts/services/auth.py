@@ -86,7 +86,10 @@ def user_register(
         config=config,
         action="user.registered",
     )
-    transaction.on_commit(lambda: user_registered.send(sender=user_register, user=user))
+    # robust: a failing receiver is logged and cannot turn the committed registration into a 500.
+    transaction.on_commit(
+        lambda: user_registered.send(sender=user_register, user=user), robust=True
+    )
     return user
 
 
@@ -122,7 +125,13 @@ def auth_refresh(*, raw_token) -> dict:
         refresh = RefreshToken(raw_token)
     except TokenError:
         raise invalid from None
+    user = User.objects.filter(pk=refresh.get("user_id")).first()
+    if user is None:
+        raise invalid
     with transaction.atomic():
+        # User first, then the token: the order every revocation path uses, so a refresh racing
+        # a password change, suspension or logout-everywhere waits instead of deadlocking.
+        user = lock_user(user)
         outstanding = (
             OutstandingToken.objects.select_for_update(of=("self",))
             .filter(jti=refresh["jti"])
@@ -130,9 +139,6 @@ def auth_refresh(*, raw_token) -> dict:
             .first()
         )
         if outstanding is None or BlacklistedToken.objects.filter(token=outstanding).exists():
-            raise invalid
-        user = User.objects.filter(pk=refresh.get("user_id")).first()
-        if user is None:
             raise invalid
         if not user.is_active:
             raise AuthenticationError("User account is inactive", code="account_inactive")
@@ -147,7 +153,9 @@ def auth_logout(*, raw_token=None, user: User | None = None, everywhere: bool = 
         with contextlib.suppress(TokenError, IntegrityError, OutstandingToken.DoesNotExist):
             RefreshToken(raw_token).blacklist()
     if everywhere and user is not None:
-        tokens.revoke_all(user)
+        with transaction.atomic():
+            # Locked so a refresh committing meanwhile cannot leave a token behind.
+            tokens.revoke_all(lock_user(user))
 
 
 def password_change(*, user: User, current_password, new_password) -> dict:
@@ -189,7 +197,8 @@ def _after_password_change(user: User, *, via: str) -> None:
         tasks.send_password_changed_email.delay(str(user.pk))
         password_changed.send(sender=password_change, user=user, via=via)
 
-    transaction.on_commit(notify)
+    # robust: a mail or queue failure is logged; the committed change and its answer stand.
+    transaction.on_commit(notify, robust=True)
 
 
 def password_reset_link(user: User) -> str:
@@ -210,7 +219,8 @@ def password_reset_request(*, email) -> None:
     if user is None or not user.is_active:
         return
     user_id = str(user.pk)
-    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user_id))
+    # robust: known and unknown emails must answer alike, even when the mailer fails.
+    transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user_id), robust=True)
 
 
 def password_reset_confirm(*, uid, token, new_password) -> None:

@@ -622,3 +622,55 @@ def test_register_ignores_privileged_fields(api_client):
         False,
     )
     assert str(user.pk) != "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [("{not json", "application/json"), ("[1, 2]", "application/json"), ("x=1", "text/plain")],
+)
+def test_logout_never_fails_on_its_body(api_client, data, content_type):
+    response = api_client.post(
+        LOGOUT, data=data, content_type=content_type, HTTP_IDEMPOTENCY_KEY="\u00e9" * 300
+    )
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "message": "Logged out successfully"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_mailer_does_not_reveal_known_emails(settings):
+    settings.EMAIL_BACKEND = "accounts.tests.test_api_auth.BrokenEmailBackend"
+    known = UserFactory()
+
+    known_response = post(APIClient(), "/api/v1/auth/forgot-password", {"email": known.email})
+    unknown_response = post(
+        APIClient(), "/api/v1/auth/forgot-password", {"email": "nobody@example.com"}
+    )
+
+    assert known_response.status_code == unknown_response.status_code == 200
+    assert known_response.json() == unknown_response.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_mailer_does_not_undo_a_password_change(settings):
+    settings.EMAIL_BACKEND = "accounts.tests.test_api_auth.BrokenEmailBackend"
+    user = UserFactory()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.issue_pair(user)['token']}")
+
+    response = post(
+        client,
+        "/api/v1/user/change-password",
+        {"currentPassword": DEFAULT_PASSWORD, "newPassword": "N3w!password"},
+    )
+
+    assert response.status_code == 200
+    assert "refresh_token" in response.json()
+
+
+class BrokenEmailBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionRefusedError("SMTP server down")

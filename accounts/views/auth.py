@@ -31,6 +31,7 @@ from accounts.serializers import (
 from vbwd.api import ApiView, OptionalAuthMixin, PublicMixin, UserMixin
 from vbwd.exceptions import NotFound, ValidationFailed
 from vbwd.filters import parse_bool
+from vbwd.parsers import LenientJSONParser
 from vbwd.schema import errors
 from vbwd.throttling import rate_limit
 
@@ -110,6 +111,10 @@ class RefreshView(PublicMixin, ApiView):
 
 
 class LogoutView(OptionalAuthMixin, ApiView):
+    # "Never fails" (API.md §4): any body, any content type, no Idempotency-Key handling.
+    parser_classes = [LenientJSONParser]
+    idempotency_exempt = True
+
     @extend_schema(
         tags=AUTH_TAG,
         summary="Log out: revoke a refresh token, or all of the caller's",
