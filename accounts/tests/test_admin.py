@@ -168,3 +168,35 @@ def test_audit_log_is_read_only_in_the_admin():
     assert client.get(f"/admin/audit/auditentry/{entry.pk}/change/").status_code == 200
     assert client.get("/admin/audit/auditentry/add/").status_code == 403
     assert client.get(f"/admin/audit/auditentry/{entry.pk}/delete/").status_code == 403
+
+
+def test_delete_or_anonymise_action_keeps_users_with_financial_records():
+    from accounts import extensions
+
+    staff = AdminFactory()
+    plain, paying = UserFactory(), UserFactory()
+
+    def counter(user):
+        return extensions.FinancialRecords(invoice_count=1 if user.pk == paying.pk else 0)
+
+    extensions.register_financial_counter(counter)
+    try:
+        response = _logged_in(staff).post(
+            "/admin/accounts/user/",
+            {
+                "action": "delete_or_anonymise",
+                "_selected_action": [str(plain.pk), str(paying.pk)],
+                "apply": "1",
+                "reason": "GDPR request",
+            },
+        )
+    finally:
+        extensions.unregister_financial_counter(counter)
+
+    assert response.status_code == 302
+    assert not User.objects.filter(pk=plain.pk).exists()
+    paying.refresh_from_db()
+    assert paying.status == UserStatus.DELETED
+    assert paying.email == f"deleted-{paying.pk}@anonymised.invalid"
+    assert AuditEntry.objects.get(action="user.anonymised").reason == "GDPR request"
+    assert AuditEntry.objects.get(action="user.deleted").reason == "GDPR request"
