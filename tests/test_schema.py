@@ -12,7 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
 API_PREFIX = "api/v1/"
-DOCS_ROUTE_NAMES = {"schema", "docs"}
+# The docs routes themselves, and the catch-all that answers 404 for unknown plugin paths.
+DOCS_ROUTE_NAMES = {"schema", "docs", "plugin-fallback"}
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 SWAGGER_URL = re.compile(r'\burl:\s*("(?:[^"\\]|\\.)*")')
 
@@ -49,7 +50,7 @@ def _replace_named_groups(regex: str) -> str:
 def _normalise(path: str) -> str:
     path = _replace_named_groups(path)
     path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)  # path() converters
-    path = path.replace("^", "").replace("$", "").replace("/?", "/")
+    path = path.replace("^", "").replace("$", "").replace("\\b", "").replace("/?", "/")
     path = "/" + path.strip("/")
     return re.sub(r"/+", "/", path)
 

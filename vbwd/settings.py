@@ -108,7 +108,15 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "platform_settings",
+    "plugins",
+    # Built-in plugins: installed here, enabled in the database (manage.py plugins enable NAME).
+    "plugins.demo",
 ]
+# Third-party plugins: packages with a "vbwd.plugins" entry point (VBWD_DISCOVER_PLUGINS=0 skips).
+if env_bool("VBWD_DISCOVER_PLUGINS", True):
+    from plugins.discovery import entry_point_apps
+
+    INSTALLED_APPS += [app for app in entry_point_apps() if app not in INSTALLED_APPS]
 
 MIDDLEWARE = [
     "vbwd.middleware.RequestIdMiddleware",
@@ -258,6 +266,8 @@ except json.JSONDecodeError as error:
 if not isinstance(VBWD_RATE_LIMITS, dict):
     raise ImproperlyConfigured("VBWD_RATE_LIMITS must be a JSON object")
 VBWD_TRUSTED_PROXY_COUNT = env_int("VBWD_TRUSTED_PROXY_COUNT", 0)
+# Key of the encryption of plugin secrets at rest; derived from SECRET_KEY when empty.
+VBWD_SECRETS_KEY = env_str("VBWD_SECRETS_KEY")
 VBWD_IDEMPOTENCY_TTL_HOURS = env_int("VBWD_IDEMPOTENCY_TTL_HOURS", 24)
 # A claim still IN_PROGRESS after this long belongs to a worker that died; it may be taken over.
 VBWD_IDEMPOTENCY_STALE_SECONDS = env_int("VBWD_IDEMPOTENCY_STALE_SECONDS", 300)
@@ -320,6 +330,10 @@ SPECTACULAR_SETTINGS = {
         "UserStatus": "accounts.models.UserStatus",
         "UserRole": "accounts.models.UserRole",
         "ActorType": "audit.models.ActorType",
+        "PluginStatus": ["active", "inactive", "error"],
+        "PluginStateChangeStatus": ["enabled", "disabled"],
+        "DeletionAction": ["DELETE", "ANONYMISE"],
+        "DeletionOutcome": ["DELETED", "ANONYMISED"],
     },
 }
 

@@ -15,3 +15,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tasks run in the test process so their effects can be asserted.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = "memory://"
+# Fixture plugins the framework's tests enable, configure and depend on.
+INSTALLED_APPS = [*INSTALLED_APPS, "plugins.tests.fixtures.alpha", "plugins.tests.fixtures.beta"]  # noqa: F405

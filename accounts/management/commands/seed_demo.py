@@ -34,7 +34,17 @@ class Command(BaseCommand):
         ):
             state = "created" if created else "already there"
             self.stdout.write(f"{email} / {password} ({state})")
+        self._demo_plugin()
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _demo_plugin(self) -> None:
+        """Enables the demo plugin once; a later disable by staff is respected."""
+        from plugins import services as plugin_services
+        from plugins.models import Plugin
+
+        if not Plugin.objects.filter(name="demo").exists():
+            plugin_services.plugin_enable(name="demo", actor=None)
+            self.stdout.write("demo plugin enabled: GET /api/v1/plugins/demo/")
 
     def _admin(self) -> bool:
         email, password = DEMO_ADMIN

@@ -1,0 +1,36 @@
+"""Encryption of plugin secrets at rest (Fernet: AES-128-CBC with HMAC-SHA256).
+
+The key is VBWD_SECRETS_KEY when set, otherwise derived from SECRET_KEY; rotating either makes
+stored secrets unreadable, so re-enter them (or keep them in the environment) after a rotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from cryptography.fernet import Fernet, InvalidToken
+from django.conf import settings
+
+
+def _fernet() -> Fernet:
+    material = (settings.VBWD_SECRETS_KEY or settings.SECRET_KEY).encode()
+    key = base64.urlsafe_b64encode(hashlib.sha256(b"vbwd.plugins.secrets\0" + material).digest())
+    return Fernet(key)
+
+
+def encrypt(values: dict[str, str]) -> str:
+    if not values:
+        return ""
+    return _fernet().encrypt(json.dumps(values, sort_keys=True).encode()).decode()
+
+
+def decrypt(token: str) -> dict[str, str]:
+    if not token:
+        return {}
+    try:
+        return json.loads(_fernet().decrypt(token.encode()))
+    except InvalidToken:
+        # Encrypted under another key: treated as unset rather than failing every request.
+        return {}

@@ -1,0 +1,177 @@
+"""The payment gateway interface every payment plugin implements (Stripe, PayPal, YooKassa).
+
+Money crosses this boundary as ``Decimal`` with a currency; a gateway converts to the provider's
+minor units itself with ``to_minor_units`` / ``from_minor_units`` and nowhere else. Results are
+plain dataclasses so billing code never touches a provider SDK object.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+# ISO 4217 currencies without minor units (amounts are whole numbers), and those with three.
+ZERO_DECIMAL_CURRENCIES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+     "XAF", "XOF", "XPF"}
+)  # fmt: skip
+THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+
+
+class GatewayError(Exception):
+    """The provider refused or failed a call; rendered as 502 provider_error by the caller."""
+
+
+class InvalidSignature(Exception):
+    """A webhook's signature did not verify; nothing may be processed."""
+
+
+class NotConfigured(Exception):
+    """A secret the call needs (API key, webhook secret) is not configured."""
+
+
+def currency_exponent(currency: str) -> int:
+    code = currency.upper()
+    if code in ZERO_DECIMAL_CURRENCIES:
+        return 0
+    if code in THREE_DECIMAL_CURRENCIES:
+        return 3
+    return 2
+
+
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """9.99 EUR → 999; refuses amounts with more precision than the currency has."""
+    scaled = amount.scaleb(currency_exponent(currency))
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more decimal places than {currency} allows")
+    return int(scaled)
+
+
+def from_minor_units(value: int, currency: str) -> Decimal:
+    exponent = currency_exponent(currency)
+    return Decimal(value).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+
+
+@dataclass(frozen=True)
+class PaymentLine:
+    description: str
+    quantity: int
+    amount: Decimal  # gross total of the line, in the payment currency
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """One invoice to be paid through the provider."""
+
+    invoice_id: str
+    user_id: str
+    amount: Decimal
+    currency: str
+    description: str
+    success_url: str
+    cancel_url: str
+    lines: tuple[PaymentLine, ...] = ()
+    customer_email: str | None = None
+    save_payment_method: bool = False
+    idempotency_key: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaymentSession:
+    session_id: str
+    session_url: str | None
+    client_secret: str | None
+    expires_at: Any  # aware datetime or None
+    saves_payment_method: bool = False
+
+
+@dataclass(frozen=True)
+class SessionStatus:
+    session_id: str
+    status: str  # open / complete / expired / failed (API.md §1.5, gateway session status)
+    payment_status: str  # the provider's raw value
+    external_payment_id: str | None
+    amount: Decimal | None
+    currency: str | None
+    saved_payment_method_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event_id: str
+    event_type: str
+    payload: dict
+    # What the event means for billing: capture, fail, refund, refund_reversed, or ignore.
+    action: str = "ignore"
+    external_payment_id: str | None = None
+    invoice_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    saved_payment_method_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    status: str  # succeeded / pending / failed
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    external_payment_id: str
+    status: str  # succeeded / pending / failed
+    amount: Decimal
+    currency: str
+    failure_reason: str | None = None
+
+
+class PaymentGateway(abc.ABC):
+    """One payment provider. Instances are cheap; build one per use from the plugin config."""
+
+    #: plugin name (``stripe``); also the ``provider`` of payments and events
+    name: str = ""
+    #: can keep a payment method for off-session renewal charges
+    supports_saved_methods: bool = False
+    supports_partial_refunds: bool = True
+    #: upper-case ISO codes; empty means every currency the provider takes
+    currencies: frozenset[str] = frozenset()
+
+    def supports_currency(self, currency: str) -> bool:
+        return not self.currencies or currency.upper() in self.currencies
+
+    @abc.abstractmethod
+    def create_session(self, request: PaymentRequest) -> PaymentSession:
+        """Starts a hosted payment for ``request``; raises GatewayError or NotConfigured."""
+
+    @abc.abstractmethod
+    def session_status(self, session_id: str) -> SessionStatus:
+        """Reads a session from the provider (server to server)."""
+
+    @abc.abstractmethod
+    def parse_webhook(self, headers: dict[str, str], body: bytes) -> WebhookEvent:
+        """Verifies the signature on the raw body first (InvalidSignature), then parses."""
+
+    @abc.abstractmethod
+    def refund(
+        self,
+        *,
+        external_payment_id: str,
+        amount: Decimal,
+        currency: str,
+        idempotency_key: str | None = None,
+    ) -> RefundResult:
+        """Refunds all or part of a captured payment."""
+
+    def charge_saved_method(
+        self,
+        *,
+        saved_payment_method_id: str,
+        request: PaymentRequest,
+    ) -> ChargeResult:
+        """Charges a kept payment method off-session (renewals); only where supported."""
+        raise GatewayError(f"{self.name} cannot charge a saved payment method")

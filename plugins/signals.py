@@ -1,0 +1,67 @@
+"""``PluginSignal`` and the framework's own signals."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+_plugin_of_receiver: dict[int, str | None] = {}
+
+
+def _receiver_module(receiver) -> str:
+    function = getattr(receiver, "__func__", receiver)
+    return getattr(function, "__module__", "") or ""
+
+
+class PluginSignal(Signal):
+    """A signal whose receivers defined in a disabled plugin's app are skipped.
+
+    Core receivers (any module outside a plugin app) always run. Used for every domain signal
+    (DOMAIN §9), so enabling or disabling a plugin switches its reactions on and off at once.
+    Relies on ``Signal._live_receivers`` (Django 5.2, pinned).
+    """
+
+    def _live_receivers(self, sender):
+        from plugins import registry, state
+
+        sync_receivers, async_receivers = super()._live_receivers(sender)
+        if not sync_receivers and not async_receivers:
+            return sync_receivers, async_receivers
+        enabled = None
+
+        def wanted(receiver) -> bool:
+            nonlocal enabled
+            key = id(getattr(receiver, "__func__", receiver))
+            if key not in _plugin_of_receiver:
+                _plugin_of_receiver[key] = registry.plugin_of_module(_receiver_module(receiver))
+            plugin = _plugin_of_receiver[key]
+            if plugin is None:
+                return True
+            if enabled is None:
+                enabled = state.enabled_names()
+            return plugin in enabled
+
+        return (
+            [receiver for receiver in sync_receivers if wanted(receiver)],
+            [receiver for receiver in async_receivers if wanted(receiver)],
+        )
+
+
+plugin_enabling = Signal()
+"""Sent inside the enable transaction, after the dependency check.
+
+Arguments: ``plugin`` (its PluginConfig), ``actor``. The catalog creates the plugin's categories
+here (idempotent by slug). A receiver that raises a DomainError refuses the enable.
+"""
+
+plugin_disabling = Signal()
+"""Sent inside the disable transaction, after the dependants check.
+
+Arguments: ``plugin``, ``actor``. The catalog refuses to disable the plugin of the default
+payment method here by raising a DomainError.
+"""
+
+plugin_enabled = Signal()
+"""Sent after an enable commits. Arguments: ``plugin``, ``actor``. Not sent for a no-op."""
+
+plugin_disabled = Signal()
+"""Sent after a disable commits. Arguments: ``plugin``, ``actor``. Not sent for a no-op."""
