@@ -108,6 +108,8 @@ INSTALLED_APPS = [
     "audit",
     "accounts",
     "platform_settings",
+    "billing.catalog",
+    "tokens",
     "plugins",
     # Built-in plugins: installed here, enabled in the database (manage.py plugins enable NAME).
     "plugins.demo",

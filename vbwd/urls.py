@@ -18,6 +18,8 @@ api_patterns = [
     route(r"docs", views.DocsView.as_view(url="/api/v1/schema/?format=json"), name="docs"),
     path("", include("accounts.urls")),
     path("", include("platform_settings.urls")),
+    path("", include("billing.catalog.urls")),
+    path("", include("tokens.urls")),
     path("", include("plugins.urls")),
 ]
 

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    """What can be bought and how: currencies, countries, tax, plans, add-ons, payment methods."""
+
+    name = "billing.catalog"
+    label = "catalog"
+    verbose_name = "Catalog"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from accounts.countries import set_country_lookup
+        from billing.catalog import receivers  # noqa: F401
+        from billing.catalog.selectors import country_code_for_name, country_is_known
+
+        # Billing details and seller settings now check against the Country table.
+        set_country_lookup(country_is_known, country_code_for_name)

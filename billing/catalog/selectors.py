@@ -1,0 +1,80 @@
+"""Catalog reads shared by several callers (views, checkout, invoices, other apps)."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.utils import timezone
+
+from billing.catalog.models import Country, Currency, Plan, TaxRate
+from vbwd.exceptions import NotFound, ValidationFailed
+
+
+def default_currency() -> Currency:
+    currency = Currency.objects.filter(is_default=True).first()
+    if currency is None:  # the data migration creates EUR; only a broken database lacks one
+        raise NotFound("No default currency is configured")
+    return currency
+
+
+def active_currency(code: str | None, *, field: str = "currency") -> Currency:
+    """The active currency ``code`` (default currency when empty), else a 400."""
+    if code in (None, ""):
+        return default_currency()
+    currency = Currency.objects.filter(code=str(code).strip().upper(), is_active=True).first()
+    if currency is None:
+        raise ValidationFailed(f"Currency '{code}' is not supported", field=field)
+    return currency
+
+
+def currencies_by_code() -> dict[str, Currency]:
+    return {currency.code: currency for currency in Currency.objects.all()}
+
+
+def country_is_known(code: str) -> bool:
+    return Country.objects.filter(code=code.upper()).exists()
+
+
+def country_code_for_name(name: str) -> str | None:
+    country = Country.objects.filter(name__iexact=name.strip()).first()
+    return country.code if country else None
+
+
+def known_country(code: str | None, *, field: str = "country") -> str | None:
+    """Upper-cased code of a country in the table, None when empty, else a 400."""
+    if code in (None, ""):
+        return None
+    value = str(code).strip().upper()
+    if len(value) != 2 or not country_is_known(value):
+        raise ValidationFailed(f"Unknown country code: {value}", field=field)
+    return value
+
+
+def tax_rate_for(
+    country_code: str, on: datetime.date | None = None, region_code: str | None = None
+):
+    """The active rate valid on ``on`` (today) for the country and region (None: whole country).
+
+    Falls back from a region to the country-wide rate.
+    """
+    on = on or timezone.now().date()
+    candidates = TaxRate.objects.filter(
+        country_code=country_code.upper(), is_active=True, valid_from__lte=on
+    ).exclude(valid_to__lt=on)
+    if region_code:
+        regional = candidates.filter(region_code=region_code).order_by("-valid_from").first()
+        if regional is not None:
+            return regional
+    return candidates.filter(region_code__isnull=True).order_by("-valid_from").first()
+
+
+def plan_by_slug_or_id(value: str) -> Plan:
+    try:
+        lookup = {"pk": uuid.UUID(value)}
+    except ValueError:
+        lookup = {"slug": value}
+    plan = Plan.objects.prefetch_related("categories").filter(**lookup).first()
+    if plan is None:
+        raise NotFound("Plan not found")
+    return plan
