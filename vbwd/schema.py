@@ -58,3 +58,9 @@ class AutoSchema(openapi.AutoSchema):
             else:
                 parts.append(part.replace("-", "_"))
         return "_".join([*parts, self.method.lower()])
+
+
+class MessageSerializer(serializers.Serializer):
+    """Message: ``{message}`` answers of deletes and simple actions."""
+
+    message = serializers.CharField()

@@ -1,1 +1,186 @@
-"""Catalog services: addons."""
+"""Add-ons: create, update, activate / deactivate, delete (API.md §16.1)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from audit.services import audit_record, changes
+from billing.catalog import extensions
+from billing.catalog.models import AddOn, BillingPeriod, Plan
+from billing.catalog.services import validation
+from vbwd.exceptions import Conflict, HasDependencies, ValidationFailed
+
+TRACKED_FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "price",
+    "currency",
+    "billing_period",
+    "config",
+    "is_active",
+    "sort_order",
+)
+INVALID_PLANS = "One or more tariff plan IDs are invalid"
+
+
+def _plans(value) -> list[Plan]:
+    if not isinstance(value, list):
+        raise ValidationFailed(INVALID_PLANS, field="tarif_plan_ids")
+    try:
+        ids = [uuid.UUID(str(item)) for item in value]
+    except ValueError:
+        raise ValidationFailed(INVALID_PLANS, field="tarif_plan_ids") from None
+    plans = list(Plan.objects.filter(pk__in=ids))
+    if len(plans) != len(set(ids)):
+        raise ValidationFailed(INVALID_PLANS, field="tarif_plan_ids")
+    return plans
+
+
+def clean_addon_input(data: dict, *, addon: AddOn | None) -> tuple[dict, list[Plan] | None]:
+    creating = addon is None
+    cleaned: dict = {}
+    if creating or "name" in data:
+        cleaned["name"] = validation.name(data.get("name"), required=creating, max_length=255)
+    if "currency" in data or creating:
+        currency = validation.currency(data.get("currency"))
+        cleaned["currency"] = currency.code
+        places = currency.decimal_places
+    else:
+        places = validation.currency(addon.currency).decimal_places
+    if creating or "price" in data:
+        amount = validation.price(data.get("price"), required=creating, places=places)
+        if amount is not None:
+            cleaned["price"] = amount
+    if data.get("slug") not in (None, ""):
+        cleaned["slug"] = validation.slug(data["slug"])
+    elif creating:
+        cleaned["slug"] = validation.slug_from(cleaned["name"])
+    if "description" in data:
+        cleaned["description"] = validation.optional_text(data["description"], field="description")
+    if "billing_period" in data and data["billing_period"] is not None:
+        cleaned["billing_period"] = validation.billing_period(data["billing_period"])
+    elif creating:
+        cleaned["billing_period"] = BillingPeriod.MONTHLY
+    if "config" in data and data["config"] is not None:
+        cleaned["config"] = validation.json_object(data["config"], field="config")
+    if "is_active" in data and data["is_active"] is not None:
+        cleaned["is_active"] = validation.boolean(data["is_active"], field="is_active")
+    if "sort_order" in data and data["sort_order"] is not None:
+        cleaned["sort_order"] = validation.integer(data["sort_order"], field="sort_order")
+    plans = _plans(data["tarif_plan_ids"]) if data.get("tarif_plan_ids") is not None else None
+    return cleaned, plans
+
+
+def _snapshot(addon: AddOn) -> dict:
+    return {field: getattr(addon, field) for field in TRACKED_FIELDS}
+
+
+def _save(addon: AddOn) -> None:
+    try:
+        with transaction.atomic():
+            addon.save()
+    except IntegrityError:
+        raise Conflict("Slug already exists") from None
+
+
+def addon_create(*, data: dict, actor) -> AddOn:
+    cleaned, plans = clean_addon_input(data, addon=None)
+    with transaction.atomic():
+        if AddOn.objects.filter(slug=cleaned["slug"]).exists():
+            raise Conflict("Slug already exists")
+        addon = AddOn(**cleaned)
+        _save(addon)
+        if plans is not None:
+            addon.plans.set(plans)
+        audit_record(
+            action="addon.created",
+            object_type="addon",
+            object_id=addon.pk,
+            summary=f"Add-on {addon.slug} created",
+            actor=actor,
+            after={**_snapshot(addon), "tarif_plan_ids": [str(plan.pk) for plan in plans or []]},
+        )
+    return addon
+
+
+def addon_update(*, addon: AddOn, data: dict, actor) -> AddOn:
+    """Partial update; ``tarif_plan_ids: []`` makes the add-on available to everyone."""
+    cleaned, plans = clean_addon_input(data, addon=addon)
+    with transaction.atomic():
+        locked = AddOn.objects.select_for_update().get(pk=addon.pk)
+        if (
+            "slug" in cleaned
+            and AddOn.objects.filter(slug=cleaned["slug"]).exclude(pk=locked.pk).exists()
+        ):
+            raise Conflict("Slug already exists")
+        before = _snapshot(locked)
+        old_plans = sorted(str(pk) for pk in locked.plans.values_list("pk", flat=True))
+        for field, value in cleaned.items():
+            setattr(locked, field, value)
+        _save(locked)
+        if plans is not None:
+            locked.plans.set(plans)
+        old, new = changes(before, _snapshot(locked))
+        new_plans = sorted(str(pk) for pk in locked.plans.values_list("pk", flat=True))
+        if new_plans != old_plans:
+            old["tarif_plan_ids"], new["tarif_plan_ids"] = old_plans, new_plans
+        if new:
+            audit_record(
+                action="addon.updated",
+                object_type="addon",
+                object_id=locked.pk,
+                summary=f"Add-on {locked.slug} updated ({', '.join(sorted(new))})",
+                actor=actor,
+                before=old,
+                after=new,
+            )
+    return locked
+
+
+def _set_active(*, addon: AddOn, active: bool, actor) -> AddOn:
+    with transaction.atomic():
+        locked = AddOn.objects.select_for_update().get(pk=addon.pk)
+        if locked.is_active == active:
+            return locked
+        locked.is_active = active
+        locked.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            action="addon.activated" if active else "addon.deactivated",
+            object_type="addon",
+            object_id=locked.pk,
+            summary=f"Add-on {locked.slug} {'activated' if active else 'deactivated'}",
+            actor=actor,
+            before={"is_active": not active},
+            after={"is_active": active},
+        )
+    return locked
+
+
+def addon_activate(*, addon: AddOn, actor) -> AddOn:
+    return _set_active(addon=addon, active=True, actor=actor)
+
+
+def addon_deactivate(*, addon: AddOn, actor) -> AddOn:
+    """No longer offered; existing add-on subscriptions continue."""
+    return _set_active(addon=addon, active=False, actor=actor)
+
+
+def addon_delete(*, addon: AddOn, actor) -> None:
+    with transaction.atomic():
+        locked = AddOn.objects.select_for_update().get(pk=addon.pk)
+        if extensions.usage_count("addon", locked) > 0:
+            raise HasDependencies(
+                "Cannot delete add-on with existing subscriptions. Deactivate instead."
+            )
+        audit_record(
+            action="addon.deleted",
+            object_type="addon",
+            object_id=locked.pk,
+            summary=f"Add-on {locked.slug} deleted",
+            actor=actor,
+            before=_snapshot(locked),
+        )
+        locked.delete()

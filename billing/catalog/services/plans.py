@@ -1,1 +1,276 @@
-"""Catalog services: plans."""
+"""Tariff plans: create, update, activate / deactivate / archive, copy, delete (API.md §15.1)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import IntegrityError, transaction
+
+from audit.services import audit_record, changes
+from billing.catalog import extensions
+from billing.catalog.models import BillingPeriod, Category, Plan
+from billing.catalog.services import validation
+from vbwd.exceptions import BusinessRuleError, Conflict, HasDependencies, ValidationFailed
+
+# Well-known feature keys that must be whole numbers >= 0.
+INTEGER_FEATURES = ("default_tokens", "daily_taro_limit", "max_taro_follow_ups")
+TRACKED_FIELDS = (
+    "name",
+    "slug",
+    "description",
+    "price",
+    "currency",
+    "billing_period",
+    "trial_days",
+    "features",
+    "is_active",
+    "is_archived",
+    "sort_order",
+)
+
+
+def _features(value) -> dict:
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ValidationFailed(
+                "features must be an object or a list of strings", field="features"
+            )
+        value = dict.fromkeys(value, True)
+    if not isinstance(value, dict):
+        raise ValidationFailed("features must be an object or a list of strings", field="features")
+    for key in INTEGER_FEATURES:
+        if key in value:
+            validation.integer(value[key], field=key, low=0)
+    return value
+
+
+def _categories(value) -> list[Category]:
+    if not isinstance(value, list):
+        raise ValidationFailed("category_ids must be a list", field="category_ids")
+    ids = []
+    for item in value:
+        try:
+            ids.append(uuid.UUID(str(item)))
+        except ValueError:
+            raise ValidationFailed(f"Category not found: {item}", field="category_ids") from None
+    found = {category.pk: category for category in Category.objects.filter(pk__in=ids)}
+    for category_id in ids:
+        if category_id not in found:
+            raise ValidationFailed(f"Category not found: {category_id}", field="category_ids")
+    return [found[category_id] for category_id in ids]
+
+
+def clean_plan_input(data: dict, *, plan: Plan | None) -> tuple[dict, list[Category] | None]:
+    """Validated field values (only those given, plus create defaults) and the new categories."""
+    creating = plan is None
+    cleaned: dict = {}
+    if creating or "name" in data:
+        cleaned["name"] = validation.name(data.get("name"), required=creating, max_length=100)
+    if "currency" in data or creating:
+        currency = validation.currency(data.get("currency"))
+        cleaned["currency"] = currency.code
+        places = currency.decimal_places
+    else:
+        places = validation.currency(plan.currency).decimal_places
+    if creating or "price" in data:
+        amount = validation.price(data.get("price"), required=creating, places=places)
+        if amount is not None:
+            cleaned["price"] = amount
+    if data.get("slug") not in (None, ""):
+        cleaned["slug"] = validation.slug(data["slug"])
+    elif creating:
+        cleaned["slug"] = validation.slug_from(cleaned["name"])
+    if "description" in data:
+        cleaned["description"] = validation.optional_text(data["description"], field="description")
+    if "billing_period" in data and data["billing_period"] is not None:
+        cleaned["billing_period"] = validation.billing_period(data["billing_period"])
+    elif creating:
+        cleaned["billing_period"] = BillingPeriod.MONTHLY
+    if "trial_days" in data and data["trial_days"] is not None:
+        cleaned["trial_days"] = validation.integer(
+            data["trial_days"], field="trial_days", low=0, high=365
+        )
+    if "features" in data and data["features"] is not None:
+        cleaned["features"] = _features(data["features"])
+    if creating:
+        cleaned.setdefault("features", {})
+        cleaned["features"] = {"default_tokens": 0, **cleaned["features"]}
+    if "is_active" in data and data["is_active"] is not None:
+        cleaned["is_active"] = validation.boolean(data["is_active"], field="is_active")
+    if "sort_order" in data and data["sort_order"] is not None:
+        cleaned["sort_order"] = validation.integer(data["sort_order"], field="sort_order")
+    categories = _categories(data["category_ids"]) if data.get("category_ids") is not None else None
+    return cleaned, categories
+
+
+def _snapshot(plan: Plan) -> dict:
+    return {field: getattr(plan, field) for field in TRACKED_FIELDS}
+
+
+def _save_unique(plan: Plan) -> None:
+    try:
+        with transaction.atomic():
+            plan.save()
+    except IntegrityError:
+        raise Conflict("Slug already exists") from None
+
+
+def plan_create(*, data: dict, actor) -> Plan:
+    """Creates a plan (with its categories) from API input; 409 when the slug is taken."""
+    cleaned, categories = clean_plan_input(data, plan=None)
+    with transaction.atomic():
+        if Plan.objects.filter(slug=cleaned["slug"]).exists():
+            raise Conflict("Slug already exists")
+        plan = Plan(**cleaned)
+        _save_unique(plan)
+        if categories is not None:
+            plan.categories.set(categories)
+        audit_record(
+            action="plan.created",
+            object_type="plan",
+            object_id=plan.pk,
+            summary=f"Plan {plan.slug} created",
+            actor=actor,
+            after=_snapshot(plan),
+        )
+    return plan
+
+
+def plan_update(*, plan: Plan, data: dict, actor) -> Plan:
+    """Partial update; currency and billing period are fixed once subscriptions exist."""
+    cleaned, categories = clean_plan_input(data, plan=plan)
+    with transaction.atomic():
+        locked = Plan.objects.select_for_update().get(pk=plan.pk)
+        used = extensions.usage_count("plan", locked) > 0
+        if used and cleaned.get("currency", locked.currency) != locked.currency:
+            raise BusinessRuleError("Currency cannot be changed while the plan has subscriptions")
+        if used and cleaned.get("billing_period", locked.billing_period) != locked.billing_period:
+            raise BusinessRuleError(
+                "Billing period cannot be changed while the plan has subscriptions"
+            )
+        if (
+            "slug" in cleaned
+            and Plan.objects.filter(slug=cleaned["slug"]).exclude(pk=locked.pk).exists()
+        ):
+            raise Conflict("Slug already exists")
+        before = _snapshot(locked)
+        for field, value in cleaned.items():
+            setattr(locked, field, value)
+        _save_unique(locked)
+        old_categories = sorted(str(pk) for pk in locked.categories.values_list("pk", flat=True))
+        if categories is not None:
+            locked.categories.set(categories)
+        old, new = changes(before, _snapshot(locked))
+        new_categories = sorted(str(pk) for pk in locked.categories.values_list("pk", flat=True))
+        if new_categories != old_categories:
+            old["category_ids"], new["category_ids"] = old_categories, new_categories
+        if new:
+            audit_record(
+                action="plan.updated",
+                object_type="plan",
+                object_id=locked.pk,
+                summary=f"Plan {locked.slug} updated ({', '.join(sorted(new))})",
+                actor=actor,
+                before=old,
+                after=new,
+            )
+    return locked
+
+
+def _set_flags(*, plan: Plan, actor, action: str, **flags) -> Plan:
+    with transaction.atomic():
+        locked = Plan.objects.select_for_update().get(pk=plan.pk)
+        before = {key: getattr(locked, key) for key in flags}
+        if before == flags:
+            return locked
+        for key, value in flags.items():
+            setattr(locked, key, value)
+        locked.save(update_fields=[*flags, "updated_at"])
+        audit_record(
+            action=action,
+            object_type="plan",
+            object_id=locked.pk,
+            summary=f"Plan {locked.slug}: {action.split('.')[-1]}",
+            actor=actor,
+            before=before,
+            after=flags,
+        )
+    return locked
+
+
+def plan_activate(*, plan: Plan, actor) -> Plan:
+    """Active and back in the admin list (un-archived)."""
+    return _set_flags(
+        plan=plan, actor=actor, action="plan.activated", is_active=True, is_archived=False
+    )
+
+
+def plan_deactivate(*, plan: Plan, actor) -> Plan:
+    """Hidden from the catalog and checkout; existing subscriptions continue and renew."""
+    return _set_flags(plan=plan, actor=actor, action="plan.deactivated", is_active=False)
+
+
+def plan_archive(*, plan: Plan, actor) -> Plan:
+    """Deactivated and hidden from the admin list unless archived plans are asked for."""
+    return _set_flags(
+        plan=plan, actor=actor, action="plan.archived", is_active=False, is_archived=True
+    )
+
+
+def _free_copy_slug(slug: str) -> str:
+    base = f"{slug}-copy"[:100]
+    taken = set(Plan.objects.filter(slug__startswith=base).values_list("slug", flat=True))
+    if base not in taken:
+        return base
+    number = 2
+    while f"{base}-{number}" in taken:
+        number += 1
+    return f"{base}-{number}"
+
+
+def plan_copy(*, plan: Plan, actor) -> Plan:
+    """An inactive copy with the same fields and categories: "<name> (copy)", "<slug>-copy"."""
+    with transaction.atomic():
+        source = Plan.objects.select_for_update().get(pk=plan.pk)
+        copy = Plan(
+            name=f"{source.name} (copy)"[:100],
+            slug=_free_copy_slug(source.slug),
+            description=source.description,
+            price=source.price,
+            currency=source.currency,
+            billing_period=source.billing_period,
+            trial_days=source.trial_days,
+            features=dict(source.features or {}),
+            is_active=False,
+            sort_order=source.sort_order,
+        )
+        _save_unique(copy)
+        copy.categories.set(source.categories.all())
+        audit_record(
+            action="plan.copied",
+            object_type="plan",
+            object_id=copy.pk,
+            summary=f"Plan {copy.slug} copied from {source.slug}",
+            actor=actor,
+            after={"copied_from": str(source.pk), **_snapshot(copy)},
+        )
+    return copy
+
+
+def plan_delete(*, plan: Plan, actor) -> None:
+    """Deletes a plan nothing references; otherwise it must be deactivated (409)."""
+    with transaction.atomic():
+        locked = Plan.objects.select_for_update().get(pk=plan.pk)
+        if extensions.usage_count("plan", locked) > 0:
+            raise HasDependencies(
+                "Cannot delete plan with existing subscriptions. Deactivate instead."
+            )
+        audit_record(
+            action="plan.deleted",
+            object_type="plan",
+            object_id=locked.pk,
+            summary=f"Plan {locked.slug} deleted",
+            actor=actor,
+            before=_snapshot(locked),
+        )
+        locked.delete()

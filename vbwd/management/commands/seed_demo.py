@@ -1,0 +1,42 @@
+"""Creates the demo data; safe to run again (existing rows are left as they are)."""
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.demo import seed_accounts
+from billing.catalog.demo import seed_catalog
+
+
+class Command(BaseCommand):
+    help = "Seeds the demo accounts, the demo catalog and enables the demo plugin."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            accounts = seed_accounts()
+            catalog_rows = seed_catalog()
+            bundles = self._token_bundles()
+            plugin_enabled = self._demo_plugin()
+        for email, password, created in accounts:
+            state = "created" if created else "already there"
+            self.stdout.write(f"{email} / {password} ({state})")
+        self.stdout.write(f"catalog: {catalog_rows + bundles} row(s) created")
+        if plugin_enabled:
+            self.stdout.write("demo plugin enabled: GET /api/v1/plugins/demo/")
+        self.stdout.write(self.style.SUCCESS("Demo data ready."))
+
+    def _token_bundles(self) -> int:
+        try:
+            from tokens.demo import seed_bundles
+        except ImportError:  # the tokens app ships its demo bundles with its models
+            return 0
+        return seed_bundles()
+
+    def _demo_plugin(self) -> bool:
+        """Enables the demo plugin once; a later disable by staff is respected."""
+        from plugins import services as plugin_services
+        from plugins.models import Plugin
+
+        if Plugin.objects.filter(name="demo").exists():
+            return False
+        plugin_services.plugin_enable(name="demo", actor=None)
+        return True
