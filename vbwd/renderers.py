@@ -1,5 +1,5 @@
 from rest_framework.exceptions import NotAcceptable
-from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
 
@@ -20,3 +20,14 @@ class JSONFallbackNegotiation(DefaultContentNegotiation):
             if request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) or format_suffix:
                 raise
             return renderers[0], renderers[0].media_type
+
+
+class QueryFormatIsDataNegotiation(BaseContentNegotiation):
+    """For endpoints whose ``?format=`` is their own parameter (category tree / flat): the
+    response is always the view's first renderer, JSON."""
+
+    def select_parser(self, request, parsers):
+        return DefaultContentNegotiation().select_parser(request, parsers)
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type

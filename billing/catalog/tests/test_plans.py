@@ -470,7 +470,8 @@ def test_delete_an_unused_plan(admin_client):
 
 def test_unknown_plan_is_404(admin_client):
     url = f"{ADMIN}/2b1b0f8e-0000-4000-8000-000000000000"
-    for response in (admin_client.get(url), send(admin_client, "put", url), admin_client.delete(url)):
+    responses = (admin_client.get(url), send(admin_client, "put", url), admin_client.delete(url))
+    for response in responses:
         assert response.status_code == 404
         assert response.json() == {"error": "Plan not found", "code": "not_found"}
 

@@ -26,6 +26,7 @@ from vbwd.api import AdminMixin, ApiView, OptionalAuthMixin, PublicMixin
 from vbwd.exceptions import NotFound, ValidationFailed
 from vbwd.filters import parse_bool, parse_uuid
 from vbwd.pagination import paginate
+from vbwd.renderers import QueryFormatIsDataNegotiation
 from vbwd.schema import MessageSerializer, errors
 
 PUBLIC = ["catalog"]
@@ -354,6 +355,8 @@ def _category_detail(category: Category) -> dict:
 
 
 class AdminCategoriesView(AdminMixin, ApiView):
+    # ?format=tree|flat is this endpoint's own parameter, not DRF's renderer override.
+    content_negotiation_class = QueryFormatIsDataNegotiation
     @extend_schema(
         tags=ADMIN_CATEGORIES,
         summary="Categories as a tree (default) or flat",
