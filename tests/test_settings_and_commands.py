@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,50 @@ def test_seed_demo_is_idempotent():
     assert (user.role, user.status) == (UserRole.USER, UserStatus.ACTIVE)
     assert user.check_password("TestPass123@")
     assert user.details.country == "DE"
+
+
+@pytest.mark.django_db
+def test_seed_demo_leaves_exactly_one_copy_of_the_demo_catalog():
+    from billing.catalog.models import AddOn, Category, PaymentMethod, Plan, TaxRate
+    from plugins.state import is_enabled
+    from tokens.models import TokenBundle
+
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    plans = {plan.slug: plan for plan in Plan.objects.all()}
+    assert sorted(plans) == ["basic", "enterprise", "pro"]
+    assert [str(plans[slug].price) for slug in ("basic", "pro", "enterprise")] == [
+        "9.9900",
+        "29.9900",
+        "99.9900",
+    ]
+    assert [plans[slug].features["default_tokens"] for slug in ("basic", "pro", "enterprise")] == [
+        100,
+        500,
+        2000,
+    ]
+    assert (plans["pro"].trial_days, plans["basic"].trial_days) == (14, 0)
+    assert {plan.currency for plan in plans.values()} == {"EUR"}
+    main = Category.objects.get(slug="main")
+    assert main.is_single is True
+    assert sorted(main.plans.values_list("slug", flat=True)) == ["basic", "enterprise", "pro"]
+    assert sorted(AddOn.objects.values_list("name", "price")) == [
+        ("Premium Analytics", Decimal("25.0000")),
+        ("Priority Support", Decimal("15.0000")),
+    ]
+    assert not AddOn.objects.filter(plans__isnull=False).exists()
+    assert sorted(TokenBundle.objects.values_list("token_amount", "price")) == [
+        (500, Decimal("5.0000")),
+        (1000, Decimal("10.0000")),
+        (5000, Decimal("45.0000")),
+    ]
+    assert sorted(TaxRate.objects.values_list("country_code", "rate")) == [
+        ("AT", Decimal("20.00")),
+        ("DE", Decimal("19.00")),
+    ]
+    assert list(PaymentMethod.objects.values_list("code", "is_default")) == [("invoice", True)]
+    assert is_enabled("demo") is True
 
 
 @pytest.mark.django_db

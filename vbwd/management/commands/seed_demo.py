@@ -5,6 +5,7 @@ from django.db import transaction
 
 from accounts.demo import seed_accounts
 from billing.catalog.demo import seed_catalog
+from tokens.demo import seed_bundles
 
 
 class Command(BaseCommand):
@@ -25,10 +26,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _token_bundles(self) -> int:
-        try:
-            from tokens.demo import seed_bundles
-        except ImportError:  # the tokens app ships its demo bundles with its models
-            return 0
         return seed_bundles()
 
     def _demo_plugin(self) -> bool:
