@@ -15,6 +15,22 @@ from billing.catalog.services import plans as plan_services
 from vbwd.exceptions import DomainError
 
 
+def service_action(name: str, service, keyword: str, description: str, done: str):
+    """A bulk admin action that calls ``service(<keyword>=obj, actor=staff)`` for each row."""
+
+    def action(modeladmin, request, queryset):
+        _run(
+            modeladmin,
+            request,
+            queryset,
+            lambda obj, actor: service(**{keyword: obj, "actor": actor}),
+            done,
+        )
+
+    action.__name__ = name
+    return admin.action(description=description)(action)
+
+
 def _run(modeladmin, request, queryset, service, done: str):
     count = 0
     for obj in queryset:
@@ -90,7 +106,36 @@ class PlanAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "is_archived", "billing_period", "currency", "categories")
     search_fields = ("name", "slug")
     ordering = ("sort_order", "name")
-    actions = ["activate", "deactivate", "archive", "copy"]
+    actions = [
+        service_action(
+            "activate",
+            plan_services.plan_activate,
+            "plan",
+            "Activate selected plans",
+            "plan(s) activated",
+        ),
+        service_action(
+            "deactivate",
+            plan_services.plan_deactivate,
+            "plan",
+            "Deactivate selected plans (subscriptions continue)",
+            "plan(s) deactivated",
+        ),
+        service_action(
+            "archive",
+            plan_services.plan_archive,
+            "plan",
+            "Archive selected plans",
+            "plan(s) archived",
+        ),
+        service_action(
+            "copy",
+            plan_services.plan_copy,
+            "plan",
+            "Copy selected plans (copies are inactive)",
+            "plan(s) copied",
+        ),
+    ]
     readonly_fields = ("id", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
@@ -119,46 +164,6 @@ class PlanAdmin(admin.ModelAdmin):
             queryset,
             lambda plan, actor: plan_services.plan_delete(plan=plan, actor=actor),
             "plan(s) deleted",
-        )
-
-    @admin.action(description="Activate selected plans")
-    def activate(self, request, queryset):
-        _run(
-            self,
-            request,
-            queryset,
-            lambda plan, actor: plan_services.plan_activate(plan=plan, actor=actor),
-            "plan(s) activated",
-        )
-
-    @admin.action(description="Deactivate selected plans (subscriptions continue)")
-    def deactivate(self, request, queryset):
-        _run(
-            self,
-            request,
-            queryset,
-            lambda plan, actor: plan_services.plan_deactivate(plan=plan, actor=actor),
-            "plan(s) deactivated",
-        )
-
-    @admin.action(description="Archive selected plans")
-    def archive(self, request, queryset):
-        _run(
-            self,
-            request,
-            queryset,
-            lambda plan, actor: plan_services.plan_archive(plan=plan, actor=actor),
-            "plan(s) archived",
-        )
-
-    @admin.action(description="Copy selected plans (copies are inactive)")
-    def copy(self, request, queryset):
-        _run(
-            self,
-            request,
-            queryset,
-            lambda plan, actor: plan_services.plan_copy(plan=plan, actor=actor),
-            "plan(s) copied",
         )
 
 
@@ -316,7 +321,22 @@ class AddOnAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     ordering = ("sort_order", "name")
     filter_horizontal = ("plans",)
-    actions = ["activate", "deactivate"]
+    actions = [
+        service_action(
+            "activate",
+            addon_services.addon_activate,
+            "addon",
+            "Activate selected add-ons",
+            "add-on(s) activated",
+        ),
+        service_action(
+            "deactivate",
+            addon_services.addon_deactivate,
+            "addon",
+            "Deactivate selected add-ons",
+            "add-on(s) deactivated",
+        ),
+    ]
     readonly_fields = ("id", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
@@ -347,24 +367,4 @@ class AddOnAdmin(admin.ModelAdmin):
             queryset,
             lambda addon, actor: addon_services.addon_delete(addon=addon, actor=actor),
             "add-on(s) deleted",
-        )
-
-    @admin.action(description="Activate selected add-ons")
-    def activate(self, request, queryset):
-        _run(
-            self,
-            request,
-            queryset,
-            lambda addon, actor: addon_services.addon_activate(addon=addon, actor=actor),
-            "add-on(s) activated",
-        )
-
-    @admin.action(description="Deactivate selected add-ons")
-    def deactivate(self, request, queryset):
-        _run(
-            self,
-            request,
-            queryset,
-            lambda addon, actor: addon_services.addon_deactivate(addon=addon, actor=actor),
-            "add-on(s) deactivated",
         )

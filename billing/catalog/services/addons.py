@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record, changes
 from billing.catalog import extensions
-from billing.catalog.models import AddOn, BillingPeriod, Plan
+from billing.catalog.models import AddOn, Plan
 from billing.catalog.services import validation
 from vbwd.exceptions import Conflict, HasDependencies, ValidationFailed
 
@@ -40,36 +40,11 @@ def _plans(value) -> list[Plan]:
 
 
 def clean_addon_input(data: dict, *, addon: AddOn | None) -> tuple[dict, list[Plan] | None]:
-    creating = addon is None
-    cleaned: dict = {}
-    if creating or "name" in data:
-        cleaned["name"] = validation.name(data.get("name"), required=creating, max_length=255)
-    if "currency" in data or creating:
-        currency = validation.currency(data.get("currency"))
-        cleaned["currency"] = currency.code
-        places = currency.decimal_places
-    else:
-        places = validation.currency(addon.currency).decimal_places
-    if creating or "price" in data:
-        amount = validation.price(data.get("price"), required=creating, places=places)
-        if amount is not None:
-            cleaned["price"] = amount
-    if data.get("slug") not in (None, ""):
-        cleaned["slug"] = validation.slug(data["slug"])
-    elif creating:
-        cleaned["slug"] = validation.slug_from(cleaned["name"])
-    if "description" in data:
-        cleaned["description"] = validation.optional_text(data["description"], field="description")
-    if "billing_period" in data and data["billing_period"] is not None:
-        cleaned["billing_period"] = validation.billing_period(data["billing_period"])
-    elif creating:
-        cleaned["billing_period"] = BillingPeriod.MONTHLY
+    cleaned = validation.priced_item(
+        data, current_currency=addon.currency if addon else None, name_length=255
+    )
     if "config" in data and data["config"] is not None:
         cleaned["config"] = validation.json_object(data["config"], field="config")
-    if "is_active" in data and data["is_active"] is not None:
-        cleaned["is_active"] = validation.boolean(data["is_active"], field="is_active")
-    if "sort_order" in data and data["sort_order"] is not None:
-        cleaned["sort_order"] = validation.integer(data["sort_order"], field="sort_order")
     plans = _plans(data["tarif_plan_ids"]) if data.get("tarif_plan_ids") is not None else None
     return cleaned, plans
 

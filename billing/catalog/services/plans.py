@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record, changes
 from billing.catalog import extensions
-from billing.catalog.models import BillingPeriod, Category, Plan
+from billing.catalog.models import Category, Plan
 from billing.catalog.services import validation
 from vbwd.exceptions import BusinessRuleError, Conflict, HasDependencies, ValidationFailed
 
@@ -62,43 +62,17 @@ def _categories(value) -> list[Category]:
 
 def clean_plan_input(data: dict, *, plan: Plan | None) -> tuple[dict, list[Category] | None]:
     """Validated field values (only those given, plus create defaults) and the new categories."""
-    creating = plan is None
-    cleaned: dict = {}
-    if creating or "name" in data:
-        cleaned["name"] = validation.name(data.get("name"), required=creating, max_length=100)
-    if "currency" in data or creating:
-        currency = validation.currency(data.get("currency"))
-        cleaned["currency"] = currency.code
-        places = currency.decimal_places
-    else:
-        places = validation.currency(plan.currency).decimal_places
-    if creating or "price" in data:
-        amount = validation.price(data.get("price"), required=creating, places=places)
-        if amount is not None:
-            cleaned["price"] = amount
-    if data.get("slug") not in (None, ""):
-        cleaned["slug"] = validation.slug(data["slug"])
-    elif creating:
-        cleaned["slug"] = validation.slug_from(cleaned["name"])
-    if "description" in data:
-        cleaned["description"] = validation.optional_text(data["description"], field="description")
-    if "billing_period" in data and data["billing_period"] is not None:
-        cleaned["billing_period"] = validation.billing_period(data["billing_period"])
-    elif creating:
-        cleaned["billing_period"] = BillingPeriod.MONTHLY
+    cleaned = validation.priced_item(
+        data, current_currency=plan.currency if plan else None, name_length=100
+    )
     if "trial_days" in data and data["trial_days"] is not None:
         cleaned["trial_days"] = validation.integer(
             data["trial_days"], field="trial_days", low=0, high=365
         )
     if "features" in data and data["features"] is not None:
         cleaned["features"] = _features(data["features"])
-    if creating:
-        cleaned.setdefault("features", {})
-        cleaned["features"] = {"default_tokens": 0, **cleaned["features"]}
-    if "is_active" in data and data["is_active"] is not None:
-        cleaned["is_active"] = validation.boolean(data["is_active"], field="is_active")
-    if "sort_order" in data and data["sort_order"] is not None:
-        cleaned["sort_order"] = validation.integer(data["sort_order"], field="sort_order")
+    if plan is None:
+        cleaned["features"] = {"default_tokens": 0, **cleaned.get("features", {})}
     categories = _categories(data["category_ids"]) if data.get("category_ids") is not None else None
     return cleaned, categories
 

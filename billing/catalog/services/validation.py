@@ -117,3 +117,36 @@ def json_object(value, *, field: str) -> dict:
     if not isinstance(value, dict):
         raise ValidationFailed(f"{field} must be an object", field=field)
     return value
+
+
+def priced_item(data: dict, *, current_currency: str | None, name_length: int) -> dict:
+    """The fields plans and add-ons share: name, slug, description, price + currency, billing
+    period, active flag and sort order. ``current_currency`` is None when creating."""
+    creating = current_currency is None
+    cleaned: dict = {}
+    if creating or "name" in data:
+        cleaned["name"] = name(data.get("name"), required=creating, max_length=name_length)
+    if "currency" in data or creating:
+        chosen = currency(data.get("currency"))
+        cleaned["currency"] = chosen.code
+    else:
+        chosen = currency(current_currency)
+    if creating or "price" in data:
+        amount = price(data.get("price"), required=creating, places=chosen.decimal_places)
+        if amount is not None:
+            cleaned["price"] = amount
+    if data.get("slug") not in (None, ""):
+        cleaned["slug"] = slug(data["slug"])
+    elif creating:
+        cleaned["slug"] = slug_from(cleaned["name"])
+    if "description" in data:
+        cleaned["description"] = optional_text(data["description"], field="description")
+    if "billing_period" in data and data["billing_period"] is not None:
+        cleaned["billing_period"] = billing_period(data["billing_period"])
+    elif creating:
+        cleaned["billing_period"] = BillingPeriod.MONTHLY
+    if "is_active" in data and data["is_active"] is not None:
+        cleaned["is_active"] = boolean(data["is_active"], field="is_active")
+    if "sort_order" in data and data["sort_order"] is not None:
+        cleaned["sort_order"] = integer(data["sort_order"], field="sort_order")
+    return cleaned
