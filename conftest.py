@@ -25,6 +25,31 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Transactional tests end with a flush that also removes the rows data migrations created
+    (EUR, the countries, the root category, the invoice method); put them back for the next."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not marker.kwargs.get("transaction"):
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    _seed_reference_data()
+    yield
+
+
+def _seed_reference_data() -> None:
+    import importlib
+
+    from django.apps import apps
+
+    from billing.catalog.models import Currency
+
+    if not Currency.objects.exists():
+        seed = importlib.import_module("billing.catalog.migrations.0002_seed_reference_data").seed
+        seed(apps, None)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Rate-limit counters and cached values never leak from one test into the next."""
     _clear_cache()
