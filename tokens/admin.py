@@ -1,0 +1,153 @@
+"""Back office for token bundles: every write (add, change, delete, activate, deactivate) goes
+through tokens.services, so validation and the audit log are the same as in the API."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db.models import OuterRef, Subquery
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
+from tokens import services
+from tokens.models import TokenBundle
+from vbwd.exceptions import DomainError, ValidationFailed
+
+FORM_FIELDS = services.WRITE_FIELDS
+
+
+class TokenBundleForm(forms.ModelForm):
+    currency = forms.ChoiceField(choices=())
+
+    class Meta:
+        model = TokenBundle
+        fields = FORM_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        currencies = {
+            currency.code: currency
+            for currency in Currency.objects.filter(is_active=True).order_by("-is_default", "code")
+        }
+        editing = not self.instance._state.adding
+        current = self.instance.currency if editing else None
+        if current and current not in currencies:
+            # A bundle keeps its currency when that currency is deactivated later.
+            currencies.update(
+                {currency.code: currency for currency in Currency.objects.filter(code=current)}
+            )
+        self.fields["currency"].choices = [(code, code) for code in currencies]
+        if editing and current in currencies:
+            # Shown with the currency's places rather than the column's four.
+            places = currencies[current].decimal_places
+            self.initial["price"] = format_money(self.instance.price, places)
+        elif not editing:
+            default = next((code for code, row in currencies.items() if row.is_default), None)
+            self.initial.setdefault("currency", default)
+        self.service_input: dict = {}
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        editing = not self.instance._state.adding
+        data = {
+            field: cleaned.get(field)
+            for field in FORM_FIELDS
+            if not editing or field in self.changed_data
+        }
+        if data.get("price") is not None:
+            # The form field allows the column's four places; trailing zeros are not places.
+            data["price"] = services.significant_price(data["price"])
+        try:
+            services.bundle_input_clean(data, bundle=self.instance if editing else None)
+        except ValidationFailed as error:
+            for field, field_messages in (error.errors or {}).items():
+                self.add_error(field if field in self.fields else None, field_messages)
+        self.service_input = data
+        return cleaned
+
+
+@admin.register(TokenBundle)
+class TokenBundleAdmin(admin.ModelAdmin):
+    form = TokenBundleForm
+    list_display = (
+        "name",
+        "token_amount",
+        "price_display",
+        "currency",
+        "is_active",
+        "sort_order",
+        "updated_at",
+    )
+    list_filter = ("is_active", "currency")
+    search_fields = ("name", "description")
+    ordering = ("sort_order", "name")
+    readonly_fields = ("id", "created_at", "updated_at")
+    actions = ["activate_bundles", "deactivate_bundles"]
+    fieldsets = (
+        (None, {"fields": ("name", "description", "token_amount")}),
+        ("Price", {"fields": ("price", "currency")}),
+        ("Catalog", {"fields": ("is_active", "sort_order")}),
+        ("Record", {"fields": ("id", "created_at", "updated_at")}),
+    )
+
+    def get_queryset(self, request):
+        # The currency's places for the price column, in the same query as the rows.
+        places = Currency.objects.filter(code=OuterRef("currency")).values("decimal_places")[:1]
+        return super().get_queryset(request).annotate(currency_places=Subquery(places))
+
+    @admin.display(description="price", ordering="price")
+    def price_display(self, bundle: TokenBundle) -> str:
+        places = getattr(bundle, "currency_places", None)
+        return format_money(bundle.price, 2 if places is None else places)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.token_bundle_update(bundle=obj, data=form.service_input, actor=request.user)
+            return
+        created = services.token_bundle_create(data=form.service_input, actor=request.user)
+        obj.pk = created.pk
+        obj._state.adding = False
+        obj._state.db = created._state.db
+
+    def delete_view(self, request, object_id, extra_context=None):
+        bundle = self.get_object(request, unquote(object_id))
+        if bundle is not None and services.purchase_count(bundle) > 0:
+            self.message_user(request, services.HAS_PURCHASES, messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:tokens_tokenbundle_change", args=[bundle.pk])
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    def delete_model(self, request, obj):
+        try:
+            services.token_bundle_delete(bundle=obj, actor=request.user)
+        except DomainError as error:
+            self.message_user(request, f"{obj.name}: {error.message}", messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for bundle in queryset:
+            self.delete_model(request, bundle)
+
+    def _each(self, request, queryset, apply, done: str) -> None:
+        count = 0
+        for bundle in queryset:
+            try:
+                apply(bundle=bundle, actor=request.user)
+                count += 1
+            except DomainError as error:
+                self.message_user(request, f"{bundle.name}: {error.message}", messages.ERROR)
+        if count:
+            self.message_user(request, f"{count} token bundle(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Activate selected token bundles")
+    def activate_bundles(self, request, queryset):
+        self._each(request, queryset, services.token_bundle_activate, "activated")
+
+    @admin.action(description="Deactivate selected token bundles")
+    def deactivate_bundles(self, request, queryset):
+        self._each(request, queryset, services.token_bundle_deactivate, "deactivated")

@@ -1,0 +1,100 @@
+"""The TokenBundle shape (API.md §2.4) and the documented request bodies of §16.2."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
+from billing.catalog.selectors import currencies_by_code
+from tokens.models import TokenBundle
+
+# Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
+FALLBACK_PLACES = 2
+
+
+class TokenBundleSerializer(serializers.ModelSerializer):
+    """TokenBundle (API.md §2.4)."""
+
+    # context["currencies"]: code -> Currency, for the places of the price string.
+    price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TokenBundle
+        fields = [
+            "id",
+            "name",
+            "description",
+            "token_amount",
+            "price",
+            "currency",
+            "is_active",
+            "sort_order",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(help_text="money: the currency's decimal places"))
+    def get_price(self, bundle: TokenBundle) -> str:
+        currency = self.context.get("currencies", {}).get(bundle.currency)
+        places = currency.decimal_places if currency is not None else FALLBACK_PLACES
+        return format_money(bundle.price, places)
+
+
+def bundle_data(bundle: TokenBundle) -> dict:
+    """One bundle in the API shape (one query for its currency)."""
+    currencies = {
+        currency.code: currency for currency in Currency.objects.filter(code=bundle.currency)
+    }
+    return TokenBundleSerializer(bundle, context={"currencies": currencies}).data
+
+
+def bundles_data(bundles: Iterable[TokenBundle]) -> list:
+    """Bundles in the API shape; the currencies are read in one query, whatever the count."""
+    bundles = list(bundles)
+    currencies = currencies_by_code() if bundles else {}
+    return TokenBundleSerializer(bundles, many=True, context={"currencies": currencies}).data
+
+
+# --- documentation of the bodies --------------------------------------------------------------
+
+
+class TokenBundleWriteSerializer(serializers.Serializer):
+    """Write fields; on create name, token_amount and price are required."""
+
+    name = serializers.CharField(max_length=255, required=False)
+    token_amount = serializers.IntegerField(min_value=1, required=False)
+    price = serializers.CharField(required=False, help_text="money: string or number, >= 0")
+    currency = serializers.CharField(
+        max_length=3, required=False, help_text="active currency; default: the default currency"
+    )
+    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+    sort_order = serializers.IntegerField(required=False)
+
+
+class TokenBundleListSerializer(serializers.Serializer):
+    bundles = TokenBundleSerializer(many=True)
+
+
+class TokenBundleEnvelopeSerializer(serializers.Serializer):
+    bundle = TokenBundleSerializer()
+
+
+class TokenBundleMessageEnvelopeSerializer(serializers.Serializer):
+    bundle = TokenBundleSerializer()
+    message = serializers.CharField()
+
+
+class AdminTokenBundlePageSerializer(serializers.Serializer):
+    items = TokenBundleSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
