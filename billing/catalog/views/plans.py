@@ -357,6 +357,7 @@ def _category_detail(category: Category) -> dict:
 class AdminCategoriesView(AdminMixin, ApiView):
     # ?format=tree|flat is this endpoint's own parameter, not DRF's renderer override.
     content_negotiation_class = QueryFormatIsDataNegotiation
+
     @extend_schema(
         tags=ADMIN_CATEGORIES,
         summary="Categories as a tree (default) or flat",
