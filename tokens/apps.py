@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class TokensConfig(AppConfig):
-    """Token bundles (what can be bought) and, later, balances and the ledger."""
+    """Token bundles, one balance per user and the append-only ledger."""
 
     name = "tokens"
     verbose_name = "Tokens"
@@ -10,7 +10,10 @@ class TokensConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.catalog.extensions import register_usage_counter
+        from tokens import receivers  # noqa: F401
         from tokens.selectors import bundle_count_in_currency
+        from tokens.services.ledger import register_account_hooks
 
         # A currency that prices bundles cannot be deleted (deactivate it instead).
         register_usage_counter("currency", bundle_count_in_currency)
+        register_account_hooks()

@@ -1,8 +1,11 @@
-"""Token bundles: fixed packs of tokens sold at a price (DOMAIN §2). Balances, the ledger and
-bundle purchases join this module later."""
+"""Tokens (DOMAIN §8): bundles sold at a price, one balance per user and the append-only ledger
+whose sum the balance always equals."""
 
 from __future__ import annotations
 
+import uuid
+
+from django.conf import settings
 from django.db import models
 
 from billing.catalog.models import TimestampedModel
@@ -37,3 +40,100 @@ class TokenBundle(TimestampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class TokenTransactionType(models.TextChoices):
+    PURCHASE = "PURCHASE"
+    SUBSCRIPTION = "SUBSCRIPTION"
+    USAGE = "USAGE"
+    REFUND = "REFUND"
+    BONUS = "BONUS"
+    ADJUSTMENT = "ADJUSTMENT"
+
+
+class TokenBalance(models.Model):
+    """The user's current token count; always the sum of their ledger, never below zero.
+
+    Changed only by ``tokens.services.ledger`` with the row locked, together with the ledger row.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="token_balance"
+    )
+    balance = models.BigIntegerField(default=0)  # tokens, >= 0
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(balance__gte=0), name="tokens_balance_ge_0")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.balance}"
+
+
+class TokenTransactionQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("The token ledger is append-only")
+
+    def delete(self):
+        raise TypeError("The token ledger is append-only")
+
+
+class TokenTransaction(models.Model):
+    """One signed change of a balance (API.md §2.8). Append-only: never changed or deleted."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # PROTECT: the ledger is a financial record; a user with entries is anonymised, not deleted.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="token_transactions"
+    )
+    amount = models.BigIntegerField()  # tokens; + credit, - debit; never 0
+    balance_after = models.BigIntegerField()  # the balance right after this entry, >= 0
+    transaction_type = models.CharField(max_length=16, choices=TokenTransactionType.choices)
+    # What caused it: token_bundle_purchase, subscription, invoice, credit_note, plugin:chat, …
+    reference_type = models.CharField(max_length=50, null=True, blank=True)
+    reference_id = models.CharField(max_length=64, null=True, blank=True)
+    description = models.CharField(max_length=255)
+    # The staff member behind an ADJUSTMENT or BONUS.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="token_transactions_made",
+    )
+    # A retried debit or credit with the same key returns the first entry (unique per user).
+    idempotency_key = models.CharField(max_length=300, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = TokenTransactionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="tokens_ledger_user_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="tokens_ledger_unique_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(amount=0), name="tokens_ledger_amount_not_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(balance_after__gte=0), name="tokens_ledger_balance_after_ge_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_type} {self.amount:+d} → {self.balance_after}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("The token ledger is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("The token ledger is append-only")

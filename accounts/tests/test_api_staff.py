@@ -408,20 +408,39 @@ def test_update_ignores_privileged_and_read_only_fields(admin_client, user):
     assert after.created_at == before.created_at
 
 
-def test_token_balance_needs_the_token_ledger(admin_client, user):
-    response = send(admin_client, "put", f"{USERS}/{user.pk}", {"token_balance": 10})
+def test_token_balance_is_set_through_the_ledger(admin_client, user):
+    from tokens.models import TokenTransaction
 
-    assert response.status_code == 400
-    assert response.json()["errors"]["token_balance"]
+    first = send(admin_client, "put", f"{USERS}/{user.pk}", {"token_balance": 250})
+    second = send(
+        admin_client,
+        "put",
+        f"{USERS}/{user.pk}",
+        {"token_balance": 100, "token_balance_reason": "Goodwill corrected"},
+    )
+
+    assert first.json()["user"]["token_balance"] == 250
+    assert second.json()["user"]["token_balance"] == 100
+    entries = list(TokenTransaction.objects.filter(user=user).order_by("created_at"))
+    assert [(entry.amount, entry.balance_after, entry.transaction_type) for entry in entries] == [
+        (250, 250, "ADJUSTMENT"),
+        (-150, 100, "ADJUSTMENT"),
+    ]
+    assert [entry.description for entry in entries] == [
+        "Balance set by staff",
+        "Goodwill corrected",
+    ]
+    assert {entry.created_by_id for entry in entries} == {admin_client.user.pk}
 
 
-def test_token_balance_is_written_through_the_registered_ledger(admin_client, user):
+def test_token_balance_is_written_through_the_registered_setter(admin_client, user):
     calls = []
+    previous = extensions.token_balance_setter()
     extensions.register_token_balance_setter(lambda **kwargs: calls.append(kwargs))
     try:
         send(admin_client, "put", f"{USERS}/{user.pk}", {"token_balance": 250})
     finally:
-        extensions.register_token_balance_setter(None)
+        extensions.register_token_balance_setter(previous)
 
     assert len(calls) == 1
     assert calls[0]["balance"] == 250

@@ -1,0 +1,281 @@
+"""The token ledger (DOMAIN §8): every balance change is one ledger row written in the same
+transaction, with the balance row locked, so the balance always equals the sum of the ledger.
+
+A debit larger than the balance raises InsufficientTokens and writes nothing. An idempotency key
+(unique per user) makes a retried call return the first entry without a second change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from accounts import extensions as account_extensions
+from audit.services import audit_record
+from tokens.models import TokenBalance, TokenTransaction, TokenTransactionType
+from tokens.signals import tokens_credited, tokens_debited
+from vbwd.exceptions import DomainError, ValidationFailed
+
+__all__ = [
+    "InsufficientTokens",
+    "LedgerEntry",
+    "balance_of",
+    "tokens_adjust",
+    "tokens_credit",
+    "tokens_debit",
+]
+
+CREDIT_TYPES = {
+    TokenTransactionType.PURCHASE,
+    TokenTransactionType.SUBSCRIPTION,
+    TokenTransactionType.REFUND,
+    TokenTransactionType.BONUS,
+    TokenTransactionType.ADJUSTMENT,
+}
+DEBIT_TYPES = {
+    TokenTransactionType.USAGE,
+    TokenTransactionType.REFUND,
+    TokenTransactionType.ADJUSTMENT,
+}
+MAX_KEY_LENGTH = 300
+
+
+class InsufficientTokens(DomainError):
+    code = "insufficient_tokens"
+    default_message = "Insufficient token balance"
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What a ledger call did: the entry (None for a zero adjustment) and the new balance."""
+
+    transaction: TokenTransaction | None
+    balance: int
+    replayed: bool = False
+
+
+def balance_of(user) -> int:
+    row = TokenBalance.objects.filter(user=user).only("balance").first()
+    return row.balance if row else 0
+
+
+def _locked_balance(user) -> TokenBalance:
+    TokenBalance.objects.get_or_create(user=user)
+    return TokenBalance.objects.select_for_update().get(user=user)
+
+
+def _check_amount(amount, *, field: str = "amount") -> int:
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise ValidationFailed(f"{field} must be a positive integer", field=field)
+    return amount
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is not None and (not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH):
+        raise ValidationFailed(
+            f"idempotency_key must be 1-{MAX_KEY_LENGTH} characters", field="idempotency_key"
+        )
+    return key
+
+
+def _replay(user, key: str | None) -> LedgerEntry | None:
+    if key is None:
+        return None
+    entry = TokenTransaction.objects.filter(user=user, idempotency_key=key).first()
+    if entry is None:
+        return None
+    return LedgerEntry(transaction=entry, balance=balance_of(user), replayed=True)
+
+
+def _write(
+    *,
+    user,
+    delta: int,
+    transaction_type: str,
+    description: str,
+    reference_type: str | None,
+    reference_id,
+    actor,
+    idempotency_key: str | None,
+    reason: str | None = None,
+) -> LedgerEntry:
+    """Applies ``delta`` to the locked balance and appends the ledger row, atomically."""
+    try:
+        with transaction.atomic():
+            replay = _replay(user, idempotency_key)
+            if replay is not None:
+                return replay
+            balance = _locked_balance(user)
+            # Re-checked under the lock: a concurrent call with the same key has committed.
+            replay = _replay(user, idempotency_key)
+            if replay is not None:
+                return replay
+            new_balance = balance.balance + delta
+            if new_balance < 0:
+                raise InsufficientTokens()
+            balance.balance = new_balance
+            balance.save(update_fields=["balance", "updated_at"])
+            entry = TokenTransaction.objects.create(
+                user=user,
+                amount=delta,
+                balance_after=new_balance,
+                transaction_type=transaction_type,
+                reference_type=reference_type,
+                reference_id=str(reference_id) if reference_id is not None else None,
+                description=description[:255],
+                created_by=actor,
+                idempotency_key=idempotency_key,
+            )
+            audit_record(
+                action="token_balance.credited" if delta > 0 else "token_balance.debited",
+                object_type="token_balance",
+                object_id=balance.pk,
+                subject_user_id=user.pk,
+                summary=f"{delta:+d} tokens ({transaction_type}): {description}"[:500],
+                actor=actor,
+                before={"balance": new_balance - delta},
+                after={"balance": new_balance, "transaction_id": str(entry.pk)},
+                reason=reason,
+            )
+            signal = tokens_credited if delta > 0 else tokens_debited
+            transaction.on_commit(
+                lambda: signal.send_robust(
+                    sender=TokenTransaction, user=user, transaction=entry, balance=new_balance
+                )
+            )
+            return LedgerEntry(transaction=entry, balance=new_balance)
+    except IntegrityError:
+        # Two first calls with one key raced past the check; the loser returns the winner's.
+        replay = _replay(user, idempotency_key)
+        if replay is None:
+            raise
+        return replay
+
+
+def tokens_credit(
+    *,
+    user,
+    amount: int,
+    transaction_type: str = TokenTransactionType.PURCHASE,
+    description: str,
+    reference_type: str | None = None,
+    reference_id=None,
+    actor=None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """Adds ``amount`` (> 0) tokens with one ledger entry; ``tokens_credited`` after commit."""
+    if transaction_type not in CREDIT_TYPES:
+        raise ValidationFailed(f"{transaction_type} cannot credit tokens", field="transaction_type")
+    return _write(
+        user=user,
+        delta=_check_amount(amount),
+        transaction_type=transaction_type,
+        description=description,
+        reference_type=reference_type,
+        reference_id=reference_id,
+        actor=actor,
+        idempotency_key=_check_key(idempotency_key),
+    )
+
+
+def tokens_debit(
+    *,
+    user,
+    amount: int,
+    transaction_type: str = TokenTransactionType.USAGE,
+    description: str,
+    reference_type: str | None = None,
+    reference_id=None,
+    actor=None,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """Takes ``amount`` (> 0) tokens; InsufficientTokens (nothing written) when the balance is
+    smaller. Sends ``tokens_debited`` after commit."""
+    if transaction_type not in DEBIT_TYPES:
+        raise ValidationFailed(f"{transaction_type} cannot debit tokens", field="transaction_type")
+    return _write(
+        user=user,
+        delta=-_check_amount(amount),
+        transaction_type=transaction_type,
+        description=description,
+        reference_type=reference_type,
+        reference_id=reference_id,
+        actor=actor,
+        idempotency_key=_check_key(idempotency_key),
+    )
+
+
+def tokens_adjust(
+    *,
+    user,
+    actor,
+    reason: str,
+    amount: int | None = None,
+    set_to: int | None = None,
+    transaction_type: str = TokenTransactionType.ADJUSTMENT,
+    idempotency_key: str | None = None,
+) -> LedgerEntry:
+    """Staff change of a balance, by ``amount`` (signed, ≠ 0) or to ``set_to`` (≥ 0), written as
+    an ADJUSTMENT (or BONUS for a positive amount) delta with the staff member and the reason."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationFailed("reason is required", field="reason")
+    reason = reason.strip()
+    if len(reason) > 255:
+        raise ValidationFailed("reason must be at most 255 characters", field="reason")
+    if transaction_type not in {TokenTransactionType.ADJUSTMENT, TokenTransactionType.BONUS}:
+        raise ValidationFailed("type must be ADJUSTMENT or BONUS", field="type")
+    if set_to is not None:
+        if isinstance(set_to, bool) or not isinstance(set_to, int) or set_to < 0:
+            raise ValidationFailed(
+                "token_balance must be a non-negative integer", field="token_balance"
+            )
+        with transaction.atomic():
+            current = _locked_balance(user).balance
+            delta = set_to - current
+            if delta == 0:
+                return LedgerEntry(transaction=None, balance=current)
+            return _write(
+                user=user,
+                delta=delta,
+                transaction_type=TokenTransactionType.ADJUSTMENT,
+                description=reason,
+                reference_type=None,
+                reference_id=None,
+                actor=actor,
+                idempotency_key=_check_key(idempotency_key),
+                reason=reason,
+            )
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
+        raise ValidationFailed("amount must be a non-zero integer", field="amount")
+    if transaction_type == TokenTransactionType.BONUS and amount < 0:
+        raise ValidationFailed("BONUS requires a positive amount", field="type")
+    return _write(
+        user=user,
+        delta=amount,
+        transaction_type=transaction_type,
+        description=reason,
+        reference_type=None,
+        reference_id=None,
+        actor=actor,
+        idempotency_key=_check_key(idempotency_key),
+        reason=reason,
+    )
+
+
+def _set_balance_for_staff(*, user, balance: int, actor, reason: str) -> None:
+    """``PUT /admin/users/<id>`` ``token_balance``: the difference goes through the ledger."""
+    tokens_adjust(user=user, actor=actor, reason=reason, set_to=balance)
+
+
+def _financial_records(user) -> account_extensions.FinancialRecords:
+    return account_extensions.FinancialRecords(
+        token_transaction_count=TokenTransaction.objects.filter(user=user).count()
+    )
+
+
+def register_account_hooks() -> None:
+    """Called from TokensConfig.ready(): ledger entries are financial records of a user, staff
+    can set a balance through the ledger, and anonymisation zeroes a positive balance."""
+    account_extensions.register_financial_counter(_financial_records)
+    account_extensions.register_token_balance_setter(_set_balance_for_staff)
