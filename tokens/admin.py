@@ -8,12 +8,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
+from django.shortcuts import render
 from django.urls import reverse
 
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
 from tokens import services
-from tokens.models import TokenBundle
+from tokens.models import TokenBalance, TokenBundle, TokenTransaction
+from tokens.services import ledger
 from vbwd.exceptions import DomainError, ValidationFailed
 
 FORM_FIELDS = services.WRITE_FIELDS
@@ -151,3 +153,98 @@ class TokenBundleAdmin(admin.ModelAdmin):
     @admin.action(description="Deactivate selected token bundles")
     def deactivate_bundles(self, request, queryset):
         self._each(request, queryset, services.token_bundle_deactivate, "deactivated")
+
+
+# --- balances and the ledger: read-only; changes only through the ledger service ------------
+
+
+class AdjustBalanceForm(forms.Form):
+    amount = forms.IntegerField(help_text="Tokens to add; negative to take away.")
+    reason = forms.CharField(max_length=255)
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        if amount == 0:
+            raise forms.ValidationError("amount must be a non-zero integer")
+        return amount
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TokenBalance)
+class TokenBalanceAdmin(ReadOnlyAdmin):
+    list_display = ("user", "balance", "updated_at")
+    search_fields = ("user__email",)
+    list_select_related = ("user",)
+    ordering = ("-updated_at",)
+    actions = ["adjust_balance"]
+
+    def get_actions(self, request):
+        # The bulk "delete" action is never offered; adjusting needs the change right on users.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.action(description="Adjust balance (asks for a reason)")
+    def adjust_balance(self, request, queryset):
+        if "apply" in request.POST:
+            form = AdjustBalanceForm(request.POST)
+            if form.is_valid():
+                for balance in queryset.select_related("user"):
+                    try:
+                        ledger.tokens_adjust(
+                            user=balance.user,
+                            actor=request.user,
+                            reason=form.cleaned_data["reason"],
+                            amount=form.cleaned_data["amount"],
+                        )
+                    except DomainError as error:
+                        self.message_user(
+                            request, f"{balance.user.email}: {error.message}", messages.ERROR
+                        )
+                    else:
+                        self.message_user(
+                            request, f"{balance.user.email}: balance adjusted", messages.SUCCESS
+                        )
+                return None
+        else:
+            form = AdjustBalanceForm()
+        return render(
+            request,
+            "admin/tokens/adjust_balance.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Adjust token balance",
+                "form": form,
+                "balances": queryset.select_related("user"),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "opts": self.model._meta,
+            },
+        )
+
+
+@admin.register(TokenTransaction)
+class TokenTransactionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "transaction_type",
+        "amount",
+        "balance_after",
+        "description",
+        "created_by",
+    )
+    list_filter = ("transaction_type", "reference_type")
+    search_fields = ("user__email", "description", "reference_id")
+    list_select_related = ("user", "created_by")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
 from billing.catalog.selectors import currencies_by_code
-from tokens.models import TokenBundle
+from tokens.models import TokenBundle, TokenTransaction
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
 FALLBACK_PLACES = 2
@@ -98,3 +98,56 @@ class AdminTokenBundlePageSerializer(serializers.Serializer):
     pages = serializers.IntegerField()
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
+
+
+class TokenTransactionSerializer(serializers.ModelSerializer):
+    """TokenTransaction (API.md §2.8)."""
+
+    user_id = serializers.UUIDField(read_only=True)
+    created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = TokenTransaction
+        fields = [
+            "id",
+            "user_id",
+            "amount",
+            "balance_after",
+            "transaction_type",
+            "reference_type",
+            "reference_id",
+            "description",
+            "created_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TokenBalanceSerializer(serializers.Serializer):
+    balance = serializers.IntegerField()
+
+
+class TokenTransactionPageSerializer(serializers.Serializer):
+    transactions = TokenTransactionSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class AdminTokenPageSerializer(TokenTransactionPageSerializer):
+    balance = serializers.IntegerField()
+
+
+class TokenAdjustRequestSerializer(serializers.Serializer):
+    amount = serializers.IntegerField(help_text="non-zero; negative = debit")
+    reason = serializers.CharField(max_length=255)
+    type = serializers.ChoiceField(choices=["ADJUSTMENT", "BONUS"], required=False)
+
+
+class TokenAdjustResponseSerializer(serializers.Serializer):
+    balance = serializers.IntegerField()
+    transaction = TokenTransactionSerializer()
+    message = serializers.CharField()

@@ -5,18 +5,27 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
+from accounts.selectors import user_for_staff
 from tokens import selectors, services
+from tokens.models import TokenTransaction, TokenTransactionType
 from tokens.serializers import (
     AdminTokenBundlePageSerializer,
+    AdminTokenPageSerializer,
+    TokenAdjustRequestSerializer,
+    TokenAdjustResponseSerializer,
+    TokenBalanceSerializer,
     TokenBundleEnvelopeSerializer,
     TokenBundleListSerializer,
     TokenBundleMessageEnvelopeSerializer,
     TokenBundleWriteSerializer,
+    TokenTransactionPageSerializer,
+    TokenTransactionSerializer,
     bundle_data,
     bundles_data,
 )
-from vbwd.api import AdminMixin, ApiView, PublicMixin
-from vbwd.filters import parse_bool
+from vbwd.api import AdminMixin, ApiView, PublicMixin, UserMixin
+from vbwd.exceptions import ValidationFailed
+from vbwd.filters import normalise_enum, parse_bool
 from vbwd.pagination import paginate
 from vbwd.schema import MessageSerializer, errors
 
@@ -140,3 +149,98 @@ class AdminTokenBundleDeactivateView(AdminMixin, ApiView):
             bundle=selectors.bundle_by_id(bundle_id), actor=request.user
         )
         return Response({"bundle": bundle_data(bundle), "message": "Token bundle deactivated"})
+
+
+# --- balances and the ledger (API.md §10, §12 token routes) ---------------------------------
+
+LEDGER_PAGE_SIZE = 50  # default `limit` of the ledger lists
+
+
+def _ledger_page(request, user) -> tuple[list, dict]:
+    transactions = TokenTransaction.objects.filter(user=user).order_by("-created_at", "-pk")
+    raw_type = request.query_params.get("type")
+    if raw_type not in (None, ""):
+        transaction_type = normalise_enum(raw_type, TokenTransactionType)
+        if transaction_type is None:
+            raise ValidationFailed(f"Unknown type: {raw_type}", field="type")
+        transactions = transactions.filter(transaction_type=transaction_type)
+    rows, meta = paginate(request.query_params, transactions, default_per_page=LEDGER_PAGE_SIZE)
+    return TokenTransactionSerializer(rows, many=True).data, meta
+
+
+LEDGER_PARAMETERS = [
+    OpenApiParameter("type", str, description="TokenTransactionType"),
+    OpenApiParameter("page", int),
+    OpenApiParameter("per_page", int),
+    OpenApiParameter("limit", int, description="default 50"),
+    OpenApiParameter("offset", int),
+]
+
+
+class UserTokenBalanceView(UserMixin, ApiView):
+    @extend_schema(
+        tags=["user: tokens"],
+        summary="The caller's token balance",
+        responses={200: TokenBalanceSerializer, **errors(401)},
+    )
+    def get(self, request):
+        return Response({"balance": services.balance_of(request.user)})
+
+
+class UserTokenTransactionsView(UserMixin, ApiView):
+    @extend_schema(
+        tags=["user: tokens"],
+        summary="The caller's ledger, newest first",
+        parameters=LEDGER_PARAMETERS,
+        responses={200: TokenTransactionPageSerializer, **errors(400, 401)},
+    )
+    def get(self, request):
+        transactions, meta = _ledger_page(request, request.user)
+        return Response({"transactions": transactions, **meta})
+
+
+class AdminUserTokensView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=["admin: users"],
+        summary="A user's balance and ledger",
+        parameters=LEDGER_PARAMETERS,
+        responses={200: AdminTokenPageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def get(self, request, user_id):
+        user = user_for_staff(user_id)
+        transactions, meta = _ledger_page(request, user)
+        return Response(
+            {"balance": services.balance_of(user), "transactions": transactions, **meta}
+        )
+
+
+class AdminUserTokensAdjustView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=["admin: users"],
+        summary="Adjust a user's balance through the ledger",
+        request=TokenAdjustRequestSerializer,
+        responses={200: TokenAdjustResponseSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, user_id):
+        user = user_for_staff(user_id)
+        data = request.data
+        raw_type = data.get("type")
+        transaction_type = (
+            normalise_enum(raw_type, TokenTransactionType) if raw_type not in (None, "") else None
+        )
+        if raw_type not in (None, "") and transaction_type is None:
+            raise ValidationFailed(f"Unknown type: {raw_type}", field="type")
+        entry = services.tokens_adjust(
+            user=user,
+            actor=request.user,
+            reason=data.get("reason"),
+            amount=data.get("amount"),
+            transaction_type=transaction_type or TokenTransactionType.ADJUSTMENT,
+        )
+        return Response(
+            {
+                "balance": entry.balance,
+                "transaction": TokenTransactionSerializer(entry.transaction).data,
+                "message": "Token balance adjusted",
+            }
+        )

@@ -33,15 +33,15 @@ class Window:
     per_page: int
 
     @classmethod
-    def from_query(cls, query) -> Window:
+    def from_query(cls, query, default_per_page: int = DEFAULT_PAGE_SIZE) -> Window:
         page = _int_param(query, "page")
         per_page = _int_param(query, "per_page")
         limit = _int_param(query, "limit")
         offset = _int_param(query, "offset")
         if (limit is not None or offset is not None) and page is None and per_page is None:
-            size = min(max(limit if limit is not None else DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+            size = min(max(limit if limit is not None else default_per_page, 1), MAX_PAGE_SIZE)
             return cls(offset=max(offset or 0, 0), per_page=size)
-        size = min(max(per_page if per_page is not None else DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE)
+        size = min(max(per_page if per_page is not None else default_per_page, 1), MAX_PAGE_SIZE)
         page = max(page if page is not None else 1, 1)
         return cls(offset=(page - 1) * size, per_page=size)
 
@@ -56,9 +56,11 @@ class Window:
         }
 
 
-def paginate(query, queryset) -> tuple[list, dict[str, int]]:
+def paginate(
+    query, queryset, *, default_per_page: int = DEFAULT_PAGE_SIZE
+) -> tuple[list, dict[str, int]]:
     """One page of ``queryset`` and the superset of pagination keys; a count plus one fetch."""
-    window = Window.from_query(query)
+    window = Window.from_query(query, default_per_page)
     total = queryset.count()
     if window.offset >= total:
         return [], window.meta(total)  # past the end: no query with an absurd OFFSET
