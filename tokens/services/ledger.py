@@ -61,8 +61,9 @@ def balance_of(user) -> int:
 
 
 def _locked_balance(user) -> TokenBalance:
-    TokenBalance.objects.get_or_create(user=user)
-    return TokenBalance.objects.select_for_update().get(user=user)
+    # By user id, so the new row is not cached on the caller's user object as a stale 0.
+    TokenBalance.objects.get_or_create(user_id=user.pk)
+    return TokenBalance.objects.select_for_update().get(user_id=user.pk)
 
 
 def _check_amount(amount, *, field: str = "amount") -> int:
@@ -230,8 +231,13 @@ def tokens_adjust(
             raise ValidationFailed(
                 "token_balance must be a non-negative integer", field="token_balance"
             )
+        key = _check_key(idempotency_key)
         with transaction.atomic():
             current = _locked_balance(user).balance
+            # A repeated key returns the first result, even when no change is needed now.
+            replay = _replay(user, key)
+            if replay is not None:
+                return replay
             delta = set_to - current
             if delta == 0:
                 return LedgerEntry(transaction=None, balance=current)
@@ -243,7 +249,7 @@ def tokens_adjust(
                 reference_type=None,
                 reference_id=None,
                 actor=actor,
-                idempotency_key=_check_key(idempotency_key),
+                idempotency_key=key,
                 reason=reason,
             )
     if isinstance(amount, bool) or not isinstance(amount, int) or amount == 0:
