@@ -416,21 +416,6 @@ def user_delete(*, user: User, actor: User | None, force: bool, reason: str | No
         return "ANONYMISED"
 
 
-ANONYMISED_DETAILS_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "tax_number",
-    "phone",
-    "address_line_1",
-    "address_line_2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-)
-
-
 def _anonymise(locked: User, *, actor, reason: str | None) -> None:
     extensions.user_anonymising.send(sender=user_delete, user=locked, actor=actor)
     old_status = locked.status
@@ -438,9 +423,7 @@ def _anonymise(locked: User, *, actor, reason: str | None) -> None:
     locked.set_unusable_password()
     locked.mark_deleted()
     locked.save()
-    UserDetails.objects.filter(user=locked).update(
-        config={}, **dict.fromkeys(ANONYMISED_DETAILS_FIELDS)
-    )
+    UserDetails.objects.filter(user=locked).update(config={}, **dict.fromkeys(DETAILS_FIELDS))
     tokens.revoke_all(locked)
     # The old email is deliberately not copied into this entry.
     audit_record(

@@ -46,7 +46,20 @@ def _run(modeladmin, request, queryset, service, done: str):
 # --- plans ----------------------------------------------------------------------------------
 
 
-class PlanForm(forms.ModelForm):
+class ServiceValidatedForm(forms.ModelForm):
+    """Runs the service's own input rules in ``clean`` so the form shows the API's messages."""
+
+    def clean(self):
+        cleaned = super().clean()
+        try:
+            self.validate_with_service(self.service_data())
+        except DomainError as error:
+            for field, problems in (error.errors or {}).items():
+                self.add_error(field if field in self.fields else None, problems)
+        return cleaned
+
+
+class PlanForm(ServiceValidatedForm):
     categories = forms.ModelMultipleChoiceField(
         queryset=Category.objects.order_by("name"), required=False
     )
@@ -78,16 +91,8 @@ class PlanForm(forms.ModelForm):
         data["category_ids"] = [str(category.pk) for category in self.cleaned_data["categories"]]
         return data
 
-    def clean(self):
-        cleaned = super().clean()
-        try:
-            plan_services.clean_plan_input(
-                self.service_data(), plan=self.instance if self.instance.pk else None
-            )
-        except DomainError as error:
-            for field, problems in (error.errors or {}).items():
-                self.add_error(field if field in self.fields else None, problems)
-        return cleaned
+    def validate_with_service(self, data: dict) -> None:
+        plan_services.clean_plan_input(data, plan=self.instance if self.instance.pk else None)
 
 
 @admin.register(Plan)
@@ -266,7 +271,7 @@ class CategoryAdmin(admin.ModelAdmin):
 # --- add-ons --------------------------------------------------------------------------------
 
 
-class AddOnForm(forms.ModelForm):
+class AddOnForm(ServiceValidatedForm):
     class Meta:
         model = AddOn
         fields = (
@@ -293,16 +298,8 @@ class AddOnForm(forms.ModelForm):
         data["tarif_plan_ids"] = [str(plan.pk) for plan in self.cleaned_data.get("plans", [])]
         return data
 
-    def clean(self):
-        cleaned = super().clean()
-        try:
-            addon_services.clean_addon_input(
-                self.service_data(), addon=self.instance if self.instance.pk else None
-            )
-        except DomainError as error:
-            for field, problems in (error.errors or {}).items():
-                self.add_error(field if field in self.fields else None, problems)
-        return cleaned
+    def validate_with_service(self, data: dict) -> None:
+        addon_services.clean_addon_input(data, addon=self.instance if self.instance.pk else None)
 
 
 @admin.register(AddOn)
