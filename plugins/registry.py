@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.apps import apps
 
 from plugins.base import PluginConfig
@@ -11,7 +13,9 @@ from vbwd.exceptions import NotFound
 load_errors: dict[str, str] = {}
 
 
+@functools.cache
 def installed() -> dict[str, PluginConfig]:
+    """Computed once: INSTALLED_APPS does not change while the process runs (hot path)."""
     plugins = [config for config in apps.get_app_configs() if isinstance(config, PluginConfig)]
     return {config.key: config for config in sorted(plugins, key=lambda config: config.key)}
 
