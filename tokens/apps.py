@@ -10,10 +10,12 @@ class TokensConfig(AppConfig):
 
     def ready(self) -> None:
         from billing.catalog.extensions import register_usage_counter
-        from tokens import receivers  # noqa: F401
+        from tokens import lines, receivers  # noqa: F401
         from tokens.selectors import bundle_count_in_currency
         from tokens.services.ledger import register_account_hooks
 
         # A currency that prices bundles cannot be deleted (deactivate it instead).
         register_usage_counter("currency", bundle_count_in_currency)
         register_account_hooks()
+        # Paying a TOKEN_BUNDLE line credits the bundle; refunds claw back through the ledger.
+        lines.register()

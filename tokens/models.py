@@ -137,3 +137,55 @@ class TokenTransaction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("The token ledger is append-only")
+
+
+class PurchaseStatus(models.TextChoices):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    REFUNDED = "REFUNDED"
+    CANCELLED = "CANCELLED"
+
+
+PURCHASE_TRANSITIONS: dict[str, frozenset[str]] = {
+    PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.CANCELLED}),
+    PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED}),
+    PurchaseStatus.REFUNDED: frozenset({PurchaseStatus.COMPLETED}),  # refund reversed
+    PurchaseStatus.CANCELLED: frozenset(),
+}
+
+
+class TokenBundlePurchase(models.Model):
+    """One bought bundle (one invoice line); amount and price are snapshotted at checkout."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="token_purchases"
+    )
+    bundle = models.ForeignKey(TokenBundle, on_delete=models.PROTECT, related_name="purchases")
+    bundle_name = models.CharField(max_length=255)
+    invoice = models.ForeignKey(
+        "invoices.Invoice",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="token_purchases",
+    )
+    status = models.CharField(
+        max_length=16, choices=PurchaseStatus.choices, default=PurchaseStatus.PENDING
+    )
+    token_amount = models.PositiveIntegerField()  # tokens credited on completion
+    price = models.DecimalField(max_digits=12, decimal_places=2)  # in `currency` (invoice's)
+    currency = models.CharField(max_length=3)
+    tokens_credited = models.BooleanField(default=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.bundle_name} for {self.user_id} ({self.status})"
+
+    def can_become(self, status: str) -> bool:
+        return status in PURCHASE_TRANSITIONS[self.status]

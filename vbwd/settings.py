@@ -109,6 +109,8 @@ INSTALLED_APPS = [
     "accounts",
     "platform_settings",
     "billing.catalog",
+    "billing.invoices",
+    "billing.subscriptions",
     "tokens",
     "plugins",
     # Built-in plugins: installed here, enabled in the database (manage.py plugins enable NAME).

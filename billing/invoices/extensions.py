@@ -1,0 +1,34 @@
+"""Hooks through which apps above invoices take part in refunds (ARCHITECTURE: invoices may not
+import tokens). The tokens app registers the ledger in its ``AppConfig.ready()``; without it an
+invoice grants no tokens and a refund claws none back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TokenLedgerHooks:
+    #: ``(user, keys) -> int``: tokens credited by ledger entries with these idempotency keys
+    granted: Callable[[Any, list[str]], int]
+    #: ``(user) -> int``: the current balance (read inside the caller's transaction)
+    balance: Callable[[Any], int]
+    #: ``(*, user, amount, description, reference_id, key) -> int``: takes up to ``amount``
+    #: (what the balance allows, locked) as a REFUND entry; returns the tokens taken
+    claw_back: Callable[..., int]
+    #: ``(*, user, amount, description, reference_id, key) -> None``: gives tokens back (REFUND)
+    recredit: Callable[..., None]
+
+
+_token_ledger: TokenLedgerHooks | None = None
+
+
+def register_token_ledger(hooks: TokenLedgerHooks | None) -> None:
+    global _token_ledger
+    _token_ledger = hooks
+
+
+def token_ledger() -> TokenLedgerHooks | None:
+    return _token_ledger

@@ -1,0 +1,98 @@
+"""The line-type registry (DOMAIN §6): what each invoice line type does when its invoice is paid,
+voided, fully refunded or the refund is reversed.
+
+Apps above invoices register their types in ``AppConfig.ready()`` (subscriptions:
+``SUBSCRIPTION`` and ``ADD_ON``; tokens: ``TOKEN_BUNDLE``); plugins register their own
+UPPER_SNAKE types the same way. Every handler runs inside the caller's transaction with the
+invoice row locked, and must be idempotent (a handler may be asked twice for the same line only
+if the first call's transaction rolled back).
+
+Token grants made by an activation carry the idempotency key ``activation_key(line)``, so a full
+refund finds exactly what the invoice granted (``billing.invoices.extensions.token_ledger``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from billing.invoices.models import Invoice, InvoiceLine, LineType
+
+TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
+
+
+@dataclass
+class LineContext:
+    """Who and when, for the audit rows and periods the handlers write."""
+
+    invoice: Invoice
+    now: Any  # aware datetime: the capture / void / refund time
+    actor: Any = None  # staff user, or None for the system / a provider
+    actor_type: str | None = None
+    actor_label: str | None = None
+    reason: str | None = None
+    # Handlers may leave notes for the caller (e.g. the activated subscription).
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+class LineHandler:
+    """Base handler: a line type whose lines activate nothing (FEE, PRORATION, CUSTOM)."""
+
+    type: str = ""
+
+    def activate(self, line: InvoiceLine, context: LineContext) -> None:
+        """The invoice is PAID: make the purchase effective (inside the capture transaction)."""
+
+    def cancel(self, line: InvoiceLine, context: LineContext) -> None:
+        """The invoice was voided before payment: the pending purchase can no longer be paid."""
+
+    def reverse(self, line: InvoiceLine, context: LineContext) -> dict:
+        """A full refund: undo the purchase. Returns what ``restore`` needs (JSON-serialisable)."""
+        return {}
+
+    def restore(self, line: InvoiceLine, context: LineContext, data: dict) -> None:
+        """The provider reversed the refund: put back what ``reverse`` undid."""
+
+
+_handlers: dict[str, LineHandler] = {}
+
+
+def register(handler: LineHandler) -> None:
+    """Registers (or replaces) the handler of ``handler.type``."""
+    if not TYPE_PATTERN.match(handler.type or ""):
+        raise ValueError(f"Line type must be UPPER_SNAKE_CASE: {handler.type!r}")
+    _handlers[handler.type] = handler
+
+
+def unregister(line_type: str) -> None:
+    _handlers.pop(line_type, None)
+
+
+def handler_for(line_type: str) -> LineHandler:
+    """The registered handler; a type nobody registered (a removed plugin) activates nothing."""
+    return _handlers.get(line_type) or _PASSIVE
+
+
+def registered_types() -> list[str]:
+    return sorted(_handlers)
+
+
+def activation_key(line: InvoiceLine) -> str:
+    """Idempotency key of token grants made when ``line`` is activated."""
+    return f"invoice-line:{line.pk}"
+
+
+class _Passive(LineHandler):
+    type = "PASSIVE"
+
+
+_PASSIVE = _Passive()
+
+
+def register_core_types() -> None:
+    """FEE, PRORATION and CUSTOM lines carry money only; they have nothing to activate."""
+    for line_type in (LineType.FEE, LineType.PRORATION, LineType.CUSTOM):
+        handler = LineHandler()
+        handler.type = line_type
+        register(handler)

@@ -1,0 +1,401 @@
+"""Invoices, their lines, payments, credit notes, number sequences and inbound provider events
+(DOMAIN §6–§7).
+
+An issued invoice is a legal record: its lines, amounts and buyer/seller snapshots never change and
+it is never deleted. The model refuses both through the ORM (``save`` of a changed immutable field,
+``QuerySet.update`` of one, any ``delete``); only the lifecycle fields listed in
+``Invoice.MUTABLE_FIELDS`` move, and only through ``billing.invoices.services``.
+
+Money: ``Decimal(12, 2)`` in the invoice's ``currency`` (amounts are rounded to that currency's
+places, ROUND_HALF_UP, per line; totals are sums of the lines).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+
+
+class ImmutableRecordError(Exception):
+    """An attempt to change or delete an issued invoice, line or credit note."""
+
+
+class InvoiceStatus(models.TextChoices):
+    PENDING = "PENDING"
+    OVERDUE = "OVERDUE"
+    PAID = "PAID"
+    CANCELLED = "CANCELLED"  # voided
+    FAILED = "FAILED"  # can no longer be paid
+    REFUNDED = "REFUNDED"  # fully refunded
+
+
+class InvoiceType(models.TextChoices):
+    CHECKOUT = "CHECKOUT"
+    RENEWAL = "RENEWAL"
+    PLAN_CHANGE = "PLAN_CHANGE"
+    MANUAL = "MANUAL"
+
+
+class LineType(models.TextChoices):
+    """The core line types; plugins register more (UPPER_SNAKE) with billing.invoices.lines."""
+
+    SUBSCRIPTION = "SUBSCRIPTION"
+    ADD_ON = "ADD_ON"
+    TOKEN_BUNDLE = "TOKEN_BUNDLE"
+    PRORATION = "PRORATION"
+    FEE = "FEE"
+    CUSTOM = "CUSTOM"
+
+
+class PaymentStatus(models.TextChoices):
+    PENDING = "PENDING"
+    CAPTURED = "CAPTURED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+
+
+# Which invoice status may follow which (DOMAIN §6). Services check it before every change.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    InvoiceStatus.PENDING: frozenset(
+        {InvoiceStatus.PAID, InvoiceStatus.CANCELLED, InvoiceStatus.FAILED, InvoiceStatus.OVERDUE}
+    ),
+    InvoiceStatus.OVERDUE: frozenset({InvoiceStatus.PAID, InvoiceStatus.CANCELLED}),
+    InvoiceStatus.PAID: frozenset({InvoiceStatus.REFUNDED}),
+    InvoiceStatus.REFUNDED: frozenset({InvoiceStatus.PAID}),
+    InvoiceStatus.CANCELLED: frozenset(),
+    InvoiceStatus.FAILED: frozenset(),
+}
+
+OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.OVERDUE)
+MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+class ImmutableQuerySet(models.QuerySet):
+    """``update`` may only touch the model's MUTABLE_FIELDS; ``delete`` is refused."""
+
+    def update(self, **kwargs):
+        frozen = set(kwargs) - set(self.model.MUTABLE_FIELDS)
+        if frozen:
+            raise ImmutableRecordError(
+                f"{self.model.__name__} fields {sorted(frozen)} cannot change after issue"
+            )
+        return super().update(**kwargs)
+
+    def delete(self):
+        raise ImmutableRecordError(f"{self.model.__name__} rows are never deleted")
+
+
+class ImmutableModel(models.Model):
+    """Rows that are written once; afterwards only ``MUTABLE_FIELDS`` may change."""
+
+    MUTABLE_FIELDS: tuple[str, ...] = ()
+
+    objects = ImmutableQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = dict(zip(field_names, values, strict=True))
+        return instance
+
+    def save(self, *args, **kwargs):
+        loaded = getattr(self, "_loaded", None)
+        if loaded is not None and not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is not None:
+                frozen = set(update_fields) - set(self.MUTABLE_FIELDS)
+                if frozen:
+                    raise ImmutableRecordError(
+                        f"{type(self).__name__} fields {sorted(frozen)} cannot change after issue"
+                    )
+            else:
+                for field in self._meta.concrete_fields:
+                    if field.attname in self.MUTABLE_FIELDS or field.attname not in loaded:
+                        continue
+                    if getattr(self, field.attname) != loaded[field.attname]:
+                        raise ImmutableRecordError(
+                            f"{type(self).__name__}.{field.attname} cannot change after issue"
+                        )
+        super().save(*args, **kwargs)
+        self._loaded = {
+            field.attname: getattr(self, field.attname) for field in self._meta.concrete_fields
+        }
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError(f"{type(self).__name__} rows are never deleted")
+
+
+class NumberSequence(models.Model):
+    """The last number handed out per series and calendar year; locked while allocating, so
+    numbers are gapless and unique (DOMAIN §6)."""
+
+    series = models.CharField(max_length=8)  # INV or CN
+    year = models.PositiveSmallIntegerField()
+    last_value = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="invoices_sequence_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} {self.year}: {self.last_value}"
+
+
+class Invoice(ImmutableModel):
+    """One bill to one user in one currency; see the module docstring for immutability."""
+
+    MUTABLE_FIELDS = (
+        "status",
+        "paid_at",
+        "cancelled_at",
+        "refunded_at",
+        "refunded_amount",
+        "payment_ref",
+        "needs_review",
+        "review_reason",
+        "updated_at",
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice_number = models.CharField(max_length=64, unique=True)
+    invoice_type = models.CharField(max_length=16, choices=InvoiceType.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="invoices"
+    )
+    status = models.CharField(
+        max_length=16, choices=InvoiceStatus.choices, default=InvoiceStatus.PENDING
+    )
+    currency = models.CharField(max_length=3)
+    # Rate of `currency` against the default currency at issue (1 unit default = rate units).
+    exchange_rate = models.DecimalField(max_digits=18, decimal_places=6, default=Decimal("1"))
+    subtotal = models.DecimalField(**MONEY)  # sum of the lines' net amounts
+    tax_amount = models.DecimalField(**MONEY)  # sum of the lines' tax amounts
+    total_amount = models.DecimalField(**MONEY)  # sum of the lines' gross amounts
+    refunded_amount = models.DecimalField(**MONEY, default=Decimal("0"))  # 0..total_amount
+    reverse_charge = models.BooleanField(default=False)
+    payment_method = models.CharField(max_length=50, null=True, blank=True)  # method code
+    payment_method_name = models.CharField(max_length=100, null=True, blank=True)
+    payment_ref = models.CharField(max_length=255, null=True, blank=True)
+    # The subscription the invoice creates, renews or changes. A plain id: subscriptions sit
+    # above invoices in the dependency order and reach invoices, not the other way round.
+    subscription_id = models.UUIDField(null=True, blank=True, db_index=True)
+    tarif_plan_id = models.UUIDField(null=True, blank=True)
+    billing_address = models.JSONField(default=dict)  # BillingSnapshot at issue
+    seller = models.JSONField(default=dict)  # SellerSnapshot at issue
+    # A capture that did not match (amount, currency, state) waits for staff.
+    needs_review = models.BooleanField(default=False, db_index=True)
+    review_reason = models.CharField(max_length=500, null=True, blank=True)
+    invoiced_at = models.DateTimeField(db_index=True)
+    due_date = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-invoiced_at", "-invoice_number"]
+        indexes = [
+            models.Index(fields=["user", "-invoiced_at"], name="invoices_user_idx"),
+            models.Index(fields=["status", "due_date"], name="invoices_status_due_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(refunded_amount__gte=0)
+                & models.Q(refunded_amount__lte=models.F("total_amount")),
+                name="invoices_refunded_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.invoice_number
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    @property
+    def is_payable(self) -> bool:
+        return self.is_open and self.total_amount > 0
+
+    @property
+    def amount_due(self) -> Decimal:
+        return self.total_amount if self.is_open else Decimal("0")
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.total_amount - self.refunded_amount
+
+    def can_become(self, status: str) -> bool:
+        return status in TRANSITIONS[self.status]
+
+
+class InvoiceLine(ImmutableModel):
+    """One item of an invoice (DOMAIN §6). ``item_id`` is the purchase record the line activates
+    (subscription, add-on subscription, bundle purchase), resolved by the line-type registry."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField()  # display order, from 0
+    type = models.CharField(max_length=40)  # LineType or a plugin-registered UPPER_SNAKE type
+    description = models.CharField(max_length=500)
+    quantity = models.PositiveIntegerField(default=1)  # >= 1
+    unit_price = models.DecimalField(**MONEY)  # net; negative for PRORATION
+    amount = models.DecimalField(**MONEY)  # net line total = quantity × unit_price
+    tax_rate = models.DecimalField(max_digits=5, decimal_places=2, default=Decimal("0"))  # %
+    tax_name = models.CharField(max_length=100, null=True, blank=True)
+    tax_amount = models.DecimalField(**MONEY)  # rounded per line
+    gross_amount = models.DecimalField(**MONEY)  # amount + tax_amount
+    item_id = models.UUIDField(null=True, blank=True, db_index=True)
+    catalog_item_id = models.UUIDField(null=True, blank=True)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    extra_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoices_line_position"),
+            models.CheckConstraint(condition=models.Q(quantity__gte=1), name="invoices_line_qty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.description}"
+
+
+class Payment(models.Model):
+    """One attempt to pay an invoice (DOMAIN §7). ``gateway`` is a plugin name, ``manual`` for a
+    staff capture or ``zero`` for a zero total."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    )
+    gateway = models.CharField(max_length=50)
+    external_id = models.CharField(max_length=255, null=True, blank=True)
+    amount = models.DecimalField(**MONEY)  # in `currency`
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    refunded_amount = models.DecimalField(**MONEY, default=Decimal("0"))
+    failure_reason = models.CharField(max_length=500, null=True, blank=True)
+    provider_data = models.JSONField(default=dict, blank=True)  # secrets removed
+    session_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    session_url = models.URLField(max_length=2000, null=True, blank=True)
+    session_expires_at = models.DateTimeField(null=True, blank=True)
+    captured_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One row per provider payment: a repeated capture finds it (idempotency). Zero
+            # totals ("zero-price") and staff references are unique per invoice only.
+            models.UniqueConstraint(
+                fields=["gateway", "external_id"],
+                condition=models.Q(external_id__isnull=False)
+                & ~models.Q(gateway__in=["zero", "manual"]),
+                name="invoices_payment_external_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice", "gateway", "external_id"],
+                condition=models.Q(gateway__in=["zero", "manual"]),
+                name="invoices_payment_reference_per_invoice",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.external_id or self.pk}: {self.amount} {self.currency}"
+
+
+class CreditNote(ImmutableModel):
+    """The document of one refund (DOMAIN §7), numbered in its own gapless series. Amounts are
+    positive and in the invoice currency."""
+
+    MUTABLE_FIELDS = ("reversed_at",)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    credit_note_number = models.CharField(max_length=64, unique=True)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_notes"
+    )
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="credit_notes"
+    )
+    currency = models.CharField(max_length=3)
+    net_amount = models.DecimalField(**MONEY)
+    tax_amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(**MONEY)  # gross, > 0
+    reason = models.CharField(max_length=500, null=True, blank=True)
+    refund_reference = models.CharField(max_length=255, null=True, blank=True)
+    full_refund = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # What the full refund reversed, per line, so a provider's refund reversal can restore it
+    # ({line id: handler data}); tokens clawed back and the shortfall.
+    reversal_data = models.JSONField(default=dict, blank=True)
+    tokens_clawed_back = models.PositiveIntegerField(default=0)
+    token_shortfall = models.PositiveIntegerField(default=0)
+    reversed_at = models.DateTimeField(null=True, blank=True)  # the provider undid the refund
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "credit_note_number"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="invoices_cn_amount_gt_0")
+        ]
+
+    def __str__(self) -> str:
+        return self.credit_note_number
+
+
+class ProviderEventStatus(models.TextChoices):
+    RECEIVED = "RECEIVED"
+    PROCESSED = "PROCESSED"
+    FAILED = "FAILED"  # processing raised; the provider's retry processes it again
+
+
+class ProviderEvent(models.Model):
+    """An inbound, signature-verified provider webhook event, stored before it is processed.
+    Unique per (provider, event id), so a repeated delivery is recognised and ignored."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(max_length=50)
+    event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=16, choices=ProviderEventStatus.choices, default=ProviderEventStatus.RECEIVED
+    )
+    error = models.TextField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="invoices_provider_event_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_type} {self.event_id}"

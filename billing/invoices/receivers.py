@@ -1,0 +1,37 @@
+"""Invoices as financial records of an account, and what anonymisation does to them."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from accounts import extensions as account_extensions
+from billing.invoices.models import OPEN_STATUSES, CreditNote, Invoice, InvoiceStatus, Payment
+
+
+def _financial_records(user) -> account_extensions.FinancialRecords:
+    return account_extensions.FinancialRecords(
+        invoice_count=Invoice.objects.filter(user=user).count(),
+        payment_count=Payment.objects.filter(user=user).count(),
+        credit_note_count=CreditNote.objects.filter(user=user).count(),
+    )
+
+
+def _paid_invoice_count(user) -> int:
+    return Invoice.objects.filter(user=user, status=InvoiceStatus.PAID).count()
+
+
+def register_account_hooks() -> None:
+    account_extensions.register_financial_counter(_financial_records)
+    account_extensions.register_paid_invoice_counter(_paid_invoice_count)
+
+
+@receiver(account_extensions.user_anonymising, dispatch_uid="invoices.void_open_on_anonymise")
+def void_open_invoices(sender, user, actor=None, **kwargs) -> None:
+    """Anonymisation (API.md §12) voids the user's PENDING/OVERDUE invoices, in its transaction."""
+    from billing.invoices.services import invoice_void
+
+    open_ids = Invoice.objects.filter(user=user, status__in=OPEN_STATUSES).values_list(
+        "pk", flat=True
+    )
+    for invoice_id in list(open_ids):
+        invoice_void(invoice_id=invoice_id, actor=actor, reason="Account anonymised")

@@ -1,0 +1,27 @@
+"""Invoice use cases; each runs in one transaction with the invoice row locked."""
+
+from billing.invoices.services.capture import (
+    CaptureOutcome,
+    CaptureResult,
+    invoice_capture,
+    invoice_capture_zero,
+    invoice_mark_paid,
+    payment_fail,
+)
+from billing.invoices.services.issuing import LineDraft, build_lines, invoice_issue
+from billing.invoices.services.numbering import number_allocate
+from billing.invoices.services.voiding import invoice_void
+
+__all__ = [
+    "CaptureOutcome",
+    "CaptureResult",
+    "LineDraft",
+    "build_lines",
+    "invoice_capture",
+    "invoice_capture_zero",
+    "invoice_issue",
+    "invoice_mark_paid",
+    "invoice_void",
+    "number_allocate",
+    "payment_fail",
+]

@@ -1,0 +1,326 @@
+"""Capture: the one path that marks an invoice PAID (DOMAIN §7), and failed payment attempts."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from billing.invoices import lines as line_registry
+from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.invoices.signals import payment_captured, payment_failed
+from vbwd.exceptions import InvalidTransition, ValidationFailed
+
+ZERO_GATEWAY = "zero"
+ZERO_REFERENCE = "zero-price"
+MANUAL_GATEWAY = "manual"
+# Staff references ("MANUAL", a transfer id) and "zero-price" repeat across invoices.
+INVOICE_SCOPED_GATEWAYS = (ZERO_GATEWAY, MANUAL_GATEWAY)
+
+
+class CaptureOutcome(enum.StrEnum):
+    CAPTURED = "captured"  # this call marked the invoice PAID
+    ALREADY_CAPTURED = "already_captured"  # the same payment captured it before (idempotent)
+    ALREADY_PAID = "already_paid"  # PAID by another payment; recorded and flagged for staff
+    MISMATCH = "mismatch"  # amount or currency differ; recorded and flagged for staff
+    NOT_PAYABLE = "not_payable"  # CANCELLED / FAILED / REFUNDED; recorded and flagged
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    outcome: CaptureOutcome
+    invoice: Invoice
+    payment: Payment
+
+    @property
+    def paid(self) -> bool:
+        return self.outcome in (CaptureOutcome.CAPTURED, CaptureOutcome.ALREADY_CAPTURED)
+
+
+def _locked_invoice(invoice_id) -> Invoice:
+    return Invoice.objects.select_for_update().get(pk=invoice_id)
+
+
+def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user):
+    """The payment row of (gateway, external id): found, or created (PENDING sessions are
+    updated in place); a concurrent insert of the same id is found, not duplicated."""
+    if external_id:
+        lookup = {"gateway": gateway, "external_id": external_id}
+        if gateway in INVOICE_SCOPED_GATEWAYS:  # references unique per invoice only
+            lookup["invoice"] = invoice
+        payment = Payment.objects.select_for_update().filter(**lookup).first()
+        if payment is not None:
+            return payment, False
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                invoice=invoice,
+                user=user,
+                gateway=gateway,
+                external_id=external_id,
+                amount=amount,
+                currency=currency,
+                status=PaymentStatus.PENDING,
+                provider_data=provider_data or {},
+            )
+    except IntegrityError:
+        lookup = {"gateway": gateway, "external_id": external_id}
+        if gateway in INVOICE_SCOPED_GATEWAYS:
+            lookup["invoice"] = invoice
+        payment = Payment.objects.select_for_update().get(**lookup)
+        return payment, False
+    return payment, True
+
+
+def _reference(payment: Payment) -> str:
+    """``payment_ref`` of the invoice this payment captures."""
+    return payment.external_id or str(payment.pk)
+
+
+def _flag(invoice: Invoice, reason: str, *, actor, actor_type, actor_label) -> None:
+    invoice.needs_review = True
+    invoice.review_reason = reason[:500]
+    invoice.save(update_fields=["needs_review", "review_reason", "updated_at"])
+    audit_record(
+        action="invoice.flagged",
+        object_type="invoice",
+        object_id=invoice.pk,
+        subject_user_id=invoice.user_id,
+        summary=f"Invoice {invoice.invoice_number} flagged for review: {reason}"[:500],
+        actor=actor,
+        actor_type=actor_type,
+        actor_label=actor_label,
+        after={"needs_review": True, "review_reason": reason[:500]},
+    )
+
+
+def invoice_capture(
+    *,
+    invoice_id,
+    gateway: str,
+    external_id: str | None,
+    amount: Decimal,
+    currency: str,
+    provider_data: dict | None = None,
+    paid_at: datetime.datetime | None = None,
+    payment_id=None,
+    actor=None,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+    reason: str | None = None,
+) -> CaptureResult:
+    """Records a received payment and, when it matches an open invoice, marks the invoice PAID and
+    activates every line in the same transaction; idempotent per (gateway, external id).
+    ``payment_captured`` is sent once, after commit."""
+    now = timezone.now()
+    paid_at = paid_at or now
+    currency = (currency or "").upper()
+    with transaction.atomic():
+        invoice = _locked_invoice(invoice_id)
+        if payment_id is not None:
+            payment = Payment.objects.select_for_update().get(pk=payment_id, invoice=invoice)
+            if external_id and payment.external_id != external_id:
+                payment.external_id = external_id
+            created = False
+        else:
+            payment, created = _payment_for(
+                invoice=invoice,
+                gateway=gateway,
+                external_id=external_id,
+                amount=amount,
+                currency=currency,
+                provider_data=provider_data,
+                user=invoice.user,
+            )
+        if payment.status != PaymentStatus.PENDING and payment.status != PaymentStatus.FAILED:
+            # This provider payment was recorded before (a webhook and a status check, a retry).
+            if invoice.payment_ref == _reference(payment):
+                return CaptureResult(CaptureOutcome.ALREADY_CAPTURED, invoice, payment)
+            if invoice.status == InvoiceStatus.PAID:
+                return CaptureResult(CaptureOutcome.ALREADY_PAID, invoice, payment)
+            if invoice.is_open:
+                return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
+            return CaptureResult(CaptureOutcome.NOT_PAYABLE, invoice, payment)
+        payment.amount = amount
+        payment.currency = currency
+        if provider_data:
+            payment.provider_data = provider_data
+        payment.status = PaymentStatus.CAPTURED
+        payment.captured_at = paid_at
+        payment.failure_reason = None
+        payment.save()
+        label = f"{amount} {currency} via {gateway}" + (f" ({external_id})" if external_id else "")
+
+        if not invoice.is_open:
+            outcome = (
+                CaptureOutcome.ALREADY_PAID
+                if invoice.status == InvoiceStatus.PAID
+                else CaptureOutcome.NOT_PAYABLE
+            )
+            _flag(
+                invoice,
+                f"Payment {label} received for an invoice in status {invoice.status}",
+                actor=actor,
+                actor_type=actor_type,
+                actor_label=actor_label,
+            )
+            return CaptureResult(outcome, invoice, payment)
+        if amount != invoice.total_amount or currency != invoice.currency:
+            _flag(
+                invoice,
+                f"Captured {label} does not match the invoice total "
+                f"{invoice.total_amount} {invoice.currency}",
+                actor=actor,
+                actor_type=actor_type,
+                actor_label=actor_label,
+            )
+            return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
+
+        before = invoice.status
+        invoice.status = InvoiceStatus.PAID
+        invoice.paid_at = paid_at
+        invoice.payment_ref = _reference(payment)
+        invoice.save(update_fields=["status", "paid_at", "payment_ref", "updated_at"])
+        audit_record(
+            action="invoice.paid",
+            object_type="invoice",
+            object_id=invoice.pk,
+            subject_user_id=invoice.user_id,
+            summary=f"Invoice {invoice.invoice_number} paid: {label}",
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            before={"status": before},
+            after={"status": invoice.status, "payment_ref": invoice.payment_ref},
+            reason=reason,
+        )
+        audit_record(
+            action="payment.captured",
+            object_type="payment",
+            object_id=payment.pk,
+            subject_user_id=invoice.user_id,
+            summary=f"Payment {label} captured for {invoice.invoice_number}",
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            before={"status": PaymentStatus.PENDING if not created else None},
+            after={"status": payment.status},
+        )
+        context = line_registry.LineContext(
+            invoice=invoice,
+            now=paid_at,
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+        )
+        for line in invoice.lines.all():
+            line_registry.handler_for(line.type).activate(line, context)
+        transaction.on_commit(
+            lambda: payment_captured.send_robust(sender=Invoice, invoice=invoice, payment=payment)
+        )
+        return CaptureResult(CaptureOutcome.CAPTURED, invoice, payment)
+
+
+def payment_fail(
+    *,
+    payment_id,
+    reason: str,
+    provider_data: dict | None = None,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+) -> Payment:
+    """A payment attempt failed: the payment becomes FAILED, the invoice stays payable;
+    ``payment_failed`` after commit. A captured payment is never failed."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().select_related("invoice").get(pk=payment_id)
+        if payment.status != PaymentStatus.PENDING:
+            return payment
+        payment.status = PaymentStatus.FAILED
+        payment.failure_reason = reason[:500]
+        if provider_data:
+            payment.provider_data = provider_data
+        payment.save()
+        invoice = payment.invoice
+        audit_record(
+            action="payment.failed",
+            object_type="payment",
+            object_id=payment.pk,
+            subject_user_id=payment.user_id,
+            summary=f"Payment for {invoice.invoice_number} failed: {reason}"[:500],
+            actor_type=actor_type,
+            actor_label=actor_label,
+            before={"status": PaymentStatus.PENDING},
+            after={"status": PaymentStatus.FAILED},
+        )
+        transaction.on_commit(
+            lambda: payment_failed.send_robust(
+                sender=Invoice, invoice=invoice, payment=payment, reason=reason
+            )
+        )
+    return payment
+
+
+def invoice_mark_paid(
+    *,
+    invoice_id,
+    actor,
+    payment_reference: str = "MANUAL",
+    amount: Decimal | None = None,
+    paid_at: datetime.datetime | None = None,
+    method_label: str = MANUAL_GATEWAY,
+    reason: str | None = None,
+) -> CaptureResult:
+    """Staff record a payment received outside the system (bank transfer): the capture with
+    gateway ``manual`` and external id ``payment_reference``. Repeating it with the same
+    reference on the PAID invoice returns the same result."""
+    with transaction.atomic():
+        invoice = _locked_invoice(invoice_id)
+        if invoice.status == InvoiceStatus.PAID:
+            if invoice.payment_ref == payment_reference:
+                payment = invoice.payments.filter(
+                    gateway=MANUAL_GATEWAY, external_id=payment_reference
+                ).first()
+                if payment is not None:
+                    return CaptureResult(CaptureOutcome.ALREADY_CAPTURED, invoice, payment)
+            raise InvalidTransition("Invoice already paid")
+        if not invoice.is_open:
+            raise InvalidTransition(f"Cannot mark as paid: invoice status is {invoice.status}")
+        if amount is not None and amount != invoice.total_amount:
+            raise ValidationFailed(
+                f"Amount does not match the invoice total ({invoice.total_amount} "
+                f"{invoice.currency})",
+                field="amount",
+            )
+        return invoice_capture(
+            invoice_id=invoice.pk,
+            gateway=MANUAL_GATEWAY,
+            external_id=payment_reference,
+            amount=invoice.total_amount,
+            currency=invoice.currency,
+            provider_data={"method": method_label} if method_label else None,
+            paid_at=paid_at,
+            actor=actor,
+            reason=reason,
+        )
+
+
+def invoice_capture_zero(*, invoice_id, actor=None, actor_type: str | None = None) -> CaptureResult:
+    """A zero total needs no payment: captured at once with reference ``zero-price``."""
+    with transaction.atomic():
+        invoice = _locked_invoice(invoice_id)
+        if invoice.total_amount != 0:
+            raise ValueError("Only a zero total is captured without a payment")
+        return invoice_capture(
+            invoice_id=invoice.pk,
+            gateway=ZERO_GATEWAY,
+            external_id=ZERO_REFERENCE,
+            amount=invoice.total_amount,
+            currency=invoice.currency,
+            actor=actor,
+            actor_type=actor_type,
+        )

@@ -1,0 +1,215 @@
+"""Issuing invoices: tax per line, snapshots, a gapless number, all in the caller's transaction."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from billing.catalog.models import Currency, PaymentMethod
+from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
+from billing.invoices.signals import invoice_issued
+from billing.invoices.tax import TaxTreatment, line_amounts, tax_treatment
+from platform_settings.selectors import platform_settings_get
+
+SELLER_FIELDS = (
+    "company_name",
+    "address_street",
+    "address_city",
+    "address_postal_code",
+    "address_country",
+    "vat_id",
+    "bank_account_holder",
+    "bank_name",
+    "bank_iban",
+    "bank_bic",
+)
+
+
+@dataclass
+class LineDraft:
+    """One line to issue. ``unit_price`` is in the invoice currency: a catalog price (gross when
+    the buyer country's prices include tax) unless ``price_is_net``; ``tax_rate`` forces a rate
+    (a duplicated line keeps its original rate)."""
+
+    type: str
+    description: str
+    unit_price: Decimal
+    quantity: int = 1
+    item_id: Any = None
+    catalog_item_id: Any = None
+    period_start: datetime.datetime | None = None
+    period_end: datetime.datetime | None = None
+    extra_data: dict = field(default_factory=dict)
+    price_is_net: bool = False
+    tax_rate: Decimal | None = None
+    tax_name: str | None = None
+
+
+def buyer_snapshot(user) -> dict:
+    """BillingSnapshot (API.md §2.7) of the user's billing details now."""
+    details = getattr(user, "details", None)
+
+    def value(name: str):
+        return (getattr(details, name, None) or None) if details is not None else None
+
+    name = " ".join(part for part in (value("first_name"), value("last_name")) if part) or None
+    return {
+        "name": name,
+        "company": value("company"),
+        "email": user.email,
+        "line1": value("address_line_1"),
+        "line2": value("address_line_2"),
+        "city": value("city"),
+        "state": value("state"),
+        "postal_code": value("postal_code"),
+        "country": value("country"),
+        "vat_id": value("tax_number"),
+    }
+
+
+def seller_snapshot() -> dict:
+    """SellerSnapshot (API.md §2.7) from the platform settings now."""
+    settings = platform_settings_get()
+    snapshot = {name: getattr(settings, name) or None for name in SELLER_FIELDS}
+    snapshot["email"] = settings.company_email or settings.contact_email or None
+    snapshot["website_url"] = settings.website_url or None
+    return snapshot
+
+
+def treatment_for(user, *, on: datetime.date) -> TaxTreatment:
+    """The tax treatment of this buyer for an invoice issued on ``on``."""
+    buyer = buyer_snapshot(user)
+    seller_country = platform_settings_get().address_country or "DE"
+    return tax_treatment(
+        buyer_country=buyer["country"],
+        buyer_vat_id=buyer["vat_id"],
+        seller_country=seller_country,
+        on=on,
+    )
+
+
+def build_lines(
+    drafts: list[LineDraft], *, treatment: TaxTreatment, places: int
+) -> list[InvoiceLine]:
+    """Unsaved InvoiceLines with amounts and tax per line (also used by previews)."""
+    lines = []
+    for position, draft in enumerate(drafts):
+        if draft.tax_rate is not None:
+            amounts = line_amounts(
+                draft.unit_price,
+                draft.quantity,
+                rate=draft.tax_rate,
+                price_includes_tax=False,
+                places=places,
+            )
+            tax_name = draft.tax_name
+        else:
+            include = treatment.prices_include_tax and not draft.price_is_net
+            amounts = line_amounts(
+                draft.unit_price,
+                draft.quantity,
+                rate=treatment.rate,
+                price_includes_tax=include,
+                places=places,
+                included_rate=treatment.included_rate if include else None,
+            )
+            tax_name = treatment.name if treatment.rate or treatment.reverse_charge else None
+        lines.append(
+            InvoiceLine(
+                position=position,
+                type=draft.type,
+                description=draft.description[:500],
+                quantity=draft.quantity,
+                unit_price=amounts.unit_price,
+                amount=amounts.amount,
+                tax_rate=amounts.tax_rate,
+                tax_name=tax_name,
+                tax_amount=amounts.tax_amount,
+                gross_amount=amounts.gross_amount,
+                item_id=draft.item_id,
+                catalog_item_id=draft.catalog_item_id,
+                period_start=draft.period_start,
+                period_end=draft.period_end,
+                extra_data=draft.extra_data or {},
+            )
+        )
+    return lines
+
+
+def invoice_issue(
+    *,
+    user,
+    invoice_type: str,
+    currency: Currency,
+    drafts: list[LineDraft],
+    payment_method: PaymentMethod | None,
+    subscription_id=None,
+    tarif_plan_id=None,
+    due_date: datetime.datetime | None = None,
+    treatment: TaxTreatment | None = None,
+    actor=None,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+    now: datetime.datetime | None = None,
+) -> Invoice:
+    """Issues a PENDING invoice with a gapless number, taxed lines and buyer/seller snapshots,
+    inside the caller's transaction; ``invoice_issued`` is sent after commit."""
+    if not drafts:
+        raise ValueError("An invoice needs at least one line")
+    now = now or timezone.now()
+    with transaction.atomic():
+        treatment = treatment or treatment_for(user, on=now.date())
+        lines = build_lines(drafts, treatment=treatment, places=currency.decimal_places)
+        subtotal = sum((line.amount for line in lines), Decimal(0))
+        tax_total = sum((line.tax_amount for line in lines), Decimal(0))
+        total = sum((line.gross_amount for line in lines), Decimal(0))
+        if total < 0:
+            raise ValueError("An invoice total cannot be negative")
+        settings = platform_settings_get()
+        invoice = Invoice.objects.create(
+            invoice_number=number_allocate(series=INVOICE_SERIES, year=now.year),
+            invoice_type=invoice_type,
+            user=user,
+            status=InvoiceStatus.PENDING,
+            currency=currency.code,
+            exchange_rate=currency.exchange_rate,
+            subtotal=subtotal,
+            tax_amount=tax_total,
+            total_amount=total,
+            reverse_charge=treatment.reverse_charge,
+            payment_method=payment_method.code if payment_method else None,
+            payment_method_name=payment_method.name if payment_method else None,
+            subscription_id=subscription_id,
+            tarif_plan_id=tarif_plan_id,
+            billing_address=buyer_snapshot(user),
+            seller=seller_snapshot(),
+            invoiced_at=now,
+            due_date=due_date or now + datetime.timedelta(days=settings.payment_terms_days),
+        )
+        for line in lines:
+            line.invoice = invoice
+        InvoiceLine.objects.bulk_create(lines)
+        audit_record(
+            action="invoice.issued",
+            object_type="invoice",
+            object_id=invoice.pk,
+            subject_user_id=user.pk,
+            summary=(
+                f"Invoice {invoice.invoice_number} ({invoice_type}) issued to {user.email}: "
+                f"{total} {currency.code}"
+            ),
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            after={"status": invoice.status, "total_amount": str(total), "currency": currency.code},
+        )
+        transaction.on_commit(lambda: invoice_issued.send_robust(sender=Invoice, invoice=invoice))
+    invoice._prefetched_objects_cache = {}
+    return invoice

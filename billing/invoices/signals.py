@@ -1,0 +1,36 @@
+"""Domain events of checkout, invoices and payments (DOMAIN §9). Every one is sent after the
+transaction that made the change has committed (``transaction.on_commit``), with
+``send_robust`` so a failing receiver never undoes a committed change. Receivers of a disabled
+plugin are skipped (PluginSignal)."""
+
+from plugins.signals import PluginSignal
+
+checkout_requested = PluginSignal()
+"""Sent by ``billing.checkout`` after a checkout committed. Args: ``invoice``, ``user``,
+``subscription`` (or None), ``zero_total`` (bool: already captured). Not sent when checkout
+validation failed (nothing was created)."""
+
+invoice_issued = PluginSignal()
+"""Sent after an invoice is issued (numbered and stored). Args: ``invoice``. Not sent for a
+rolled-back issue (its number is not used either)."""
+
+invoice_overdue = PluginSignal()
+"""Sent once when the overdue job moves a PENDING invoice past its due date to OVERDUE.
+Args: ``invoice``."""
+
+payment_captured = PluginSignal()
+"""Sent once per invoice when a capture marks it PAID (staff mark-paid, a zero total or a
+verified provider event). Args: ``invoice``, ``payment``. Not sent for an idempotent repeat of
+the same capture, nor for a mismatched capture (which only flags the invoice)."""
+
+payment_failed = PluginSignal()
+"""Sent when a payment attempt failed (declined, expired session, failed renewal charge).
+Args: ``invoice``, ``payment``, ``reason``. The invoice stays payable."""
+
+payment_refunded = PluginSignal()
+"""Sent after each refund (full or partial). Args: ``invoice``, ``credit_note``, ``payment``
+(or None), ``full_refund`` (bool)."""
+
+refund_reversed = PluginSignal()
+"""Sent when a provider reversed a refund and the invoice is PAID again. Args: ``invoice``,
+``credit_note``."""

@@ -1,0 +1,146 @@
+"""Subscriptions to plans and add-on subscriptions (DOMAIN §3–§4).
+
+States and the transitions allowed between them are data (``TRANSITIONS``); services move them,
+with the row locked, an audit entry and a signal.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from billing.catalog.models import AddOn, BillingPeriod, Plan
+
+
+class SubscriptionStatus(models.TextChoices):
+    PENDING = "PENDING"  # awaiting the first payment
+    TRIALING = "TRIALING"
+    ACTIVE = "ACTIVE"
+    PAST_DUE = "PAST_DUE"  # period ended, renewal unpaid, inside the grace period
+    PAUSED = "PAUSED"
+    CANCELLED = "CANCELLED"  # access continues until expires_at
+    EXPIRED = "EXPIRED"
+
+
+S = SubscriptionStatus
+# DOMAIN §4. CANCELLED → ACTIVE only before expires_at (checked by the service).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.TRIALING: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED}),
+    S.ACTIVE: frozenset({S.PAST_DUE, S.PAUSED, S.CANCELLED}),
+    S.PAST_DUE: frozenset({S.ACTIVE, S.EXPIRED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.ACTIVE, S.CANCELLED}),
+    S.CANCELLED: frozenset({S.ACTIVE}),
+    S.EXPIRED: frozenset(),
+}
+# Holding one of these blocks checkout of a plan that shares an exclusive category.
+HOLDING_STATUSES = (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED)
+
+
+class Subscription(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    pending_plan = models.ForeignKey(
+        Plan, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=SubscriptionStatus.choices, db_index=True)
+    payment_method = models.CharField(max_length=50, null=True, blank=True)  # method code
+    started_at = models.DateTimeField(null=True, blank=True)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    # End of the current period / of access; null for ONE_TIME and while PENDING.
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    trial_end_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "status"], name="subs_user_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} for {self.user_id} ({self.status})"
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.plan.billing_period != BillingPeriod.ONE_TIME
+
+    def is_valid_at(self, moment) -> bool:
+        """Access right at ``moment`` (DOMAIN §4)."""
+        if self.status in (S.TRIALING, S.ACTIVE, S.PAST_DUE):
+            return True
+        return (
+            self.status == S.CANCELLED and self.expires_at is not None and self.expires_at > moment
+        )
+
+    @property
+    def is_valid(self) -> bool:
+        return self.is_valid_at(timezone.now())
+
+    def can_become(self, status: str) -> bool:
+        return status in TRANSITIONS[self.status]
+
+
+class AddOnSubscriptionStatus(models.TextChoices):
+    PENDING = "PENDING"
+    ACTIVE = "ACTIVE"
+    CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"
+
+
+A = AddOnSubscriptionStatus
+ADDON_TRANSITIONS: dict[str, frozenset[str]] = {
+    A.PENDING: frozenset({A.ACTIVE, A.CANCELLED}),
+    A.ACTIVE: frozenset({A.CANCELLED, A.EXPIRED}),
+    A.CANCELLED: frozenset({A.ACTIVE}),  # a refund reversal restores it
+    A.EXPIRED: frozenset(),
+}
+
+
+class AddOnSubscription(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="addon_subscriptions"
+    )
+    addon = models.ForeignKey(AddOn, on_delete=models.PROTECT, related_name="subscriptions")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="addons"
+    )
+    invoice = models.ForeignKey(
+        "invoices.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=AddOnSubscriptionStatus.choices)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)  # null for ONE_TIME
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "status"], name="addonsubs_user_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.addon_id} for {self.user_id} ({self.status})"
+
+    def is_valid_at(self, moment) -> bool:
+        if self.status == A.ACTIVE:
+            return self.expires_at is None or self.expires_at > moment
+        return (
+            self.status == A.CANCELLED and self.expires_at is not None and self.expires_at > moment
+        )
+
+    @property
+    def is_valid(self) -> bool:
+        return self.is_valid_at(timezone.now())
+
+    def can_become(self, status: str) -> bool:
+        return status in ADDON_TRANSITIONS[self.status]

@@ -1,0 +1,80 @@
+"""What anonymisation does to subscriptions: current ones end at once (API.md §12)."""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+from django.utils import timezone
+
+from accounts import extensions as account_extensions
+from audit.services import audit_record
+from billing.subscriptions.models import (
+    AddOnSubscription,
+    AddOnSubscriptionStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+
+ENDABLE = (
+    SubscriptionStatus.PENDING,
+    SubscriptionStatus.TRIALING,
+    SubscriptionStatus.ACTIVE,
+    SubscriptionStatus.PAST_DUE,
+    SubscriptionStatus.PAUSED,
+    SubscriptionStatus.CANCELLED,
+)
+
+
+@receiver(account_extensions.user_anonymising, dispatch_uid="subscriptions.end_on_anonymise")
+def end_subscriptions(sender, user, actor=None, **kwargs) -> None:
+    """Inside the anonymisation transaction: every current subscription and add-on ends now."""
+    now = timezone.now()
+    for subscription in Subscription.objects.select_for_update().filter(
+        user=user, status__in=ENDABLE
+    ):
+        if subscription.status == SubscriptionStatus.CANCELLED and (
+            subscription.expires_at is None or subscription.expires_at <= now
+        ):
+            continue
+        before = {"status": subscription.status, "expires_at": subscription.expires_at}
+        subscription.status = SubscriptionStatus.CANCELLED
+        subscription.cancelled_at = subscription.cancelled_at or now
+        subscription.expires_at = now
+        subscription.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
+        audit_record(
+            action="subscription.cancelled",
+            object_type="subscription",
+            object_id=subscription.pk,
+            subject_user_id=user.pk,
+            summary="Subscription ended: account anonymised",
+            actor=actor,
+            before={key: str(value) if value else value for key, value in before.items()},
+            after={"status": subscription.status, "expires_at": now.isoformat()},
+        )
+    for item in AddOnSubscription.objects.select_for_update().filter(
+        user=user,
+        status__in=(AddOnSubscriptionStatus.PENDING, AddOnSubscriptionStatus.ACTIVE),
+    ):
+        before = item.status
+        item.status = AddOnSubscriptionStatus.CANCELLED
+        item.cancelled_at = now
+        item.expires_at = now
+        item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
+        audit_record(
+            action="addon_subscription.cancelled",
+            object_type="addon_subscription",
+            object_id=item.pk,
+            subject_user_id=user.pk,
+            summary="Add-on ended: account anonymised",
+            actor=actor,
+            before={"status": before},
+            after={"status": item.status},
+        )
+
+
+def _subscription_count(user) -> account_extensions.FinancialRecords:
+    return account_extensions.FinancialRecords(
+        subscription_count=Subscription.objects.filter(user=user).count()
+    )
+
+
+account_extensions.register_financial_counter(_subscription_count)
