@@ -19,6 +19,8 @@ api_patterns = [
     path("", include("accounts.urls")),
     path("", include("platform_settings.urls")),
     path("", include("billing.catalog.urls")),
+    path("", include("billing.checkout_urls")),
+    path("", include("billing.invoices.urls")),
     path("", include("tokens.urls")),
     path("", include("plugins.urls")),
 ]

@@ -99,12 +99,6 @@ class ImmutableModel(models.Model):
     class Meta:
         abstract = True
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._loaded = dict(zip(field_names, values, strict=True))
-        return instance
-
     def save(self, *args, **kwargs):
         loaded = getattr(self, "_loaded", None)
         if loaded is not None and not self._state.adding:
@@ -130,6 +124,12 @@ class ImmutableModel(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ImmutableRecordError(f"{type(self).__name__} rows are never deleted")
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = dict(zip(field_names, values, strict=True))
+        return instance
 
 
 class NumberSequence(models.Model):

@@ -1,0 +1,3 @@
+"""Route of the checkout use case (API.md §7)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""admin invoice routes (API.md §14)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""user invoice routes (API.md §11)."""
+
+urlpatterns: list = []
