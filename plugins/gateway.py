@@ -175,3 +175,21 @@ class PaymentGateway(abc.ABC):
     ) -> ChargeResult:
         """Charges a kept payment method off-session (renewals); only where supported."""
         raise GatewayError(f"{self.name} cannot charge a saved payment method")
+
+
+def gateway_for(name: str) -> PaymentGateway:
+    """A gateway instance of the installed plugin ``name`` (its capability's dotted class path).
+
+    Raises NotConfigured when the plugin is not installed or has no gateway. Whether the plugin
+    is enabled is the caller's check (payment methods answer it with ``is_available``).
+    """
+    from django.utils.module_loading import import_string
+
+    from plugins import registry
+
+    config = registry.installed().get(name)
+    path = getattr(getattr(config, "capabilities", None), "payment_gateway", None)
+    if not path:
+        raise NotConfigured(f"{name} is not a payment gateway")
+    gateway_class = import_string(path)
+    return gateway_class()

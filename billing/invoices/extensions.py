@@ -32,3 +32,23 @@ def register_token_ledger(hooks: TokenLedgerHooks | None) -> None:
 
 def token_ledger() -> TokenLedgerHooks | None:
     return _token_ledger
+
+
+# --- subscription facts for invoice screens -------------------------------------------------
+
+#: ``(subscription_ids) -> {id: {"status", "start_date", "end_date", "is_trial", "trial_end"}}``,
+#: registered by the subscriptions app; one query for any number of ids.
+SubscriptionFacts = Callable[[list], dict]
+_subscription_facts: SubscriptionFacts | None = None
+
+
+def register_subscription_facts(provider: SubscriptionFacts | None) -> None:
+    global _subscription_facts
+    _subscription_facts = provider
+
+
+def subscription_facts(subscription_ids: list) -> dict:
+    ids = [pk for pk in subscription_ids if pk is not None]
+    if not ids or _subscription_facts is None:
+        return {}
+    return _subscription_facts(ids)

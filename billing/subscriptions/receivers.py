@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from accounts import extensions as account_extensions
 from audit.services import audit_record
+from billing.invoices import extensions as invoice_extensions
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
@@ -78,3 +79,22 @@ def _subscription_count(user) -> account_extensions.FinancialRecords:
 
 
 account_extensions.register_financial_counter(_subscription_count)
+
+
+def _subscription_facts(subscription_ids: list) -> dict:
+    rows = Subscription.objects.filter(pk__in=subscription_ids).values(
+        "pk", "status", "started_at", "current_period_start", "expires_at", "trial_end_at"
+    )
+    return {
+        row["pk"]: {
+            "status": row["status"],
+            "start_date": row["current_period_start"] or row["started_at"],
+            "end_date": row["expires_at"],
+            "is_trial": row["status"] == SubscriptionStatus.TRIALING,
+            "trial_end": row["trial_end_at"],
+        }
+        for row in rows
+    }
+
+
+invoice_extensions.register_subscription_facts(_subscription_facts)
