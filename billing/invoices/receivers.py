@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.dispatch import receiver
 
 from accounts import extensions as account_extensions
-from billing.invoices.models import OPEN_STATUSES, CreditNote, Invoice, InvoiceStatus, Payment
+from billing.catalog import extensions as catalog_extensions
+from billing.invoices.models import (
+    OPEN_STATUSES,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+)
 
 
 def _financial_records(user) -> account_extensions.FinancialRecords:
@@ -20,9 +28,26 @@ def _paid_invoice_count(user) -> int:
     return Invoice.objects.filter(user=user, status=InvoiceStatus.PAID).count()
 
 
+def _plan_usage(plan) -> int:
+    return InvoiceLine.objects.filter(catalog_item_id=plan.pk).count()
+
+
+def _currency_usage(currency) -> int:
+    return Invoice.objects.filter(currency=currency.code).count()
+
+
+def _payment_method_usage(method) -> int:
+    return Invoice.objects.filter(payment_method=method.code, status__in=OPEN_STATUSES).count()
+
+
 def register_account_hooks() -> None:
+    """Invoices are financial records of an account and keep catalog rows they name."""
     account_extensions.register_financial_counter(_financial_records)
     account_extensions.register_paid_invoice_counter(_paid_invoice_count)
+    catalog_extensions.register_usage_counter("plan", _plan_usage)
+    catalog_extensions.register_usage_counter("addon", _plan_usage)
+    catalog_extensions.register_usage_counter("currency", _currency_usage)
+    catalog_extensions.register_usage_counter("payment_method", _payment_method_usage)
 
 
 @receiver(account_extensions.user_anonymising, dispatch_uid="invoices.void_open_on_anonymise")

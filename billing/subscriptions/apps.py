@@ -10,6 +10,7 @@ class SubscriptionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.subscriptions import lines, receivers  # noqa: F401
+        from billing.subscriptions import hooks, lines, receivers  # noqa: F401
 
         lines.register()
+        hooks.register()
