@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format migrate seed worker beat check-deploy clean
+.PHONY: run test bench lint format migrate seed worker beat check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -39,6 +39,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Speed targets: benchmarks print their measurements side by side (see bench/README.md).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest bench/ --benchmark-only -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
