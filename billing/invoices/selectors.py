@@ -1,0 +1,81 @@
+"""Invoice reads shared by the user and admin endpoints, with the prefetches that keep the query
+count of a list or a detail constant in the number of invoices, lines, payments and credit notes.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+
+from billing.invoices.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, Payment
+from vbwd.exceptions import NotFound, ValidationFailed
+from vbwd.filters import normalise_enum
+
+NOT_FOUND = "Invoice not found"
+
+
+def _uuid(value) -> uuid.UUID:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(NOT_FOUND) from None
+
+
+def invoices_base(*, detail: bool = False, with_user: bool = False) -> QuerySet[Invoice]:
+    """Invoices with their lines; ``detail`` adds payments and credit notes, ``with_user`` the
+    user and billing details (admin shapes: user_email, user_name)."""
+    queryset = Invoice.objects.prefetch_related(
+        Prefetch("lines", queryset=InvoiceLine.objects.order_by("position"))
+    )
+    if detail:
+        queryset = queryset.prefetch_related(
+            Prefetch("payments", queryset=Payment.objects.order_by("-created_at", "-pk")),
+            Prefetch(
+                "credit_notes",
+                queryset=CreditNote.objects.order_by("created_at", "credit_note_number"),
+            ),
+        )
+    if with_user:
+        queryset = queryset.select_related("user", "user__details")
+    return queryset
+
+
+def invoices_for_user(user, *, status: str | None = None) -> QuerySet[Invoice]:
+    """The user's invoices, newest ``invoiced_at`` first, optionally of one status."""
+    queryset = invoices_base().filter(user=user)
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-invoiced_at", "-invoice_number")
+
+
+def invoice_for_user(user, invoice_id, *, detail: bool = True) -> Invoice:
+    """The user's invoice; 404 "Invoice not found" for an unknown id and another user's alike."""
+    invoice = invoices_base(detail=detail).filter(pk=_uuid(invoice_id), user=user).first()
+    if invoice is None:
+        raise NotFound(NOT_FOUND)
+    return invoice
+
+
+def invoices_for_staff() -> QuerySet[Invoice]:
+    """Every invoice with lines, user and billing details (admin lists)."""
+    return invoices_base(with_user=True)
+
+
+def invoice_for_staff(invoice_id, *, detail: bool = True) -> Invoice:
+    """Any invoice by id (admin); 404 "Invoice not found"."""
+    invoice = invoices_base(detail=detail, with_user=True).filter(pk=_uuid(invoice_id)).first()
+    if invoice is None:
+        raise NotFound(NOT_FOUND)
+    return invoice
+
+
+def invoice_status_filter(value) -> str | None:
+    """The ``status`` query parameter: empty = no filter, any case, ``canceled`` alias; an unknown
+    value is a 400 "Unknown status: X"."""
+    if value is None or str(value).strip() == "":
+        return None
+    status = normalise_enum(value, InvoiceStatus)
+    if status is None:
+        raise ValidationFailed(f"Unknown status: {value}", field="status")
+    return status
