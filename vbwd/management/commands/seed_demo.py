@@ -5,11 +5,15 @@ from django.db import transaction
 
 from accounts.demo import seed_accounts
 from billing.catalog.demo import seed_catalog
+from billing.demo import seed_billing
 from tokens.demo import seed_bundles
 
 
 class Command(BaseCommand):
-    help = "Seeds the demo accounts, the demo catalog and enables the demo plugin."
+    help = (
+        "Seeds the demo accounts, the demo catalog and the demo customer's invoices, and "
+        "enables the demo plugin."
+    )
 
     def handle(self, *args, **options):
         with transaction.atomic():
@@ -17,10 +21,12 @@ class Command(BaseCommand):
             catalog_rows = seed_catalog()
             bundles = self._token_bundles()
             plugin_enabled = self._demo_plugin()
+            invoices = seed_billing()
         for email, password, created in accounts:
             state = "created" if created else "already there"
             self.stdout.write(f"{email} / {password} ({state})")
         self.stdout.write(f"catalog: {catalog_rows + bundles} row(s) created")
+        self.stdout.write(f"billing: {invoices} demo invoice(s) issued")
         if plugin_enabled:
             self.stdout.write("demo plugin enabled: GET /api/v1/plugins/demo/")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
