@@ -1,0 +1,62 @@
+"""Benchmarks (not part of the test suite: pyproject's testpaths leave bench/ out).
+
+Run: .venv/bin/pytest bench/ --benchmark-only -p no:cacheprovider
+
+Each benchmark puts its timings into the ``bench_results`` dict; the terminal summary prints them
+side by side, with the ratio of each measurement to its baselines from the same run and the
+budget where one is set.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+RESULTS: dict[str, dict] = {}
+
+# name -> label, in the order printed
+LABELS = {
+    "invoice_html_10_lines": "HTML only (template to string), 10 lines",
+    "invoice_pdf_1_line": "PDF, 1-line invoice",
+    "invoice_pdf_10_lines": "PDF, 10-line invoice",
+    "credit_note_pdf": "PDF, credit note",
+}
+# name -> the measurements its CPU median is divided by
+BASELINES = {
+    "invoice_pdf_1_line": ("invoice_html_10_lines",),
+    "invoice_pdf_10_lines": ("invoice_html_10_lines", "invoice_pdf_1_line"),
+    "credit_note_pdf": ("invoice_pdf_10_lines",),
+}
+
+
+@pytest.fixture
+def bench_results() -> dict[str, dict]:
+    """name -> {median, min (wall ms), cpu (CPU median ms), rounds, budget (ms or None)}."""
+    return RESULTS
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("PDF rendering, same run (ms)")
+    write(
+        f"{'measurement':<42}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'rounds':>7}"
+        "   ratio of CPU medians; budget (CPU median)"
+    )
+    for name, label in LABELS.items():
+        result = RESULTS.get(name)
+        if result is None:
+            continue
+        notes = [
+            f"{result['cpu'] / RESULTS[base]['cpu']:.1f}x {LABELS[base]}"
+            for base in BASELINES.get(name, ())
+            if base in RESULTS
+        ]
+        budget = result.get("budget")
+        if budget is not None:
+            verdict = "within" if result["cpu"] < budget else "OVER"
+            notes.append(f"budget {budget:.0f} ms: {verdict} ({result['cpu'] / budget:.0%})")
+        write(
+            f"{label:<42}{result['median']:>9.1f}{result['min']:>9.1f}{result['cpu']:>9.1f}"
+            f"{result['rounds']:>7}   " + "; ".join(notes)
+        )
