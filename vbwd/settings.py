@@ -338,6 +338,13 @@ SPECTACULAR_SETTINGS = {
         "PluginStateChangeStatus": ["enabled", "disabled"],
         "DeletionAction": ["DELETE", "ANONYMISE"],
         "DeletionOutcome": ["DELETED", "ANONYMISED"],
+        "InvoiceStatus": "billing.invoices.models.InvoiceStatus",
+        "InvoiceType": "billing.invoices.models.InvoiceType",
+        "PaymentStatus": "billing.invoices.models.PaymentStatus",
+        "SubscriptionStatus": "billing.subscriptions.models.SubscriptionStatus",
+        "AddOnSubscriptionStatus": "billing.subscriptions.models.AddOnSubscriptionStatus",
+        "PurchaseStatus": "tokens.models.PurchaseStatus",
+        "PaymentAction": ["BANK_TRANSFER", "REDIRECT", "PAID"],
     },
 }
 
