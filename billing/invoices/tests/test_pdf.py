@@ -440,3 +440,32 @@ def fonts_drawing_text(data: bytes) -> set[str]:
             elif operator in (b"Tj", b"TJ", b"'", b'"'):
                 drawn.add(current)
     return drawn
+
+
+def test_long_invoice_repeats_the_table_header_on_each_page(seller, eur, pdf_text):
+    drafts = [
+        LineDraft(type=LineType.CUSTOM, description=f"Seat {number:02d}", unit_price=Decimal("1"))
+        for number in range(80)
+    ]
+    invoice = issue(buyer(country="DE"), eur, drafts)
+
+    data = render_invoice_pdf(invoice)
+
+    pages = [page.extract_text() for page in PdfReader(BytesIO(data)).pages]
+    with_lines = [page for page in pages if "Seat " in page]
+    assert len(with_lines) >= 2
+    assert all("Unit price" in page for page in with_lines)
+    text = pdf_text(data)
+    assert "Seat 00" in text
+    assert "Seat 79" in text
+    assert "80.00 EUR" in text
+
+
+def test_buyer_text_is_printed_not_interpreted_as_markup(seller, eur, pdf_text):
+    user = buyer(first_name="<b>Eve</b>", company='<img src="/etc/passwd">', country="DE")
+    invoice = issue(user, eur, plan_drafts())
+
+    text = pdf_text(render_invoice_pdf(invoice))
+
+    assert "<b>Eve</b>" in text
+    assert '<img src="/etc/passwd">' in text
