@@ -50,8 +50,10 @@ def invoices_for_user(user, *, status: str | None = None) -> QuerySet[Invoice]:
 
 
 def invoice_for_user(user, invoice_id, *, detail: bool = True) -> Invoice:
-    """The user's invoice; 404 "Invoice not found" for an unknown id and another user's alike."""
-    invoice = invoices_base(detail=detail).filter(pk=_uuid(invoice_id), user=user).first()
+    """The user's invoice (``user`` is a user or its id); 404 "Invoice not found" for an unknown
+    id and another user's alike."""
+    user_id = getattr(user, "pk", user)
+    invoice = invoices_base(detail=detail).filter(pk=_uuid(invoice_id), user_id=user_id).first()
     if invoice is None:
         raise NotFound(NOT_FOUND)
     return invoice
