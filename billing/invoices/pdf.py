@@ -169,7 +169,6 @@ def invoice_pdf_context(invoice: Invoice, locale: str | None = None) -> dict:
         "reverse_charge": invoice.reverse_charge,
         "payment": _payment_instructions(invoice, seller, locale) if invoice.is_payable else None,
         "payment_method_name": invoice.payment_method_name,
-        "payment_ref": invoice.payment_ref,
         "footer": platform_settings_get().invoice_footer,
     }
 
