@@ -8,6 +8,8 @@ from billing.invoices.services.capture import (
     invoice_mark_paid,
     payment_fail,
 )
+from billing.invoices.services.duplicate import invoice_duplicate
+from billing.invoices.services.emailing import invoice_resend
 from billing.invoices.services.issuing import LineDraft, build_lines, invoice_issue
 from billing.invoices.services.numbering import number_allocate
 from billing.invoices.services.voiding import invoice_void
@@ -19,8 +21,10 @@ __all__ = [
     "build_lines",
     "invoice_capture",
     "invoice_capture_zero",
+    "invoice_duplicate",
     "invoice_issue",
     "invoice_mark_paid",
+    "invoice_resend",
     "invoice_void",
     "number_allocate",
     "payment_fail",
