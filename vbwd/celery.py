@@ -32,6 +32,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "vbwd.tasks.flush_expired_refresh_tokens",
         "schedule": crontab(hour=3, minute=41),
     },
+    # Hourly: an invoice becomes overdue the moment its due date passes, and dunning and the
+    # customer's invoice list should say so within the hour; the job only claims PENDING rows
+    # past due, so a run with nothing to do is one indexed query.
+    "mark-overdue-invoices": {
+        "task": "billing.invoices.tasks.mark_overdue_invoices",
+        "schedule": crontab(minute=7),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

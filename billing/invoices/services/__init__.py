@@ -10,22 +10,35 @@ from billing.invoices.services.capture import (
 )
 from billing.invoices.services.duplicate import invoice_duplicate
 from billing.invoices.services.emailing import invoice_resend
+from billing.invoices.services.events import ProviderEventOutcome, provider_event_handle
 from billing.invoices.services.issuing import LineDraft, build_lines, invoice_issue
 from billing.invoices.services.numbering import number_allocate
+from billing.invoices.services.overdue import invoices_mark_overdue
+from billing.invoices.services.refunds import (
+    RefundOutcome,
+    invoice_refund,
+    invoice_refund_reverse,
+)
 from billing.invoices.services.voiding import invoice_void
 
 __all__ = [
     "CaptureOutcome",
     "CaptureResult",
     "LineDraft",
+    "ProviderEventOutcome",
+    "RefundOutcome",
     "build_lines",
     "invoice_capture",
     "invoice_capture_zero",
     "invoice_duplicate",
     "invoice_issue",
     "invoice_mark_paid",
+    "invoice_refund",
+    "invoice_refund_reverse",
     "invoice_resend",
     "invoice_void",
+    "invoices_mark_overdue",
     "number_allocate",
     "payment_fail",
+    "provider_event_handle",
 ]

@@ -1,0 +1,531 @@
+"""Refunds, credit notes and provider refund reversals (DOMAIN §7, API.md §14).
+
+A refund is checked first (state, amount, the token claw-back), then the gateway refunds the money
+outside any transaction (a provider call must never hold row locks), then one transaction records
+it: payment and invoice amounts, a numbered credit note and, when the refund completes the
+invoice, the reversal of every line and the claw-back of the tokens it granted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Max, Sum
+from django.utils import timezone
+
+from audit.models import ActorType
+from audit.services import audit_record
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
+from billing.invoices import lines as line_registry
+from billing.invoices.extensions import token_ledger
+from billing.invoices.models import (
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Payment,
+    PaymentStatus,
+)
+from billing.invoices.services.capture import MANUAL_GATEWAY, ZERO_GATEWAY
+from billing.invoices.services.numbering import CREDIT_NOTE_SERIES, number_allocate
+from billing.invoices.signals import payment_refunded, refund_reversed
+from plugins import gateway as plugin_gateway
+from plugins import state as plugin_state
+from vbwd.exceptions import (
+    DomainError,
+    InvalidTransition,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+from vbwd.money import round_money
+
+DEFAULT_REFUND_REFERENCE = "ADMIN_REFUND"
+# Gateways that are not plugins: nothing to call, the money moved outside the system.
+OFFLINE_GATEWAYS = (MANUAL_GATEWAY, ZERO_GATEWAY)
+# Payment states in which a payment has captured money (some of it may be refunded).
+SETTLED_PAYMENT_STATUSES = (
+    PaymentStatus.CAPTURED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    invoice: Invoice
+    credit_note: CreditNote
+    payment: Payment | None
+    tokens_clawed_back: int
+    token_shortfall: int
+    full_refund: bool
+
+
+def _places(currency: str) -> int:
+    places = Currency.objects.filter(code=currency).values_list("decimal_places", flat=True).first()
+    return 2 if places is None else places
+
+
+def _capturing_payment(invoice: Invoice) -> Payment | None:
+    """The payment whose reference the invoice was marked PAID with (``invoice.payment_ref``)."""
+    if not invoice.payment_ref:
+        return None
+    for payment in invoice.payments.filter(status__in=SETTLED_PAYMENT_STATUSES):
+        if (payment.external_id or str(payment.pk)) == invoice.payment_ref:
+            return payment
+    return None
+
+
+def _refund_amount(invoice: Invoice, amount, places: int) -> Decimal:
+    """``amount`` (default: all that is refundable) checked against the refundable amount."""
+    refundable = invoice.refundable_amount
+    if amount is None:
+        amount = refundable
+    try:
+        amount = Decimal(str(amount))
+    except (InvalidOperation, ValueError):
+        raise ValidationFailed("amount must be an amount", field="amount") from None
+    if not amount.is_finite():
+        raise ValidationFailed("amount must be an amount", field="amount")
+    if amount.as_tuple().exponent < -places:
+        raise ValidationFailed(
+            f"Refund amount must have at most {places} decimal places", field="amount"
+        )
+    if amount <= 0:
+        raise ValidationFailed("Refund amount must be greater than zero", field="amount")
+    if amount > refundable:
+        raise ValidationFailed(
+            f"Refund amount exceeds the refundable amount "
+            f"({format_money(refundable, places)} {invoice.currency})",
+            field="amount",
+        )
+    return round_money(amount, places)
+
+
+def _earlier_credit_notes(invoice: Invoice) -> dict:
+    """Sums over the invoice's credit notes still in force (a reversed one was undone)."""
+    sums = CreditNote.objects.filter(invoice=invoice, reversed_at__isnull=True).aggregate(
+        net=Sum("net_amount"), tax=Sum("tax_amount"), tokens=Sum("tokens_clawed_back")
+    )
+    return {
+        "net": sums["net"] or ZERO,
+        "tax": sums["tax"] or ZERO,
+        "tokens": int(sums["tokens"] or 0),
+    }
+
+
+def _tokens_to_claw_back(invoice: Invoice, lines: list[InvoiceLine]) -> int:
+    """Tokens the invoice's lines granted, less what credit notes in force already took back."""
+    ledger = token_ledger()
+    if ledger is None or not lines:
+        return 0
+    granted = ledger.granted(invoice.user, [line_registry.activation_key(line) for line in lines])
+    return max(granted - _earlier_credit_notes(invoice)["tokens"], 0)
+
+
+def _check_tokens(invoice: Invoice, lines: list[InvoiceLine]) -> None:
+    """409 insufficient_tokens when a full refund would claw back more than the balance."""
+    ledger = token_ledger()
+    needed = _tokens_to_claw_back(invoice, lines)
+    if ledger is None or needed <= 0:
+        return
+    balance = ledger.balance(invoice.user)
+    if needed > balance:
+        raise DomainError(
+            f"Refund would claw back {needed} tokens but the balance is {balance}. "
+            "Pass force=true to claw back what is available.",
+            code="insufficient_tokens",
+            status_code=409,
+        )
+
+
+def _split(
+    invoice: Invoice, amount: Decimal, *, full: bool, places: int
+) -> tuple[Decimal, Decimal]:
+    """(net, tax) of a refund. The refund that completes the invoice takes exactly what earlier
+    credit notes left, so the credit notes of an invoice add up to its subtotal and tax."""
+    if full:
+        earlier = _earlier_credit_notes(invoice)
+        return invoice.subtotal - earlier["net"], invoice.tax_amount - earlier["tax"]
+    tax = round_money(amount * invoice.tax_amount / invoice.total_amount, places)
+    return amount - tax, tax
+
+
+def _refund_at_gateway(payment: Payment, invoice: Invoice, amount: Decimal) -> str:
+    """Refunds ``amount`` of ``payment`` through its plugin; returns the provider's refund id."""
+    name = payment.gateway
+    try:
+        gateway = plugin_gateway.gateway_for(name)
+        if not gateway.supports_partial_refunds and amount != invoice.refundable_amount:
+            raise DomainError(
+                f"Payment plugin '{name}' cannot refund part of a payment; refund the rest "
+                "at the provider and use record_only",
+                code="business_rule",
+            )
+        result = gateway.refund(
+            external_payment_id=payment.external_id,
+            amount=amount,
+            currency=invoice.currency,
+            # Same invoice state and amount → same key, so a retried request (or a double
+            # click) refunds once at the provider.
+            idempotency_key=f"invoice-refund:{invoice.pk}:{invoice.refunded_amount}:{amount}",
+        )
+    except plugin_gateway.GatewayError as error:
+        raise DomainError(
+            f"Provider refund failed: {error}", code="provider_error", status_code=502
+        ) from error
+    except plugin_gateway.NotConfigured as error:
+        raise ServiceUnavailable(f"Payment plugin '{name}' is not configured") from error
+    if result.status == "failed":
+        raise DomainError(
+            f"Provider refund failed: refund {result.refund_id} was declined",
+            code="provider_error",
+            status_code=502,
+        )
+    return result.refund_id
+
+
+def _payment_status_after(payment: Payment) -> str:
+    if payment.refunded_amount <= 0:
+        return PaymentStatus.CAPTURED
+    if payment.refunded_amount >= payment.amount:
+        return PaymentStatus.REFUNDED
+    return PaymentStatus.PARTIALLY_REFUNDED
+
+
+def invoice_refund(
+    *,
+    invoice_id,
+    actor=None,
+    amount: Decimal | None = None,
+    reason: str | None = None,
+    refund_reference: str | None = None,
+    record_only: bool = False,
+    force: bool = False,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+    provider_initiated: bool = False,
+) -> RefundOutcome:
+    """Refunds all or part of a PAID invoice (through its gateway unless ``record_only`` or
+    ``provider_initiated``) and issues a credit note; a refund that completes the invoice makes
+    it REFUNDED, reverses every line and claws back the tokens it granted. Nothing is recorded
+    when a check or the gateway fails; ``payment_refunded`` is sent after commit."""
+    if provider_initiated and actor_type is None:
+        actor_type = ActorType.PROVIDER
+
+    # 1. Every check before any money moves.
+    invoice = Invoice.objects.select_related("user").filter(pk=invoice_id).first()
+    if invoice is None:
+        raise NotFound("Invoice not found")
+    if invoice.status != InvoiceStatus.PAID:
+        raise InvalidTransition("Only paid invoices can be refunded")
+    places = _places(invoice.currency)
+    amount = _refund_amount(invoice, amount, places)
+    lines = list(invoice.lines.all())
+    full = invoice.refunded_amount + amount == invoice.total_amount
+    if full and not force and not provider_initiated:
+        _check_tokens(invoice, lines)
+    payment = _capturing_payment(invoice)
+    calls_gateway = (
+        payment is not None
+        and payment.gateway not in OFFLINE_GATEWAYS
+        and not record_only
+        and not provider_initiated
+    )
+    if calls_gateway and not plugin_state.is_enabled(payment.gateway):
+        raise DomainError(
+            f"Payment plugin '{payment.gateway}' is disabled; refund at the provider and use "
+            "record_only",
+            code="item_unavailable",
+        )
+
+    # 2. The provider call, outside the transaction.
+    provider_refund_id = _refund_at_gateway(payment, invoice, amount) if calls_gateway else None
+    reference = refund_reference or provider_refund_id
+    if reference is None and not provider_initiated:
+        reference = DEFAULT_REFUND_REFERENCE
+
+    # 3. One transaction records it.
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        if invoice.status != InvoiceStatus.PAID:
+            raise InvalidTransition("Only paid invoices can be refunded")
+        if amount > invoice.refundable_amount:
+            raise ValidationFailed(
+                f"Refund amount exceeds the refundable amount "
+                f"({format_money(invoice.refundable_amount, places)} {invoice.currency})",
+                field="amount",
+            )
+        full = invoice.refunded_amount + amount == invoice.total_amount
+        # Once the provider has returned the money the refund is recorded whatever the balance
+        # is now; otherwise the balance may have dropped since the check above.
+        if full and not force and not provider_initiated and not calls_gateway:
+            _check_tokens(invoice, lines)
+        now = timezone.now()
+
+        payment_before = None
+        if payment is not None:
+            payment = Payment.objects.select_for_update().get(pk=payment.pk)
+            payment_before = {
+                "status": payment.status,
+                "refunded_amount": str(payment.refunded_amount),
+            }
+            payment.refunded_amount = min(payment.refunded_amount + amount, payment.amount)
+            payment.status = _payment_status_after(payment)
+            payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+
+        net, tax = _split(invoice, amount, full=full, places=places)
+        credit_note_id = uuid.uuid4()
+        number = number_allocate(series=CREDIT_NOTE_SERIES, year=now.year)
+
+        invoice_before = {"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)}
+        invoice.refunded_amount += amount
+        invoice.refunded_at = now
+        if full:
+            invoice.status = InvoiceStatus.REFUNDED
+        invoice.save(update_fields=["status", "refunded_amount", "refunded_at", "updated_at"])
+
+        reversal_data: dict[str, dict] = {}
+        tokens_clawed_back = token_shortfall = 0
+        if full:
+            context = line_registry.LineContext(
+                invoice=invoice,
+                now=now,
+                actor=actor,
+                actor_type=actor_type,
+                actor_label=actor_label,
+                reason=reason,
+            )
+            for line in lines:
+                reversal_data[str(line.pk)] = line_registry.handler_for(line.type).reverse(
+                    line, context
+                )
+            ledger = token_ledger()
+            needed = _tokens_to_claw_back(invoice, lines)
+            if ledger is not None and needed > 0:
+                tokens_clawed_back = ledger.claw_back(
+                    user=invoice.user,
+                    amount=needed,
+                    description=f"Refund of {invoice.invoice_number}",
+                    reference_id=credit_note_id,
+                    key=f"credit-note:{credit_note_id}",
+                )
+                token_shortfall = needed - tokens_clawed_back
+
+        credit_note = CreditNote.objects.create(
+            id=credit_note_id,
+            credit_note_number=number,
+            invoice=invoice,
+            user=invoice.user,
+            payment=payment,
+            currency=invoice.currency,
+            net_amount=net,
+            tax_amount=tax,
+            amount=amount,
+            reason=reason,
+            refund_reference=reference,
+            full_refund=full,
+            created_by=actor if actor is not None and not provider_initiated else None,
+            reversal_data=reversal_data,
+            tokens_clawed_back=tokens_clawed_back,
+            token_shortfall=token_shortfall,
+        )
+
+        money = f"{format_money(amount, places)} {invoice.currency}"
+        audit_common = {
+            "subject_user_id": invoice.user_id,
+            "actor": actor,
+            "actor_type": actor_type,
+            "actor_label": actor_label,
+            "reason": reason,
+        }
+        audit_record(
+            action="invoice.refunded" if full else "invoice.partially_refunded",
+            object_type="invoice",
+            object_id=invoice.pk,
+            summary=(
+                f"Invoice {invoice.invoice_number} {'refunded' if full else 'partially refunded'}:"
+                f" {money} (credit note {number})"
+            ),
+            before=invoice_before,
+            after={"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)},
+            **audit_common,
+        )
+        if payment is not None:
+            audit_record(
+                action=(
+                    "payment.refunded"
+                    if payment.status == PaymentStatus.REFUNDED
+                    else "payment.partially_refunded"
+                ),
+                object_type="payment",
+                object_id=payment.pk,
+                summary=f"Payment via {payment.gateway} for {invoice.invoice_number}: {money} "
+                f"refunded" + (f" ({reference})" if reference else ""),
+                before=payment_before,
+                after={"status": payment.status, "refunded_amount": str(payment.refunded_amount)},
+                **audit_common,
+            )
+        token_note = ""
+        if full:
+            token_note = f", {tokens_clawed_back} tokens clawed back"
+            if token_shortfall:
+                token_note += f" ({token_shortfall} short)"
+        audit_record(
+            action="credit_note.issued",
+            object_type="credit_note",
+            object_id=credit_note.pk,
+            summary=f"Credit note {number} for {invoice.invoice_number}: {money}{token_note}",
+            after={
+                "amount": str(amount),
+                "net_amount": str(net),
+                "tax_amount": str(tax),
+                "full_refund": full,
+                "refund_reference": reference,
+                "tokens_clawed_back": tokens_clawed_back,
+                "token_shortfall": token_shortfall,
+            },
+            **audit_common,
+        )
+        transaction.on_commit(
+            lambda: payment_refunded.send_robust(
+                sender=Invoice,
+                invoice=invoice,
+                credit_note=credit_note,
+                payment=payment,
+                full_refund=full,
+            )
+        )
+    return RefundOutcome(
+        invoice=invoice,
+        credit_note=credit_note,
+        payment=payment,
+        tokens_clawed_back=tokens_clawed_back,
+        token_shortfall=token_shortfall,
+        full_refund=full,
+    )
+
+
+def invoice_refund_reverse(
+    *,
+    credit_note_id,
+    actor=None,
+    actor_type: str | None = ActorType.PROVIDER,
+    actor_label: str | None = None,
+) -> CreditNote:
+    """The provider undid a refund: the credit note is marked reversed, the invoice and payment
+    take the amount back (REFUNDED → PAID) and, for a full refund, every line is restored and the
+    clawed-back tokens are re-credited. Idempotent; ``refund_reversed`` after commit."""
+    invoice_id = (
+        CreditNote.objects.filter(pk=credit_note_id).values_list("invoice_id", flat=True).first()
+    )
+    if invoice_id is None:
+        raise NotFound("Credit note not found")
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        credit_note = CreditNote.objects.select_for_update().get(pk=credit_note_id)
+        if credit_note.reversed_at is not None:
+            return credit_note
+        now = timezone.now()
+        places = _places(invoice.currency)
+        money = f"{format_money(credit_note.amount, places)} {invoice.currency}"
+        audit_common = {
+            "subject_user_id": invoice.user_id,
+            "actor": actor,
+            "actor_type": actor_type,
+            "actor_label": actor_label,
+        }
+
+        invoice_before = {"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)}
+        invoice.refunded_amount = max(invoice.refunded_amount - credit_note.amount, ZERO)
+        if invoice.status == InvoiceStatus.REFUNDED and invoice.can_become(InvoiceStatus.PAID):
+            invoice.status = InvoiceStatus.PAID
+        # refunded_at is the time of the last refund still in force.
+        invoice.refunded_at = (
+            CreditNote.objects.filter(invoice=invoice, reversed_at__isnull=True)
+            .exclude(pk=credit_note.pk)
+            .aggregate(last=Max("created_at"))["last"]
+        )
+        invoice.save(update_fields=["status", "refunded_amount", "refunded_at", "updated_at"])
+        audit_record(
+            action="invoice.refund_reversed",
+            object_type="invoice",
+            object_id=invoice.pk,
+            summary=(
+                f"Refund {credit_note.credit_note_number} of {invoice.invoice_number} ({money}) "
+                "reversed by the provider"
+            ),
+            before=invoice_before,
+            after={"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)},
+            **audit_common,
+        )
+
+        if credit_note.payment_id is not None:
+            payment = Payment.objects.select_for_update().get(pk=credit_note.payment_id)
+            payment_before = {
+                "status": payment.status,
+                "refunded_amount": str(payment.refunded_amount),
+            }
+            payment.refunded_amount = max(payment.refunded_amount - credit_note.amount, ZERO)
+            payment.status = _payment_status_after(payment)
+            payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+            audit_record(
+                action="payment.refund_reversed",
+                object_type="payment",
+                object_id=payment.pk,
+                summary=(f"Refund of {money} on the payment for {invoice.invoice_number} reversed"),
+                before=payment_before,
+                after={"status": payment.status, "refunded_amount": str(payment.refunded_amount)},
+                **audit_common,
+            )
+
+        if credit_note.full_refund:
+            context = line_registry.LineContext(
+                invoice=invoice,
+                now=now,
+                actor=actor,
+                actor_type=actor_type,
+                actor_label=actor_label,
+            )
+            for line in invoice.lines.all():
+                data = credit_note.reversal_data.get(str(line.pk)) or {}
+                line_registry.handler_for(line.type).restore(line, context, data)
+            ledger = token_ledger()
+            if ledger is not None and credit_note.tokens_clawed_back > 0:
+                ledger.recredit(
+                    user=invoice.user,
+                    amount=credit_note.tokens_clawed_back,
+                    description=f"Refund of {invoice.invoice_number} reversed",
+                    reference_id=credit_note.pk,
+                    key=f"refund-reversal:{credit_note.pk}",
+                )
+
+        credit_note.reversed_at = now
+        credit_note.save(update_fields=["reversed_at"])
+        audit_record(
+            action="credit_note.reversed",
+            object_type="credit_note",
+            object_id=credit_note.pk,
+            summary=(
+                f"Credit note {credit_note.credit_note_number} reversed"
+                + (
+                    f": {credit_note.tokens_clawed_back} tokens re-credited"
+                    if credit_note.full_refund
+                    else ""
+                )
+            ),
+            before={"reversed_at": None},
+            after={"reversed_at": now.isoformat()},
+            **audit_common,
+        )
+        transaction.on_commit(
+            lambda: refund_reversed.send_robust(
+                sender=Invoice, invoice=invoice, credit_note=credit_note
+            )
+        )
+    return credit_note
