@@ -1,0 +1,409 @@
+"""Back office for invoices, payments, credit notes and provider events.
+
+Everything here is read-only: an issued invoice never changes and is never deleted. Staff change an
+invoice's state only through the actions below, which ask for a reason and call the same services
+as the API (mark paid, void, full refund), one invoice at a time.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import OuterRef, Subquery
+from django.shortcuts import render
+
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
+from billing.invoices.models import (
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    ProviderEvent,
+)
+from billing.invoices.services import invoice_mark_paid, invoice_void
+from vbwd.exceptions import DomainError
+
+ACTION_TEMPLATE = "admin/invoices/invoice_action.html"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, no change, no delete (and so no bulk delete action)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.concrete_fields]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _places_subquery():
+    """The currency's decimal places, in the same query as the rows."""
+    return Subquery(Currency.objects.filter(code=OuterRef("currency")).values("decimal_places")[:1])
+
+
+def _money(row, amount) -> str:
+    places = getattr(row, "currency_places", None)
+    return format_money(amount, 2 if places is None else places)
+
+
+# --- the intermediate forms of the actions ---------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit log."
+    )
+
+
+class MarkPaidForm(ReasonForm):
+    payment_reference = forms.CharField(
+        max_length=255,
+        initial="MANUAL",
+        help_text="The bank transfer's reference (stored as the payment's external id).",
+    )
+
+
+class RefundForm(ReasonForm):
+    force = forms.BooleanField(
+        required=False,
+        help_text="Claw back the tokens that are left when the balance is short; the rest is "
+        "recorded as a shortfall.",
+    )
+    record_only = forms.BooleanField(
+        required=False,
+        help_text="Only record a refund already made at the provider or by bank transfer; the "
+        "gateway is not called.",
+    )
+
+
+class InvoiceLineInline(ReadOnlyInline):
+    model = InvoiceLine
+    fields = (
+        "position",
+        "type",
+        "description",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_rate",
+        "tax_amount",
+        "gross_amount",
+        "item_id",
+        "period_start",
+        "period_end",
+    )
+    ordering = ("position",)
+
+
+class PaymentInline(ReadOnlyInline):
+    model = Payment
+    fields = (
+        "created_at",
+        "gateway",
+        "external_id",
+        "amount",
+        "currency",
+        "status",
+        "refunded_amount",
+        "captured_at",
+        "failure_reason",
+    )
+    ordering = ("created_at",)
+
+
+class CreditNoteInline(ReadOnlyInline):
+    model = CreditNote
+    fk_name = "invoice"
+    fields = (
+        "credit_note_number",
+        "created_at",
+        "amount",
+        "currency",
+        "full_refund",
+        "reason",
+        "refund_reference",
+        "created_by",
+    )
+    ordering = ("created_at",)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = (
+        "invoice_number",
+        "user",
+        "invoice_type",
+        "status",
+        "total_display",
+        "currency",
+        "invoiced_at",
+        "due_date",
+        "needs_review",
+    )
+    list_filter = (
+        "status",
+        "invoice_type",
+        ("invoiced_at", admin.DateFieldListFilter),
+        "needs_review",
+    )
+    search_fields = ("invoice_number", "user__email")
+    list_select_related = ("user",)
+    date_hierarchy = "invoiced_at"
+    ordering = ("-invoiced_at", "-invoice_number")
+    list_per_page = 50
+    inlines = [InvoiceLineInline, PaymentInline, CreditNoteInline]
+    actions = ["mark_paid", "void", "refund_full"]
+    fieldsets = (
+        (None, {"fields": ("id", "invoice_number", "invoice_type", "user", "status")}),
+        (
+            "Amounts",
+            {
+                "fields": (
+                    "currency",
+                    "exchange_rate",
+                    "subtotal",
+                    "tax_amount",
+                    "total_amount",
+                    "refunded_amount",
+                    "reverse_charge",
+                )
+            },
+        ),
+        (
+            "Payment",
+            {"fields": ("payment_method", "payment_method_name", "payment_ref")},
+        ),
+        ("Review", {"fields": ("needs_review", "review_reason")}),
+        ("Links", {"fields": ("subscription_id", "tarif_plan_id")}),
+        ("Snapshots", {"fields": ("billing_address", "seller")}),
+        (
+            "Dates",
+            {
+                "fields": (
+                    "invoiced_at",
+                    "due_date",
+                    "paid_at",
+                    "cancelled_at",
+                    "refunded_at",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(currency_places=_places_subquery())
+
+    @admin.display(description="total", ordering="total_amount")
+    def total_display(self, invoice: Invoice) -> str:
+        return _money(invoice, invoice.total_amount)
+
+    def _with_form(self, request, queryset, *, form_class, title, submit, apply):
+        """Shows ``form_class`` for the selected invoices; on confirm, runs ``apply(invoice,
+        cleaned_data)`` for each and reports every success and failure."""
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                for invoice in queryset.select_related("user").order_by("invoiced_at"):
+                    try:
+                        done = apply(invoice, form.cleaned_data)
+                    except DomainError as error:
+                        self.message_user(
+                            request, f"{invoice.invoice_number}: {error.message}", messages.ERROR
+                        )
+                    else:
+                        self.message_user(
+                            request, f"{invoice.invoice_number}: {done}", messages.SUCCESS
+                        )
+                return None
+        else:
+            form = form_class()
+        return render(
+            request,
+            ACTION_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "submit": submit,
+                "form": form,
+                "invoices": queryset.select_related("user"),
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "opts": self.model._meta,
+            },
+        )
+
+    @admin.action(description="Mark paid (payment received outside the system)")
+    def mark_paid(self, request, queryset):
+        def apply(invoice, data):
+            result = invoice_mark_paid(
+                invoice_id=invoice.pk,
+                actor=request.user,
+                payment_reference=data["payment_reference"],
+                reason=data["reason"],
+            )
+            return f"marked as paid ({result.invoice.status})"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=MarkPaidForm,
+            title="Mark invoices as paid",
+            submit="Mark paid",
+            apply=apply,
+        )
+
+    @admin.action(description="Void (unpaid invoices only)")
+    def void(self, request, queryset):
+        def apply(invoice, data):
+            invoice_void(invoice_id=invoice.pk, actor=request.user, reason=data["reason"])
+            return "voided"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Void invoices",
+            submit="Void",
+            apply=apply,
+        )
+
+    @admin.action(description="Refund (full: the whole refundable amount)")
+    def refund_full(self, request, queryset):
+        from billing.invoices.services.refunds import invoice_refund
+
+        def apply(invoice, data):
+            outcome = invoice_refund(
+                invoice_id=invoice.pk,
+                actor=request.user,
+                reason=data["reason"],
+                force=data["force"],
+                record_only=data["record_only"],
+            )
+            note = outcome.credit_note
+            text = f"refunded {_money(invoice, note.amount)} {note.currency} ({note})"
+            if outcome.tokens_clawed_back or outcome.token_shortfall:
+                text += (
+                    f"; {outcome.tokens_clawed_back} tokens clawed back, "
+                    f"shortfall {outcome.token_shortfall}"
+                )
+            return text
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=RefundForm,
+            title="Refund invoices in full",
+            submit="Refund",
+            apply=apply,
+        )
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "invoice",
+        "user",
+        "gateway",
+        "external_id",
+        "amount_display",
+        "currency",
+        "status",
+        "refunded_amount",
+        "captured_at",
+    )
+    list_filter = ("status", "gateway")
+    search_fields = ("invoice__invoice_number", "user__email", "external_id", "session_id")
+    list_select_related = ("invoice", "user")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(currency_places=_places_subquery())
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, payment: Payment) -> str:
+        return _money(payment, payment.amount)
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin):
+    list_display = (
+        "credit_note_number",
+        "invoice",
+        "user",
+        "amount_display",
+        "currency",
+        "full_refund",
+        "tokens_clawed_back",
+        "token_shortfall",
+        "created_by",
+        "created_at",
+        "reversed_at",
+    )
+    list_filter = ("full_refund", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("credit_note_number", "invoice__invoice_number", "user__email")
+    list_select_related = ("invoice", "user", "created_by")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at", "-credit_note_number")
+    list_per_page = 50
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(currency_places=_places_subquery())
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, note: CreditNote) -> str:
+        return _money(note, note.amount)
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "received_at",
+        "provider",
+        "event_type",
+        "event_id",
+        "status",
+        "attempts",
+        "processed_at",
+    )
+    list_filter = ("provider", "status", "event_type")
+    search_fields = ("event_id", "event_type")
+    date_hierarchy = "received_at"
+    ordering = ("-received_at",)
+    list_per_page = 50
