@@ -5,10 +5,13 @@ invoice is never marked paid here."""
 from __future__ import annotations
 
 import datetime
+import threading
+import time
 from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -453,3 +456,72 @@ def test_another_users_invoice_is_not_found():
 
     with pytest.raises(NotFound, match=r"^Invoice not found$"):
         invoice_payment_start(invoice_id=invoice.pk, user=buyer())
+
+
+# --- concurrency (real row locks) -------------------------------------------------------------
+
+
+def _run_twice(target) -> list:
+    """Runs ``target`` in two threads released together; returns both outcomes."""
+    barrier = threading.Barrier(2)
+    outcomes: list = []
+    lock = threading.Lock()
+
+    def run():
+        try:
+            barrier.wait()
+            try:
+                outcome = target()
+            except DomainError as error:
+                outcome = error.message
+            with lock:
+                outcomes.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+class SlowGateway(FakeGateway):
+    """Answers slowly, so a second request arrives while the first session is being created."""
+
+    def create_session(self, request):
+        time.sleep(0.3)
+        return super().create_session(request)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_pays_open_one_session(monkeypatch):
+    provider = SlowGateway()
+    monkeypatch.setattr(plugin_state, "is_enabled", lambda name: name == "fakepay")
+    monkeypatch.setattr(gateways, "gateway_for", lambda name: provider)
+    card = PaymentMethodFactory(code="card", name="Credit card", plugin_id="fakepay")
+    user = buyer()
+    invoice = issue_invoice(user, [custom_draft("10.00")], payment_method=card)
+
+    outcomes = _run_twice(lambda: invoice_payment_start(invoice_id=invoice.pk, user=user))
+
+    assert [outcome.action for outcome in outcomes] == ["REDIRECT", "REDIRECT"]
+    assert outcomes[0].payment.pk == outcomes[1].payment.pk
+    assert len(provider.requests) == 1
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_pays_of_a_zero_invoice_capture_once():
+    user = buyer()
+    invoice = issue_invoice(user, [custom_draft("0.00")])
+
+    outcomes = _run_twice(lambda: invoice_payment_start(invoice_id=invoice.pk, user=user).action)
+
+    assert sorted(outcomes) == ["Invoice already paid", "PAID"]
+    assert Payment.objects.filter(invoice=invoice).count() == 1
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.needs_review) == (InvoiceStatus.PAID, False)
