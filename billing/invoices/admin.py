@@ -22,7 +22,7 @@ from billing.invoices.models import (
     Payment,
     ProviderEvent,
 )
-from billing.invoices.services import invoice_mark_paid, invoice_void
+from billing.invoices.services import invoice_mark_paid, invoice_refund, invoice_void
 from vbwd.exceptions import DomainError
 
 ACTION_TEMPLATE = "admin/invoices/invoice_action.html"
@@ -303,8 +303,6 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Refund (full: the whole refundable amount)")
     def refund_full(self, request, queryset):
-        from billing.invoices.services.refunds import invoice_refund
-
         def apply(invoice, data):
             outcome = invoice_refund(
                 invoice_id=invoice.pk,
