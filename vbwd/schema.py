@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     415: "Content-Type must be application/json",
     429: "Rate limit exceeded",
     500: "Internal server error",
+    502: "Payment provider or LLM error",
     503: "Service unavailable",
 }
 
