@@ -11,6 +11,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.invoices.signals import payment_captured, payment_failed
@@ -291,9 +293,10 @@ def invoice_mark_paid(
         if not invoice.is_open:
             raise InvalidTransition(f"Cannot mark as paid: invoice status is {invoice.status}")
         if amount is not None and amount != invoice.total_amount:
+            places = Currency.objects.get(code=invoice.currency).decimal_places
             raise ValidationFailed(
-                f"Amount does not match the invoice total ({invoice.total_amount} "
-                f"{invoice.currency})",
+                f"Amount does not match the invoice total "
+                f"({format_money(invoice.total_amount, places)} {invoice.currency})",
                 field="amount",
             )
         return invoice_capture(
