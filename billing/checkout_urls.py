@@ -1,3 +1,8 @@
 """Route of the checkout use case (API.md §7)."""
 
-urlpatterns: list = []
+from billing.checkout_views import CheckoutView
+from vbwd.api import route
+
+urlpatterns = [
+    route(r"user/checkout", CheckoutView.as_view(), name="user-checkout"),
+]

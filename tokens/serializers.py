@@ -10,7 +10,7 @@ from rest_framework import serializers
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
 from billing.catalog.selectors import currencies_by_code
-from tokens.models import TokenBundle, TokenTransaction
+from tokens.models import TokenBundle, TokenBundlePurchase, TokenTransaction
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
 FALLBACK_PLACES = 2
@@ -151,3 +151,61 @@ class TokenAdjustResponseSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
     transaction = TokenTransactionSerializer()
     message = serializers.CharField()
+
+
+# --- bundle purchases -------------------------------------------------------------------------
+
+
+class TokenBundlePurchaseSerializer(serializers.ModelSerializer):
+    """TokenBundlePurchase (API.md §2.6): token amount, price and currency as snapshotted at
+    checkout. ``context["currencies"]``: code -> Currency, for the places of the price."""
+
+    user_id = serializers.UUIDField(read_only=True)
+    bundle_id = serializers.UUIDField(read_only=True)
+    invoice_id = serializers.UUIDField(read_only=True, allow_null=True)
+    price = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TokenBundlePurchase
+        fields = [
+            "id",
+            "user_id",
+            "bundle_id",
+            "bundle_name",
+            "invoice_id",
+            "status",
+            "token_amount",
+            "price",
+            "currency",
+            "tokens_credited",
+            "completed_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.CharField(help_text="money: the currency's decimal places"))
+    def get_price(self, purchase: TokenBundlePurchase) -> str:
+        currency = self.context.get("currencies", {}).get(purchase.currency)
+        places = currency.decimal_places if currency is not None else FALLBACK_PLACES
+        return format_money(purchase.price, places)
+
+
+def token_bundle_purchases_data(
+    purchases: Iterable[TokenBundlePurchase], *, currencies: dict | None = None
+) -> list:
+    """Purchases in the API shape; the currencies are read once, whatever the count."""
+    purchases = list(purchases)
+    if not purchases:
+        return []
+    if currencies is None:
+        currencies = currencies_by_code()
+    return TokenBundlePurchaseSerializer(
+        purchases, many=True, context={"currencies": currencies}
+    ).data
+
+
+def token_bundle_purchase_data(
+    purchase: TokenBundlePurchase, *, currencies: dict | None = None
+) -> dict:
+    """One purchase in the API shape."""
+    return token_bundle_purchases_data([purchase], currencies=currencies)[0]

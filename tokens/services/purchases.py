@@ -1,0 +1,45 @@
+"""Token bundle purchases: one PENDING record per bought bundle, completed when its invoice line
+is paid (tokens.lines)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import transaction
+
+from audit.services import audit_record
+from tokens.models import PurchaseStatus, TokenBundle, TokenBundlePurchase
+
+__all__ = ["token_bundle_purchase_create"]
+
+
+def token_bundle_purchase_create(
+    *, user, bundle: TokenBundle, price: Decimal, currency: str, invoice=None
+) -> TokenBundlePurchase:
+    """Records a PENDING purchase of ``bundle`` with its token amount, name and ``price`` (in
+    ``currency``, the invoice's) snapshotted, so later catalog changes do not alter it."""
+    # No savepoint inside a caller's transaction: a failure here aborts the whole use case.
+    with transaction.atomic(savepoint=False):
+        purchase = TokenBundlePurchase.objects.create(
+            user=user,
+            bundle=bundle,
+            bundle_name=bundle.name,
+            invoice=invoice,
+            status=PurchaseStatus.PENDING,
+            token_amount=bundle.token_amount,
+            price=price,
+            currency=currency,
+        )
+        audit_record(
+            action="token_bundle_purchase.created",
+            object_type="token_bundle_purchase",
+            object_id=purchase.pk,
+            subject_user_id=user.pk,
+            summary=(
+                f"{bundle.name} ({bundle.token_amount} tokens) ordered by {user.email} for "
+                f"{price} {currency}, awaiting payment"
+            ),
+            actor=user,
+            after={"status": purchase.status, "bundle_id": str(bundle.pk)},
+        )
+    return purchase
