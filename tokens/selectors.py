@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from tokens.models import TokenBundle
+from tokens.models import TokenBundle, TokenBundlePurchase
 from vbwd.exceptions import NotFound
 
 BUNDLE_NOT_FOUND = "Token bundle not found"
@@ -34,3 +34,8 @@ def bundle_by_id(bundle_id) -> TokenBundle:
 def bundle_count_in_currency(currency) -> int:
     """Usage counter for the catalog: bundles priced in ``currency`` block its deletion."""
     return TokenBundle.objects.filter(currency=currency.code).count()
+
+
+def purchase_count_of_bundle(bundle) -> int:
+    """Purchases of ``bundle`` (any state): a bought bundle is kept, only deactivated."""
+    return TokenBundlePurchase.objects.filter(bundle=bundle).count()

@@ -297,3 +297,18 @@ def test_seed_bundles_recreates_only_what_is_missing():
 
     assert seed_bundles() == 1
     assert TokenBundle.objects.count() == 3
+
+
+def test_a_real_bundle_purchase_blocks_delete(admin_user, user):
+    from tokens.models import TokenBundlePurchase
+
+    bought = TokenBundleFactory(name="Bought")
+    TokenBundlePurchase.objects.create(
+        user=user, bundle=bought, bundle_name="Bought", token_amount=10, price="1.00",
+        currency="EUR",
+    )  # fmt: skip
+
+    with pytest.raises(HasDependencies):
+        services.token_bundle_delete(bundle=bought, actor=admin_user)
+
+    assert TokenBundle.objects.filter(pk=bought.pk).exists()
