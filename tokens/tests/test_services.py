@@ -10,7 +10,7 @@ from billing.catalog.models import Currency
 from tokens import services
 from tokens.demo import seed_bundles
 from tokens.models import TokenBundle
-from tokens.selectors import bundle_count_in_currency
+from tokens.selectors import bundle_count_in_currency, purchase_count_of_bundle
 from tokens.tests.factories import TokenBundleFactory, currency
 from vbwd.exceptions import HasDependencies, ValidationFailed
 
@@ -262,8 +262,8 @@ def test_delete_removes_the_row_and_audits(admin_user):
     assert (entry.object_id, entry.before["name"], entry.after) == (str(bundle_id), "Gone", None)
 
 
-def test_the_purchase_hook_list_is_empty_until_purchases_exist():
-    assert services.purchase_counters == []
+def test_bundle_purchases_are_registered_as_dependants():
+    assert purchase_count_of_bundle in services.purchase_counters
 
 
 def test_bundles_count_as_usage_of_their_currency():
