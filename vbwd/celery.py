@@ -17,8 +17,7 @@ app = Celery("vbwd")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# name -> {"task": dotted task name, "schedule": crontab/seconds, ...}; entries are added here by
-# the apps' issues as their jobs come into being.
+# name -> {"task": dotted task name, "schedule": crontab/seconds, ...}; one entry per job.
 BEAT_SCHEDULE: dict[str, dict] = {
     # Hourly: expired Idempotency-Key records only cost space, and a key is free again once its
     # record has expired whether or not the row is gone (vbwd/idempotency.py checks expires_at).
