@@ -21,6 +21,7 @@ api_patterns = [
     path("", include("billing.catalog.urls")),
     path("", include("billing.checkout_urls")),
     path("", include("billing.invoices.urls")),
+    path("", include("billing.subscriptions.urls")),
     path("", include("tokens.urls")),
     path("", include("plugins.urls")),
 ]

@@ -188,6 +188,10 @@ class Invoice(ImmutableModel):
     # above invoices in the dependency order and reach invoices, not the other way round.
     subscription_id = models.UUIDField(null=True, blank=True, db_index=True)
     tarif_plan_id = models.UUIDField(null=True, blank=True)
+    # The subscription period the invoice is for: the new period of a RENEWAL, the period a
+    # PLAN_CHANGE was computed on. A live renewal is unique per (subscription, period start).
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
     billing_address = models.JSONField(default=dict)  # BillingSnapshot at issue
     seller = models.JSONField(default=dict)  # SellerSnapshot at issue
     # A capture that did not match (amount, currency, state) waits for staff.
@@ -208,6 +212,12 @@ class Invoice(ImmutableModel):
             models.Index(fields=["status", "due_date"], name="invoices_status_due_idx"),
         ]
         constraints = [
+            # One live renewal per subscription period: a second renewal run cannot bill twice.
+            models.UniqueConstraint(
+                fields=["subscription_id", "period_start"],
+                condition=models.Q(invoice_type="RENEWAL") & ~models.Q(status="CANCELLED"),
+                name="invoices_one_renewal_per_period",
+            ),
             models.CheckConstraint(
                 condition=models.Q(refunded_amount__gte=0)
                 & models.Q(refunded_amount__lte=models.F("total_amount")),

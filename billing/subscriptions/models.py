@@ -59,6 +59,15 @@ class Subscription(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, null=True, blank=True)
+    # When a pause ends by itself (paused_at + max_pause_days at the time of pausing).
+    pause_ends_at = models.DateTimeField(null=True, blank=True)
+    # A payment method kept by a gateway for off-session renewal charges (provider's id).
+    saved_method_gateway = models.CharField(max_length=50, null=True, blank=True)
+    saved_method_id = models.CharField(max_length=255, null=True, blank=True)
+    # Renewal charges tried for the open renewal invoice, and the last one / last reminder.
+    charge_attempts = models.PositiveSmallIntegerField(default=0)
+    last_charge_at = models.DateTimeField(null=True, blank=True)
+    last_reminder_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 

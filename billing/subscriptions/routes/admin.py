@@ -1,0 +1,3 @@
+"""Subscription routes (admin)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Subscription routes (plan_change)."""
+
+urlpatterns: list = []

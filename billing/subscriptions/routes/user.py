@@ -1,0 +1,3 @@
+"""Subscription routes (user)."""
+
+urlpatterns: list = []
