@@ -9,9 +9,10 @@ from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
+from billing.catalog.models import Category, Plan
 from billing.catalog.periods import period_end
 from billing.invoices import lines as registry
-from billing.invoices.models import InvoiceLine, InvoiceType, LineType
+from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceType, LineType
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
@@ -21,6 +22,7 @@ from billing.subscriptions.models import (
 from billing.subscriptions.signals import (
     subscription_activated,
     subscription_cancelled,
+    subscription_plan_changed,
     subscription_renewed,
 )
 from tokens.models import TokenTransactionType
@@ -63,6 +65,43 @@ def grant_plan_tokens(subscription: Subscription, line: InvoiceLine) -> int:
     return tokens
 
 
+def _displace_exclusive(subscription: Subscription, context) -> list[Subscription]:
+    """An activation ends the user's other valid subscriptions that share an exclusive category
+    with the activated plan (DOMAIN §4: access ends now)."""
+    exclusive = Category.objects.filter(plans=subscription.plan_id, is_single=True)
+    others = (
+        Subscription.objects.select_for_update()
+        .filter(
+            user_id=subscription.user_id,
+            plan__categories__in=exclusive,
+        )
+        .exclude(pk=subscription.pk)
+        .distinct()
+    )
+    displaced = []
+    for other in others:
+        if not other.is_valid_at(context.now) and other.status != SubscriptionStatus.PAUSED:
+            continue
+        before = {"status": other.status, "expires_at": _iso(other.expires_at)}
+        other.status = SubscriptionStatus.CANCELLED
+        other.cancelled_at = other.cancelled_at or context.now
+        other.expires_at = context.now
+        other.pending_plan = None
+        other.save(
+            update_fields=["status", "cancelled_at", "expires_at", "pending_plan", "updated_at"]
+        )
+        _audit(
+            other,
+            "subscription.cancelled",
+            f"Subscription ended: {subscription.plan.name} was activated in the same exclusive "
+            "category",
+            before,
+            context,
+        )
+        displaced.append(other)
+    return displaced
+
+
 class SubscriptionLine(registry.LineHandler):
     type = LineType.SUBSCRIPTION
 
@@ -77,61 +116,146 @@ class SubscriptionLine(registry.LineHandler):
         )
 
     def activate(self, line, context) -> None:
+        """Paying the invoice: a first payment (PENDING / TRIALING / a trial gone PAST_DUE)
+        activates, a RENEWAL extends from the old end (switching to a scheduled downgrade's
+        plan), a PLAN_CHANGE switches the plan with a new period from the payment time."""
         subscription = self._locked(line)
         if subscription is None:
             return
-        now = context.now
-        before = {"status": subscription.status, "expires_at": _iso(subscription.expires_at)}
-        period = subscription.plan.billing_period
-        renewed = False
-        if subscription.status == SubscriptionStatus.PENDING:
-            start = now
-        elif subscription.status == SubscriptionStatus.TRIALING:
-            # The unused trial days are kept: the first paid period starts at the trial end.
-            start = max(subscription.trial_end_at or now, now)
-        elif (
-            context.invoice.invoice_type == InvoiceType.RENEWAL
-            and subscription.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
-            and subscription.expires_at is not None
+        invoice = context.invoice
+        before = {
+            "status": subscription.status,
+            "plan_id": str(subscription.plan_id),
+            "expires_at": _iso(subscription.expires_at),
+        }
+        old_plan = subscription.plan
+        line_plan = self._line_plan(line, subscription)
+        status = subscription.status
+        if invoice.invoice_type == InvoiceType.PLAN_CHANGE:
+            if status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+                return  # ended meanwhile; the paid invoice is for staff to refund
+            start, kind = context.now, "plan_changed"
+        elif invoice.invoice_type == InvoiceType.RENEWAL:
+            if status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+                return
+            if subscription.expires_at is None or (
+                invoice.period_start is not None
+                and subscription.current_period_start is not None
+                and subscription.current_period_start >= invoice.period_start
+            ):
+                return  # this period is already running (idempotent)
+            start, kind = subscription.expires_at, "renewed"
+        elif status == SubscriptionStatus.PENDING:
+            start, kind = context.now, "activated"
+        elif status == SubscriptionStatus.TRIALING or (
+            status == SubscriptionStatus.PAST_DUE
+            and subscription.trial_end_at is not None
+            and subscription.anchor_day is None
         ):
-            # Renewals follow on from the previous end, never from the payment time.
-            start = subscription.expires_at
-            renewed = True
+            # The unused trial days are kept: the first paid period starts at the trial end
+            # (also when the trial has ended and the invoice is paid late, inside the grace).
+            start, kind = subscription.trial_end_at or context.now, "activated"
         else:
             return  # already active for this invoice (idempotent) or ended meanwhile
-        anchor = (subscription.current_period_start or start).day if renewed else start.day
+
+        plan = line_plan or old_plan
+        if kind in ("activated", "plan_changed") or subscription.anchor_day is None:
+            subscription.anchor_day = start.day
+        if kind == "renewed" and invoice.period_end is not None:
+            end = invoice.period_end  # computed at issue with the anchor day
+        else:
+            end = period_end(start, plan.billing_period, anchor_day=subscription.anchor_day)
+        subscription.plan = plan
+        if plan.pk != old_plan.pk or kind == "plan_changed":
+            subscription.pending_plan = None
         subscription.status = SubscriptionStatus.ACTIVE
-        subscription.started_at = subscription.started_at or now
+        subscription.started_at = subscription.started_at or context.now
         subscription.current_period_start = start
-        subscription.expires_at = period_end(start, period, anchor_day=anchor)
+        subscription.expires_at = end
+        subscription.charge_attempts = 0
         subscription.save(
             update_fields=[
+                "plan",
+                "pending_plan",
                 "status",
                 "started_at",
                 "current_period_start",
                 "expires_at",
+                "anchor_day",
+                "charge_attempts",
                 "updated_at",
             ]
         )
         tokens = grant_plan_tokens(subscription, line)
-        verb = "renewed" if renewed else "activated"
         _audit(
             subscription,
-            f"subscription.{verb}",
-            f"Subscription to {subscription.plan.name} {verb} by invoice "
-            f"{context.invoice.invoice_number}",
+            f"subscription.{kind}",
+            f"Subscription to {plan.name} {kind.replace('_', ' ')} by invoice "
+            f"{invoice.invoice_number}",
             before,
             context,
+            plan_id=str(plan.pk),
             tokens_granted=tokens,
         )
-        signal = subscription_renewed if renewed else subscription_activated
-        invoice = context.invoice
-        transaction.on_commit(
-            lambda: signal.send_robust(
-                sender=Subscription, subscription=subscription, invoice=invoice
+        if kind == "plan_changed":
+            self._void_open_renewals(subscription, context)
+        displaced = _displace_exclusive(subscription, context)
+        signal = {"renewed": subscription_renewed, "activated": subscription_activated}.get(kind)
+        on_commit_signals = []
+        if signal is not None:
+            on_commit_signals.append((signal, {"subscription": subscription, "invoice": invoice}))
+        if plan.pk != old_plan.pk:
+            on_commit_signals.append(
+                (
+                    subscription_plan_changed,
+                    {
+                        "subscription": subscription,
+                        "old_plan": old_plan,
+                        "new_plan": plan,
+                        "invoice": invoice,
+                    },
+                )
             )
-        )
+        for other in displaced:
+            on_commit_signals.append(
+                (
+                    subscription_cancelled,
+                    {"subscription": other, "immediate": True, "reason": "exclusive_category"},
+                )
+            )
+
+        def send() -> None:
+            for each, kwargs in on_commit_signals:
+                each.send_robust(sender=Subscription, **kwargs)
+
+        transaction.on_commit(send)
         context.results.setdefault("subscriptions", []).append(subscription)
+
+    @staticmethod
+    def _line_plan(line, subscription) -> Plan | None:
+        """The plan the line bills (a plan change or a scheduled downgrade), if another one."""
+        if line.catalog_item_id is None or line.catalog_item_id == subscription.plan_id:
+            return None
+        return Plan.objects.filter(pk=line.catalog_item_id).first()
+
+    @staticmethod
+    def _void_open_renewals(subscription, context) -> None:
+        """The new period replaces the old one: its unpaid renewal invoice is voided."""
+        from billing.invoices.services import invoice_void
+
+        open_renewals = Invoice.objects.filter(
+            subscription_id=subscription.pk,
+            invoice_type=InvoiceType.RENEWAL,
+            status__in=OPEN_STATUSES,
+        ).exclude(pk=context.invoice.pk)
+        for invoice_id in list(open_renewals.values_list("pk", flat=True)):
+            invoice_void(
+                invoice_id=invoice_id,
+                actor=context.actor,
+                actor_type=context.actor_type,
+                actor_label=context.actor_label,
+                reason="Replaced by the plan change",
+            )
 
     def cancel(self, line, context) -> None:
         """A voided CHECKOUT invoice cancels its PENDING subscription; a trial runs to its end and

@@ -59,6 +59,9 @@ class Subscription(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
     paused_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, null=True, blank=True)
+    # Day of month of the first paid period's start: monthly periods keep it (Jan 31 → Feb 28 →
+    # Mar 31) instead of drifting to the shortest month's last day.
+    anchor_day = models.PositiveSmallIntegerField(null=True, blank=True)
     # When a pause ends by itself (paused_at + max_pause_days at the time of pausing).
     pause_ends_at = models.DateTimeField(null=True, blank=True)
     # A payment method kept by a gateway for off-session renewal charges (provider's id).

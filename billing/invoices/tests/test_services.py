@@ -414,7 +414,8 @@ def test_a_trialing_subscription_keeps_its_trial_days(customer):
     assert balance_of(customer) == 500
 
 
-def test_paying_a_trial_after_it_ended_starts_the_period_at_payment(customer):
+def test_paying_a_trial_after_it_ended_follows_on_from_the_trial_end(customer):
+    """DOMAIN §4: a late payment (inside the grace period) continues from the old end."""
     plan = PlanFactory(billing_period=BillingPeriod.YEARLY)
     trial_end = datetime.datetime(2026, 5, 15, 8, 0, tzinfo=UTC)
     paid_at = datetime.datetime(2026, 5, 20, 8, 0, tzinfo=UTC)
@@ -424,8 +425,8 @@ def test_paying_a_trial_after_it_ended_starts_the_period_at_payment(customer):
     _capture(invoice, paid_at=paid_at)
 
     sub.refresh_from_db()
-    assert sub.current_period_start == paid_at
-    assert sub.expires_at == datetime.datetime(2027, 5, 20, 8, 0, tzinfo=UTC)
+    assert sub.current_period_start == trial_end
+    assert sub.expires_at == datetime.datetime(2027, 5, 15, 8, 0, tzinfo=UTC)
     assert balance_of(customer) == 0  # the plan grants no tokens: no ledger entry
     assert not TokenTransaction.objects.filter(user=customer).exists()
 

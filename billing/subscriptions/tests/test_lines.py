@@ -1,0 +1,184 @@
+"""What paying an invoice does to a subscription (billing/subscriptions/lines.py): first payment,
+renewal from the old end with the anchor day, a scheduled downgrade applied by its renewal, a plan
+change with a new period, and the exclusive-category displacement."""
+
+import datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from billing.catalog.models import BillingPeriod
+from billing.catalog.tests.factories import CategoryFactory
+from billing.invoices.models import InvoiceStatus, InvoiceType
+from billing.invoices.tests.factories import (
+    buyer,
+    issue_invoice,
+    monthly_plan,
+    paid_invoice,
+    subscription,
+    subscription_draft,
+)
+from billing.subscriptions.models import SubscriptionStatus
+from billing.subscriptions.signals import subscription_plan_changed
+from tokens.services.ledger import balance_of
+
+pytestmark = pytest.mark.django_db
+UTC = datetime.UTC
+
+
+def at(*args) -> datetime.datetime:
+    return datetime.datetime(*args, tzinfo=UTC)
+
+
+def renewal(sub, plan=None, *, period_start, period_end, reference):
+    plan = plan or sub.plan
+    draft = subscription_draft(sub, unit_price=plan.price)
+    draft.catalog_item_id = plan.pk
+    draft.period_start, draft.period_end = period_start, period_end
+    return paid_invoice(
+        sub.user,
+        [draft],
+        invoice_type=InvoiceType.RENEWAL,
+        period_start=period_start,
+        period_end=period_end,
+        due_date=period_start,
+        reference=reference,
+    )
+
+
+def test_monthly_periods_keep_the_anchor_day_through_short_months():
+    customer = buyer()
+    plan = monthly_plan(price=Decimal("9.99"), features={"default_tokens": 10})
+    sub = subscription(customer, plan)
+    with time_machine.travel(at(2027, 1, 31, 9), tick=False):
+        paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    assert (sub.current_period_start, sub.expires_at, sub.anchor_day) == (
+        at(2027, 1, 31, 9),
+        at(2027, 2, 28, 9),
+        31,
+    )
+
+    with time_machine.travel(at(2027, 2, 27, 9), tick=False):
+        renewal(sub, period_start=sub.expires_at, period_end=at(2027, 3, 31, 9), reference="R1")
+    sub.refresh_from_db()
+    assert (sub.current_period_start, sub.expires_at) == (at(2027, 2, 28, 9), at(2027, 3, 31, 9))
+    assert balance_of(customer) == 20  # the plan's tokens once per paid period
+
+
+def test_a_paid_renewal_is_applied_once():
+    customer = buyer()
+    plan = monthly_plan(features={"default_tokens": 5})
+    sub = subscription(customer, plan)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    invoice = renewal(sub, period_start=sub.expires_at, period_end=at(2027, 6, 1),
+                      reference="R1")  # fmt: skip
+    sub.refresh_from_db()
+    # A second activation of the same line (a replayed handler) finds the period running.
+    from billing.invoices import lines as registry
+
+    line = invoice.lines.get()
+    context = registry.LineContext(invoice=invoice, now=timezone.now())
+    registry.handler_for(line.type).activate(line, context)
+    sub.refresh_from_db()
+    assert sub.expires_at == at(2027, 6, 1)
+    assert balance_of(customer) == 10
+
+
+def test_a_renewal_for_the_pending_plan_switches_to_it(django_capture_on_commit_callbacks):
+    customer = buyer()
+    pro = monthly_plan(name="Pro", price=Decimal("29.99"), features={"default_tokens": 500})
+    basic = monthly_plan(name="Basic", price=Decimal("9.99"), features={"default_tokens": 100})
+    sub = subscription(customer, pro)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    sub.pending_plan = basic
+    sub.save(update_fields=["pending_plan"])
+    received = []
+    subscription_plan_changed.connect(
+        lambda **kwargs: received.append(kwargs["new_plan"]), weak=False, dispatch_uid="t-pc"
+    )
+    try:
+        with (
+            time_machine.travel(at(2027, 4, 29), tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            renewal(sub, basic, period_start=sub.expires_at, period_end=at(2027, 6, 1),
+                    reference="R1")  # fmt: skip
+    finally:
+        subscription_plan_changed.disconnect(dispatch_uid="t-pc")
+    sub.refresh_from_db()
+    assert (sub.plan_id, sub.pending_plan_id) == (basic.pk, None)
+    assert (sub.current_period_start, sub.expires_at) == (at(2027, 5, 1), at(2027, 6, 1))
+    assert balance_of(customer) == 600
+    assert received == [basic]
+
+
+def test_a_paid_plan_change_starts_a_new_period_and_voids_the_open_renewal():
+    customer = buyer()
+    basic = monthly_plan(name="Basic", price=Decimal("9.99"), features={"default_tokens": 100})
+    pro = monthly_plan(name="Pro", price=Decimal("29.99"), features={"default_tokens": 500},
+                       billing_period=BillingPeriod.YEARLY)  # fmt: skip
+    sub = subscription(customer, basic)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    open_renewal_draft = subscription_draft(sub)
+    open_renewal = issue_invoice(
+        customer,
+        [open_renewal_draft],
+        invoice_type=InvoiceType.RENEWAL,
+        period_start=sub.expires_at,
+        period_end=at(2027, 6, 1),
+    )
+    change = subscription_draft(sub, unit_price=pro.price)
+    change.catalog_item_id = pro.pk
+    with time_machine.travel(at(2027, 4, 21, 12), tick=False):
+        paid_invoice(customer, [change], invoice_type=InvoiceType.PLAN_CHANGE,
+                     period_start=at(2027, 4, 1), period_end=at(2027, 5, 1),
+                     reference="UPGRADE")  # fmt: skip
+    sub.refresh_from_db()
+    open_renewal.refresh_from_db()
+    assert sub.plan_id == pro.pk
+    assert (sub.current_period_start, sub.expires_at) == (at(2027, 4, 21, 12), at(2028, 4, 21, 12))
+    assert open_renewal.status == InvoiceStatus.CANCELLED
+    assert balance_of(customer) == 600
+    assert (
+        AuditEntry.objects.filter(action="subscription.plan_changed", object_id=str(sub.pk)).count()
+        == 1
+    )
+
+
+def test_activation_ends_another_subscription_in_a_shared_exclusive_category():
+    customer = buyer()
+    basic = monthly_plan(name="Basic")
+    pro = monthly_plan(name="Pro")
+    side = monthly_plan(name="Side")
+    category = CategoryFactory(is_single=True)
+    category.plans.add(basic, pro)
+    CategoryFactory(is_single=False).plans.add(side)
+    old = subscription(customer, basic)
+    other = subscription(customer, side)
+    paid_invoice(customer, [subscription_draft(old)], reference="OLD")
+    paid_invoice(customer, [subscription_draft(other)], reference="SIDE")
+    new = subscription(customer, pro)
+
+    with time_machine.travel(timezone.now() + datetime.timedelta(days=1), tick=False):
+        paid_invoice(customer, [subscription_draft(new)], reference="NEW")
+        now = timezone.now()
+    old.refresh_from_db()
+    other.refresh_from_db()
+    new.refresh_from_db()
+    assert new.status == SubscriptionStatus.ACTIVE
+    assert (old.status, old.expires_at, old.is_valid_at(now)) == (
+        SubscriptionStatus.CANCELLED,
+        now,
+        False,
+    )
+    assert other.status == SubscriptionStatus.ACTIVE  # not exclusive: untouched
