@@ -1,0 +1,446 @@
+"""Back office for subscriptions and add-on subscriptions.
+
+The screens are read-only: staff change a subscription's state only through the actions below,
+which ask for a reason and call the same lifecycle services as the API (cancel, pause, resume,
+activate, extend), one subscription at a time. Subscriptions are created through the API (or
+checkout) and never deleted.
+"""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import transaction
+from django.db.models import QuerySet
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from audit.services import audit_record
+from billing.invoices.admin import ReadOnlyAdmin, ReadOnlyInline
+from billing.invoices.models import Invoice
+from billing.subscriptions.models import AddOnSubscription, Subscription
+from billing.subscriptions.services import (
+    addon_subscription_cancel,
+    subscription_cancel,
+    subscription_extend,
+    subscription_pause,
+    subscription_resume,
+    subscription_staff_activate,
+)
+from vbwd.exceptions import DomainError
+
+ACTION_TEMPLATE = "admin/subscriptions/subscription_action.html"
+
+
+# --- the intermediate forms of the actions ---------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit log."
+    )
+
+
+class ExtendForm(ReasonForm):
+    days = forms.IntegerField(
+        min_value=1,
+        max_value=3650,
+        initial=30,
+        help_text="Moves the end of access (and of a trial) forward by this many days.",
+    )
+
+    field_order = ("days", "reason")
+
+
+class AddOnCancelForm(ReasonForm):
+    immediate = forms.BooleanField(
+        required=False,
+        help_text="End access now instead of at the end of the paid period.",
+    )
+
+    field_order = ("immediate", "reason")
+
+
+def _when(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _note_reason(subscription: Subscription, verb: str, actor, reason: str) -> None:
+    """Pause and resume take no reason (API.md §13); the one staff gave is kept next to the
+    service's own audit row, in the same transaction."""
+    audit_record(
+        action="subscription.staff_reason",
+        object_type="subscription",
+        object_id=subscription.pk,
+        subject_user_id=subscription.user_id,
+        summary=f"Reason for the staff {verb} of the subscription to {subscription.plan.name}",
+        actor=actor,
+        reason=reason,
+    )
+
+
+class ReasonActionsMixin:
+    """Runs an action through a form: the first post shows it for the selected rows, the second
+    (with ``apply``) calls the service for each row and reports every success and refusal."""
+
+    def _rows(self, queryset: QuerySet) -> QuerySet:
+        raise NotImplementedError
+
+    def _label(self, row) -> str:
+        raise NotImplementedError
+
+    def _describe(self, row) -> str:
+        """The row on the confirmation page: its label, status and end of access."""
+        return f"{self._label(row)} ({row.status}, access until {_when(row.expires_at)})"
+
+    def _with_form(self, request, queryset, *, form_class, title, submit, apply):
+        rows = self._rows(queryset)
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                for row in rows:
+                    try:
+                        done = apply(row, form.cleaned_data)
+                    except DomainError as error:
+                        self.message_user(
+                            request, f"{self._label(row)}: {error.message}", messages.ERROR
+                        )
+                    else:
+                        self.message_user(request, f"{self._label(row)}: {done}", messages.SUCCESS)
+                return None
+        else:
+            form = form_class()
+        return render(
+            request,
+            ACTION_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "submit": submit,
+                "form": form,
+                "rows": [self._describe(row) for row in rows],
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "opts": self.model._meta,
+            },
+        )
+
+
+# --- subscriptions ----------------------------------------------------------------------------
+
+
+class AddOnSubscriptionInline(ReadOnlyInline):
+    model = AddOnSubscription
+    fk_name = "subscription"
+    fields = ("addon", "status", "starts_at", "expires_at", "cancelled_at", "invoice")
+    ordering = ("-created_at",)
+    show_change_link = True
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("addon", "invoice")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
+    list_display = (
+        "user_email",
+        "plan",
+        "status",
+        "valid",
+        "expires_at",
+        "pending_plan",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "plan",
+        ("created_at", admin.DateFieldListFilter),
+        ("expires_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("user__email",)
+    list_select_related = ("user", "plan", "pending_plan")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
+    inlines = [AddOnSubscriptionInline]
+    actions = [
+        "cancel_at_period_end",
+        "cancel_immediately",
+        "pause",
+        "resume",
+        "activate",
+        "extend",
+    ]
+    fieldsets = (
+        (None, {"fields": ("id", "user", "plan", "status", "valid", "pending_plan")}),
+        (
+            "Period",
+            {
+                "fields": (
+                    "started_at",
+                    "current_period_start",
+                    "expires_at",
+                    "trial_end_at",
+                )
+            },
+        ),
+        (
+            "Cancellation and pause",
+            {"fields": ("cancelled_at", "cancel_reason", "paused_at", "pause_ends_at")},
+        ),
+        (
+            "Payment",
+            {
+                "fields": (
+                    "payment_method",
+                    "saved_method_gateway",
+                    "saved_method_id",
+                    "charge_attempts",
+                    "last_charge_at",
+                    "last_reminder_at",
+                )
+            },
+        ),
+        ("Invoices", {"fields": ("invoices",)}),
+        ("Dates", {"fields": ("created_at", "updated_at")}),
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "valid", "invoices"]
+
+    @admin.display(description="user", ordering="user__email")
+    def user_email(self, subscription: Subscription) -> str:
+        return subscription.user.email
+
+    @admin.display(description="valid", boolean=True)
+    def valid(self, subscription: Subscription) -> bool:
+        return subscription.is_valid
+
+    @admin.display(description="invoices")
+    def invoices(self, subscription: Subscription) -> str:
+        rows = list(
+            Invoice.objects.filter(subscription_id=subscription.pk)
+            .order_by("invoiced_at", "invoice_number")
+            .only("pk", "invoice_number", "invoice_type", "status")
+        )
+        if not rows:
+            return "-"
+        everything = format_html(
+            '<a href="{}?subscription_id={}">All {} invoices of this subscription</a>',
+            reverse("admin:invoices_invoice_changelist"),
+            subscription.pk,
+            len(rows),
+        )
+        each = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> ({}, {})</li>',
+            (
+                (
+                    reverse("admin:invoices_invoice_change", args=[row.pk]),
+                    row.invoice_number,
+                    row.invoice_type,
+                    row.status,
+                )
+                for row in rows
+            ),
+        )
+        return format_html("{}<ul>{}</ul>", everything, each)
+
+    def _rows(self, queryset):
+        return queryset.select_related("user", "plan").order_by("created_at", "pk")
+
+    def _label(self, subscription: Subscription) -> str:
+        return f"{subscription.user.email}, {subscription.plan.name}"
+
+    @admin.action(description="Cancel at period end (access until it expires)")
+    def cancel_at_period_end(self, request, queryset):
+        def apply(subscription, data):
+            done = subscription_cancel(
+                subscription_id=subscription.pk, actor=request.user, reason=data["reason"]
+            )
+            return f"cancelled, access until {_when(done.expires_at)}"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Cancel subscriptions at the end of their period",
+            submit="Cancel at period end",
+            apply=apply,
+        )
+
+    @admin.action(description="Cancel immediately (access ends now)")
+    def cancel_immediately(self, request, queryset):
+        def apply(subscription, data):
+            subscription_cancel(
+                subscription_id=subscription.pk,
+                actor=request.user,
+                reason=data["reason"],
+                immediate=True,
+            )
+            return "cancelled, access ended now"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Cancel subscriptions with immediate effect",
+            submit="Cancel immediately",
+            apply=apply,
+        )
+
+    @admin.action(description="Pause")
+    def pause(self, request, queryset):
+        def apply(subscription, data):
+            with transaction.atomic():
+                done = subscription_pause(subscription_id=subscription.pk, actor=request.user)
+                _note_reason(done, "pause", request.user, data["reason"])
+            return f"paused, resumes by itself on {_when(done.pause_ends_at)}"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Pause subscriptions",
+            submit="Pause",
+            apply=apply,
+        )
+
+    @admin.action(description="Resume (the paused time is added to the period)")
+    def resume(self, request, queryset):
+        def apply(subscription, data):
+            with transaction.atomic():
+                done = subscription_resume(subscription_id=subscription.pk, actor=request.user)
+                _note_reason(done, "resume", request.user, data["reason"])
+            return f"resumed, access until {_when(done.expires_at)}"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Resume paused subscriptions",
+            submit="Resume",
+            apply=apply,
+        )
+
+    @admin.action(description="Reactivate / activate (paused or cancelled before it expires)")
+    def activate(self, request, queryset):
+        def apply(subscription, data):
+            done = subscription_staff_activate(
+                subscription_id=subscription.pk, actor=request.user, reason=data["reason"]
+            )
+            return f"activated, access until {_when(done.expires_at)}"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ReasonForm,
+            title="Activate subscriptions",
+            submit="Activate",
+            apply=apply,
+        )
+
+    @admin.action(description="Extend by N days")
+    def extend(self, request, queryset):
+        def apply(subscription, data):
+            done = subscription_extend(
+                subscription_id=subscription.pk,
+                actor=request.user,
+                days=data["days"],
+                reason=data["reason"],
+            )
+            return f"extended by {data['days']} days, access until {_when(done.expires_at)}"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=ExtendForm,
+            title="Extend subscriptions",
+            submit="Extend",
+            apply=apply,
+        )
+
+
+# --- add-on subscriptions ---------------------------------------------------------------------
+
+
+@admin.register(AddOnSubscription)
+class AddOnSubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
+    list_display = (
+        "user_email",
+        "addon",
+        "status",
+        "valid",
+        "starts_at",
+        "expires_at",
+        "subscription",
+        "invoice",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "addon",
+        ("created_at", admin.DateFieldListFilter),
+        ("expires_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("user__email",)
+    list_select_related = ("user", "addon", "subscription__plan", "invoice")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    list_per_page = 50
+    actions = ["cancel"]
+    fields = (
+        "id",
+        "user",
+        "addon",
+        "subscription",
+        "invoice",
+        "status",
+        "valid",
+        "starts_at",
+        "expires_at",
+        "cancelled_at",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "valid"]
+
+    @admin.display(description="user", ordering="user__email")
+    def user_email(self, row: AddOnSubscription) -> str:
+        return row.user.email
+
+    @admin.display(description="valid", boolean=True)
+    def valid(self, row: AddOnSubscription) -> bool:
+        return row.is_valid
+
+    def _rows(self, queryset):
+        return queryset.select_related("user", "addon").order_by("created_at", "pk")
+
+    def _label(self, row: AddOnSubscription) -> str:
+        return f"{row.user.email}, {row.addon.name}"
+
+    @admin.action(description="Cancel")
+    def cancel(self, request, queryset):
+        def apply(row, data):
+            done = addon_subscription_cancel(
+                addon_subscription_id=row.pk,
+                actor=request.user,
+                immediate=data["immediate"],
+                reason=data["reason"],
+            )
+            return f"cancelled, access until {_when(done.expires_at)}"
+
+        return self._with_form(
+            request,
+            queryset,
+            form_class=AddOnCancelForm,
+            title="Cancel add-on subscriptions",
+            submit="Cancel add-ons",
+            apply=apply,
+        )
