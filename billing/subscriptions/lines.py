@@ -69,15 +69,12 @@ def _displace_exclusive(subscription: Subscription, context) -> list[Subscriptio
     """An activation ends the user's other valid subscriptions that share an exclusive category
     with the activated plan (DOMAIN §4: access ends now)."""
     exclusive = Category.objects.filter(plans=subscription.plan_id, is_single=True)
-    others = (
-        Subscription.objects.select_for_update()
-        .filter(
-            user_id=subscription.user_id,
-            plan__categories__in=exclusive,
-        )
+    other_ids = set(
+        Subscription.objects.filter(user_id=subscription.user_id, plan__categories__in=exclusive)
         .exclude(pk=subscription.pk)
-        .distinct()
+        .values_list("pk", flat=True)
     )
+    others = Subscription.objects.select_for_update().filter(pk__in=other_ids).order_by("pk")
     displaced = []
     for other in others:
         if not other.is_valid_at(context.now) and other.status != SubscriptionStatus.PAUSED:

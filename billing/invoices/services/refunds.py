@@ -171,9 +171,13 @@ def _refund_at_gateway(payment: Payment, invoice: Invoice, amount: Decimal) -> s
             external_payment_id=payment.external_id,
             amount=amount,
             currency=invoice.currency,
-            # Same invoice state and amount → same key, so a retried request (or a double
-            # click) refunds once at the provider.
-            idempotency_key=f"invoice-refund:{invoice.pk}:{invoice.refunded_amount}:{amount}",
+            # The invoice is locked from the checks to the recording, so the number of credit
+            # notes ever issued names this attempt: a retry after a failed recording gets the
+            # provider's first refund back instead of a second one.
+            idempotency_key=(
+                f"invoice-refund:{invoice.pk}:"
+                f"{CreditNote.objects.filter(invoice=invoice).count() + 1}:{amount}"
+            ),
         )
     except plugin_gateway.GatewayError as error:
         raise DomainError(
@@ -218,54 +222,47 @@ def invoice_refund(
     if provider_initiated and actor_type is None:
         actor_type = ActorType.PROVIDER
 
-    # 1. Every check before any money moves.
-    invoice = Invoice.objects.select_related("user").filter(pk=invoice_id).first()
-    if invoice is None:
-        raise NotFound("Invoice not found")
-    if invoice.status != InvoiceStatus.PAID:
-        raise InvalidTransition("Only paid invoices can be refunded")
-    places = _places(invoice.currency)
-    amount = _refund_amount(invoice, amount, places)
-    lines = list(invoice.lines.all())
-    full = invoice.refunded_amount + amount == invoice.total_amount
-    if full and not force and not provider_initiated:
-        _check_tokens(invoice, lines)
-    payment = _capturing_payment(invoice)
-    calls_gateway = (
-        payment is not None
-        and payment.gateway not in OFFLINE_GATEWAYS
-        and not record_only
-        and not provider_initiated
-    )
-    if calls_gateway and not plugin_state.is_enabled(payment.gateway):
-        raise DomainError(
-            f"Payment plugin '{payment.gateway}' is disabled; refund at the provider and use "
-            "record_only",
-            code="item_unavailable",
-        )
-
-    # 2. The provider call, outside the transaction.
-    provider_refund_id = _refund_at_gateway(payment, invoice, amount) if calls_gateway else None
-    reference = refund_reference or provider_refund_id
-    if reference is None and not provider_initiated:
-        reference = DEFAULT_REFUND_REFERENCE
-
-    # 3. One transaction records it.
+    # The invoice stays locked from the checks through the provider call to the recording: a
+    # second refund of the same invoice (a double click) waits and is checked against the first.
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().get(pk=invoice_id)
+        # 1. Every check before any money moves.
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(pk=invoice_id)
+            .first()
+        )
+        if invoice is None:
+            raise NotFound("Invoice not found")
         if invoice.status != InvoiceStatus.PAID:
             raise InvalidTransition("Only paid invoices can be refunded")
-        if amount > invoice.refundable_amount:
-            raise ValidationFailed(
-                f"Refund amount exceeds the refundable amount "
-                f"({format_money(invoice.refundable_amount, places)} {invoice.currency})",
-                field="amount",
-            )
+        places = _places(invoice.currency)
+        amount = _refund_amount(invoice, amount, places)
+        lines = list(invoice.lines.all())
         full = invoice.refunded_amount + amount == invoice.total_amount
-        # Once the provider has returned the money the refund is recorded whatever the balance
-        # is now; otherwise the balance may have dropped since the check above.
-        if full and not force and not provider_initiated and not calls_gateway:
+        if full and not force and not provider_initiated:
             _check_tokens(invoice, lines)
+        payment = _capturing_payment(invoice)
+        calls_gateway = (
+            payment is not None
+            and payment.gateway not in OFFLINE_GATEWAYS
+            and not record_only
+            and not provider_initiated
+        )
+        if calls_gateway and not plugin_state.is_enabled(payment.gateway):
+            raise DomainError(
+                f"Payment plugin '{payment.gateway}' is disabled; refund at the provider and use "
+                "record_only",
+                code="item_unavailable",
+            )
+
+        # 2. The provider call.
+        provider_refund_id = _refund_at_gateway(payment, invoice, amount) if calls_gateway else None
+        reference = refund_reference or provider_refund_id
+        if reference is None and not provider_initiated:
+            reference = DEFAULT_REFUND_REFERENCE
+
+        # 3. Recorded in the same transaction.
         now = timezone.now()
 
         payment_before = None

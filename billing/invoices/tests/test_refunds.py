@@ -567,7 +567,7 @@ def test_a_refund_of_an_online_payment_goes_through_the_gateway(buyer, staff, fa
             "external_payment_id": "pi_123",
             "amount": Decimal("5.00"),
             "currency": "EUR",
-            "idempotency_key": f"invoice-refund:{invoice.pk}:0.00:5.00",
+            "idempotency_key": f"invoice-refund:{invoice.pk}:1:5.00",
         }
     ]
     assert outcome.credit_note.refund_reference == "re_1"
@@ -844,3 +844,19 @@ def test_concurrent_partial_refunds_never_exceed_the_total():
     assert Payment.objects.get(invoice=invoice).refunded_amount == Decimal("9.00")
     numbers = sorted(CreditNote.objects.values_list("credit_note_number", flat=True))
     assert numbers == [f"CN-{YEAR}-00000{n}" for n in (1, 2, 3)]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_online_refunds_call_the_provider_once(fakepay):
+    """The invoice stays locked through the provider call: a double click refunds once."""
+    _tax_rate()
+    buyer = UserFactory(details={"country": "DE"})
+    staff = AdminFactory()
+    invoice = _paid_online(buyer)
+
+    outcomes = _race(4, lambda: invoice_refund(invoice_id=invoice.pk, actor=staff, force=True))
+
+    assert outcomes == ["done"] + ["invalid_transition"] * 3
+    assert len(FakeGateway.calls) == 1
+    assert CreditNote.objects.filter(invoice=invoice).count() == 1
