@@ -126,8 +126,6 @@ def invoice_capture(
         invoice = _locked_invoice(invoice_id)
         if payment_id is not None:
             payment = Payment.objects.select_for_update().get(pk=payment_id, invoice=invoice)
-            if external_id and payment.external_id != external_id:
-                payment.external_id = external_id
             created = False
         else:
             payment, created = _payment_for(
@@ -139,6 +137,17 @@ def invoice_capture(
                 provider_data=provider_data,
                 user=invoice.user,
             )
+        if payment.invoice_id != invoice.pk:
+            # The provider payment belongs to another invoice: never pay this one with it.
+            _flag(
+                invoice,
+                f"Payment {external_id} via {gateway} belongs to invoice "
+                f"{payment.invoice.invoice_number}",
+                actor=actor,
+                actor_type=actor_type,
+                actor_label=actor_label,
+            )
+            return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
         if payment.status != PaymentStatus.PENDING and payment.status != PaymentStatus.FAILED:
             # This provider payment was recorded before (a webhook and a status check, a retry).
             if invoice.payment_ref == _reference(payment):
@@ -148,6 +157,8 @@ def invoice_capture(
             if invoice.is_open:
                 return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
             return CaptureResult(CaptureOutcome.NOT_PAYABLE, invoice, payment)
+        if external_id and payment.external_id != external_id:
+            payment.external_id = external_id  # a session's payment gets the provider's id
         payment.amount = amount
         payment.currency = currency
         if provider_data:
@@ -187,6 +198,8 @@ def invoice_capture(
         invoice.status = InvoiceStatus.PAID
         invoice.paid_at = paid_at
         invoice.payment_ref = _reference(payment)
+        # needs_review stays as it was: an earlier mismatched payment is still money that
+        # staff must return or settle.
         invoice.save(update_fields=["status", "paid_at", "payment_ref", "updated_at"])
         audit_record(
             action="invoice.paid",

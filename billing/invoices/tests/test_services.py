@@ -933,3 +933,20 @@ def test_the_period_helper_agrees_with_the_activation(customer):
     sub.refresh_from_db()
     assert sub.expires_at == period_end(paid_at, BillingPeriod.QUARTERLY)
     assert sub.expires_at == datetime.datetime(2027, 2, 28, 23, 59, tzinfo=UTC)
+
+
+def test_a_provider_payment_of_another_invoice_never_pays_this_one(customer):
+    first = issue_invoice(customer, [custom_draft("9.99")])
+    second = issue_invoice(customer, [custom_draft("9.99")])
+    assert _capture(first, "pi_shared").outcome == CaptureOutcome.CAPTURED
+
+    result = _capture(second, "pi_shared")
+
+    assert result.outcome == CaptureOutcome.MISMATCH
+    stored = _reload(second)
+    assert stored.status == InvoiceStatus.PENDING
+    assert stored.needs_review is True
+    assert stored.review_reason == (
+        f"Payment pi_shared via testpay belongs to invoice {first.invoice_number}"
+    )
+    assert Payment.objects.filter(invoice=second).count() == 0
