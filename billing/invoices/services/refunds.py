@@ -440,7 +440,13 @@ def invoice_refund_reverse(
 
         invoice_before = {"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)}
         invoice.refunded_amount = max(invoice.refunded_amount - credit_note.amount, ZERO)
-        if invoice.status == InvoiceStatus.REFUNDED and invoice.can_become(InvoiceStatus.PAID):
+        # Only undoing the refund that completed the invoice (and reversed its lines) makes it
+        # PAID again; undoing an earlier partial one leaves the lines reversed and it REFUNDED.
+        if (
+            credit_note.full_refund
+            and invoice.status == InvoiceStatus.REFUNDED
+            and invoice.can_become(InvoiceStatus.PAID)
+        ):
             invoice.status = InvoiceStatus.PAID
         # refunded_at is the time of the last refund still in force.
         invoice.refunded_at = (

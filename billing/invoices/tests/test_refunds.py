@@ -860,3 +860,16 @@ def test_concurrent_online_refunds_call_the_provider_once(fakepay):
     assert outcomes == ["done"] + ["invalid_transition"] * 3
     assert len(FakeGateway.calls) == 1
     assert CreditNote.objects.filter(invoice=invoice).count() == 1
+
+
+def test_reversing_a_partial_refund_of_a_refunded_invoice_keeps_it_refunded(buyer, staff):
+    invoice = _paid_bundle_invoice(buyer, staff)
+    first = invoice_refund(invoice_id=invoice.pk, actor=staff, amount=Decimal("2.00"))
+    invoice_refund(invoice_id=invoice.pk, actor=staff, force=True)  # the rest: REFUNDED
+
+    invoice_refund_reverse(credit_note_id=first.credit_note.pk)
+
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.REFUNDED  # its lines stay reversed
+    assert invoice.refunded_amount == invoice.total_amount - Decimal("2.00")
+    assert _purchase(invoice).status == PurchaseStatus.REFUNDED
