@@ -66,3 +66,45 @@ def changes(before: dict, after: dict) -> tuple[dict, dict]:
     """Only the keys whose values differ, as (before, after) for an audit entry."""
     keys = [key for key in after if before.get(key) != after.get(key)]
     return {key: before.get(key) for key in keys}, {key: after[key] for key in keys}
+
+
+def audit_entry_build(
+    *,
+    action: str,
+    object_type: str,
+    object_id: Any,
+    summary: str,
+    actor=None,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+    before: dict | None = None,
+    after: dict | None = None,
+    reason: str | None = None,
+    subject_user_id: Any = None,
+) -> AuditEntry:
+    """An unsaved entry exactly as ``audit_record`` would write it (for ``audit_record_bulk``)."""
+    context = request_context.current()
+    return AuditEntry(
+        actor_type=actor_type or _actor_type_for(actor),
+        actor_id=getattr(actor, "pk", None),
+        actor_email=getattr(actor, "email", None),
+        actor_label=actor_label,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        subject_user_id=subject_user_id,
+        summary=summary[:500],
+        before=before,
+        after=after,
+        reason=reason or None,
+        ip_address=_valid_ip(context.ip_address),
+        request_id=context.request_id,
+    )
+
+
+def audit_record_bulk(entries: list[AuditEntry]) -> list[AuditEntry]:
+    """Appends many entries built by ``audit_entry_build`` with one INSERT, in the caller's
+    transaction (batch jobs: one entry per changed row at a constant number of queries)."""
+    if not entries:
+        return []
+    return AuditEntry.objects.bulk_create(entries)

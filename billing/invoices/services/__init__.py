@@ -1,5 +1,6 @@
 """Invoice use cases; each runs in one transaction with the invoice row locked."""
 
+from billing.invoices.services.bulk import InvoiceSpec, invoices_issue_bulk
 from billing.invoices.services.capture import (
     CaptureOutcome,
     CaptureResult,
@@ -24,6 +25,7 @@ from billing.invoices.services.voiding import invoice_void
 __all__ = [
     "CaptureOutcome",
     "CaptureResult",
+    "InvoiceSpec",
     "LineDraft",
     "ProviderEventOutcome",
     "RefundOutcome",
@@ -37,6 +39,7 @@ __all__ = [
     "invoice_refund_reverse",
     "invoice_resend",
     "invoice_void",
+    "invoices_issue_bulk",
     "invoices_mark_overdue",
     "number_allocate",
     "payment_fail",

@@ -1,0 +1,182 @@
+"""Issuing many invoices at once (renewal runs): the same invoices ``invoice_issue`` writes, at a
+constant number of queries per call.
+
+One transaction allocates a block of consecutive numbers with one locked update of the counter
+row, computes tax per line (one tax treatment per buyer country and VAT id, one seller snapshot),
+and inserts invoices, lines and audit entries with one INSERT each. The counter row stays locked
+until the caller's transaction ends, so the series stays gapless and concurrent issuers queue
+only for the inserts; everything before the allocation (snapshots, tax) runs in parallel.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_entry_build, audit_record_bulk
+from billing.catalog.models import Currency, PaymentMethod
+from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoices.services.issuing import (
+    LineDraft,
+    build_lines,
+    buyer_snapshot,
+    seller_snapshot,
+)
+from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
+from billing.invoices.signals import invoice_issued
+from billing.invoices.tax import TaxTreatment, tax_treatment
+from platform_settings.selectors import platform_settings_get
+
+
+@dataclass
+class InvoiceSpec:
+    """One invoice for ``invoices_issue_bulk``; the fields mean what ``invoice_issue``'s
+    arguments of the same name mean. ``user`` should come with ``details`` loaded."""
+
+    user: Any
+    invoice_type: str
+    currency: Currency
+    drafts: list[LineDraft]
+    payment_method: PaymentMethod | None = None
+    subscription_id: Any = None
+    tarif_plan_id: Any = None
+    due_date: datetime.datetime | None = None
+    period_start: datetime.datetime | None = None
+    period_end: datetime.datetime | None = None
+    treatment: TaxTreatment | None = None
+    actor: Any = None
+    actor_type: str | None = None
+    actor_label: str | None = None
+    extra: dict = field(default_factory=dict)  # caller's notes, not stored
+
+
+class _Treatments:
+    """Tax treatments of one batch, one per (buyer country, VAT id)."""
+
+    def __init__(self, *, on: datetime.date):
+        self.on = on
+        self.seller_country = platform_settings_get().address_country or "DE"
+        self.cache: dict[tuple, TaxTreatment] = {}
+
+    def for_buyer(self, buyer: dict) -> TaxTreatment:
+        key = (buyer["country"], buyer["vat_id"])
+        treatment = self.cache.get(key)
+        if treatment is None:
+            treatment = tax_treatment(
+                buyer_country=buyer["country"],
+                buyer_vat_id=buyer["vat_id"],
+                seller_country=self.seller_country,
+                on=self.on,
+            )
+            self.cache[key] = treatment
+        return treatment
+
+
+def _issued_summary(invoice: Invoice, email: str) -> str:
+    return (
+        f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {email}: "
+        f"{invoice.total_amount} {invoice.currency}"
+    )
+
+
+def invoices_issue_bulk(
+    specs: list[InvoiceSpec], *, now: datetime.datetime | None = None
+) -> list[Invoice]:
+    """Issues one PENDING invoice per spec, numbered consecutively in the order given, with
+    taxed lines, snapshots and one audit entry each, in one transaction (the caller's, if any);
+    ``invoice_issued`` is sent per invoice after commit. Queries: a constant handful (tax rates
+    per distinct buyer country), whatever the number of specs."""
+    if not specs:
+        return []
+    now = now or timezone.now()
+    settings = platform_settings_get()
+    seller = seller_snapshot()
+    treatments = _Treatments(on=now.date())
+    terms = datetime.timedelta(days=settings.payment_terms_days)
+
+    prepared = []
+    for spec in specs:
+        if not spec.drafts:
+            raise ValueError("An invoice needs at least one line")
+        buyer = buyer_snapshot(spec.user)
+        treatment = spec.treatment or treatments.for_buyer(buyer)
+        lines = build_lines(spec.drafts, treatment=treatment, places=spec.currency.decimal_places)
+        total = sum((line.gross_amount for line in lines), Decimal(0))
+        if total < 0:
+            raise ValueError("An invoice total cannot be negative")
+        prepared.append((spec, buyer, treatment, lines, total))
+
+    with transaction.atomic():
+        # Numbers last: the counter row stays locked from here to the commit.
+        numbers = number_allocate(series=INVOICE_SERIES, year=now.year, count=len(prepared))
+        invoices: list[Invoice] = []
+        all_lines: list[InvoiceLine] = []
+        entries = []
+        for number, (spec, buyer, treatment, lines, total) in zip(numbers, prepared, strict=True):
+            method = spec.payment_method
+            invoice = Invoice(
+                invoice_number=number,
+                invoice_type=spec.invoice_type,
+                user=spec.user,
+                status=InvoiceStatus.PENDING,
+                currency=spec.currency.code,
+                exchange_rate=spec.currency.exchange_rate,
+                subtotal=sum((line.amount for line in lines), Decimal(0)),
+                tax_amount=sum((line.tax_amount for line in lines), Decimal(0)),
+                total_amount=total,
+                reverse_charge=treatment.reverse_charge,
+                payment_method=method.code if method else None,
+                payment_method_name=method.name if method else None,
+                subscription_id=spec.subscription_id,
+                tarif_plan_id=spec.tarif_plan_id,
+                period_start=spec.period_start,
+                period_end=spec.period_end,
+                billing_address=buyer,
+                seller=seller,
+                invoiced_at=now,
+                due_date=spec.due_date or now + terms,
+            )
+            for line in lines:
+                line.invoice = invoice
+            all_lines.extend(lines)
+            invoices.append(invoice)
+            entries.append(
+                audit_entry_build(
+                    action="invoice.issued",
+                    object_type="invoice",
+                    object_id=invoice.pk,
+                    subject_user_id=spec.user.pk,
+                    summary=_issued_summary(invoice, spec.user.email),
+                    actor=spec.actor,
+                    actor_type=spec.actor_type,
+                    actor_label=spec.actor_label,
+                    after={
+                        "status": invoice.status,
+                        "total_amount": str(total),
+                        "currency": invoice.currency,
+                    },
+                )
+            )
+        Invoice.objects.bulk_create(invoices)
+        InvoiceLine.objects.bulk_create(all_lines)
+        audit_record_bulk(entries)
+        for record in (*invoices, *all_lines):
+            # As if loaded: the immutability guard of a later save() compares with these.
+            record._loaded = {
+                field.attname: getattr(record, field.attname)
+                for field in record._meta.concrete_fields
+            }
+        for invoice in invoices:
+            invoice._prefetched_objects_cache = {}
+
+        def notify(issued=invoices):
+            for invoice in issued:
+                invoice_issued.send_robust(sender=Invoice, invoice=invoice)
+
+        transaction.on_commit(notify)
+    return invoices
