@@ -112,10 +112,15 @@ def line_amounts(
         amount = round_money(unit * quantity, places)
         tax = round_money(amount * rate / HUNDRED, places)
         return LineAmounts(unit, amount, rate, tax, amount + tax)
+    # A gross unit price is split per unit, so amount = quantity × unit_price holds and the
+    # gross total is exactly quantity × the catalog price.
     contained = rate if included_rate is None else included_rate
-    gross_in = round_money(unit_price * quantity, places)
-    contained_tax = round_money(gross_in * contained / (HUNDRED + contained), places)
-    amount = gross_in - contained_tax
-    tax = round_money(amount * rate / HUNDRED, places) if rate != contained else contained_tax
-    unit = round_money(amount / quantity, places)
+    unit_gross = round_money(unit_price, places)
+    contained_unit_tax = round_money(unit_gross * contained / (HUNDRED + contained), places)
+    unit = unit_gross - contained_unit_tax
+    amount = unit * quantity
+    if rate == contained:
+        tax = contained_unit_tax * quantity
+    else:  # reverse charge: the net part only, taxed at the (zero) rate applied
+        tax = round_money(amount * rate / HUNDRED, places)
     return LineAmounts(unit, amount, rate, tax, amount + tax)

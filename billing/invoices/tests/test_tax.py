@@ -256,3 +256,16 @@ def test_a_forced_line_rate_wins_over_the_buyers_rate():
     )
     line = invoice.lines.get()
     assert (line.tax_rate, line.tax_name, line.tax_amount) == (D("7.00"), "ermäßigt", D("0.70"))
+
+
+def test_an_inclusive_price_with_a_quantity_splits_each_unit():
+    amounts = line_amounts(
+        Decimal("10.00"), 3, rate=Decimal("19.00"), price_includes_tax=True, places=2
+    )
+
+    assert (amounts.unit_price, amounts.amount, amounts.tax_amount, amounts.gross_amount) == (
+        Decimal("8.40"),
+        Decimal("25.20"),
+        Decimal("4.80"),
+        Decimal("30.00"),
+    )
