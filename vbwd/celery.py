@@ -38,6 +38,53 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "billing.invoices.tasks.mark_overdue_invoices",
         "schedule": crontab(minute=7),
     },
+    # Hourly, early in the hour: a pause ends at its own moment (paused_at + max_pause_days),
+    # and a resumed subscription may be due for renewal in the same round.
+    "resume-long-pauses": {
+        "task": "billing.subscriptions.tasks.pauses_auto_resume",
+        "schedule": crontab(minute=2),
+    },
+    # Hourly: a renewal is due renewal_lead_days before the period end (with a lead of 0, at the
+    # end itself), so an hourly scan issues it within the hour; a run with nothing due is one
+    # indexed query, and each run numbers its invoices in blocks.
+    "issue-due-renewals": {
+        "task": "billing.subscriptions.tasks.renewals_issue_due",
+        "schedule": crontab(minute=5),
+    },
+    # Hourly, after the renewals: the first off-session charge is due at the period end and the
+    # retries on whole days after it, so the customer is charged within the hour of each slot.
+    "charge-saved-methods": {
+        "task": "billing.subscriptions.tasks.renewals_charge_saved",
+        "schedule": crontab(minute=10),
+    },
+    # Hourly, after the charges: a period that ended unpaid shows PAST_DUE within the hour, and
+    # one that was just charged successfully never does.
+    "mark-past-due-subscriptions": {
+        "task": "billing.subscriptions.tasks.subscriptions_mark_past_due",
+        "schedule": crontab(minute=20),
+    },
+    # Hourly: access ends when the grace period is over, at most an hour late.
+    "expire-subscriptions": {
+        "task": "billing.subscriptions.tasks.subscriptions_expire",
+        "schedule": crontab(minute=25),
+    },
+    # Hourly, after expiry (which expires a subscription's add-ons with it): add-ons whose own
+    # period ended without a renewal.
+    "expire-addons": {
+        "task": "billing.subscriptions.tasks.addons_expire",
+        "schedule": crontab(minute=30),
+    },
+    # Hourly: an unpaid upgrade invoice must not be payable after the period it was priced for.
+    "void-stale-plan-change-invoices": {
+        "task": "billing.subscriptions.tasks.plan_change_invoices_void_stale",
+        "schedule": crontab(minute=35),
+    },
+    # Daily at 09:45 UTC: reminders go out at most once a day per subscription, at a time when
+    # customers in Europe read their mail, after the night's renewals, charges and overdue marks.
+    "send-dunning-reminders": {
+        "task": "billing.subscriptions.tasks.dunning_send",
+        "schedule": crontab(hour=9, minute=45),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

@@ -21,3 +21,10 @@ subscription_expired = PluginSignal()
 subscription_plan_changed = PluginSignal()
 """A plan change took effect (upgrade paid, or a downgrade applied by a paid renewal).
 Args: ``subscription``, ``old_plan``, ``new_plan``, ``invoice``."""
+
+subscription_payment_reminder = PluginSignal()
+"""Dunning: a payment of this subscription is due and unpaid (PAST_DUE, or its renewal invoice is
+past its due date). Sent by the ``dunning_send`` job at most once per subscription and calendar
+day (UTC). Args: ``subscription``, ``invoice`` (the open invoice to pay), ``grace_until``
+(datetime when access ends unless paid; None while the subscription is not yet PAST_DUE). Not
+sent for cancelled, paused or expired subscriptions."""

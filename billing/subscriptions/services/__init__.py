@@ -11,15 +11,37 @@ from billing.subscriptions.services.plan_change import (
     subscription_downgrade,
     subscription_upgrade,
 )
+from billing.subscriptions.services.renewal import (
+    addons_expire,
+    dunning_send,
+    open_renewal_invoice,
+    pauses_auto_resume,
+    plan_change_invoices_void_stale,
+    renewal_invoice_issue,
+    renewals_charge_saved,
+    renewals_issue_due,
+    subscriptions_expire,
+    subscriptions_mark_past_due,
+)
 
 __all__ = [
     "Proration",
     "ProrationLine",
     "UpgradeResult",
     "addon_subscription_create",
+    "addons_expire",
+    "dunning_send",
+    "open_renewal_invoice",
+    "pauses_auto_resume",
+    "plan_change_invoices_void_stale",
     "proration_preview",
+    "renewal_invoice_issue",
+    "renewals_charge_saved",
+    "renewals_issue_due",
     "subscription_cancel_downgrade",
     "subscription_create",
     "subscription_downgrade",
     "subscription_upgrade",
+    "subscriptions_expire",
+    "subscriptions_mark_past_due",
 ]

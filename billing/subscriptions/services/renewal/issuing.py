@@ -1,0 +1,380 @@
+"""Renewal invoices (DOMAIN §4 Renewal, §6 due dates).
+
+A recurring subscription that is ACTIVE, not cancelled and not paused gets its renewal invoice
+``renewal_lead_days`` before ``expires_at``:
+
+- the new period starts at ``expires_at`` and ends one billing period later on the subscription's
+  anchor day (Jan 31 → Feb 28 → Mar 31); the invoice's due date is the end of the current period
+  (the grace period covers lateness);
+- one SUBSCRIPTION line for the pending plan of a scheduled downgrade, else the plan, at its
+  current price and in its currency;
+- one ADD_ON line per ACTIVE recurring add-on subscription bound to the subscription whose own
+  period runs out before the end of the new period (an add-on with a longer period than the plan
+  is billed on the renewal in which it ends), extending it by its own period from its own end;
+  its price converted into the plan's currency at the current rates;
+- the subscription's payment method when it is still available, else the default method; tax
+  for the buyer's billing details now. No payment fee line: checkout alone adds one.
+
+A zero total (a free plan) is captured at once, like at checkout. Paying a renewal extends the
+subscription from the old end and grants the plan's tokens again (the SUBSCRIPTION line handler).
+
+At most one live renewal exists per (subscription, period start) — a database constraint — and
+none is issued while another renewal of the subscription is still open (after a staff extension
+that open invoice renews from the new end). The scheduled job also leaves alone a period whose
+renewal was voided (a voided renewal lets the subscription run into PAST_DUE / EXPIRED); an
+explicit ``renewal_invoice_issue`` (reactivation, downgrade, cancelled downgrade) issues anew.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from audit.models import ActorType
+from billing.catalog.models import BillingPeriod, Currency, PaymentMethod, Plan
+from billing.catalog.periods import period_end
+from billing.catalog.pricing import convert
+from billing.catalog.selectors import currencies_by_code
+from billing.catalog.services.payment_methods import payment_method_is_available
+from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType, LineType
+from billing.invoices.services import (
+    InvoiceSpec,
+    LineDraft,
+    invoice_capture_zero,
+    invoices_issue_bulk,
+)
+from billing.subscriptions.models import (
+    AddOnSubscription,
+    AddOnSubscriptionStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from billing.subscriptions.services.renewal.batches import claim_batch, logger
+from platform_settings.selectors import platform_settings_get
+
+JOB_NAME = "renewals_issue_due"
+EXPLICIT_LABEL = "renewal_invoice_issue"
+DEFAULT_BATCH_SIZE = 500
+
+PERIOD_LABELS = {
+    BillingPeriod.DAILY: "daily",
+    BillingPeriod.WEEKLY: "weekly",
+    BillingPeriod.MONTHLY: "monthly",
+    BillingPeriod.QUARTERLY: "quarterly",
+    BillingPeriod.YEARLY: "yearly",
+    BillingPeriod.ONE_TIME: "one-time",
+}
+RELATED = ("user", "user__details", "plan", "pending_plan")
+
+
+def _span(start: datetime.datetime, end: datetime.datetime) -> str:
+    return f"{start:%Y-%m-%d} – {end:%Y-%m-%d}"
+
+
+def anchor_day(subscription: Subscription) -> int:
+    """The day of month the subscription's periods keep: ``anchor_day`` when stored, else the
+    later day of the current period's start and end (a start on the 31st clamped to Feb 28 ends
+    on Mar 31, so the larger day is the anchor)."""
+    stored = getattr(subscription, "anchor_day", None)
+    if stored:
+        return stored
+    start = subscription.current_period_start or subscription.expires_at
+    return max(start.day, subscription.expires_at.day)
+
+
+def renewal_period(subscription: Subscription) -> tuple[datetime.datetime, datetime.datetime]:
+    """(start, end) of the period the next renewal bills: from ``expires_at``, one period of the
+    plan it renews to (the pending plan of a scheduled downgrade)."""
+    plan = subscription.pending_plan or subscription.plan
+    start = subscription.expires_at
+    return start, period_end(start, plan.billing_period, anchor_day=anchor_day(subscription))
+
+
+def open_renewal_invoice(subscription: Subscription) -> Invoice | None:
+    """The subscription's unpaid (PENDING / OVERDUE) renewal invoice, the latest period first."""
+    return (
+        Invoice.objects.filter(
+            subscription_id=subscription.pk,
+            invoice_type=InvoiceType.RENEWAL,
+            status__in=OPEN_STATUSES,
+        )
+        .order_by("-period_start", "-invoiced_at")
+        .first()
+    )
+
+
+def _renewal_blocking_q(*, voided_blocks: bool) -> Exists:
+    """An open renewal of the outer subscription, or a live one (with ``voided_blocks``: any)
+    for the period starting at its ``expires_at``."""
+    same_period = Q(period_start=OuterRef("expires_at"))
+    if not voided_blocks:
+        same_period &= ~Q(status=InvoiceStatus.CANCELLED)
+    return Exists(
+        Invoice.objects.filter(
+            subscription_id=OuterRef("pk"), invoice_type=InvoiceType.RENEWAL
+        ).filter(same_period | Q(status__in=OPEN_STATUSES))
+    )
+
+
+def due_for_renewal(*, horizon: datetime.datetime) -> QuerySet[Subscription]:
+    """ACTIVE recurring subscriptions whose period ends by ``horizon`` (now + lead days) and
+    that have no renewal for the coming period yet (the scheduled job's selection)."""
+    return (
+        Subscription.objects.filter(
+            status=SubscriptionStatus.ACTIVE,
+            cancelled_at__isnull=True,
+            expires_at__isnull=False,
+            expires_at__lte=horizon,
+        )
+        .exclude(plan__billing_period=BillingPeriod.ONE_TIME)
+        .filter(~_renewal_blocking_q(voided_blocks=True))
+    )
+
+
+@dataclass
+class _Catalog:
+    """What one batch of renewals reads once: currencies and payment methods."""
+
+    currencies: dict[str, Currency]
+    methods: dict[str, PaymentMethod]
+    default_method: PaymentMethod | None
+
+    @classmethod
+    def load(cls) -> _Catalog:
+        methods = {method.code: method for method in PaymentMethod.objects.all()}
+        default = next((method for method in methods.values() if method.is_default), None)
+        return cls(currencies=currencies_by_code(), methods=methods, default_method=default)
+
+    def method_for(self, code: str | None) -> PaymentMethod | None:
+        method = self.methods.get(code) if code else None
+        if method is not None and payment_method_is_available(method):
+            return method
+        return self.default_method
+
+    def price_in(self, amount, code: str, currency: Currency):
+        source = self.currencies[code]
+        return convert(
+            amount,
+            from_rate=source.exchange_rate,
+            to_rate=currency.exchange_rate,
+            places=currency.decimal_places,
+        )
+
+
+def _addon_draft(item: AddOnSubscription, catalog: _Catalog, currency: Currency) -> LineDraft:
+    addon = item.addon
+    start = item.expires_at
+    anchor = item.starts_at.day if item.starts_at else None
+    end = period_end(start, addon.billing_period, anchor_day=anchor)
+    label = PERIOD_LABELS.get(addon.billing_period, addon.billing_period.lower())
+    return LineDraft(
+        type=LineType.ADD_ON,
+        description=f"{addon.name} ({label}) {_span(start, end)}",
+        unit_price=catalog.price_in(addon.price, addon.currency, currency),
+        item_id=item.pk,
+        catalog_item_id=addon.pk,
+        period_start=start,
+        period_end=end,
+    )
+
+
+def _renewal_spec(
+    subscription: Subscription,
+    addons: list[AddOnSubscription],
+    catalog: _Catalog,
+    *,
+    actor_label: str,
+) -> InvoiceSpec:
+    plan: Plan = subscription.pending_plan or subscription.plan
+    currency = catalog.currencies[plan.currency]
+    start, end = renewal_period(subscription)
+    label = PERIOD_LABELS.get(plan.billing_period, plan.billing_period.lower())
+    drafts = [
+        LineDraft(
+            type=LineType.SUBSCRIPTION,
+            description=f"{plan.name} ({label}) {_span(start, end)}",
+            unit_price=plan.price,
+            item_id=subscription.pk,
+            catalog_item_id=plan.pk,
+            period_start=start,
+            period_end=end,
+        )
+    ]
+    drafts += [
+        _addon_draft(item, catalog, currency)
+        for item in addons
+        if item.expires_at is not None and item.expires_at <= end
+    ]
+    return InvoiceSpec(
+        user=subscription.user,
+        invoice_type=InvoiceType.RENEWAL,
+        currency=currency,
+        drafts=drafts,
+        payment_method=catalog.method_for(subscription.payment_method),
+        subscription_id=subscription.pk,
+        tarif_plan_id=plan.pk,
+        due_date=subscription.expires_at,
+        period_start=start,
+        period_end=end,
+        actor_type=ActorType.SYSTEM,
+        actor_label=actor_label,
+    )
+
+
+def _bound_addons(subscriptions: list[Subscription]) -> dict:
+    """subscription id -> its ACTIVE recurring add-on subscriptions, oldest first (one query)."""
+    rows = (
+        AddOnSubscription.objects.select_related("addon")
+        .filter(
+            subscription_id__in=[subscription.pk for subscription in subscriptions],
+            status=AddOnSubscriptionStatus.ACTIVE,
+            cancelled_at__isnull=True,
+            expires_at__isnull=False,
+        )
+        .exclude(addon__billing_period=BillingPeriod.ONE_TIME)
+        .order_by("created_at", "pk")
+    )
+    by_subscription: dict = {}
+    for row in rows:
+        by_subscription.setdefault(row.subscription_id, []).append(row)
+    return by_subscription
+
+
+def issue_renewals(
+    subscriptions: list[Subscription], *, now: datetime.datetime, actor_label: str
+) -> list[Invoice]:
+    """Issues the renewal invoice of each subscription (rows locked by the caller, with
+    ``RELATED`` loaded) in the caller's transaction, at a constant number of queries; zero
+    totals are captured at once. The caller has checked that each one is due."""
+    if not subscriptions:
+        return []
+    catalog = _Catalog.load()
+    addons = _bound_addons(subscriptions)
+    specs = [
+        _renewal_spec(
+            subscription, addons.get(subscription.pk, []), catalog, actor_label=actor_label
+        )
+        for subscription in subscriptions
+    ]
+    invoices = invoices_issue_bulk(specs, now=now)
+    # Charges counted for the previous renewal no longer apply.
+    Subscription.objects.filter(
+        pk__in=[subscription.pk for subscription in subscriptions], charge_attempts__gt=0
+    ).update(charge_attempts=0)
+    for invoice in invoices:
+        if invoice.total_amount == 0:
+            invoice_capture_zero(invoice_id=invoice.pk, actor_type=ActorType.SYSTEM)
+    return invoices
+
+
+def _without_renewal(subscriptions: list[Subscription]) -> list[Subscription]:
+    """Those of the locked ``subscriptions`` that still have no renewal blocking a new one. A
+    fresh statement sees renewals committed by another run after the rows were selected."""
+    if not subscriptions:
+        return []
+    taken = set(
+        Invoice.objects.filter(
+            subscription_id__in=[subscription.pk for subscription in subscriptions],
+            invoice_type=InvoiceType.RENEWAL,
+        ).values_list("subscription_id", "period_start", "status")
+    )
+    open_for = {
+        subscription_id for subscription_id, _start, status in taken if status in OPEN_STATUSES
+    }
+    periods = {(subscription_id, start) for subscription_id, start, _status in taken}
+    return [
+        subscription
+        for subscription in subscriptions
+        if subscription.pk not in open_for
+        and (subscription.pk, subscription.expires_at) not in periods
+    ]
+
+
+def renewal_is_due(subscription: Subscription, *, now: datetime.datetime) -> bool:
+    """ACTIVE, not cancelled, recurring, and its period ends within the renewal lead time."""
+    if subscription.status != SubscriptionStatus.ACTIVE or subscription.cancelled_at is not None:
+        return False
+    if subscription.expires_at is None or not subscription.is_recurring:
+        return False
+    lead = datetime.timedelta(days=platform_settings_get().renewal_lead_days)
+    return subscription.expires_at <= now + lead
+
+
+def renewal_invoice_issue(
+    *, subscription_id, now: datetime.datetime | None = None
+) -> Invoice | None:
+    """Issues the renewal invoice of the coming period when the subscription is due for one
+    (ACTIVE, recurring, inside the renewal lead time) and neither a live renewal for that period
+    nor another open renewal exists; otherwise returns None. Locks the subscription; runs in the
+    caller's transaction when there is one; idempotent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related(*RELATED)
+            .filter(pk=subscription_id)
+            .first()
+        )
+        if subscription is None or not renewal_is_due(subscription, now=now):
+            return None
+        blocked = (
+            Subscription.objects.filter(pk=subscription.pk)
+            .filter(_renewal_blocking_q(voided_blocks=False))
+            .exists()
+        )
+        if blocked:
+            return None
+        return issue_renewals([subscription], now=now, actor_label=EXPLICIT_LABEL)[0]
+
+
+def renewals_issue_due(
+    *, batch_size: int = DEFAULT_BATCH_SIZE, now: datetime.datetime | None = None
+) -> int:
+    """Issues the renewal invoice of every subscription due for one (see the module docstring),
+    a batch of invoices per transaction with consecutive numbers; concurrent runs share the
+    subscriptions and never bill a period twice. Returns how many invoices were issued."""
+    now = now or timezone.now()
+    horizon = now + datetime.timedelta(days=platform_settings_get().renewal_lead_days)
+    queryset = due_for_renewal(horizon=horizon).select_related(*RELATED)
+    issued = 0
+    after = None
+    while True:
+        batch: list[Subscription] = []
+        try:
+            with transaction.atomic():
+                batch = claim_batch(queryset, after=after, batch_size=batch_size)
+                if not batch:
+                    return issued
+                after = batch[-1].pk
+                issued += len(
+                    issue_renewals(_without_renewal(batch), now=now, actor_label=JOB_NAME)
+                )
+        except IntegrityError:
+            # Another issuer committed one of these renewals between the check and the insert:
+            # the batch rolled back whole (its numbers too); issue its subscriptions one by one.
+            logger.info("%s: batch after %s retried one by one", JOB_NAME, after)
+            for subscription in batch:
+                issued += _issue_one(subscription.pk, now=now)
+    return issued
+
+
+def _issue_one(subscription_id, *, now: datetime.datetime) -> int:
+    horizon = now + datetime.timedelta(days=platform_settings_get().renewal_lead_days)
+    try:
+        with transaction.atomic():
+            subscription = (
+                due_for_renewal(horizon=horizon)
+                .select_for_update(of=("self",))
+                .select_related(*RELATED)
+                .filter(pk=subscription_id)
+                .first()
+            )
+            if subscription is None or not _without_renewal([subscription]):
+                return 0
+            return len(issue_renewals([subscription], now=now, actor_label=JOB_NAME))
+    except IntegrityError:  # issued by another run meanwhile
+        return 0
