@@ -18,8 +18,20 @@ from rest_framework import serializers
 
 from billing.catalog.models import AddOn, BillingPeriod, Plan
 from billing.catalog.serializers.plans import CategoryRefSerializer, PlanRefSerializer
-from billing.invoices.models import OPEN_STATUSES, Invoice
-from billing.invoices.serializers import InvoiceRefSerializer, MoneyField, currency_places
+from billing.invoices.models import (
+    OPEN_STATUSES,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    LineType,
+    Payment,
+)
+from billing.invoices.serializers import (
+    InvoiceRefSerializer,
+    MoneyField,
+    PaymentSerializer,
+    currency_places,
+)
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
@@ -258,3 +270,173 @@ def addon_subscriptions_data(
         return []
     serializer = AddOnSubscriptionDetailSerializer if detail else AddOnSubscriptionSerializer
     return serializer(items, many=True, context=_context(places)).data
+
+
+# --- admin variants (API.md §2.6, §12, §13) -----------------------------------------------------
+
+
+class AdminSubscriptionSerializer(SubscriptionSerializer):
+    """Subscription in admin lists: + ``user_email``, ``user_name``, ``plan_name``."""
+
+    user_email = serializers.EmailField(source="user.email", read_only=True)
+    user_name = serializers.CharField(source="user.display_name", read_only=True, allow_null=True)
+    plan_name = serializers.CharField(source="plan.name", read_only=True)
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "user_email", "user_name", "plan_name"]
+        read_only_fields = fields
+
+
+class AdminSubscriptionDetailSerializer(AdminSubscriptionSerializer):
+    """The admin detail: + the plan's description, price and period, the payments of the
+    subscription's invoices (newest first), its invoices (InvoiceRef, newest first) and its
+    add-ons. Context: ``payments``, ``invoices`` and ``addons`` (lists)."""
+
+    plan_description = serializers.CharField(
+        source="plan.description", read_only=True, allow_null=True
+    )
+    plan_price = MoneyField(source="plan.price", currency_source="plan.currency")
+    # A CharField: a second ChoiceField over BillingPeriod would name a second schema enum.
+    plan_billing_period = serializers.CharField(
+        source="plan.billing_period", read_only=True, help_text="BillingPeriod"
+    )
+    payment_history = serializers.SerializerMethodField()
+    invoices = serializers.SerializerMethodField()
+    addons = serializers.SerializerMethodField()
+
+    class Meta(AdminSubscriptionSerializer.Meta):
+        fields = [
+            *AdminSubscriptionSerializer.Meta.fields,
+            "plan_description",
+            "plan_price",
+            "plan_billing_period",
+            "payment_history",
+            "invoices",
+            "addons",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(PaymentSerializer(many=True))
+    def get_payment_history(self, subscription: Subscription) -> list:
+        return PaymentSerializer(self.context["payments"], many=True, context=self.context).data
+
+    @extend_schema_field(InvoiceRefSerializer(many=True))
+    def get_invoices(self, subscription: Subscription) -> list:
+        return InvoiceRefSerializer(self.context["invoices"], many=True, context=self.context).data
+
+    @extend_schema_field(AddOnSubscriptionSerializer(many=True))
+    def get_addons(self, subscription: Subscription) -> list:
+        items = self.context["addons"]
+        return AddOnSubscriptionSerializer(items, many=True, context=self.context).data
+
+
+class InvoiceStampSerializer(serializers.Serializer):
+    """``{id, invoice_number, created_at}`` of an invoice (admin per-user add-on list)."""
+
+    id = serializers.UUIDField()
+    invoice_number = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AdminUserAddOnSubscriptionSerializer(AddOnSubscriptionSerializer):
+    """AddOnSubscription in the admin per-user list: + ``addon_name``, ``invoice_status`` (of
+    its invoice), ``first_invoice`` and ``last_invoice`` (the invoices that billed it). Context:
+    ``stamps`` (add-on subscription id → (first, last) stamps)."""
+
+    addon_name = serializers.CharField(source="addon.name", read_only=True)
+    invoice_status = serializers.SerializerMethodField()
+    first_invoice = serializers.SerializerMethodField()
+    last_invoice = serializers.SerializerMethodField()
+
+    class Meta(AddOnSubscriptionSerializer.Meta):
+        fields = [
+            *AddOnSubscriptionSerializer.Meta.fields,
+            "addon_name",
+            "invoice_status",
+            "first_invoice",
+            "last_invoice",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=InvoiceStatus.choices, allow_null=True))
+    def get_invoice_status(self, item: AddOnSubscription) -> str | None:
+        return item.invoice.status if item.invoice_id is not None else None
+
+    def _stamp(self, item: AddOnSubscription, index: int) -> dict | None:
+        stamps = self.context["stamps"].get(item.pk)
+        return InvoiceStampSerializer(stamps[index]).data if stamps else None
+
+    @extend_schema_field(InvoiceStampSerializer(allow_null=True))
+    def get_first_invoice(self, item: AddOnSubscription) -> dict | None:
+        return self._stamp(item, 0)
+
+    @extend_schema_field(InvoiceStampSerializer(allow_null=True))
+    def get_last_invoice(self, item: AddOnSubscription) -> dict | None:
+        return self._stamp(item, -1)
+
+
+def admin_subscriptions_data(subscriptions: Iterable[Subscription]) -> list:
+    """Subscriptions in the admin list shape (select the user and details with them)."""
+    subscriptions = list(subscriptions)
+    if not subscriptions:
+        return []
+    return AdminSubscriptionSerializer(subscriptions, many=True, context=_context(None)).data
+
+
+def admin_subscription_data(subscription: Subscription, *, detail: bool = False) -> dict:
+    """One subscription in the admin shape; ``detail`` reads its invoices, their payments and
+    its add-ons (three queries, whatever their number)."""
+    context = _context(None)
+    if not detail:
+        return AdminSubscriptionSerializer(subscription, context=context).data
+    context["invoices"] = list(
+        Invoice.objects.filter(subscription_id=subscription.pk).order_by(
+            "-invoiced_at", "-invoice_number"
+        )
+    )
+    context["payments"] = list(
+        Payment.objects.filter(invoice__subscription_id=subscription.pk).order_by(
+            "-created_at", "-pk"
+        )
+    )
+    context["addons"] = list(
+        AddOnSubscription.objects.filter(subscription=subscription)
+        .select_related("addon")
+        .order_by("-created_at", "-pk")
+    )
+    return AdminSubscriptionDetailSerializer(subscription, context=context).data
+
+
+def _invoice_stamps(items: list[AddOnSubscription]) -> dict:
+    """Add-on subscription id → (first, last) invoice that billed it, by issue time."""
+    rows = (
+        InvoiceLine.objects.filter(type=LineType.ADD_ON, item_id__in=[item.pk for item in items])
+        .order_by("invoice__invoiced_at", "invoice__invoice_number")
+        .values("item_id", "invoice_id", "invoice__invoice_number", "invoice__created_at")
+    )
+    stamps: dict = {}
+    for row in rows:
+        stamp = {
+            "id": row["invoice_id"],
+            "invoice_number": row["invoice__invoice_number"],
+            "created_at": row["invoice__created_at"],
+        }
+        found = stamps.setdefault(row["item_id"], [])
+        if not found or found[-1]["id"] != stamp["id"]:
+            found.append(stamp)
+    return stamps
+
+
+def admin_user_addon_subscriptions_data(items: Iterable[AddOnSubscription]) -> list:
+    """Add-on subscriptions in the admin per-user shape (select the add-on and invoice with
+    them); the invoices that billed them are read in one query."""
+    items = list(items)
+    if not items:
+        return []
+    context = {**_context(None), "stamps": _invoice_stamps(items)}
+    return AdminUserAddOnSubscriptionSerializer(items, many=True, context=context).data
+
+
+def admin_user_addon_subscription_data(item: AddOnSubscription) -> dict:
+    """One add-on subscription in the admin per-user shape."""
+    return admin_user_addon_subscriptions_data([item])[0]

@@ -1,7 +1,21 @@
 """Subscription use cases; each runs in one transaction with the subscription row locked, writes
 an audit row and sends its signal after commit."""
 
+from billing.subscriptions.services.addons import (
+    addon_subscription_cancel,
+    addon_subscription_grant,
+)
 from billing.subscriptions.services.creation import addon_subscription_create, subscription_create
+from billing.subscriptions.services.lifecycle import (
+    subscription_cancel,
+    subscription_extend,
+    subscription_pause,
+    subscription_reactivate,
+    subscription_refund,
+    subscription_resume,
+    subscription_staff_activate,
+    subscription_staff_create,
+)
 from billing.subscriptions.services.plan_change import (
     Proration,
     ProrationLine,
@@ -28,7 +42,9 @@ __all__ = [
     "Proration",
     "ProrationLine",
     "UpgradeResult",
+    "addon_subscription_cancel",
     "addon_subscription_create",
+    "addon_subscription_grant",
     "addons_expire",
     "dunning_send",
     "open_renewal_invoice",
@@ -38,9 +54,17 @@ __all__ = [
     "renewal_invoice_issue",
     "renewals_charge_saved",
     "renewals_issue_due",
+    "subscription_cancel",
     "subscription_cancel_downgrade",
     "subscription_create",
     "subscription_downgrade",
+    "subscription_extend",
+    "subscription_pause",
+    "subscription_reactivate",
+    "subscription_refund",
+    "subscription_resume",
+    "subscription_staff_activate",
+    "subscription_staff_create",
     "subscription_upgrade",
     "subscriptions_expire",
     "subscriptions_mark_past_due",

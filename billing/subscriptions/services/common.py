@@ -1,0 +1,182 @@
+"""What the subscription verbs share: the row locks in their order, the audit row of a
+subscription change, the exclusive-category refusal and the parsing of staff inputs."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from audit.services import audit_record
+from billing.catalog.models import Plan
+from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceType
+from billing.subscriptions import selectors
+from billing.subscriptions.models import Subscription
+from vbwd.exceptions import BusinessRuleError, NotFound, ValidationFailed
+
+NOT_FOUND = "Subscription not found"
+EXCLUSIVE_CATEGORY = "exclusive_category"
+# Invoices of a subscription that cancelling it leaves nothing to pay for.
+CANCELLED_INVOICE_TYPES = (InvoiceType.CHECKOUT, InvoiceType.RENEWAL, InvoiceType.PLAN_CHANGE)
+
+
+def iso(value: datetime.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def state_of(subscription: Subscription) -> dict:
+    """The fields the lifecycle changes, for the audit row."""
+    return {
+        "status": subscription.status,
+        "expires_at": iso(subscription.expires_at),
+        "trial_end_at": iso(subscription.trial_end_at),
+        "cancelled_at": iso(subscription.cancelled_at),
+        "paused_at": iso(subscription.paused_at),
+        "pause_ends_at": iso(subscription.pause_ends_at),
+        "pending_plan_id": str(subscription.pending_plan_id)
+        if subscription.pending_plan_id
+        else None,
+    }
+
+
+def audit_subscription(
+    subscription, action: str, summary: str, before: dict, actor, reason=None, **kwargs
+):
+    audit_record(
+        action=action,
+        object_type="subscription",
+        object_id=subscription.pk,
+        subject_user_id=subscription.user_id,
+        summary=summary,
+        actor=actor,
+        before=before,
+        after=state_of(subscription),
+        reason=reason,
+        **kwargs,
+    )
+
+
+def as_uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def locked_subscription(subscription_id) -> Subscription:
+    """The subscription row locked (its plan read along, the plan row not locked)."""
+    pk = as_uuid(subscription_id)
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan")
+        .filter(pk=pk)
+        .first()
+        if pk is not None
+        else None
+    )
+    if subscription is None:
+        raise NotFound(NOT_FOUND)
+    return subscription
+
+
+def lock_user(user_id):
+    return get_user_model().objects.select_for_update().get(pk=user_id)
+
+
+def user_id_of(subscription_id):
+    pk = as_uuid(subscription_id)
+    user_id = (
+        Subscription.objects.filter(pk=pk).values_list("user_id", flat=True).first()
+        if pk is not None
+        else None
+    )
+    if user_id is None:
+        raise NotFound(NOT_FOUND)
+    return user_id
+
+
+def as_utc(value: datetime.datetime) -> datetime.datetime:
+    """An input datetime without offset is read as UTC (API.md §1.4)."""
+    if timezone.is_naive(value):
+        return timezone.make_aware(value, datetime.UTC)
+    return value
+
+
+def parse_moment(value, *, name: str) -> datetime.datetime | None:
+    """An optional datetime input (ISO-8601; null and "" = not given)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime.datetime):
+        return as_utc(value)
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise ValidationFailed(f"{name} must be a datetime", field=name)
+    return as_utc(parsed)
+
+
+def parse_int(value, *, name: str, minimum: int, maximum: int) -> int | None:
+    """An optional whole number in ``minimum..maximum`` (null and "" = not given)."""
+    if value is None or value == "":
+        return None
+    message = f"{name} must be an integer between {minimum} and {maximum}"
+    if isinstance(value, bool):
+        raise ValidationFailed(message, field=name)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValidationFailed(message, field=name)
+        value = int(value)
+    try:
+        number = int(str(value).strip()) if not isinstance(value, int) else value
+    except ValueError:
+        raise ValidationFailed(message, field=name) from None
+    if not minimum <= number <= maximum:
+        raise ValidationFailed(message, field=name)
+    return number
+
+
+def is_trial(subscription: Subscription) -> bool:
+    """A trial that never had a paid period: its current period started before the trial end."""
+    if subscription.trial_end_at is None:
+        return False
+    start = subscription.current_period_start
+    return start is None or start < subscription.trial_end_at
+
+
+def move_end(subscription: Subscription, delta: datetime.timedelta) -> None:
+    """Moves the end (and the renewal anchor with it) forward by ``delta``."""
+    if subscription.expires_at is None:
+        return
+    subscription.expires_at += delta
+    subscription.anchor_day = subscription.expires_at.day
+
+
+def exclusive_refusal(*, user, plan: Plan, subject: str) -> None:
+    category = selectors.exclusive_category_held(user=user, plan=plan)
+    if category is not None:
+        raise BusinessRuleError(
+            f"{subject} already {'have' if subject == 'You' else 'has'} an active subscription "
+            f"in category '{category.name}'. Upgrade or downgrade instead.",
+            code=EXCLUSIVE_CATEGORY,
+        )
+
+
+def lock_open_invoices(subscription_id) -> list[Invoice]:
+    """The subscription's unpaid trial, renewal and plan-change invoices, locked (before the
+    subscription, in the order capture locks)."""
+    return list(
+        Invoice.objects.select_for_update()
+        .filter(
+            subscription_id=subscription_id,
+            status__in=OPEN_STATUSES,
+            invoice_type__in=CANCELLED_INVOICE_TYPES,
+        )
+        .order_by("pk")
+    )

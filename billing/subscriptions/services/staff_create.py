@@ -1,0 +1,265 @@
+"""Staff open a subscription for a user (API.md §13, ``POST /admin/subscriptions``).
+
+``active`` is complimentary: ACTIVE at once from ``started_at``, no invoice, the plan's tokens
+credited. ``trialing`` and ``pending`` do what a checkout of the plan would do on the user's
+behalf: the subscription and its CHECKOUT invoice (due at the trial end for a trial, after the
+payment terms otherwise; a zero total is captured at once). None of them displaces another
+subscription: an exclusive category held by the user refuses the creation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from audit.services import audit_record
+from billing.catalog.models import BillingPeriod, Currency, PaymentMethod, Plan
+from billing.catalog.periods import add_months, period_end
+from billing.catalog.services.payment_methods import payment_method_is_available
+from billing.invoices.models import Invoice, InvoiceType, LineType
+from billing.invoices.services import LineDraft, invoice_capture_zero, invoice_issue
+from billing.subscriptions.models import Subscription, SubscriptionStatus
+from billing.subscriptions.services.common import (
+    as_uuid,
+    exclusive_refusal,
+    parse_int,
+    parse_moment,
+    state_of,
+)
+from billing.subscriptions.signals import subscription_activated
+from tokens.models import TokenTransactionType
+from tokens.services.ledger import tokens_credit
+from vbwd.exceptions import BusinessRuleError, ValidationFailed
+from vbwd.filters import normalise_enum, parse_bool
+
+S = SubscriptionStatus
+
+MAX_BILLING_PERIOD_MONTHS = 1200
+CREATE_STATUSES = ("ACTIVE", "TRIALING", "PENDING")
+PERIOD_LABELS = {
+    BillingPeriod.DAILY: "daily",
+    BillingPeriod.WEEKLY: "weekly",
+    BillingPeriod.MONTHLY: "monthly",
+    BillingPeriod.QUARTERLY: "quarterly",
+    BillingPeriod.YEARLY: "yearly",
+    BillingPeriod.ONE_TIME: "one-time",
+}
+
+
+def _required_uuid(data: dict, *names: str, label: str) -> uuid.UUID:
+    value = next((data.get(name) for name in names if data.get(name) not in (None, "")), None)
+    if value is None:
+        raise ValidationFailed(f"{label} is required", field=label)
+    parsed = as_uuid(value) if isinstance(value, str) else None
+    if parsed is None:
+        raise ValidationFailed(f"{label} must be a valid UUID", field=label)
+    return parsed
+
+
+def _create_status(value) -> str:
+    if value is None or value == "":
+        return S.ACTIVE
+    status = normalise_enum(value, list(CREATE_STATUSES))
+    if status is None:
+        raise ValidationFailed(f"Unknown status: {value}", field="status")
+    return status
+
+
+def _payment_method(code) -> PaymentMethod:
+    """The method of a staff-issued invoice: ``code`` or the default one, available now."""
+    if code in (None, ""):
+        method = PaymentMethod.objects.filter(is_default=True).first()
+        if method is None:
+            raise BusinessRuleError("No payment method is available", code="item_unavailable")
+    else:
+        method = (
+            PaymentMethod.objects.filter(code=code.strip()).first()
+            if isinstance(code, str)
+            else None
+        )
+        if method is None:
+            raise ValidationFailed(
+                f"Payment method '{code}' not found", field="payment_method_code"
+            )
+    if not payment_method_is_available(method):
+        raise BusinessRuleError(
+            f"Payment method '{method.name}' is currently unavailable", code="item_unavailable"
+        )
+    return method
+
+
+def _active_period(data: dict, plan: Plan, now) -> tuple[datetime.datetime, datetime.datetime]:
+    """(start, end) of a complimentary subscription: from ``started_at`` (default now) by the
+    plan's period, ``billing_period_months`` or an explicit ``expires_at``."""
+    started_at = parse_moment(data.get("started_at"), name="started_at") or now
+    if started_at > now:
+        raise ValidationFailed("started_at cannot be in the future", field="started_at")
+    expires_at = parse_moment(data.get("expires_at"), name="expires_at")
+    months = parse_int(
+        data.get("billing_period_months"),
+        name="billing_period_months",
+        minimum=1,
+        maximum=MAX_BILLING_PERIOD_MONTHS,
+    )
+    if expires_at is not None:
+        if expires_at <= now:
+            raise ValidationFailed("expires_at must be in the future", field="expires_at")
+        return started_at, expires_at
+    if months is not None:
+        end = add_months(started_at, months)
+    else:
+        end = period_end(started_at, plan.billing_period, anchor_day=started_at.day)
+    if end is not None and end <= now:
+        raise ValidationFailed("The computed period has already ended", field="started_at")
+    return started_at, end
+
+
+def _create_active(*, user, plan, data, actor, now, reason) -> Subscription:
+    started_at, expires_at = _active_period(data, plan, now)
+    explicit_end = data.get("expires_at") not in (None, "")
+    grant = parse_bool(data.get("grant_tokens"), name="grant_tokens")
+    grant = True if grant is None else grant
+    exclusive_refusal(user=user, plan=plan, subject="The user")
+    subscription = Subscription.objects.create(
+        user=user,
+        plan=plan,
+        status=S.ACTIVE,
+        started_at=started_at,
+        current_period_start=started_at,
+        expires_at=expires_at,
+        # Renewals follow on from the end: an explicit end sets the day later periods keep.
+        anchor_day=expires_at.day if explicit_end else started_at.day,
+    )
+    tokens = int((plan.features or {}).get("default_tokens") or 0) if grant else 0
+    audit_record(
+        action="subscription.created",
+        object_type="subscription",
+        object_id=subscription.pk,
+        subject_user_id=user.pk,
+        summary=f"Complimentary subscription to {plan.name} granted to {user.email} by staff",
+        actor=actor,
+        after={**state_of(subscription), "plan_id": str(plan.pk), "tokens_granted": tokens},
+        reason=reason,
+    )
+    if tokens > 0:
+        tokens_credit(
+            user=user,
+            amount=tokens,
+            transaction_type=TokenTransactionType.SUBSCRIPTION,
+            description=f"{plan.name}: tokens for the period",
+            reference_type="subscription",
+            reference_id=subscription.pk,
+            actor=actor,
+            idempotency_key=f"subscription-granted:{subscription.pk}",
+        )
+    transaction.on_commit(
+        lambda: subscription_activated.send_robust(
+            sender=Subscription, subscription=subscription, invoice=None
+        )
+    )
+    return subscription
+
+
+def _create_with_invoice(*, user, plan, status, data, actor, now, reason):
+    """TRIALING (trial invoice due at the trial end) or PENDING (CHECKOUT invoice due after the
+    payment terms), as a checkout on the user's behalf; a zero total is captured at once."""
+    if status == S.TRIALING:
+        if plan.trial_days <= 0:
+            raise BusinessRuleError("Plan has no trial period")
+        if user.has_used_trial:
+            raise BusinessRuleError("User has already used a trial")
+    method = _payment_method(data.get("payment_method_code"))
+    exclusive_refusal(user=user, plan=plan, subject="The user")
+    trial_end = None
+    if status == S.TRIALING:
+        trial_end = now + datetime.timedelta(days=plan.trial_days)
+        subscription = Subscription.objects.create(
+            user=user,
+            plan=plan,
+            status=S.TRIALING,
+            payment_method=method.code,
+            started_at=now,
+            current_period_start=now,
+            trial_end_at=trial_end,
+            expires_at=trial_end,
+        )
+        user.has_used_trial = True
+        user.save(update_fields=["has_used_trial"])
+        summary = f"Trial of {plan.name} started for {user.email} by staff"
+    else:
+        subscription = Subscription.objects.create(
+            user=user, plan=plan, status=S.PENDING, payment_method=method.code
+        )
+        summary = f"Subscription to {plan.name} opened for {user.email} by staff"
+    audit_record(
+        action="subscription.created",
+        object_type="subscription",
+        object_id=subscription.pk,
+        subject_user_id=user.pk,
+        summary=summary,
+        actor=actor,
+        after={**state_of(subscription), "plan_id": str(plan.pk)},
+        reason=reason,
+    )
+    label = PERIOD_LABELS.get(plan.billing_period, plan.billing_period.lower())
+    draft = LineDraft(
+        type=LineType.SUBSCRIPTION,
+        description=f"{plan.name} ({label})",
+        unit_price=plan.price,
+        item_id=subscription.pk,
+        catalog_item_id=plan.pk,
+        period_start=trial_end,
+        period_end=period_end(trial_end, plan.billing_period) if trial_end else None,
+    )
+    invoice = invoice_issue(
+        user=user,
+        invoice_type=InvoiceType.CHECKOUT,
+        currency=Currency.objects.get(code=plan.currency),
+        drafts=[draft],
+        payment_method=method,
+        subscription_id=subscription.pk,
+        tarif_plan_id=plan.pk,
+        due_date=trial_end,
+        actor=actor,
+        now=now,
+    )
+    if invoice.total_amount == 0:
+        invoice = invoice_capture_zero(invoice_id=invoice.pk, actor=actor).invoice
+        subscription.refresh_from_db()
+    return subscription, invoice
+
+
+def subscription_staff_create(*, actor, data: dict) -> tuple[Subscription, Invoice | None]:
+    """Staff open a subscription for a user (API.md §13): ``active`` is complimentary (no
+    invoice; the plan's tokens unless ``grant_tokens`` is false), ``trialing`` and ``pending``
+    issue the trial / checkout invoice as a checkout would. Exclusive categories are respected."""
+    user_id = _required_uuid(data, "user_id", label="user_id")
+    plan_id = _required_uuid(data, "plan_id", "tarif_plan_id", label="plan_id")
+    status = _create_status(data.get("status"))
+    reason = data.get("reason") if isinstance(data.get("reason"), str) else None
+    reason = (reason or "").strip()[:500] or None
+    User = get_user_model()  # noqa: N806
+    if not User.objects.filter(pk=user_id).exists():
+        raise ValidationFailed("User not found", field="user_id")
+    plan = Plan.objects.filter(pk=plan_id).first()
+    if plan is None:
+        raise ValidationFailed("Plan not found", field="plan_id")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user_id)
+        if not user.is_active:
+            raise BusinessRuleError("User account is not active")
+        if not plan.is_active:
+            raise BusinessRuleError("Plan is not active", code="item_unavailable")
+        now = timezone.now()
+        if status == S.ACTIVE:
+            subscription = _create_active(
+                user=user, plan=plan, data=data, actor=actor, now=now, reason=reason
+            )
+            return subscription, None
+        return _create_with_invoice(
+            user=user, plan=plan, status=status, data=data, actor=actor, now=now, reason=reason
+        )
