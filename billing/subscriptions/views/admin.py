@@ -1,0 +1,460 @@
+"""Staff subscription endpoints (API.md §13) and the per-user add-on routes (§12)."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from accounts.selectors import user_for_staff
+from billing.invoices import selectors as invoice_selectors
+from billing.invoices.serializers import (
+    AdminInvoiceSerializer,
+    CreditNoteSerializer,
+    InvoiceSerializer,
+    admin_invoice_data,
+    credit_note_data,
+    invoice_data,
+)
+from billing.subscriptions import selectors, services
+from billing.subscriptions.models import AddOnSubscription
+from billing.subscriptions.serializers import (
+    AdminSubscriptionDetailSerializer,
+    AdminSubscriptionSerializer,
+    AdminUserAddOnSubscriptionSerializer,
+    SubscriptionSerializer,
+    admin_subscription_data,
+    admin_subscriptions_data,
+    admin_user_addon_subscription_data,
+    admin_user_addon_subscriptions_data,
+    subscription_data,
+)
+from billing.subscriptions.services.common import parse_int, parse_moment
+from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND_DAYS
+from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED, text_input
+from vbwd.api import AdminMixin, ApiView
+from vbwd.exceptions import NotFound
+from vbwd.filters import parse_bool, parse_ordering, parse_uuid
+from vbwd.pagination import paginate
+from vbwd.schema import ErrorSerializer, errors
+
+TAGS = ["admin: subscriptions"]
+USER_ADDON_TAGS = ["admin: users"]
+ORDERING = ("created_at", "expires_at", "status")
+
+MESSAGE_CREATED = "Subscription created"
+MESSAGE_CANCELLED = "Subscription cancelled"
+MESSAGE_ACTIVATED = "Subscription activated"
+MESSAGE_REFUNDED = "Refund processed"
+MESSAGE_ADDON_GRANTED = "Add-on granted"
+MESSAGE_ADDON_CANCELLED = "Add-on cancelled"
+ADDON_NOT_FOUND = "Add-on subscription not found"
+
+PAGINATION_PARAMETERS = [
+    OpenApiParameter("page", int),
+    OpenApiParameter("per_page", int),
+    OpenApiParameter("limit", int),
+    OpenApiParameter("offset", int),
+]
+
+
+def _flag(data, name: str) -> bool:
+    return bool(parse_bool(data.get(name) if hasattr(data, "get") else None, name=name))
+
+
+def _answer(subscription_id, message: str) -> Response:
+    subscription = selectors.subscription_for_staff(subscription_id)
+    return Response({"subscription": admin_subscription_data(subscription), "message": message})
+
+
+# --- shapes (schema) ----------------------------------------------------------------------------
+
+
+class AdminSubscriptionPageSerializer(serializers.Serializer):
+    subscriptions = AdminSubscriptionSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class AdminSubscriptionEnvelopeSerializer(serializers.Serializer):
+    subscription = AdminSubscriptionDetailSerializer()
+
+
+class AdminSubscriptionMessageSerializer(serializers.Serializer):
+    subscription = AdminSubscriptionSerializer()
+    message = serializers.CharField()
+
+
+class SubscriptionCreateRequestSerializer(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    plan_id = serializers.UUIDField(help_text="alias tarif_plan_id")
+    status = serializers.ChoiceField(
+        choices=["active", "trialing", "pending"], required=False, help_text="default active"
+    )
+    started_at = serializers.DateTimeField(required=False, help_text="active only; default now")
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="active only; overrides the computed period end"
+    )
+    billing_period_months = serializers.IntegerField(
+        required=False, min_value=1, max_value=1200, help_text="active only"
+    )
+    payment_method_code = serializers.CharField(
+        required=False, help_text="trialing / pending: method of the issued invoice"
+    )
+    grant_tokens = serializers.BooleanField(required=False, help_text="active only; default true")
+    reason = serializers.CharField(required=False)
+
+
+class SubscriptionCreateResponseSerializer(SubscriptionSerializer):
+    """The Subscription's fields at the top level, plus ``subscription``, ``invoice`` and
+    ``message``."""
+
+    subscription = SubscriptionSerializer()
+    invoice = InvoiceSerializer(allow_null=True, help_text="null for active")
+    message = serializers.CharField()
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "subscription", "invoice", "message"]
+        read_only_fields = fields
+
+
+class SubscriptionExtendRequestSerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        required=False, min_value=MIN_EXTEND_DAYS, max_value=MAX_EXTEND_DAYS, help_text="default 30"
+    )
+    until = serializers.DateTimeField(required=False, help_text="later than expires_at")
+    reason = serializers.CharField(required=False)
+
+
+class StaffCancelRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False)
+    immediate = serializers.BooleanField(required=False, help_text="default false")
+
+
+class SubscriptionActivateRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False)
+
+
+class SubscriptionRefundRequestSerializer(serializers.Serializer):
+    amount = serializers.CharField(required=False, help_text="money; default: full refund")
+    reason = serializers.CharField(required=False)
+    force = serializers.BooleanField(
+        required=False, help_text="claw back the tokens available when the balance is short"
+    )
+
+
+class SubscriptionRefundResponseSerializer(serializers.Serializer):
+    subscription = AdminSubscriptionSerializer()
+    invoice = AdminInvoiceSerializer()
+    credit_note = CreditNoteSerializer()
+    message = serializers.CharField()
+
+
+class AdminUserAddOnListSerializer(serializers.Serializer):
+    addon_subscriptions = AdminUserAddOnSubscriptionSerializer(many=True)
+
+
+class AddOnGrantRequestSerializer(serializers.Serializer):
+    addon_id = serializers.UUIDField()
+    subscription_id = serializers.UUIDField(required=False)
+    expires_at = serializers.DateTimeField(
+        required=False, help_text="default: now + the add-on's period; null for ONE_TIME"
+    )
+    reason = serializers.CharField(required=False)
+
+
+class AdminUserAddOnMessageSerializer(serializers.Serializer):
+    addon_subscription = AdminUserAddOnSubscriptionSerializer()
+    message = serializers.CharField()
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+class AdminSubscriptionsView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Every subscription, paginated and filtered; newest first by default",
+        parameters=[
+            *PAGINATION_PARAMETERS,
+            OpenApiParameter("status", str, description="SubscriptionStatus (any case)"),
+            OpenApiParameter("user_id", str),
+            OpenApiParameter("plan_id", str),
+            OpenApiParameter("plan", str, description="plan name, exact, case-insensitive"),
+            OpenApiParameter("search", str, description="user email"),
+            OpenApiParameter(
+                "ordering",
+                str,
+                description="created_at, expires_at or status; - for descending "
+                "(default -created_at)",
+            ),
+        ],
+        responses={200: AdminSubscriptionPageSerializer, **errors(400, 401, 403)},
+    )
+    def get(self, request):
+        query = request.query_params
+        subscriptions = selectors.subscriptions_for_staff()
+        status = selectors.subscription_status_filter(query.get("status"))
+        if status:
+            subscriptions = subscriptions.filter(status=status)
+        user_id = parse_uuid(query.get("user_id"), name="user_id")
+        if user_id:
+            subscriptions = subscriptions.filter(user_id=user_id)
+        plan_id = parse_uuid(query.get("plan_id"), name="plan_id")
+        if plan_id:
+            subscriptions = subscriptions.filter(plan_id=plan_id)
+        plan = (query.get("plan") or "").strip()
+        if plan:
+            subscriptions = subscriptions.filter(plan__name__iexact=plan)
+        search = (query.get("search") or "").strip()
+        if search:
+            subscriptions = subscriptions.filter(Q(user__email__icontains=search))
+        ordering = parse_ordering(query.get("ordering"), allowed=ORDERING, default="-created_at")
+        tie_break = "-pk" if ordering.startswith("-") else "pk"
+        order = [ordering, tie_break]
+        if ordering.lstrip("-") != "created_at":
+            order = [ordering, "-created_at", "-pk"]
+        rows, meta = paginate(query, subscriptions.order_by(*order))
+        return Response({"subscriptions": admin_subscriptions_data(rows), **meta})
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Create a subscription for a user: active (complimentary, no invoice), "
+        "trialing or pending (with the trial / checkout invoice)",
+        request=SubscriptionCreateRequestSerializer,
+        responses={201: SubscriptionCreateResponseSerializer, **errors(400, 401, 403)},
+    )
+    def post(self, request):
+        data = request.data if hasattr(request.data, "get") else {}
+        subscription, invoice = services.subscription_staff_create(actor=request.user, data=data)
+        shaped = subscription_data(selectors.subscriptions_for_output().get(pk=subscription.pk))
+        invoice_shape = None
+        if invoice is not None:
+            invoice_shape = invoice_data(invoice_selectors.invoices_base().get(pk=invoice.pk))
+        return Response(
+            {
+                **shaped,
+                "subscription": shaped,
+                "invoice": invoice_shape,
+                "message": MESSAGE_CREATED,
+            },
+            status=201,
+        )
+
+
+class AdminSubscriptionView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="One subscription with its plan, payments, invoices and add-ons",
+        responses={200: AdminSubscriptionEnvelopeSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        return Response({"subscription": admin_subscription_data(subscription, detail=True)})
+
+
+class AdminSubscriptionExtendView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Move expires_at by days (default 30) or to until; a PAST_DUE subscription "
+        "whose new end is ahead becomes ACTIVE",
+        request=SubscriptionExtendRequestSerializer,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        data = request.data
+        days = parse_int(
+            data.get("days"), name="days", minimum=MIN_EXTEND_DAYS, maximum=MAX_EXTEND_DAYS
+        )
+        until = parse_moment(data.get("until"), name="until")
+        extended = services.subscription_extend(
+            subscription_id=subscription.pk,
+            actor=request.user,
+            days=days,
+            until=until,
+            reason=text_input(data, "reason"),
+        )
+        return _answer(subscription.pk, f"Subscription extended by {extended.extended_days} days")
+
+
+class AdminSubscriptionCancelView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Cancel as the user would; immediate ends access now",
+        request=StaffCancelRequestSerializer,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        data = request.data
+        services.subscription_cancel(
+            subscription_id=subscription.pk,
+            actor=request.user,
+            reason=text_input(data, "reason"),
+            immediate=_flag(data, "immediate"),
+        )
+        return _answer(subscription.pk, MESSAGE_CANCELLED)
+
+
+class AdminSubscriptionPauseView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Pause an ACTIVE subscription",
+        request=None,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        services.subscription_pause(subscription_id=subscription.pk, actor=request.user)
+        return _answer(subscription.pk, MESSAGE_PAUSED)
+
+
+class AdminSubscriptionResumeView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Resume a PAUSED subscription; expires_at moves forward by the paused time",
+        request=None,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        services.subscription_resume(subscription_id=subscription.pk, actor=request.user)
+        return _answer(subscription.pk, MESSAGE_RESUMED)
+
+
+class AdminSubscriptionActivateView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="PAUSED → ACTIVE (as resume) or reverse a cancellation before expires_at; no "
+        "tokens are granted",
+        request=SubscriptionActivateRequestSerializer,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        services.subscription_staff_activate(
+            subscription_id=subscription.pk,
+            actor=request.user,
+            reason=text_input(request.data, "reason"),
+        )
+        return _answer(subscription.pk, MESSAGE_ACTIVATED)
+
+
+class AdminSubscriptionRefundView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Refund the subscription's latest paid invoice (full by default, partial with "
+        "amount) exactly as the invoice refund",
+        request=SubscriptionRefundRequestSerializer,
+        responses={
+            200: SubscriptionRefundResponseSerializer,
+            **errors(400, 401, 403, 404, 409),
+            502: OpenApiResponse(response=ErrorSerializer, description="Provider refund failed"),
+        },
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        data = request.data
+        amount = data.get("amount")
+        outcome = services.subscription_refund(
+            subscription_id=subscription.pk,
+            actor=request.user,
+            amount=None if amount in (None, "") else amount,
+            reason=text_input(data, "reason"),
+            force=_flag(data, "force"),
+        )
+        invoice = invoice_selectors.invoice_for_staff(outcome.invoice.pk, detail=False)
+        subscription = selectors.subscription_for_staff(subscription.pk)
+        return Response(
+            {
+                "subscription": admin_subscription_data(subscription),
+                "invoice": admin_invoice_data(invoice),
+                "credit_note": credit_note_data(outcome.credit_note),
+                "message": MESSAGE_REFUNDED,
+            }
+        )
+
+
+# --- a user's add-ons ---------------------------------------------------------------------------
+
+
+def _user_addons(user):
+    return (
+        AddOnSubscription.objects.filter(user=user)
+        .select_related("addon", "invoice")
+        .order_by("-created_at", "-pk")
+    )
+
+
+class AdminUserAddOnsView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=USER_ADDON_TAGS,
+        summary="The user's add-on subscriptions, newest first",
+        responses={200: AdminUserAddOnListSerializer, **errors(401, 403, 404)},
+    )
+    def get(self, request, user_id):
+        user = user_for_staff(user_id)
+        return Response(
+            {"addon_subscriptions": admin_user_addon_subscriptions_data(_user_addons(user))}
+        )
+
+    @extend_schema(
+        tags=USER_ADDON_TAGS,
+        summary="Grant a complimentary ACTIVE add-on (no invoice)",
+        request=AddOnGrantRequestSerializer,
+        responses={201: AdminUserAddOnMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, user_id):
+        user = user_for_staff(user_id)
+        data = request.data
+        expires_at = parse_moment(data.get("expires_at"), name="expires_at")
+        item = services.addon_subscription_grant(
+            user=user,
+            addon_id=data.get("addon_id"),
+            actor=request.user,
+            subscription_id=data.get("subscription_id"),
+            expires_at=expires_at,
+            reason=text_input(data, "reason"),
+        )
+        item = _user_addons(user).get(pk=item.pk)
+        return Response(
+            {
+                "addon_subscription": admin_user_addon_subscription_data(item),
+                "message": MESSAGE_ADDON_GRANTED,
+            },
+            status=201,
+        )
+
+
+class AdminUserAddOnCancelView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=USER_ADDON_TAGS,
+        summary="Cancel one of the user's add-ons; immediate ends access now",
+        request=StaffCancelRequestSerializer,
+        responses={200: AdminUserAddOnMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, user_id, addon_subscription_id):
+        user = user_for_staff(user_id)
+        item = _user_addons(user).filter(pk=addon_subscription_id).first()
+        if item is None:
+            raise NotFound(ADDON_NOT_FOUND)
+        data = request.data
+        services.addon_subscription_cancel(
+            addon_subscription_id=item.pk,
+            actor=request.user,
+            immediate=_flag(data, "immediate"),
+            reason=text_input(data, "reason"),
+        )
+        item = _user_addons(user).get(pk=item.pk)
+        return Response(
+            {
+                "addon_subscription": admin_user_addon_subscription_data(item),
+                "message": MESSAGE_ADDON_CANCELLED,
+            }
+        )

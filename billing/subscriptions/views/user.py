@@ -1,0 +1,281 @@
+"""The caller's subscriptions and add-ons (API.md §8, §9; plan changes are in ``plan_change``).
+
+Every route sees only the caller's rows: another user's id answers the same 404 as an unknown
+one. Lists return every row with ``total`` unless a pagination parameter is given (§1.7).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from billing.subscriptions import selectors, services
+from billing.subscriptions.serializers import (
+    AddOnSubscriptionDetailSerializer,
+    AddOnSubscriptionSerializer,
+    SubscriptionSerializer,
+    addon_subscription_data,
+    addon_subscriptions_data,
+    subscription_data,
+    subscriptions_data,
+)
+from vbwd.api import ApiView, UserMixin
+from vbwd.exceptions import ValidationFailed
+from vbwd.pagination import is_requested, paginate
+from vbwd.schema import errors
+
+TAGS = ["user: subscriptions"]
+ADDON_TAGS = ["user: add-ons"]
+MAX_REASON_LENGTH = 500
+
+MESSAGE_CANCELLED = "Subscription cancelled. Access continues until expiration."
+MESSAGE_REACTIVATED = "Subscription reactivated. It will renew as usual."
+MESSAGE_PAUSED = "Subscription paused."
+MESSAGE_RESUMED = "Subscription resumed. Expiration extended by pause duration."
+MESSAGE_ADDON_CANCELLED = "Add-on cancelled successfully"
+
+LIST_PARAMETERS = [
+    OpenApiParameter("status", str, description="status (any case; canceled = CANCELLED)"),
+    OpenApiParameter("page", int),
+    OpenApiParameter("per_page", int),
+    OpenApiParameter("limit", int),
+    OpenApiParameter("offset", int),
+]
+
+
+def text_input(data, name: str, *, max_length: int = MAX_REASON_LENGTH) -> str | None:
+    """An optional text field of the body: null and "" mean "not given"."""
+    value = data.get(name) if hasattr(data, "get") else None
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{name} must be a string", field=name)
+    value = value.strip()
+    if len(value) > max_length:
+        raise ValidationFailed(f"{name} must be at most {max_length} characters", field=name)
+    return value
+
+
+# --- shapes (schema) ----------------------------------------------------------------------------
+
+
+class _PageKeys(serializers.Serializer):
+    total = serializers.IntegerField()
+    page = serializers.IntegerField(required=False, help_text="only when paginated")
+    per_page = serializers.IntegerField(required=False, help_text="only when paginated")
+    pages = serializers.IntegerField(required=False, help_text="only when paginated")
+    limit = serializers.IntegerField(required=False, help_text="only when paginated")
+    offset = serializers.IntegerField(required=False, help_text="only when paginated")
+
+
+class SubscriptionListSerializer(_PageKeys):
+    """All the caller's subscriptions and ``total``; the pagination keys only when paged."""
+
+    subscriptions = SubscriptionSerializer(many=True)
+
+
+class SubscriptionEnvelopeSerializer(serializers.Serializer):
+    subscription = SubscriptionSerializer()
+
+
+class NullableSubscriptionEnvelopeSerializer(serializers.Serializer):
+    subscription = SubscriptionSerializer(allow_null=True)
+
+
+class SubscriptionsSerializer(serializers.Serializer):
+    subscriptions = SubscriptionSerializer(many=True)
+
+
+class SubscriptionMessageSerializer(serializers.Serializer):
+    subscription = SubscriptionSerializer()
+    message = serializers.CharField()
+
+
+class SubscriptionCancelRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
+
+
+class AddOnSubscriptionListSerializer(_PageKeys):
+    addon_subscriptions = AddOnSubscriptionSerializer(many=True)
+
+
+class AddOnSubscriptionEnvelopeSerializer(serializers.Serializer):
+    addon_subscription = AddOnSubscriptionDetailSerializer()
+
+
+class AddOnSubscriptionMessageSerializer(serializers.Serializer):
+    addon_subscription = AddOnSubscriptionSerializer()
+    message = serializers.CharField()
+
+
+# --- subscriptions ------------------------------------------------------------------------------
+
+
+class UserSubscriptionsView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="The caller's subscriptions in every state, newest first (all rows unless a "
+        "pagination parameter is given)",
+        parameters=LIST_PARAMETERS,
+        responses={200: SubscriptionListSerializer, **errors(400, 401)},
+    )
+    def get(self, request):
+        query = request.query_params
+        status = selectors.subscription_status_filter(query.get("status"))
+        subscriptions = selectors.subscriptions_for_user(request.user, status=status)
+        if is_requested(query):
+            rows, meta = paginate(query, subscriptions)
+            return Response({"subscriptions": subscriptions_data(rows), **meta})
+        rows = list(subscriptions)
+        return Response({"subscriptions": subscriptions_data(rows), "total": len(rows)})
+
+
+class UserActiveSubscriptionView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="The primary current subscription: exclusive category first, then ACTIVE > "
+        "TRIALING > PAST_DUE > PAUSED > CANCELLED, then the newest; null when none",
+        responses={200: NullableSubscriptionEnvelopeSerializer, **errors(401)},
+    )
+    def get(self, request):
+        primary = selectors.subscription_primary(request.user)
+        return Response(
+            {"subscription": subscription_data(primary) if primary is not None else None}
+        )
+
+
+class UserActiveSubscriptionsView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Every current subscription (holding, or cancelled with access left), newest first",
+        responses={200: SubscriptionsSerializer, **errors(401)},
+    )
+    def get(self, request):
+        current = selectors.subscriptions_current(request.user)
+        return Response({"subscriptions": subscriptions_data(current)})
+
+
+class UserSubscriptionView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="One of the caller's subscriptions",
+        responses={200: SubscriptionEnvelopeSerializer, **errors(401, 404)},
+    )
+    def get(self, request, subscription_id):
+        subscription = selectors.subscription_for_user(request.user, subscription_id)
+        return Response({"subscription": subscription_data(subscription)})
+
+
+def _answer(request, subscription_id, message: str) -> Response:
+    subscription = selectors.subscription_for_user(request.user, subscription_id)
+    return Response({"subscription": subscription_data(subscription), "message": message})
+
+
+class UserSubscriptionCancelView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Cancel: access continues until expires_at, no further renewal; its unpaid "
+        "trial, renewal or plan-change invoice is voided",
+        request=SubscriptionCancelRequestSerializer,
+        responses={200: SubscriptionMessageSerializer, **errors(400, 401, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_user(request.user, subscription_id)
+        reason = text_input(request.data, "reason")
+        services.subscription_cancel(
+            subscription_id=subscription.pk, actor=request.user, reason=reason
+        )
+        return _answer(request, subscription.pk, MESSAGE_CANCELLED)
+
+
+class UserSubscriptionReactivateView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Reverse a cancellation before expires_at; renewals resume",
+        request=None,
+        responses={200: SubscriptionMessageSerializer, **errors(400, 401, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_user(request.user, subscription_id)
+        services.subscription_reactivate(subscription_id=subscription.pk, actor=request.user)
+        return _answer(request, subscription.pk, MESSAGE_REACTIVATED)
+
+
+class UserSubscriptionPauseView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Pause an ACTIVE subscription; it resumes by itself after max_pause_days",
+        request=None,
+        responses={200: SubscriptionMessageSerializer, **errors(400, 401, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_user(request.user, subscription_id)
+        services.subscription_pause(subscription_id=subscription.pk, actor=request.user)
+        return _answer(request, subscription.pk, MESSAGE_PAUSED)
+
+
+class UserSubscriptionResumeView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Resume a PAUSED subscription; expires_at moves forward by the paused time",
+        request=None,
+        responses={200: SubscriptionMessageSerializer, **errors(400, 401, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_user(request.user, subscription_id)
+        services.subscription_resume(subscription_id=subscription.pk, actor=request.user)
+        return _answer(request, subscription.pk, MESSAGE_RESUMED)
+
+
+# --- add-ons ------------------------------------------------------------------------------------
+
+
+class UserAddOnsView(UserMixin, ApiView):
+    @extend_schema(
+        tags=ADDON_TAGS,
+        summary="The caller's add-on subscriptions, newest first (all rows unless a pagination "
+        "parameter is given)",
+        parameters=LIST_PARAMETERS,
+        responses={200: AddOnSubscriptionListSerializer, **errors(400, 401)},
+    )
+    def get(self, request):
+        query = request.query_params
+        status = selectors.addon_subscription_status_filter(query.get("status"))
+        items = selectors.addon_subscriptions_for_user(request.user, status=status)
+        if is_requested(query):
+            rows, meta = paginate(query, items)
+            return Response({"addon_subscriptions": addon_subscriptions_data(rows), **meta})
+        rows = list(items)
+        return Response({"addon_subscriptions": addon_subscriptions_data(rows), "total": len(rows)})
+
+
+class UserAddOnView(UserMixin, ApiView):
+    @extend_schema(
+        tags=ADDON_TAGS,
+        summary="One of the caller's add-on subscriptions, with its invoice",
+        responses={200: AddOnSubscriptionEnvelopeSerializer, **errors(401, 404)},
+    )
+    def get(self, request, addon_subscription_id):
+        item = selectors.addon_subscription_for_user(request.user, addon_subscription_id)
+        return Response({"addon_subscription": addon_subscription_data(item, detail=True)})
+
+
+class UserAddOnCancelView(UserMixin, ApiView):
+    @extend_schema(
+        tags=ADDON_TAGS,
+        summary="Cancel an add-on: ACTIVE keeps access until expires_at; PENDING voids its "
+        "invoice when nothing else on it is unpaid",
+        request=None,
+        responses={200: AddOnSubscriptionMessageSerializer, **errors(400, 401, 404)},
+    )
+    def post(self, request, addon_subscription_id):
+        item = selectors.addon_subscription_for_user(request.user, addon_subscription_id)
+        services.addon_subscription_cancel(addon_subscription_id=item.pk, actor=request.user)
+        item = selectors.addon_subscription_for_user(request.user, item.pk)
+        return Response(
+            {
+                "addon_subscription": addon_subscription_data(item),
+                "message": MESSAGE_ADDON_CANCELLED,
+            }
+        )
