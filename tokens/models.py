@@ -174,7 +174,8 @@ class TokenBundlePurchase(models.Model):
         max_length=16, choices=PurchaseStatus.choices, default=PurchaseStatus.PENDING
     )
     token_amount = models.PositiveIntegerField()  # tokens credited on completion
-    price = models.DecimalField(max_digits=12, decimal_places=2)  # in `currency` (invoice's)
+    # In `currency` (the invoice's), rounded to its places (0..4).
+    price = models.DecimalField(max_digits=14, decimal_places=4)
     currency = models.CharField(max_length=3)
     tokens_credited = models.BooleanField(default=False)
     completed_at = models.DateTimeField(null=True, blank=True)

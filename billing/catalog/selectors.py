@@ -78,3 +78,16 @@ def plan_by_slug_or_id(value: str) -> Plan:
     if plan is None:
         raise NotFound("Plan not found")
     return plan
+
+
+def currency_places(code: str) -> int:
+    """Decimal places of the currency ``code`` (2 for a code the table does not know)."""
+    places = Currency.objects.filter(code=code).values_list("decimal_places", flat=True).first()
+    return 2 if places is None else places
+
+
+def money_text(amount, code: str) -> str:
+    """``"65.44 EUR"``: an amount for people, with the currency's places."""
+    from billing.catalog.pricing import format_money
+
+    return f"{format_money(amount, currency_places(code))} {code}"

@@ -6,8 +6,10 @@ it is never deleted. The model refuses both through the ORM (``save`` of a chang
 ``QuerySet.update`` of one, any ``delete``); only the lifecycle fields listed in
 ``Invoice.MUTABLE_FIELDS`` move, and only through ``billing.invoices.services``.
 
-Money: ``Decimal(12, 2)`` in the invoice's ``currency`` (amounts are rounded to that currency's
-places, ROUND_HALF_UP, per line; totals are sums of the lines).
+Money: ``Decimal(14, 4)`` in the invoice's ``currency``: a currency has 0 to 4 decimal places
+(API.md §2.2), and every amount is rounded to its currency's places (ROUND_HALF_UP, per line;
+totals are sums of the lines). Read-back values carry four places; format them with
+``billing.catalog.pricing.format_money`` for people.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 }
 
 OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.OVERDUE)
-MONEY = {"max_digits": 12, "decimal_places": 2}
+MONEY = {"max_digits": 14, "decimal_places": 4}
 
 
 class ImmutableQuerySet(models.QuerySet):
@@ -326,7 +328,8 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.gateway} {self.external_id or self.pk}: {self.amount} {self.currency}"
+        reference = self.external_id or self.pk
+        return f"{self.gateway} {reference}: {self.amount.normalize()} {self.currency}"
 
 
 class CreditNote(ImmutableModel):

@@ -11,8 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.catalog.models import Currency
-from billing.catalog.pricing import format_money
+from billing.catalog.selectors import money_text
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.invoices.signals import payment_captured, payment_failed
@@ -167,7 +166,9 @@ def invoice_capture(
         payment.captured_at = paid_at
         payment.failure_reason = None
         payment.save()
-        label = f"{amount} {currency} via {gateway}" + (f" ({external_id})" if external_id else "")
+        label = f"{money_text(amount, currency)} via {gateway}" + (
+            f" ({external_id})" if external_id else ""
+        )
 
         if not invoice.is_open:
             outcome = (
@@ -187,7 +188,7 @@ def invoice_capture(
             _flag(
                 invoice,
                 f"Captured {label} does not match the invoice total "
-                f"{invoice.total_amount} {invoice.currency}",
+                f"{money_text(invoice.total_amount, invoice.currency)}",
                 actor=actor,
                 actor_type=actor_type,
                 actor_label=actor_label,
@@ -306,10 +307,9 @@ def invoice_mark_paid(
         if not invoice.is_open:
             raise InvalidTransition(f"Cannot mark as paid: invoice status is {invoice.status}")
         if amount is not None and amount != invoice.total_amount:
-            places = Currency.objects.get(code=invoice.currency).decimal_places
             raise ValidationFailed(
                 f"Amount does not match the invoice total "
-                f"({format_money(invoice.total_amount, places)} {invoice.currency})",
+                f"({money_text(invoice.total_amount, invoice.currency)})",
                 field="amount",
             )
         return invoice_capture(

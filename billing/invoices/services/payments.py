@@ -20,6 +20,7 @@ from accounts.models import UserDetails
 from audit.services import audit_record
 from billing.catalog.models import AddOn, BillingPeriod, Currency, PaymentMethod, Plan
 from billing.catalog.pricing import format_money
+from billing.catalog.selectors import money_text
 from billing.catalog.services.payment_methods import (
     canonical_locale,
     localized_texts,
@@ -282,7 +283,7 @@ def payment_session_open(
             subject_user_id=invoice.user_id,
             summary=(
                 f"{gateway_name} checkout session {session.session_id} opened for "
-                f"{invoice.invoice_number}: {invoice.total_amount} {invoice.currency}"
+                f"{invoice.invoice_number}: {money_text(invoice.total_amount, invoice.currency)}"
             )[:500],
             actor=user,
             after={"status": payment.status, "session_id": session.session_id},

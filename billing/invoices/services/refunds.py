@@ -83,7 +83,7 @@ def _capturing_payment(invoice: Invoice) -> Payment | None:
 
 def _refund_amount(invoice: Invoice, amount, places: int) -> Decimal:
     """``amount`` (default: all that is refundable) checked against the refundable amount."""
-    refundable = invoice.refundable_amount
+    refundable = round_money(invoice.refundable_amount, places)  # stored with four places
     if amount is None:
         amount = refundable
     try:
@@ -270,7 +270,7 @@ def invoice_refund(
             payment = Payment.objects.select_for_update().get(pk=payment.pk)
             payment_before = {
                 "status": payment.status,
-                "refunded_amount": str(payment.refunded_amount),
+                "refunded_amount": format_money(payment.refunded_amount, places),
             }
             payment.refunded_amount = min(payment.refunded_amount + amount, payment.amount)
             payment.status = _payment_status_after(payment)
@@ -280,7 +280,10 @@ def invoice_refund(
         credit_note_id = uuid.uuid4()
         number = number_allocate(series=CREDIT_NOTE_SERIES, year=now.year)
 
-        invoice_before = {"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)}
+        invoice_before = {
+            "status": invoice.status,
+            "refunded_amount": format_money(invoice.refunded_amount, places),
+        }
         invoice.refunded_amount += amount
         invoice.refunded_at = now
         if full:
@@ -350,7 +353,10 @@ def invoice_refund(
                 f" {money} (credit note {number})"
             ),
             before=invoice_before,
-            after={"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)},
+            after={
+                "status": invoice.status,
+                "refunded_amount": format_money(invoice.refunded_amount, places),
+            },
             **audit_common,
         )
         if payment is not None:
@@ -365,7 +371,10 @@ def invoice_refund(
                 summary=f"Payment via {payment.gateway} for {invoice.invoice_number}: {money} "
                 f"refunded" + (f" ({reference})" if reference else ""),
                 before=payment_before,
-                after={"status": payment.status, "refunded_amount": str(payment.refunded_amount)},
+                after={
+                    "status": payment.status,
+                    "refunded_amount": format_money(payment.refunded_amount, places),
+                },
                 **audit_common,
             )
         token_note = ""
@@ -438,7 +447,10 @@ def invoice_refund_reverse(
             "actor_label": actor_label,
         }
 
-        invoice_before = {"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)}
+        invoice_before = {
+            "status": invoice.status,
+            "refunded_amount": format_money(invoice.refunded_amount, places),
+        }
         invoice.refunded_amount = max(invoice.refunded_amount - credit_note.amount, ZERO)
         # Only undoing the refund that completed the invoice (and reversed its lines) makes it
         # PAID again; undoing an earlier partial one leaves the lines reversed and it REFUNDED.
@@ -464,7 +476,10 @@ def invoice_refund_reverse(
                 "reversed by the provider"
             ),
             before=invoice_before,
-            after={"status": invoice.status, "refunded_amount": str(invoice.refunded_amount)},
+            after={
+                "status": invoice.status,
+                "refunded_amount": format_money(invoice.refunded_amount, places),
+            },
             **audit_common,
         )
 
@@ -472,7 +487,7 @@ def invoice_refund_reverse(
             payment = Payment.objects.select_for_update().get(pk=credit_note.payment_id)
             payment_before = {
                 "status": payment.status,
-                "refunded_amount": str(payment.refunded_amount),
+                "refunded_amount": format_money(payment.refunded_amount, places),
             }
             payment.refunded_amount = max(payment.refunded_amount - credit_note.amount, ZERO)
             payment.status = _payment_status_after(payment)
@@ -483,7 +498,10 @@ def invoice_refund_reverse(
                 object_id=payment.pk,
                 summary=(f"Refund of {money} on the payment for {invoice.invoice_number} reversed"),
                 before=payment_before,
-                after={"status": payment.status, "refunded_amount": str(payment.refunded_amount)},
+                after={
+                    "status": payment.status,
+                    "refunded_amount": format_money(payment.refunded_amount, places),
+                },
                 **audit_common,
             )
 

@@ -289,7 +289,7 @@ def test_refund_action_with_a_token_shortfall_needs_force(client):
     note = CreditNote.objects.get()
     assert (note.tokens_clawed_back, note.token_shortfall) == (70, 30)
     assert _messages(forced)[-1] == (
-        f"{invoice.invoice_number}: refunded {invoice.total_amount} EUR "
+        f"{invoice.invoice_number}: refunded 1.00 EUR "
         f"({note.credit_note_number}); 70 tokens clawed back, shortfall 30"
     )
     assert balance_of(customer) == 0
