@@ -29,7 +29,6 @@ from billing.catalog.services.payment_methods import (
 from billing.invoices.models import Invoice, InvoiceStatus, LineType, Payment, PaymentStatus
 from billing.invoices.selectors import invoices_base
 from billing.invoices.services.capture import invoice_capture_zero
-from platform_settings.selectors import platform_settings_get
 from plugins import gateway as gateways
 from vbwd.exceptions import (
     BusinessRuleError,
@@ -121,18 +120,19 @@ def bank_transfer_instructions(
     invoice: Invoice, method: PaymentMethod, *, locale: str | None
 ) -> dict:
     """BankTransferInstructions (API.md §2.7): the method's texts for ``locale`` (default: the
-    owner's saved language) and the seller's bank account from the platform settings; the
-    reference is the invoice number."""
-    platform = platform_settings_get()
+    owner's saved language) and the seller's bank account as printed on the invoice (its seller
+    snapshot, so the response, the PDF and the e-mail name one account); the reference is the
+    invoice number."""
+    seller = invoice.seller or {}
     texts = localized_texts(method, locale or _saved_language(invoice.user_id))
     return {
         "method_code": method.code,
         "method_name": texts["name"] or method.name,
         "text": texts["instructions"],
-        "account_holder": platform.bank_account_holder or platform.company_name or None,
-        "bank_name": platform.bank_name or None,
-        "iban": platform.bank_iban or None,
-        "bic": platform.bank_bic or None,
+        "account_holder": seller.get("bank_account_holder") or seller.get("company_name"),
+        "bank_name": seller.get("bank_name"),
+        "iban": seller.get("bank_iban"),
+        "bic": seller.get("bank_bic"),
         "reference": invoice.invoice_number,
         "amount": format_money(invoice.amount_due, _places(invoice.currency)),
         "currency": invoice.currency,

@@ -197,6 +197,22 @@ def test_offline_method_returns_instructions_and_changes_nothing(frozen, admin_u
     assert AuditEntry.objects.count() == audit_before
 
 
+def test_instructions_name_the_account_printed_on_the_invoice(frozen, admin_user):
+    platform_settings_update(data=BANK, actor=admin_user)
+    user = buyer()
+    invoice = issue_invoice(user, [custom_draft("100.00")])
+    platform_settings_update(
+        data={"bank_iban": "DE02120300000000202051", "bank_name": "Other Bank"}, actor=admin_user
+    )
+
+    start = invoice_payment_start(invoice_id=invoice.pk, user=user)
+
+    assert (start.instructions["iban"], start.instructions["bank_name"]) == (
+        "DE89370400440532013000",
+        "Commerzbank",
+    )
+
+
 def test_bank_transfer_text_is_translated_for_the_locale_or_the_saved_language():
     method = PaymentMethod.objects.get(code="invoice")
     PaymentMethodTranslationFactory(
