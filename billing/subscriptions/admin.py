@@ -11,14 +11,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from audit.services import audit_record
 from billing.invoices.admin import ReadOnlyAdmin, ReadOnlyInline
 from billing.invoices.models import Invoice
 from billing.subscriptions.models import AddOnSubscription, Subscription
@@ -66,20 +64,6 @@ class AddOnCancelForm(ReasonForm):
 
 def _when(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "-"
-
-
-def _note_reason(subscription: Subscription, verb: str, actor, reason: str) -> None:
-    """Pause and resume take no reason (API.md §13); the one staff gave is kept next to the
-    service's own audit row, in the same transaction."""
-    audit_record(
-        action="subscription.staff_reason",
-        object_type="subscription",
-        object_id=subscription.pk,
-        subject_user_id=subscription.user_id,
-        summary=f"Reason for the staff {verb} of the subscription to {subscription.plan.name}",
-        actor=actor,
-        reason=reason,
-    )
 
 
 class ReasonActionsMixin:
@@ -296,9 +280,9 @@ class SubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
     @admin.action(description="Pause")
     def pause(self, request, queryset):
         def apply(subscription, data):
-            with transaction.atomic():
-                done = subscription_pause(subscription_id=subscription.pk, actor=request.user)
-                _note_reason(done, "pause", request.user, data["reason"])
+            done = subscription_pause(
+                subscription_id=subscription.pk, actor=request.user, reason=data["reason"]
+            )
             return f"paused, resumes by itself on {_when(done.pause_ends_at)}"
 
         return self._with_form(
@@ -313,9 +297,9 @@ class SubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
     @admin.action(description="Resume (the paused time is added to the period)")
     def resume(self, request, queryset):
         def apply(subscription, data):
-            with transaction.atomic():
-                done = subscription_resume(subscription_id=subscription.pk, actor=request.user)
-                _note_reason(done, "resume", request.user, data["reason"])
+            done = subscription_resume(
+                subscription_id=subscription.pk, actor=request.user, reason=data["reason"]
+            )
             return f"resumed, access until {_when(done.expires_at)}"
 
         return self._with_form(

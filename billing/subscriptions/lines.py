@@ -133,7 +133,12 @@ class SubscriptionLine(registry.LineHandler):
                 return  # ended meanwhile; the paid invoice is for staff to refund
             start, kind = context.now, "plan_changed"
         elif invoice.invoice_type == InvoiceType.RENEWAL:
-            if status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE):
+            # A renewal paid during a pause extends the period and the pause goes on.
+            if status not in (
+                SubscriptionStatus.ACTIVE,
+                SubscriptionStatus.PAST_DUE,
+                SubscriptionStatus.PAUSED,
+            ):
                 return
             if subscription.expires_at is None or (
                 invoice.period_start is not None
@@ -165,7 +170,8 @@ class SubscriptionLine(registry.LineHandler):
         subscription.plan = plan
         if plan.pk != old_plan.pk or kind == "plan_changed":
             subscription.pending_plan = None
-        subscription.status = SubscriptionStatus.ACTIVE
+        if status != SubscriptionStatus.PAUSED:
+            subscription.status = SubscriptionStatus.ACTIVE
         subscription.started_at = subscription.started_at or context.now
         subscription.current_period_start = start
         subscription.expires_at = end

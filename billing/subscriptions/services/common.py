@@ -7,6 +7,7 @@ import datetime
 import uuid
 
 from django.contrib.auth import get_user_model
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -14,7 +15,7 @@ from audit.services import audit_record
 from billing.catalog.models import Plan
 from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 from billing.subscriptions import selectors
-from billing.subscriptions.models import Subscription
+from billing.subscriptions.models import AddOnSubscriptionStatus, Subscription
 from vbwd.exceptions import BusinessRuleError, NotFound, ValidationFailed
 
 NOT_FOUND = "Subscription not found"
@@ -151,11 +152,15 @@ def is_trial(subscription: Subscription) -> bool:
 
 
 def move_end(subscription: Subscription, delta: datetime.timedelta) -> None:
-    """Moves the end (and the renewal anchor with it) forward by ``delta``."""
+    """Moves the end (and the renewal anchor with it) forward by ``delta``; the ACTIVE add-ons
+    bound to the subscription move with it, so they still end (and renew) together."""
     if subscription.expires_at is None:
         return
     subscription.expires_at += delta
     subscription.anchor_day = subscription.expires_at.day
+    subscription.addons.filter(
+        status=AddOnSubscriptionStatus.ACTIVE, expires_at__isnull=False
+    ).update(expires_at=F("expires_at") + delta, updated_at=timezone.now())
 
 
 def exclusive_refusal(*, user, plan: Plan, subject: str) -> None:

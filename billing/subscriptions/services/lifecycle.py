@@ -253,7 +253,7 @@ def subscription_reactivate(*, subscription_id, actor) -> Subscription:
 # --- pause and resume ---------------------------------------------------------------------------
 
 
-def subscription_pause(*, subscription_id, actor) -> Subscription:
+def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> Subscription:
     """ACTIVE → PAUSED from now; it resumes by itself after ``max_pause_days``."""
     with transaction.atomic():
         subscription = locked_subscription(subscription_id)
@@ -277,6 +277,7 @@ def subscription_pause(*, subscription_id, actor) -> Subscription:
             f"{subscription.pause_ends_at:%Y-%m-%d}",
             before,
             actor,
+            reason=reason,
         )
     return subscription
 
@@ -301,7 +302,12 @@ def _pause_is_over(subscription: Subscription, now) -> bool:
 
 
 def subscription_resume(
-    *, subscription_id, actor, auto: bool = False, actor_label: str | None = None
+    *,
+    subscription_id,
+    actor,
+    auto: bool = False,
+    actor_label: str | None = None,
+    reason: str | None = None,
 ) -> Subscription:
     """PAUSED → ACTIVE; ``expires_at`` moves forward by the paused time. ``auto`` (the job at the
     end of the longest pause, no actor) leaves a subscription that is not due unchanged."""
@@ -329,6 +335,7 @@ def subscription_resume(
             f"{' after the longest pause' if auto else ''}; end moved by {_duration(paused)}",
             before,
             actor,
+            reason=reason,
             **extra,
         )
     return subscription

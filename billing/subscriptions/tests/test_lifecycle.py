@@ -483,6 +483,22 @@ def test_pause_ten_days_then_resume_moves_the_end_ten_days():
     assert resumed.actor_type == "USER"
 
 
+def test_resume_moves_the_bound_active_add_ons_with_the_end():
+    with time_machine.travel(T0, tick=False):
+        subscription = make("ACTIVE")
+        bound = AddOnSubscriptionFactory(user=subscription.user, subscription=subscription)
+        ended = AddOnSubscriptionFactory(user=subscription.user, subscription=subscription,
+                                         cancelled=True)  # fmt: skip
+        subscription_pause(subscription_id=subscription.pk, actor=subscription.user)
+    with time_machine.travel(T0 + 10 * DAY, tick=False):
+        subscription_resume(subscription_id=subscription.pk, actor=subscription.user)
+
+    bound.refresh_from_db()
+    ended.refresh_from_db()
+    assert bound.expires_at == T0 + 40 * DAY
+    assert ended.expires_at == T0 + 30 * DAY  # a cancelled add-on keeps its end
+
+
 def test_auto_resume_waits_for_the_end_of_the_longest_pause():
     set_settings(max_pause_days=90)
     with time_machine.travel(T0, tick=False):

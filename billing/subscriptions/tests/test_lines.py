@@ -182,3 +182,21 @@ def test_activation_ends_another_subscription_in_a_shared_exclusive_category():
         False,
     )
     assert other.status == SubscriptionStatus.ACTIVE  # not exclusive: untouched
+
+
+def test_a_renewal_paid_during_a_pause_extends_the_period_and_keeps_the_pause():
+    customer = buyer()
+    plan = monthly_plan(features={"default_tokens": 5})
+    sub = subscription(customer, plan)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    sub.status, sub.paused_at = SubscriptionStatus.PAUSED, at(2027, 4, 20)
+    sub.save(update_fields=["status", "paused_at"])
+
+    with time_machine.travel(at(2027, 4, 29), tick=False):
+        renewal(sub, period_start=sub.expires_at, period_end=at(2027, 6, 1), reference="R1")
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.expires_at) == (SubscriptionStatus.PAUSED, at(2027, 6, 1))
+    assert balance_of(customer) == 10
