@@ -82,7 +82,8 @@ def audit_entry_build(
     reason: str | None = None,
     subject_user_id: Any = None,
 ) -> AuditEntry:
-    """An unsaved entry exactly as ``audit_record`` would write it (for ``audit_record_bulk``)."""
+    """An unsaved entry exactly as ``audit_record`` would write it, for callers that insert many
+    at once in their transaction (the renewal run's invoices)."""
     context = request_context.current()
     return AuditEntry(
         actor_type=actor_type or _actor_type_for(actor),
@@ -100,11 +101,3 @@ def audit_entry_build(
         ip_address=_valid_ip(context.ip_address),
         request_id=context.request_id,
     )
-
-
-def audit_record_bulk(entries: list[AuditEntry]) -> list[AuditEntry]:
-    """Appends many entries built by ``audit_entry_build`` with one INSERT, in the caller's
-    transaction (batch jobs: one entry per changed row at a constant number of queries)."""
-    if not entries:
-        return []
-    return AuditEntry.objects.bulk_create(entries)

@@ -11,14 +11,16 @@ only for the inserts; everything before the allocation (snapshots, tax) runs in 
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from audit.services import audit_entry_build, audit_record_bulk
+from audit.models import AuditEntry
+from audit.services import audit_entry_build
 from billing.catalog.models import Currency, PaymentMethod
 from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.invoices.services.issuing import (
@@ -75,6 +77,61 @@ class _Treatments:
             )
             self.cache[key] = treatment
         return treatment
+
+
+def _column_values(model: type[models.Model]):
+    """Per concrete field: (column, function from an instance to the value COPY writes)."""
+    now = timezone.now()
+    columns = []
+    for model_field in model._meta.concrete_fields:
+        attname = model_field.attname
+        if getattr(model_field, "auto_now", False) or getattr(model_field, "auto_now_add", False):
+
+            def value(instance, attname=attname):
+                setattr(instance, attname, now)
+                return now
+
+        elif isinstance(model_field, models.JSONField):
+
+            def value(instance, attname=attname, encoder=model_field.encoder):
+                data = getattr(instance, attname)
+                return None if data is None else json.dumps(data, cls=encoder)
+
+        else:
+
+            def value(instance, attname=attname):
+                return getattr(instance, attname)
+
+        columns.append((model_field.column, value))
+    return columns
+
+
+def rows_insert(model: type[models.Model], instances: list[models.Model]) -> None:
+    """Inserts new ``instances`` of ``model`` (every concrete field set in Python: primary keys,
+    defaults) in the current transaction: one COPY on PostgreSQL, whose values psycopg adapts
+    in C, else ``bulk_create``. A batch of renewals spends most of its time here otherwise."""
+    if not instances:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(instances)
+        return
+    columns = _column_values(model)
+    quote = connection.ops.quote_name
+    statement = (
+        f"COPY {quote(model._meta.db_table)} "
+        f"({', '.join(quote(column) for column, _value in columns)}) FROM STDIN"
+    )
+    # Django's error classes (IntegrityError …) as for any query: callers catch those.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(statement) as copy,
+    ):
+        for instance in instances:
+            copy.write_row([value(instance) for _column, value in columns])
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = connection.alias
 
 
 def _issued_summary(invoice: Invoice, email: str) -> str:
@@ -162,16 +219,14 @@ def invoices_issue_bulk(
                     },
                 )
             )
-        Invoice.objects.bulk_create(invoices)
-        InvoiceLine.objects.bulk_create(all_lines)
-        audit_record_bulk(entries)
-        for record in (*invoices, *all_lines):
-            # As if loaded: the immutability guard of a later save() compares with these.
-            record._loaded = {
-                field.attname: getattr(record, field.attname)
-                for field in record._meta.concrete_fields
-            }
+        rows_insert(Invoice, invoices)
+        rows_insert(InvoiceLine, all_lines)
+        # Built by audit_entry_build exactly as audit_record writes them.
+        rows_insert(AuditEntry, entries)
+        attnames = [model_field.attname for model_field in Invoice._meta.concrete_fields]
         for invoice in invoices:
+            # As if loaded: the immutability guard of a later save() compares with these.
+            invoice._loaded = {attname: getattr(invoice, attname) for attname in attnames}
             invoice._prefetched_objects_cache = {}
 
         def notify(issued=invoices):

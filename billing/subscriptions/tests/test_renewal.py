@@ -661,3 +661,27 @@ def test_bulk_issue_refuses_an_invoice_without_lines():
     with pytest.raises(ValueError, match="at least one line"):
         invoices_issue_bulk([spec])
     assert not Invoice.objects.exists()
+
+
+def test_a_batch_that_meets_a_renewal_issued_meanwhile_is_retried_one_by_one(monkeypatch):
+    from billing.subscriptions.services.renewal import issuing
+
+    now = at(2027, 6, 1)
+    with time_machine.travel(now, tick=False):
+        subs = [SubscriptionFactory(expires_at=now + datetime.timedelta(days=1)) for _ in range(3)]
+        taken = renewal_invoice_issue(subscription_id=subs[1].pk)
+        # As if another run committed that renewal after this run looked: the batch's insert
+        # hits the one-renewal-per-period constraint.
+        monkeypatch.setattr(issuing, "_without_renewal", lambda rows: list(rows))
+
+        assert renewals_issue_due() == 2
+
+    renewals = Invoice.objects.filter(invoice_type=InvoiceType.RENEWAL)
+    assert sorted(renewals.values_list("subscription_id", flat=True)) == sorted(
+        sub.pk for sub in subs
+    )
+    assert sorted(renewals.values_list("invoice_number", flat=True)) == [
+        taken.invoice_number,
+        "INV-2027-000002",
+        "INV-2027-000003",
+    ]

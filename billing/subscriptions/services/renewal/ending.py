@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from audit.models import ActorType
 from audit.services import audit_record
+from billing.catalog.models import BillingPeriod
 from billing.invoices.models import (
     OPEN_STATUSES,
     Invoice,
@@ -101,10 +102,14 @@ def subscriptions_mark_past_due(
     """ACTIVE subscriptions whose period has ended and TRIALING ones whose trial has ended (the
     paid ones have moved on) → PAST_DUE, the missing renewal issued first; returns how many."""
     now = now or timezone.now()
-    queryset = Subscription.objects.select_related(*RELATED).filter(
-        status__in=(SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING),
-        expires_at__isnull=False,
-        expires_at__lte=now,
+    queryset = (
+        Subscription.objects.select_related(*RELATED)
+        .filter(
+            status__in=(SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING),
+            expires_at__isnull=False,
+            expires_at__lte=now,
+        )
+        .exclude(status=SubscriptionStatus.ACTIVE, plan__billing_period=BillingPeriod.ONE_TIME)
     )
     due = due_for_renewal(horizon=now)
 

@@ -53,7 +53,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.subscriptions.services.renewal.batches import claim_batch, logger
+from billing.subscriptions.services.renewal.batches import logger
 from platform_settings.selectors import platform_settings_get
 
 JOB_NAME = "renewals_issue_due"
@@ -69,6 +69,17 @@ PERIOD_LABELS = {
     BillingPeriod.ONE_TIME: "one-time",
 }
 RELATED = ("user", "user__details", "plan", "pending_plan")
+# What issuing reads of a subscription row and its related rows (the job loads only these).
+_PLAN_FIELDS = ("name", "price", "currency", "billing_period")
+_DETAIL_FIELDS = ("first_name", "last_name", "company", "address_line_1", "address_line_2",
+                  "city", "state", "postal_code", "country", "tax_number")  # fmt: skip
+ISSUE_FIELDS = (
+    "user_id", "plan_id", "pending_plan_id", "status", "payment_method", "current_period_start",
+    "expires_at", "anchor_day", "cancelled_at", "charge_attempts", "user__email",
+    *(f"user__details__{name}" for name in _DETAIL_FIELDS),
+    *(f"plan__{name}" for name in _PLAN_FIELDS),
+    *(f"pending_plan__{name}" for name in _PLAN_FIELDS),
+)  # fmt: skip
 
 
 def _span(start: datetime.datetime, end: datetime.datetime) -> str:
@@ -120,19 +131,21 @@ def _renewal_blocking_q(*, voided_blocks: bool) -> Exists:
     )
 
 
+def renewal_candidates(*, horizon: datetime.datetime) -> QuerySet[Subscription]:
+    """ACTIVE, not cancelled, recurring subscriptions whose period ends by ``horizon`` (now +
+    lead days), whether or not their renewal exists yet."""
+    return Subscription.objects.filter(
+        status=SubscriptionStatus.ACTIVE,
+        cancelled_at__isnull=True,
+        expires_at__isnull=False,
+        expires_at__lte=horizon,
+    ).exclude(plan__billing_period=BillingPeriod.ONE_TIME)
+
+
 def due_for_renewal(*, horizon: datetime.datetime) -> QuerySet[Subscription]:
-    """ACTIVE recurring subscriptions whose period ends by ``horizon`` (now + lead days) and
-    that have no renewal for the coming period yet (the scheduled job's selection)."""
-    return (
-        Subscription.objects.filter(
-            status=SubscriptionStatus.ACTIVE,
-            cancelled_at__isnull=True,
-            expires_at__isnull=False,
-            expires_at__lte=horizon,
-        )
-        .exclude(plan__billing_period=BillingPeriod.ONE_TIME)
-        .filter(~_renewal_blocking_q(voided_blocks=True))
-    )
+    """The renewal candidates that have no renewal for the coming period yet (the scheduled
+    job's selection)."""
+    return renewal_candidates(horizon=horizon).filter(~_renewal_blocking_q(voided_blocks=True))
 
 
 @dataclass
@@ -262,18 +275,20 @@ def issue_renewals(
     ]
     invoices = invoices_issue_bulk(specs, now=now)
     # Charges counted for the previous renewal no longer apply.
-    Subscription.objects.filter(
-        pk__in=[subscription.pk for subscription in subscriptions], charge_attempts__gt=0
-    ).update(charge_attempts=0)
+    tried = [subscription.pk for subscription in subscriptions if subscription.charge_attempts]
+    if tried:
+        Subscription.objects.filter(pk__in=tried).update(charge_attempts=0)
     for invoice in invoices:
         if invoice.total_amount == 0:
             invoice_capture_zero(invoice_id=invoice.pk, actor_type=ActorType.SYSTEM)
     return invoices
 
 
-def _without_renewal(subscriptions: list[Subscription]) -> list[Subscription]:
-    """Those of the locked ``subscriptions`` that still have no renewal blocking a new one. A
-    fresh statement sees renewals committed by another run after the rows were selected."""
+def _without_renewal(subscriptions: list) -> list:
+    """Those of ``subscriptions`` (rows, or anything with ``pk`` and ``expires_at``) without a
+    renewal that blocks a new one (the job's rule: an open renewal, or any renewal of the coming
+    period). One indexed query; run after locking, it also sees renewals that another run
+    committed after the rows were selected."""
     if not subscriptions:
         return []
     taken = set(
@@ -292,6 +307,37 @@ def _without_renewal(subscriptions: list[Subscription]) -> list[Subscription]:
         if subscription.pk not in open_for
         and (subscription.pk, subscription.expires_at) not in periods
     ]
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    pk: object
+    expires_at: datetime.datetime
+
+
+def _claim_due(candidates: QuerySet, *, after, batch_size: int) -> tuple[object, list]:
+    """The next ``batch_size`` candidates after ``after`` (keyset on the primary key), those
+    without a renewal locked (``SKIP LOCKED``) with what issuing reads, and checked again once
+    locked. Returns (the last candidate seen, the locked subscriptions to renew). Deciding on
+    renewals by one indexed lookup per batch, instead of an anti-join in the locking query,
+    keeps the plan cheap however stale the invoice table's statistics are during a run."""
+    rows = candidates.order_by("pk")
+    if after is not None:
+        rows = rows.filter(pk__gt=after)
+    seen = [_Candidate(pk, end) for pk, end in rows.values_list("pk", "expires_at")[:batch_size]]
+    if not seen:
+        return None, []
+    unrenewed = [candidate.pk for candidate in _without_renewal(seen)]
+    if not unrenewed:
+        return seen[-1].pk, []
+    locked = list(
+        candidates.select_for_update(skip_locked=True, of=("self",))
+        .select_related(*RELATED)
+        .only(*ISSUE_FIELDS)
+        .filter(pk__in=unrenewed)
+        .order_by("pk")
+    )
+    return seen[-1].pk, _without_renewal(locked)
 
 
 def renewal_is_due(subscription: Subscription, *, now: datetime.datetime) -> bool:
@@ -337,29 +383,28 @@ def renewals_issue_due(
     """Issues the renewal invoice of every subscription due for one (see the module docstring),
     a batch of invoices per transaction with consecutive numbers; concurrent runs share the
     subscriptions and never bill a period twice. Returns how many invoices were issued."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     now = now or timezone.now()
     horizon = now + datetime.timedelta(days=platform_settings_get().renewal_lead_days)
-    queryset = due_for_renewal(horizon=horizon).select_related(*RELATED)
+    candidates = renewal_candidates(horizon=horizon)
     issued = 0
     after = None
     while True:
         batch: list[Subscription] = []
         try:
             with transaction.atomic():
-                batch = claim_batch(queryset, after=after, batch_size=batch_size)
-                if not batch:
+                last, batch = _claim_due(candidates, after=after, batch_size=batch_size)
+                if last is None:
                     return issued
-                after = batch[-1].pk
-                issued += len(
-                    issue_renewals(_without_renewal(batch), now=now, actor_label=JOB_NAME)
-                )
+                after = last
+                issued += len(issue_renewals(batch, now=now, actor_label=JOB_NAME))
         except IntegrityError:
             # Another issuer committed one of these renewals between the check and the insert:
             # the batch rolled back whole (its numbers too); issue its subscriptions one by one.
             logger.info("%s: batch after %s retried one by one", JOB_NAME, after)
             for subscription in batch:
                 issued += _issue_one(subscription.pk, now=now)
-    return issued
 
 
 def _issue_one(subscription_id, *, now: datetime.datetime) -> int:

@@ -1,0 +1,233 @@
+"""Renewal throughput on PostgreSQL: two concurrent runs of the renewal job over 10,000 due
+subscriptions, beside pgbench's simple-update TPS on the same server in the same run.
+
+Target: at least 1,000 subscriptions renewed per second, and exactly 10,000 invoices numbered
+1..10000 with no gap and no duplicate. The runs are two processes, like two Celery workers (each
+its own interpreter and database connection); they share the work (rows claimed with
+``SKIP LOCKED``), and each batch takes its numbers as one block from the counter row.
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import time
+import traceback
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+from django.utils import timezone
+
+from accounts.models import User, UserDetails
+from audit.models import AuditEntry
+from billing.catalog.models import AddOn, BillingPeriod, Plan, TaxRate
+from billing.invoices.models import Invoice, InvoiceLine, InvoiceType
+from billing.subscriptions.models import (
+    AddOnSubscription,
+    AddOnSubscriptionStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from billing.subscriptions.services import renewals_issue_due
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.benchmark(group="renewals")]
+
+SUBSCRIPTIONS = int(os.environ.get("VBWD_RENEWAL_BENCH_SIZE", "10000"))
+# One in this many subscriptions carries an add-on, so part of the invoices have two lines.
+ADDON_EVERY = 10
+TARGET_PER_SECOND = float(os.environ.get("VBWD_RENEWAL_TARGET", "1000"))
+PGBENCH_SECONDS = 10
+RUNS = 2
+
+
+def _due_subscriptions(count: int) -> None:
+    """``count`` customers with German billing details, each with an ACTIVE monthly
+    subscription ending tomorrow; every ``ADDON_EVERY``-th has an add-on bound to it."""
+    now = timezone.now()
+    TaxRate.objects.create(
+        country_code="DE",
+        name="MwSt.",
+        code="BENCH_DE_19",
+        rate=Decimal("19.00"),
+        valid_from=datetime.date(2020, 1, 1),
+    )
+    plan = Plan.objects.create(
+        name="Pro",
+        slug="bench-pro",
+        price=Decimal("29.99"),
+        currency="EUR",
+        billing_period=BillingPeriod.MONTHLY,
+        features={"default_tokens": 100},
+    )
+    addon = AddOn.objects.create(
+        name="Storage",
+        slug="bench-storage",
+        price=Decimal("4.99"),
+        currency="EUR",
+        billing_period=BillingPeriod.MONTHLY,
+    )
+    users = [User(email=f"renewal-{n}@bench.example", password="!") for n in range(count)]
+    User.objects.bulk_create(users, batch_size=2000)
+    UserDetails.objects.bulk_create(
+        [
+            UserDetails(
+                user=user,
+                first_name="Erika",
+                last_name=f"Muster {n}",
+                address_line_1="Heidestraße 17",
+                city="Köln",
+                postal_code="51147",
+                country="DE",
+            )
+            for n, user in enumerate(users)
+        ],
+        batch_size=2000,
+    )
+    start = now - datetime.timedelta(days=30)
+    ends = now + datetime.timedelta(days=1)
+    subscriptions = [
+        Subscription(
+            user=user,
+            plan=plan,
+            status=SubscriptionStatus.ACTIVE,
+            payment_method="invoice",
+            started_at=start,
+            current_period_start=start,
+            expires_at=ends,
+            anchor_day=start.day,
+        )
+        for user in users
+    ]
+    Subscription.objects.bulk_create(subscriptions, batch_size=2000)
+    AddOnSubscription.objects.bulk_create(
+        [
+            AddOnSubscription(
+                user_id=subscription.user_id,
+                addon=addon,
+                subscription=subscription,
+                status=AddOnSubscriptionStatus.ACTIVE,
+                starts_at=start,
+                expires_at=ends,
+            )
+            for subscription in subscriptions[::ADDON_EVERY]
+        ],
+        batch_size=2000,
+    )
+    with connection.cursor() as cursor:  # fresh statistics, as autovacuum would have them
+        for table in ("accounts_user", "subscriptions_subscription", "invoices_invoice"):
+            cursor.execute(f"ANALYZE {table}")
+
+
+def _run_in_child(start, results) -> None:
+    """One run of the job in a forked process, with its own database connection."""
+    try:
+        connections.close_all()  # never use the parent's socket
+        start.wait()
+        results.put(renewals_issue_due())
+    except Exception:  # reported by the parent's assertion
+        results.put(traceback.format_exc())
+    finally:
+        connections.close_all()
+
+
+def _concurrent_runs(runs: int) -> tuple[list[int], float]:
+    """Starts ``runs`` renewal jobs at the same instant, each in its own process; returns each
+    run's count and the wall time until the last one ended."""
+    connections.close_all()  # a forked child must not inherit an open connection
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(runs + 1)
+    results = context.Queue()
+    processes = [context.Process(target=_run_in_child, args=(start, results)) for _ in range(runs)]
+    for process in processes:
+        process.start()
+    start.wait()
+    started = time.perf_counter()
+    counts = [results.get(timeout=600) for _ in processes]
+    elapsed = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    errors = [count for count in counts if not isinstance(count, int)]
+    assert errors == []
+    return counts, elapsed
+
+
+def _pgbench_tps() -> float | None:
+    """TPS of ``pgbench -N -T 10 -c 2 -j 2`` on a scratch database of the same server (created
+    and dropped here); None when pgbench is not installed."""
+    if shutil.which("pgbench") is None:
+        return None
+    params = settings.DATABASES["default"]
+    scratch = f"vbwd_pgbench_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "PGPASSWORD": str(params.get("PASSWORD") or "")}
+    target = ["-h", str(params.get("HOST") or "localhost"), "-p", str(params.get("PORT") or 5432),
+              "-U", str(params.get("USER") or "postgres")]  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{scratch}"')
+    try:
+        subprocess.run(
+            ["pgbench", "-i", "-q", *target, scratch], env=env, check=True, capture_output=True
+        )
+        result = subprocess.run(
+            ["pgbench", "-N", "-T", str(PGBENCH_SECONDS), "-c", "2", "-j", "2", *target, scratch],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
+    match = re.search(r"tps = ([0-9.]+)", result.stdout)
+    assert match, result.stdout
+    return float(match.group(1))
+
+
+def test_two_concurrent_renewal_runs_over_10000_due_subscriptions(benchmark, capsys):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL to a PostgreSQL database")
+    _due_subscriptions(SUBSCRIPTIONS)
+
+    counts, elapsed = benchmark.pedantic(_concurrent_runs, args=(RUNS,), rounds=1, iterations=1)
+
+    # Exactly one invoice per subscription, numbered 1..N without a gap or a duplicate.
+    assert sum(counts) == SUBSCRIPTIONS
+    renewals = Invoice.objects.filter(invoice_type=InvoiceType.RENEWAL)
+    assert renewals.count() == SUBSCRIPTIONS
+    assert renewals.values("subscription_id").distinct().count() == SUBSCRIPTIONS
+    year = timezone.now().year
+    numbers = set(renewals.values_list("invoice_number", flat=True))
+    assert numbers == {f"INV-{year}-{n:06d}" for n in range(1, SUBSCRIPTIONS + 1)}
+    addon_lines = SUBSCRIPTIONS // ADDON_EVERY + (SUBSCRIPTIONS % ADDON_EVERY > 0)
+    assert InvoiceLine.objects.count() == SUBSCRIPTIONS + addon_lines
+    assert AuditEntry.objects.filter(action="invoice.issued").count() == SUBSCRIPTIONS
+    assert renewals_issue_due() == 0
+
+    per_second = SUBSCRIPTIONS / elapsed
+    tps = _pgbench_tps()
+    with capsys.disabled():
+        print()
+        print(
+            f"Renewals, {RUNS} concurrent runs over {SUBSCRIPTIONS} due subscriptions "
+            f"(PostgreSQL {connection.pg_version // 10000}, {os.cpu_count()} CPUs)"
+        )
+        print(
+            f"  renewal job        {per_second:10.0f} subscriptions/s   "
+            f"({elapsed:.2f} s; runs issued {counts})"
+        )
+        if tps is None:
+            print("  pgbench            not installed")
+        else:
+            print(f"  pgbench -N -c 2    {tps:10.0f} transactions/s")
+            print(f"  ratio              {per_second / tps:10.3f} renewals per pgbench transaction")
+        verdict = "met" if per_second >= TARGET_PER_SECOND else "MISSED"
+        print(f"  target             {TARGET_PER_SECOND:10.0f} subscriptions/s: {verdict}")
+    assert per_second >= TARGET_PER_SECOND, (
+        f"{per_second:.0f} renewals/s is below the target of {TARGET_PER_SECOND:.0f}"
+    )
