@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -54,7 +55,6 @@ class InvoiceSpec:
     actor: Any = None
     actor_type: str | None = None
     actor_label: str | None = None
-    extra: dict = field(default_factory=dict)  # caller's notes, not stored
 
 
 class _Treatments:
@@ -121,6 +121,7 @@ def rows_insert(model: type[models.Model], instances: list[models.Model]) -> Non
         f"COPY {quote(model._meta.db_table)} "
         f"({', '.join(quote(column) for column, _value in columns)}) FROM STDIN"
     )
+    started = time.monotonic()
     # Django's error classes (IntegrityError …) as for any query: callers catch those.
     with (
         connection.wrap_database_errors,
@@ -129,6 +130,13 @@ def rows_insert(model: type[models.Model], instances: list[models.Model]) -> Non
     ):
         for instance in instances:
             copy.write_row([value(instance) for _column, value in columns])
+    if connection.queries_logged:  # counted like any query (debug, query-count tests)
+        connection.queries_log.append(
+            {
+                "sql": f"{statement} -- {len(instances)} rows",
+                "time": f"{time.monotonic() - started:.3f}",
+            }
+        )
     for instance in instances:
         instance._state.adding = False
         instance._state.db = connection.alias
