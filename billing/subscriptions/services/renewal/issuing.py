@@ -90,9 +90,8 @@ def anchor_day(subscription: Subscription) -> int:
     """The day of month the subscription's periods keep: ``anchor_day`` when stored, else the
     later day of the current period's start and end (a start on the 31st clamped to Feb 28 ends
     on Mar 31, so the larger day is the anchor)."""
-    stored = getattr(subscription, "anchor_day", None)
-    if stored:
-        return stored
+    if subscription.anchor_day:
+        return subscription.anchor_day
     start = subscription.current_period_start or subscription.expires_at
     return max(start.day, subscription.expires_at.day)
 
