@@ -163,7 +163,11 @@ class SubscriptionLine(registry.LineHandler):
         plan = line_plan or old_plan
         if kind in ("activated", "plan_changed") or subscription.anchor_day is None:
             subscription.anchor_day = start.day
-        if kind == "renewed" and invoice.period_end is not None:
+        if (
+            kind == "renewed"
+            and invoice.period_end is not None
+            and invoice.period_start == subscription.expires_at
+        ):
             end = invoice.period_end  # computed at issue with the anchor day
         else:
             end = period_end(start, plan.billing_period, anchor_day=subscription.anchor_day)

@@ -200,3 +200,21 @@ def test_a_renewal_paid_during_a_pause_extends_the_period_and_keeps_the_pause():
     sub.refresh_from_db()
     assert (sub.status, sub.expires_at) == (SubscriptionStatus.PAUSED, at(2027, 6, 1))
     assert balance_of(customer) == 10
+
+
+def test_a_renewal_paid_after_a_staff_extension_runs_a_full_period_from_the_new_end():
+    customer = buyer()
+    plan = monthly_plan()
+    sub = subscription(customer, plan)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    issued_for = sub.expires_at  # May 1
+    sub.expires_at, sub.anchor_day = at(2027, 5, 20), 20  # staff extended the period
+    sub.save(update_fields=["expires_at", "anchor_day"])
+
+    with time_machine.travel(at(2027, 4, 29), tick=False):
+        renewal(sub, period_start=issued_for, period_end=at(2027, 6, 1), reference="R1")
+
+    sub.refresh_from_db()
+    assert (sub.current_period_start, sub.expires_at) == (at(2027, 5, 20), at(2027, 6, 20))
