@@ -8,10 +8,8 @@ as the API (mark paid, void, full refund), one invoice at a time.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.db.models import OuterRef, Subquery
-from django.shortcuts import render
 
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
@@ -23,48 +21,7 @@ from billing.invoices.models import (
     ProviderEvent,
 )
 from billing.invoices.services import invoice_mark_paid, invoice_refund, invoice_void
-from vbwd.exceptions import DomainError
-
-ACTION_TEMPLATE = "admin/invoices/invoice_action.html"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, no change, no delete (and so no bulk delete action)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.concrete_fields]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonActionsMixin, ReasonForm
 
 
 def _places_subquery():
@@ -78,12 +35,6 @@ def _money(row, amount) -> str:
 
 
 # --- the intermediate forms of the actions ---------------------------------------------------
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit log."
-    )
 
 
 class MarkPaidForm(ReasonForm):
@@ -159,7 +110,7 @@ class CreditNoteInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(ReasonActionsMixin, ReadOnlyAdmin):
     list_display = (
         "invoice_number",
         "user",
@@ -230,40 +181,20 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def total_display(self, invoice: Invoice) -> str:
         return _money(invoice, invoice.total_amount)
 
-    def _with_form(self, request, queryset, *, form_class, title, submit, apply):
-        """Shows ``form_class`` for the selected invoices; on confirm, runs ``apply(invoice,
-        cleaned_data)`` for each and reports every success and failure."""
-        if "apply" in request.POST:
-            form = form_class(request.POST)
-            if form.is_valid():
-                for invoice in queryset.select_related("user").order_by("invoiced_at"):
-                    try:
-                        done = apply(invoice, form.cleaned_data)
-                    except DomainError as error:
-                        self.message_user(
-                            request, f"{invoice.invoice_number}: {error.message}", messages.ERROR
-                        )
-                    else:
-                        self.message_user(
-                            request, f"{invoice.invoice_number}: {done}", messages.SUCCESS
-                        )
-                return None
-        else:
-            form = form_class()
-        return render(
-            request,
-            ACTION_TEMPLATE,
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "submit": submit,
-                "form": form,
-                "invoices": queryset.select_related("user"),
-                "action": request.POST.get("action"),
-                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "opts": self.model._meta,
-            },
+    def _rows(self, queryset):
+        return (
+            queryset.select_related("user")
+            .annotate(currency_places=_places_subquery())
+            .order_by("invoiced_at")
+        )
+
+    def _label(self, invoice: Invoice) -> str:
+        return invoice.invoice_number
+
+    def _describe(self, invoice: Invoice) -> str:
+        return (
+            f"{invoice.invoice_number}: {invoice.user.email}, "
+            f"{_money(invoice, invoice.total_amount)} {invoice.currency} ({invoice.status})"
         )
 
     @admin.action(description="Mark paid (payment received outside the system)")

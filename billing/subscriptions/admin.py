@@ -9,15 +9,11 @@ checkout) and never deleted.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import QuerySet
-from django.shortcuts import render
+from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from billing.invoices.admin import ReadOnlyAdmin, ReadOnlyInline
 from billing.invoices.models import Invoice
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import (
@@ -28,18 +24,9 @@ from billing.subscriptions.services import (
     subscription_resume,
     subscription_staff_activate,
 )
-from vbwd.exceptions import DomainError
-
-ACTION_TEMPLATE = "admin/subscriptions/subscription_action.html"
-
+from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonActionsMixin, ReasonForm
 
 # --- the intermediate forms of the actions ---------------------------------------------------
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit log."
-    )
 
 
 class ExtendForm(ReasonForm):
@@ -66,52 +53,10 @@ def _when(moment) -> str:
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-class ReasonActionsMixin:
-    """Runs an action through a form: the first post shows it for the selected rows, the second
-    (with ``apply``) calls the service for each row and reports every success and refusal."""
-
-    def _rows(self, queryset: QuerySet) -> QuerySet:
-        raise NotImplementedError
-
-    def _label(self, row) -> str:
-        raise NotImplementedError
-
+class SubscriptionRowsMixin(ReasonActionsMixin):
     def _describe(self, row) -> str:
         """The row on the confirmation page: its label, status and end of access."""
         return f"{self._label(row)} ({row.status}, access until {_when(row.expires_at)})"
-
-    def _with_form(self, request, queryset, *, form_class, title, submit, apply):
-        rows = self._rows(queryset)
-        if "apply" in request.POST:
-            form = form_class(request.POST)
-            if form.is_valid():
-                for row in rows:
-                    try:
-                        done = apply(row, form.cleaned_data)
-                    except DomainError as error:
-                        self.message_user(
-                            request, f"{self._label(row)}: {error.message}", messages.ERROR
-                        )
-                    else:
-                        self.message_user(request, f"{self._label(row)}: {done}", messages.SUCCESS)
-                return None
-        else:
-            form = form_class()
-        return render(
-            request,
-            ACTION_TEMPLATE,
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "submit": submit,
-                "form": form,
-                "rows": [self._describe(row) for row in rows],
-                "action": request.POST.get("action"),
-                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-                "select_across": request.POST.get("select_across", "0"),
-                "opts": self.model._meta,
-            },
-        )
 
 
 # --- subscriptions ----------------------------------------------------------------------------
@@ -129,7 +74,7 @@ class AddOnSubscriptionInline(ReadOnlyInline):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
+class SubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
     list_display = (
         "user_email",
         "plan",
@@ -353,7 +298,7 @@ class SubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
 
 
 @admin.register(AddOnSubscription)
-class AddOnSubscriptionAdmin(ReasonActionsMixin, ReadOnlyAdmin):
+class AddOnSubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
     list_display = (
         "user_email",
         "addon",

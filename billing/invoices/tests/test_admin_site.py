@@ -67,7 +67,7 @@ def _action(client, action: str, invoices, **form) -> object:
     selected = [str(invoice.pk) for invoice in invoices]
     first = client.post(INVOICES, {"action": action, "_selected_action": selected})
     assert first.status_code == 200
-    assert first.templates[0].name == "admin/invoices/invoice_action.html"
+    assert first.templates[0].name == "admin/reason_action.html"
     data = {"action": action, "_selected_action": selected, "apply": "1", **form}
     return client.post(INVOICES, data)
 

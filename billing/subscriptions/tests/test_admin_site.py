@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 SUBSCRIPTIONS = "/admin/subscriptions/subscription/"
 ADDONS = "/admin/subscriptions/addonsubscription/"
 INVOICES = "/admin/invoices/invoice/"
-TEMPLATE = "admin/subscriptions/subscription_action.html"
+TEMPLATE = "admin/reason_action.html"
 NOW = datetime.datetime(2026, 3, 10, 12, 0, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)
 

@@ -1,0 +1,108 @@
+"""Back-office plumbing shared by the apps' admin modules: read-only screens and actions that ask
+staff for a reason, then call a service once per selected row and report each outcome."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import QuerySet
+from django.shortcuts import render
+
+from vbwd.exceptions import DomainError
+
+REASON_ACTION_TEMPLATE = "admin/reason_action.html"
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """No add, no change, no delete (and so no bulk delete action)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.concrete_fields]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit log."
+    )
+
+
+class ReasonActionsMixin:
+    """Runs an action through a form: the first post shows it for the selected rows, the second
+    (with ``apply``) calls ``apply(row, cleaned_data)`` for each row and reports every success
+    and refusal (a DomainError's message) separately."""
+
+    def _rows(self, queryset: QuerySet) -> QuerySet:
+        raise NotImplementedError
+
+    def _label(self, row) -> str:
+        raise NotImplementedError
+
+    def _describe(self, row) -> str:
+        """The row as listed on the confirmation page."""
+        return self._label(row)
+
+    def _with_form(self, request, queryset, *, form_class, title, submit, apply):
+        rows = self._rows(queryset)
+        if "apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                for row in rows:
+                    try:
+                        done = apply(row, form.cleaned_data)
+                    except DomainError as error:
+                        self.message_user(
+                            request, f"{self._label(row)}: {error.message}", messages.ERROR
+                        )
+                    else:
+                        self.message_user(request, f"{self._label(row)}: {done}", messages.SUCCESS)
+                return None
+        else:
+            form = form_class()
+        return render(
+            request,
+            REASON_ACTION_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "submit": submit,
+                "form": form,
+                "rows": [self._describe(row) for row in rows],
+                "action": request.POST.get("action"),
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "opts": self.model._meta,
+            },
+        )
