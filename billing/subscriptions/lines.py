@@ -149,14 +149,17 @@ class SubscriptionLine(registry.LineHandler):
             start, kind = subscription.expires_at, "renewed"
         elif status == SubscriptionStatus.PENDING:
             start, kind = context.now, "activated"
-        elif status == SubscriptionStatus.TRIALING or (
-            status == SubscriptionStatus.PAST_DUE
-            and subscription.trial_end_at is not None
-            and subscription.anchor_day is None
+        elif subscription.trial_end_at is not None and status in (
+            SubscriptionStatus.TRIALING,
+            SubscriptionStatus.PAST_DUE,
+            SubscriptionStatus.ACTIVE,
         ):
-            # The unused trial days are kept: the first paid period starts at the trial end
-            # (also when the trial has ended and the invoice is paid late, inside the grace).
-            start, kind = subscription.trial_end_at or context.now, "activated"
+            # The trial's own invoice (paid once per invoice: capture runs this only when the
+            # invoice becomes PAID). The unused trial days are kept: the first paid period
+            # starts at the end of the trial as it stands now: late inside the grace period,
+            # or after a staff extension (ACTIVE), from that end.
+            start = subscription.expires_at or subscription.trial_end_at
+            kind = "activated"
         else:
             return  # already active for this invoice (idempotent) or ended meanwhile
 

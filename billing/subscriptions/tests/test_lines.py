@@ -13,6 +13,7 @@ from audit.models import AuditEntry
 from billing.catalog.models import BillingPeriod
 from billing.catalog.tests.factories import CategoryFactory
 from billing.invoices.models import InvoiceStatus, InvoiceType
+from billing.invoices.services import invoice_mark_paid
 from billing.invoices.tests.factories import (
     buyer,
     issue_invoice,
@@ -22,6 +23,7 @@ from billing.invoices.tests.factories import (
     subscription_draft,
 )
 from billing.subscriptions.models import SubscriptionStatus
+from billing.subscriptions.services import renewals_issue_due, subscription_extend
 from billing.subscriptions.signals import subscription_plan_changed
 from tokens.services.ledger import balance_of
 
@@ -218,3 +220,30 @@ def test_a_renewal_paid_after_a_staff_extension_runs_a_full_period_from_the_new_
 
     sub.refresh_from_db()
     assert (sub.current_period_start, sub.expires_at) == (at(2027, 5, 20), at(2027, 6, 20))
+
+
+def test_a_trial_extended_by_staff_is_billed_by_its_own_invoice_from_the_extended_end():
+    customer = buyer()
+    plan = monthly_plan(features={"default_tokens": 7}, trial_days=14)
+    with time_machine.travel(at(2027, 3, 1), tick=False):
+        sub = subscription(customer, plan, status=SubscriptionStatus.TRIALING)
+        trial_invoice = issue_invoice(
+            customer, [subscription_draft(sub)], due_date=sub.trial_end_at
+        )
+    sub.status = SubscriptionStatus.PAST_DUE  # the trial ended unpaid
+    sub.save(update_fields=["status"])
+    with time_machine.travel(at(2027, 3, 16), tick=False):
+        subscription_extend(subscription_id=sub.pk, actor=None, days=10, reason="Goodwill")
+        sub.refresh_from_db()
+        assert (sub.status, sub.expires_at) == (SubscriptionStatus.ACTIVE, at(2027, 3, 25))
+    with time_machine.travel(at(2027, 3, 24), tick=False):
+        assert renewals_issue_due() == 0  # the trial invoice bills the first period
+        invoice_mark_paid(invoice_id=trial_invoice.pk, actor=None, payment_reference="LATE")
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.current_period_start, sub.expires_at) == (
+        SubscriptionStatus.ACTIVE,
+        at(2027, 3, 25),
+        at(2027, 4, 25),
+    )
+    assert balance_of(customer) == 7

@@ -290,14 +290,19 @@ def _without_renewal(subscriptions: list) -> list:
     committed after the rows were selected."""
     if not subscriptions:
         return []
-    taken = set(
+    rows = set(
         Invoice.objects.filter(
             subscription_id__in=[subscription.pk for subscription in subscriptions],
-            invoice_type=InvoiceType.RENEWAL,
-        ).values_list("subscription_id", "period_start", "status")
+            invoice_type__in=(InvoiceType.RENEWAL, InvoiceType.CHECKOUT),
+        ).values_list("subscription_id", "period_start", "status", "invoice_type")
     )
+    taken = {row[:3] for row in rows if row[3] == InvoiceType.RENEWAL}
+    # An open renewal blocks a new one; so does a trial whose own (CHECKOUT) invoice is still
+    # unpaid, e.g. extended by staff: paying that invoice starts the first period.
     open_for = {
-        subscription_id for subscription_id, _start, status in taken if status in OPEN_STATUSES
+        subscription_id
+        for subscription_id, _start, status, _type in rows
+        if status in OPEN_STATUSES
     }
     periods = {(subscription_id, start) for subscription_id, start, _status in taken}
     return [
@@ -370,7 +375,11 @@ def renewal_invoice_issue(
             Subscription.objects.filter(pk=subscription.pk)
             .filter(_renewal_blocking_q(voided_blocks=False))
             .exists()
-        )
+        ) or Invoice.objects.filter(
+            subscription_id=subscription.pk,
+            invoice_type=InvoiceType.CHECKOUT,
+            status__in=OPEN_STATUSES,
+        ).exists()
         if blocked:
             return None
         return issue_renewals([subscription], now=now, actor_label=EXPLICIT_LABEL)[0]
