@@ -74,7 +74,15 @@ def _displace_exclusive(subscription: Subscription, context) -> list[Subscriptio
         .exclude(pk=subscription.pk)
         .values_list("pk", flat=True)
     )
-    others = Subscription.objects.select_for_update().filter(pk__in=other_ids).order_by("pk")
+    holding = [
+        other.pk
+        for other in Subscription.objects.filter(pk__in=other_ids)
+        if other.is_valid_at(context.now) or other.status == SubscriptionStatus.PAUSED
+    ]
+    # Invoices before subscriptions (the order capture locks in): what the ended subscriptions
+    # still had open can no longer be paid.
+    _void_open_invoices(holding, context, reason="Ended by another subscription in its category")
+    others = Subscription.objects.select_for_update().filter(pk__in=holding).order_by("pk")
     displaced = []
     for other in others:
         if not other.is_valid_at(context.now) and other.status != SubscriptionStatus.PAUSED:
@@ -95,8 +103,46 @@ def _displace_exclusive(subscription: Subscription, context) -> list[Subscriptio
             before,
             context,
         )
+        for item in other.addons.select_for_update().filter(status=AddOnSubscriptionStatus.ACTIVE):
+            item.status = AddOnSubscriptionStatus.CANCELLED
+            item.cancelled_at = context.now
+            item.expires_at = context.now
+            item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
+            audit_record(
+                action="addon_subscription.cancelled",
+                object_type="addon_subscription",
+                object_id=item.pk,
+                subject_user_id=item.user_id,
+                summary="Add-on ended with its subscription (exclusive category)",
+                actor=context.actor,
+                actor_type=context.actor_type,
+                actor_label=context.actor_label,
+                before={"status": AddOnSubscriptionStatus.ACTIVE},
+                after={"status": item.status},
+            )
         displaced.append(other)
     return displaced
+
+
+def _void_open_invoices(subscription_ids, context, *, reason: str) -> None:
+    """Voids the open invoices (trial, renewal, plan change) of these subscriptions, except the
+    one being processed."""
+    from billing.invoices.services import invoice_void
+
+    open_ids = (
+        Invoice.objects.filter(subscription_id__in=list(subscription_ids), status__in=OPEN_STATUSES)
+        .exclude(pk=context.invoice.pk)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for invoice_id in list(open_ids):
+        invoice_void(
+            invoice_id=invoice_id,
+            actor=context.actor,
+            actor_type=context.actor_type,
+            actor_label=context.actor_label,
+            reason=reason,
+        )
 
 
 class SubscriptionLine(registry.LineHandler):
@@ -287,7 +333,9 @@ class SubscriptionLine(registry.LineHandler):
         )
 
     def reverse(self, line, context) -> dict:
-        """A full refund ends access now."""
+        """A full refund ends access now; the subscription's other open invoices are voided."""
+        if line.item_id is not None:
+            _void_open_invoices([line.item_id], context, reason="Subscription refunded")
         subscription = self._locked(line)
         if subscription is None or subscription.status == SubscriptionStatus.EXPIRED:
             return {}

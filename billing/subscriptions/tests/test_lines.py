@@ -13,8 +13,9 @@ from audit.models import AuditEntry
 from billing.catalog.models import BillingPeriod
 from billing.catalog.tests.factories import CategoryFactory
 from billing.invoices.models import InvoiceStatus, InvoiceType
-from billing.invoices.services import invoice_mark_paid
+from billing.invoices.services import invoice_mark_paid, invoice_refund
 from billing.invoices.tests.factories import (
+    addon_subscription,
     buyer,
     issue_invoice,
     monthly_plan,
@@ -247,3 +248,44 @@ def test_a_trial_extended_by_staff_is_billed_by_its_own_invoice_from_the_extende
         at(2027, 4, 25),
     )
     assert balance_of(customer) == 7
+
+
+def test_a_displaced_subscription_loses_its_open_invoices_and_add_ons():
+    customer = buyer()
+    basic, pro = monthly_plan(name="Basic"), monthly_plan(name="Pro")
+    CategoryFactory(is_single=True).plans.add(basic, pro)
+    old = subscription(customer, basic)
+    paid_invoice(customer, [subscription_draft(old)], reference="OLD")
+    old.refresh_from_db()
+    addon = addon_subscription(customer, subscription=old, status="ACTIVE",
+                               starts_at=timezone.now(), expires_at=old.expires_at)  # fmt: skip
+    renewal_draft = subscription_draft(old)
+    open_renewal = issue_invoice(customer, [renewal_draft], invoice_type=InvoiceType.RENEWAL,
+                                 period_start=old.expires_at)  # fmt: skip
+    new = subscription(customer, pro)
+
+    paid_invoice(customer, [subscription_draft(new)], reference="NEW")
+
+    open_renewal.refresh_from_db()
+    addon.refresh_from_db()
+    assert open_renewal.status == InvoiceStatus.CANCELLED
+    assert addon.status == "CANCELLED"
+    assert addon.is_valid is False
+
+
+def test_a_full_refund_voids_the_subscriptions_other_open_invoices(admin_user):
+    customer = buyer()
+    plan = monthly_plan()
+    sub = subscription(customer, plan)
+    first = paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    open_renewal = issue_invoice(customer, [subscription_draft(sub)],
+                                 invoice_type=InvoiceType.RENEWAL,
+                                 period_start=sub.expires_at)  # fmt: skip
+
+    invoice_refund(invoice_id=first.pk, actor=admin_user, force=True)
+
+    open_renewal.refresh_from_db()
+    sub.refresh_from_db()
+    assert open_renewal.status == InvoiceStatus.CANCELLED
+    assert sub.status == SubscriptionStatus.CANCELLED
