@@ -42,8 +42,10 @@ HOLDING_STATUSES = (S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED)
 
 class Subscription(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # A user without financial records (no invoice, payment, credit note or ledger entry) is
+    # deleted outright with the subscriptions staff gave them; anyone else is anonymised.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="subscriptions"
     )
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
     pending_plan = models.ForeignKey(
@@ -120,11 +122,11 @@ ADDON_TRANSITIONS: dict[str, frozenset[str]] = {
 class AddOnSubscription(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="addon_subscriptions"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="addon_subscriptions"
     )
     addon = models.ForeignKey(AddOn, on_delete=models.PROTECT, related_name="subscriptions")
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="addons"
+        Subscription, on_delete=models.CASCADE, null=True, blank=True, related_name="addons"
     )
     invoice = models.ForeignKey(
         "invoices.Invoice", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

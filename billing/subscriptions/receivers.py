@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from functools import partial
+
+from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -14,6 +17,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.subscriptions.signals import subscription_cancelled
 
 ENDABLE = (
     SubscriptionStatus.PENDING,
@@ -40,7 +44,29 @@ def end_subscriptions(sender, user, actor=None, **kwargs) -> None:
         subscription.status = SubscriptionStatus.CANCELLED
         subscription.cancelled_at = subscription.cancelled_at or now
         subscription.expires_at = now
-        subscription.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
+        subscription.pending_plan = None
+        subscription.paused_at = None
+        subscription.pause_ends_at = None
+        subscription.save(
+            update_fields=[
+                "status",
+                "cancelled_at",
+                "expires_at",
+                "pending_plan",
+                "paused_at",
+                "pause_ends_at",
+                "updated_at",
+            ]
+        )
+        transaction.on_commit(
+            partial(
+                subscription_cancelled.send_robust,
+                sender=Subscription,
+                subscription=subscription,
+                immediate=True,
+                reason="account_anonymised",
+            )
+        )
         audit_record(
             action="subscription.cancelled",
             object_type="subscription",

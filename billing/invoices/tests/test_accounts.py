@@ -205,3 +205,37 @@ def test_a_trial_is_ended_by_anonymisation(admin_client):
     assert sub.status == SubscriptionStatus.CANCELLED
     assert sub.expires_at <= timezone.now()
     assert Invoice.objects.get(pk=invoice.pk).status == InvoiceStatus.CANCELLED
+
+
+def test_anonymisation_announces_each_ended_subscription(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from billing.subscriptions.signals import subscription_cancelled
+
+    user = buyer()
+    sub = subscription(user, status=SubscriptionStatus.TRIALING)
+    issue_invoice(user, [subscription_draft(sub)])  # a financial record: anonymise
+    received = []
+    subscription_cancelled.connect(
+        lambda **kwargs: received.append((kwargs["subscription"].pk, kwargs["reason"])),
+        weak=False,
+        dispatch_uid="test-anonymised",
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = admin_client.delete(f"{USERS}/{user.pk}?force=true")
+    finally:
+        subscription_cancelled.disconnect(dispatch_uid="test-anonymised")
+
+    assert response.status_code == 200
+    assert received == [(sub.pk, "account_anonymised")]
+
+
+def test_a_user_whose_only_subscription_was_complimentary_is_deleted(admin_client):
+    user = buyer()
+    subscription(user, status=SubscriptionStatus.ACTIVE)
+
+    response = admin_client.delete(f"{USERS}/{user.pk}")
+
+    assert (response.status_code, response.json()["action"]) == (200, "DELETED")
+    assert not User.objects.filter(pk=user.pk).exists()
