@@ -3,6 +3,7 @@ refunding and reversing a refund does to subscriptions and add-on subscriptions.
 
 from __future__ import annotations
 
+import calendar
 import datetime
 
 from django.db import transaction
@@ -388,6 +389,16 @@ class SubscriptionLine(registry.LineHandler):
         )
 
 
+def _addon_anchor(item: AddOnSubscription) -> int:
+    """The day an add-on's periods end on: the day it started (clamped in short months, so
+    Jan 31 → Feb 28 → Mar 31), unless its end was moved (a pause of its subscription), which
+    then sets the new day."""
+    anchor = item.starts_at.day if item.starts_at else item.expires_at.day
+    end = item.expires_at
+    on_anchor = end.day == min(anchor, calendar.monthrange(end.year, end.month)[1])
+    return anchor if on_anchor else end.day
+
+
 class AddOnLine(registry.LineHandler):
     type = LineType.ADD_ON
 
@@ -395,7 +406,7 @@ class AddOnLine(registry.LineHandler):
         if line.item_id is None:
             return None
         return (
-            AddOnSubscription.objects.select_for_update()
+            AddOnSubscription.objects.select_for_update(of=("self",))
             .select_related("addon")
             .filter(pk=line.item_id)
             .first()
@@ -430,7 +441,7 @@ class AddOnLine(registry.LineHandler):
             and item.expires_at is not None
         ):
             item.expires_at = period_end(
-                item.expires_at, item.addon.billing_period, anchor_day=item.starts_at.day
+                item.expires_at, item.addon.billing_period, anchor_day=_addon_anchor(item)
             )
         else:
             return

@@ -15,6 +15,7 @@ from billing.catalog.tests.factories import CategoryFactory
 from billing.invoices.models import InvoiceStatus, InvoiceType
 from billing.invoices.services import invoice_mark_paid, invoice_refund
 from billing.invoices.tests.factories import (
+    addon_draft,
     addon_subscription,
     buyer,
     issue_invoice,
@@ -289,3 +290,26 @@ def test_a_full_refund_voids_the_subscriptions_other_open_invoices(admin_user):
     sub.refresh_from_db()
     assert open_renewal.status == InvoiceStatus.CANCELLED
     assert sub.status == SubscriptionStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends", "renewed_to"),
+    [
+        (at(2027, 1, 31), at(2027, 2, 28), at(2027, 3, 31)),  # clamped: keeps its day
+        (at(2027, 1, 10), at(2027, 2, 15), at(2027, 3, 15)),  # moved by a pause: the new day
+    ],
+)
+def test_a_renewed_add_on_keeps_its_day_or_the_day_a_pause_moved_it_to(starts, ends, renewed_to):
+    customer = buyer()
+    sub = subscription(customer, monthly_plan())
+    paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    item = addon_subscription(customer, subscription=sub, status="ACTIVE", starts_at=starts,
+                              expires_at=ends)  # fmt: skip
+    drafts = [subscription_draft(sub), addon_draft(item)]
+
+    paid_invoice(customer, drafts, invoice_type=InvoiceType.RENEWAL,
+                 period_start=sub.expires_at, reference="R1")  # fmt: skip
+
+    item.refresh_from_db()
+    assert item.expires_at == renewed_to
