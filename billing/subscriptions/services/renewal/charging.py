@@ -7,17 +7,27 @@ plugin is enabled and can charge saved methods:
 - the first charge at the end of the current period (``expires_at``), then on each of the
   ``payment_retry_days`` after it (default days 1, 3, 5), never after the grace period; a run
   that missed slots makes one attempt and waits for the next slot after it;
-- the attempt is claimed (``charge_attempts`` + 1, ``last_charge_at``) in a short transaction
-  with the subscription locked, and the gateway is called outside any transaction with the
-  idempotency key ``renewal:<invoice id>:<attempt>``, so a concurrent run cannot charge twice;
-- succeeded: captured through ``invoice_capture`` (the renewal line extends the subscription);
-  pending: a PENDING payment waits for the provider's event; failed or refused: a FAILED payment
-  and ``payment_failed``; the invoice stays payable by the customer.
+- a batch only picks candidates. Right before each gateway call a short transaction locks the
+  invoice, then the subscription (the order capture uses), checks again that the invoice is
+  still open with something to pay, that the subscription is ACTIVE or PAST_DUE, not cancelled,
+  with its saved method, and that the slot is still due, and claims the attempt
+  (``charge_attempts`` + 1, ``last_charge_at``). A customer who cancelled or paid meanwhile is
+  not charged, and a concurrent run that waited for the locks finds the slot taken. No lock is
+  held while the provider answers;
+- the idempotency key is ``renewal:<invoice id>:<attempt>``, except after an unknown outcome;
+- outcomes: succeeded is captured through ``invoice_capture`` (the renewal line extends the
+  subscription). A definite decline (``GatewayError`` or the status ``failed``) records a FAILED
+  payment and sends ``payment_failed``; the next attempt uses a new key. An unknown outcome (any
+  other exception, such as a timeout after the provider charged, or the status ``pending``)
+  leaves a PENDING payment carrying the key and sends nothing: the provider's event settles it,
+  and until then every next attempt sends the same key again, so the provider answers with that
+  first charge instead of charging twice. The invoice stays payable by the customer.
 """
 
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -41,6 +51,8 @@ from plugins import state as plugin_state
 
 JOB_NAME = "renewals_charge_saved"
 DEFAULT_BATCH_SIZE = 100
+CHARGEABLE_STATUSES = (SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE)
+SAVED_METHOD_CHARGE = "saved_method"  # provider_data["charge"] of the payments this job records
 
 
 def _open_renewals(subscription_ids: list) -> dict:
@@ -89,7 +101,84 @@ def charge_is_due(
     return any(slot <= now and (last is None or last < slot) for slot in slots)
 
 
-def _charge_request(invoice: Invoice, subscription: Subscription, attempt: int):
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed charge attempt: its number, the idempotency key to send, the saved method to
+    charge, and the PENDING payment of the earlier attempt whose outcome is still unknown (the
+    key is that attempt's) or None."""
+
+    number: int
+    key: str
+    saved_method_id: str
+    unresolved_payment_id: object | None
+
+
+def _unresolved_charge(invoice: Invoice, gateway: str) -> Payment | None:
+    """The newest PENDING payment this job recorded for ``invoice`` via ``gateway``: an attempt
+    whose outcome the provider has not settled yet."""
+    pending = Payment.objects.filter(
+        invoice_id=invoice.pk, gateway=gateway, status=PaymentStatus.PENDING
+    ).order_by("-created_at")
+    for payment in pending:
+        if (payment.provider_data or {}).get("charge") == SAVED_METHOD_CHARGE:
+            return payment
+    return None
+
+
+def _key_of(payment: Payment, invoice: Invoice) -> str:
+    data = payment.provider_data or {}
+    return data.get("idempotency_key") or f"renewal:{invoice.pk}:{data.get('attempt')}"
+
+
+def attempt_claim(
+    *,
+    subscription_id,
+    invoice_id,
+    gateway: str,
+    now: datetime.datetime,
+    retry_days: list[int],
+    grace_days: int,
+) -> Attempt | None:
+    """Locks the invoice, then the subscription, checks that the charge is still wanted and
+    due, and claims the attempt; None (nothing claimed) otherwise."""
+    with transaction.atomic():
+        invoice = Invoice.objects.select_for_update().filter(pk=invoice_id).first()
+        if (
+            invoice is None
+            or invoice.status not in OPEN_STATUSES
+            or invoice.total_amount <= 0
+            or invoice.subscription_id != subscription_id
+        ):
+            return None
+        subscription = Subscription.objects.select_for_update().filter(pk=subscription_id).first()
+        if (
+            subscription is None
+            or subscription.cancelled_at is not None
+            or subscription.status not in CHARGEABLE_STATUSES
+            or subscription.saved_method_gateway != gateway
+            or not subscription.saved_method_id
+            or not charge_is_due(
+                subscription, now=now, retry_days=retry_days, grace_days=grace_days
+            )
+        ):
+            return None
+        subscription.charge_attempts += 1
+        subscription.last_charge_at = now
+        subscription.save(update_fields=["charge_attempts", "last_charge_at", "updated_at"])
+        unresolved = _unresolved_charge(invoice, gateway)
+        return Attempt(
+            number=subscription.charge_attempts,
+            key=(
+                _key_of(unresolved, invoice)
+                if unresolved is not None
+                else f"renewal:{invoice.pk}:{subscription.charge_attempts}"
+            ),
+            saved_method_id=subscription.saved_method_id,
+            unresolved_payment_id=unresolved.pk if unresolved is not None else None,
+        )
+
+
+def _charge_request(invoice: Invoice, subscription: Subscription, key: str):
     return gateways.PaymentRequest(
         invoice_id=str(invoice.pk),
         user_id=str(invoice.user_id),
@@ -105,13 +194,37 @@ def _charge_request(invoice: Invoice, subscription: Subscription, attempt: int):
             for line in invoice.lines.all()
         ),
         customer_email=invoice.user.email or None,
-        idempotency_key=f"renewal:{invoice.pk}:{attempt}",
+        idempotency_key=key,
         metadata={
             "invoice_id": str(invoice.pk),
             "user_id": str(invoice.user_id),
             "subscription_id": str(subscription.pk),
         },
     )
+
+
+def _attach(payment_id, *, gateway: str, external_id: str) -> Payment | None:
+    """The still PENDING payment ``payment_id`` with the provider's id of its charge set; None
+    when it was settled meanwhile, carries another charge's id, or the id is on another row."""
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update()
+            .filter(pk=payment_id, status=PaymentStatus.PENDING)
+            .first()
+        )
+        if payment is None or payment.external_id == external_id:
+            return payment
+        if payment.external_id:
+            return None
+        if Payment.objects.filter(gateway=gateway, external_id=external_id).exists():
+            return None
+        try:
+            with transaction.atomic():
+                payment.external_id = external_id
+                payment.save(update_fields=["external_id", "updated_at"])
+        except IntegrityError:
+            return None
+        return payment
 
 
 def _payment_record(invoice: Invoice, *, gateway: str, external_id, amount, currency, data):
@@ -150,48 +263,86 @@ def _payment_record(invoice: Invoice, *, gateway: str, external_id, amount, curr
         return payment
 
 
-def _charge(subscription: Subscription, invoice: Invoice, attempt: int) -> None:
-    """Calls the gateway (outside any transaction) and records what it answered."""
-    name = subscription.saved_method_gateway
-    data = {"charge": "saved_method", "attempt": attempt}
-    result = None
-    try:
-        gateway = gateways.gateway_for(name)
-        result = gateway.charge_saved_method(
-            saved_payment_method_id=subscription.saved_method_id,
-            request=_charge_request(invoice, subscription, attempt),
-        )
-    except (gateways.GatewayError, gateways.NotConfigured) as error:
-        reason = str(error) or "The provider refused the charge"
-    except Exception as error:  # a plugin's bug must not stop the run
-        logger.exception("%s: charging %s failed", JOB_NAME, invoice.invoice_number)
-        reason = f"Charge failed: {type(error).__name__}"
-    if result is not None and result.status == "succeeded":
-        invoice_capture(
-            invoice_id=invoice.pk,
-            gateway=name,
-            external_id=result.external_payment_id,
-            amount=result.amount,
-            currency=result.currency,
-            provider_data=data,
-            actor_type=ActorType.SYSTEM,
-            actor_label=JOB_NAME,
-        )
-        return
-    payment = _payment_record(
+def _attempt_payment(invoice: Invoice, attempt: Attempt, *, gateway: str, result, data):
+    """The PENDING payment standing for this attempt: the unresolved earlier attempt's when the
+    key was reused, else the provider's payment or a new one."""
+    external_id = result.external_payment_id if result is not None else None
+    if attempt.unresolved_payment_id is not None:
+        if external_id:
+            payment = _attach(
+                attempt.unresolved_payment_id, gateway=gateway, external_id=external_id
+            )
+        else:
+            payment = Payment.objects.filter(
+                pk=attempt.unresolved_payment_id, status=PaymentStatus.PENDING
+            ).first()
+        if payment is not None:
+            return payment
+    return _payment_record(
         invoice,
-        gateway=name,
-        external_id=result.external_payment_id if result is not None else None,
+        gateway=gateway,
+        external_id=external_id,
         amount=result.amount if result is not None else invoice.total_amount,
         currency=result.currency if result is not None else invoice.currency,
         data=data,
     )
-    if result is not None and result.status == "pending":
-        return  # the provider's event captures or fails it
-    if result is not None:
-        reason = result.failure_reason or "The provider declined the charge"
+
+
+def _charge(subscription, invoice, attempt: Attempt, *, name: str, gateway) -> None:
+    """Calls the gateway (outside any transaction) and records what it answered."""
+    data = {
+        "charge": SAVED_METHOD_CHARGE,
+        "attempt": attempt.number,
+        "idempotency_key": attempt.key,
+    }
+    result = None
+    declined = None  # the reason of a definite decline
+    try:
+        result = gateway.charge_saved_method(
+            saved_payment_method_id=attempt.saved_method_id,
+            request=_charge_request(invoice, subscription, attempt.key),
+        )
+    except gateways.GatewayError as error:
+        declined = str(error) or "The provider refused the charge"
+    except gateways.NotConfigured as error:
+        # Nothing reached the provider: this attempt charged nothing, but an earlier attempt
+        # whose key it reused is still unknown and stays so.
+        if attempt.unresolved_payment_id is not None:
+            logger.warning("%s: %s not charged: %s", JOB_NAME, invoice.invoice_number, error)
+            return
+        declined = str(error) or "The provider is not configured"
+    except Exception:  # a timeout or a plugin's bug: the charge may have happened
+        logger.exception("%s: charging %s ended unknown", JOB_NAME, invoice.invoice_number)
+    if result is not None and result.status == "succeeded":
+        payment_id = None
+        if attempt.unresolved_payment_id is not None:
+            if result.external_payment_id:
+                _attach(
+                    attempt.unresolved_payment_id,
+                    gateway=name,
+                    external_id=result.external_payment_id,
+                )
+            else:
+                payment_id = attempt.unresolved_payment_id
+        invoice_capture(
+            invoice_id=invoice.pk,
+            gateway=name,
+            external_id=result.external_payment_id or None,
+            amount=result.amount,
+            currency=result.currency,
+            provider_data=data,
+            payment_id=payment_id,
+            actor_type=ActorType.SYSTEM,
+            actor_label=JOB_NAME,
+        )
+        return
+    if result is not None and result.status == "failed":
+        declined = result.failure_reason or "The provider declined the charge"
+    payment = _attempt_payment(invoice, attempt, gateway=name, result=result, data=data)
+    if declined is None:
+        return  # unknown or pending: the provider's event settles it, the next key is this one
     payment_fail(
-        payment_id=payment.pk, reason=reason, actor_type=ActorType.SYSTEM, actor_label=JOB_NAME
+        payment_id=payment.pk, reason=declined, actor_type=ActorType.SYSTEM, actor_label=JOB_NAME
     )
 
 
@@ -203,7 +354,7 @@ def _chargeable():
     )
     return Subscription.objects.filter(
         saved,
-        status__in=(SubscriptionStatus.ACTIVE, SubscriptionStatus.PAST_DUE),
+        status__in=CHARGEABLE_STATUSES,
         cancelled_at__isnull=True,
     ).filter(
         Exists(
@@ -225,39 +376,47 @@ def renewals_charge_saved(
     now = now or timezone.now()
     settings = platform_settings_get()
     retry_days = list(settings.payment_retry_days or [])
+    grace_days = settings.grace_period_days
     queryset = _chargeable().filter(expires_at__lte=now)
     attempted = 0
     after = None
     while True:
-        claimed = []
+        candidates = []
         with transaction.atomic():
             batch = claim_batch(queryset, after=after, batch_size=batch_size)
             if not batch:
                 return attempted
             after = batch[-1].pk
             invoices = _open_renewals([subscription.pk for subscription in batch])
-            gateways_ready: dict = {}
+            ready: dict = {}
             for subscription in batch:
                 invoice = invoices.get(subscription.pk)
                 name = subscription.saved_method_gateway
-                if name not in gateways_ready:
-                    gateways_ready[name] = _gateway(name) is not None
-                if invoice is None or not gateways_ready[name]:
+                if name not in ready:
+                    ready[name] = _gateway(name)
+                if invoice is None or ready[name] is None:
                     continue
-                if not charge_is_due(
-                    subscription,
+                if charge_is_due(
+                    subscription, now=now, retry_days=retry_days, grace_days=grace_days
+                ):
+                    candidates.append((subscription, invoice, name))
+        for subscription, invoice, name in candidates:
+            try:
+                attempt = attempt_claim(
+                    subscription_id=subscription.pk,
+                    invoice_id=invoice.pk,
+                    gateway=name,
                     now=now,
                     retry_days=retry_days,
-                    grace_days=settings.grace_period_days,
-                ):
-                    continue
-                subscription.charge_attempts += 1
-                subscription.last_charge_at = now
-                subscription.save(update_fields=["charge_attempts", "last_charge_at", "updated_at"])
-                claimed.append((subscription, invoice, subscription.charge_attempts))
-        for subscription, invoice, attempt in claimed:
+                    grace_days=grace_days,
+                )
+            except Exception:
+                logger.exception("%s: claiming the charge of %s failed", JOB_NAME, invoice.pk)
+                continue
+            if attempt is None:
+                continue  # paid, voided, cancelled or claimed by another run meanwhile
             try:
-                _charge(subscription, invoice, attempt)
+                _charge(subscription, invoice, attempt, name=name, gateway=ready[name])
             except Exception:
                 logger.exception("%s: recording the charge of %s failed", JOB_NAME, invoice.pk)
             attempted += 1
