@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from collections.abc import Callable
 
 from django.contrib.auth import get_user_model
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -173,15 +175,64 @@ def exclusive_refusal(*, user, plan: Plan, subject: str) -> None:
         )
 
 
-def lock_open_invoices(subscription_id) -> list[Invoice]:
-    """The subscription's unpaid trial, renewal and plan-change invoices, locked (before the
-    subscription, in the order capture locks)."""
+def open_invoices(subscription_id, *, invoice_types=CANCELLED_INVOICE_TYPES) -> QuerySet[Invoice]:
+    """The subscription's unpaid invoices of ``invoice_types`` (default: trial, renewal and
+    plan-change)."""
+    return Invoice.objects.filter(
+        subscription_id=subscription_id, status__in=OPEN_STATUSES, invoice_type__in=invoice_types
+    )
+
+
+def lock_open_invoices(subscription_id, *, invoice_types=CANCELLED_INVOICE_TYPES) -> list[Invoice]:
+    """``open_invoices`` locked in primary-key order (before the subscription, in the order
+    capture locks)."""
     return list(
-        Invoice.objects.select_for_update()
-        .filter(
-            subscription_id=subscription_id,
-            status__in=OPEN_STATUSES,
-            invoice_type__in=CANCELLED_INVOICE_TYPES,
-        )
+        open_invoices(subscription_id, invoice_types=invoice_types)
+        .select_for_update()
         .order_by("pk")
     )
+
+
+class _InvoiceAppeared(Exception):
+    """An invoice to lock first was committed while the rows after it were awaited."""
+
+
+LOCK_ATTEMPTS = 3
+
+
+def lock_in_order(invoices: Callable[[], QuerySet[Invoice]], lock_rows: Callable[[], object]):
+    """Locks the invoices ``invoices()`` selects, then runs ``lock_rows()`` (locking the
+    subscription and whatever comes after it): the order capture locks in. An invoice committed
+    while ``lock_rows`` waited was not locked first; the savepoint is rolled back (releasing the
+    locks) and both are taken again, at most ``LOCK_ATTEMPTS`` times (the last attempt keeps what
+    it has). Returns (the locked invoices by primary key, what ``lock_rows`` returned)."""
+    for attempt in range(1, LOCK_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                locked = {row.pk: row for row in invoices().select_for_update().order_by("pk")}
+                rows = lock_rows()
+                if attempt < LOCK_ATTEMPTS:
+                    appeared = set(invoices().values_list("pk", flat=True)) - locked.keys()
+                    if appeared:
+                        raise _InvoiceAppeared
+                return locked, rows
+        except _InvoiceAppeared:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def locked_with_open_invoices(
+    subscription_id,
+    *,
+    invoice_types=CANCELLED_INVOICE_TYPES,
+    lock: Callable[[object], Subscription] = locked_subscription,
+) -> tuple[list[Invoice], Subscription]:
+    """The subscription's open invoices of ``invoice_types`` locked, then the subscription
+    (``lock``), with ``lock_in_order``; raises NotFound for an id that is not a UUID."""
+    pk = as_uuid(subscription_id)
+    if pk is None:
+        raise NotFound(NOT_FOUND)
+    locked, subscription = lock_in_order(
+        lambda: open_invoices(pk, invoice_types=invoice_types), lambda: lock(pk)
+    )
+    return list(locked.values()), subscription

@@ -3,9 +3,10 @@ PLAN_CHANGE invoice, the downgrade scheduled for the next renewal, and cancellin
 
 Every request is checked in the order of the "Plan-change checks" table of API.md §8; the first
 failure answers 400 and nothing is written. Upgrade, downgrade and cancel-downgrade each run in
-one transaction with the subscription row locked and write one audit row. The plan itself only
-switches when the PLAN_CHANGE invoice (or, for a downgrade, the renewal) is paid: that is the
-SUBSCRIPTION line handler's job (``billing.subscriptions.lines``).
+one transaction and write one audit row; they lock the subscription's open invoices first, then
+the subscription row (the order capture locks them in). The plan itself only switches when the
+PLAN_CHANGE invoice (or, for a downgrade, the renewal) is paid: that is the SUBSCRIPTION line
+handler's job (``billing.subscriptions.lines``).
 
 Rules written down here (the specs are silent on them):
 
@@ -60,6 +61,7 @@ from billing.invoices.services import (
 from billing.invoices.services.issuing import buyer_snapshot, treatment_for
 from billing.invoices.tax import TaxTreatment
 from billing.subscriptions.models import HOLDING_STATUSES, Subscription, SubscriptionStatus
+from billing.subscriptions.services.common import as_uuid, lock_in_order, open_invoices
 from platform_settings.selectors import platform_settings_get
 from vbwd.exceptions import BusinessRuleError, InvalidTransition, ValidationFailed
 from vbwd.money import round_money
@@ -355,11 +357,20 @@ def _prorate(subscription: Subscription, plan_id, *, action: str, now) -> Prorat
 
 
 def _locked(subscription_id) -> Subscription:
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "user", "user__details")
-        .get(pk=subscription_id)
-    )
+    """The subscription's open invoices locked, then the subscription row (the invoices a plan
+    change may void are locked before it, as capture locks them)."""
+
+    def lock_row() -> Subscription:
+        return (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("plan", "user", "user__details")
+            .get(pk=subscription_id)
+        )
+
+    pk = as_uuid(subscription_id)
+    if pk is None:
+        return lock_row()
+    return lock_in_order(lambda: open_invoices(pk), lock_row)[1]
 
 
 def _payment_method(code, *, subscription: Subscription, proration: Proration):
@@ -454,9 +465,9 @@ def subscription_upgrade(
 ) -> UpgradeResult:
     """Issues the PLAN_CHANGE invoice of an immediate upgrade (an older unpaid one is voided, a
     scheduled downgrade cleared); a zero total is captured at once and the plan switches."""
-    now = timezone.now()
     with transaction.atomic():
         subscription = _locked(subscription_id)
+        now = timezone.now()
         proration = _prorate(subscription, plan_id, action=UPGRADE, now=now)
         method = _payment_method(
             payment_method_code, subscription=subscription, proration=proration

@@ -6,14 +6,19 @@
   issued first. One-time plans never expire (``expires_at`` is null).
 - ``subscriptions_expire``: PAST_DUE beyond the grace period → EXPIRED; its open renewal, trial
   and plan-change invoices are voided and its ACTIVE add-ons expire with it. CANCELLED
-  subscriptions past their end stay CANCELLED (they already give no access).
+  subscriptions past their end stay CANCELLED (they already give no access). Each subscription
+  is handled in its own transaction, its open invoices locked before it (the order capture
+  locks in); a subscription another transaction holds is skipped and left for the next run.
 - ``addons_expire``: an ACTIVE add-on subscription whose period ended and that is not being
   renewed → EXPIRED. It is being renewed while an open renewal invoice of its subscription
   carries its line (the subscription is ACTIVE or PAST_DUE), and while its subscription is
   PAUSED (the renewal after the resume carries it). CANCELLED ones stay CANCELLED.
 - ``pauses_auto_resume``: PAUSED past ``pause_ends_at`` → resumed (``subscription_resume``).
 - ``plan_change_invoices_void_stale``: an unpaid plan-change invoice is voided when the period it
-  was computed for has ended.
+  was computed for has ended: the subscription's current period (whose end a pause or an
+  extension may have moved) has ended, or its current period is no longer the one the invoice
+  was computed for (``current_period_start`` ≠ the invoice's ``period_start``). An invoice
+  without a period (or a subscription) falls back to its own ``period_end``.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.subscriptions.services.renewal.batches import run_per_row
+from billing.subscriptions.services.common import lock_in_order
+from billing.subscriptions.services.renewal.batches import logger, run_per_row
 from billing.subscriptions.services.renewal.issuing import (
     RELATED,
     due_for_renewal,
@@ -139,51 +145,89 @@ def subscriptions_mark_past_due(
 # --- EXPIRED ----------------------------------------------------------------------------------
 
 
+def _expire_one(pk, *, deadline: datetime.datetime) -> bool:
+    """Expires one PAST_DUE subscription whose grace period ended by ``deadline``, inside the
+    caller's transaction: its open invoices locked first, then the subscription (skipped when
+    another transaction holds it) with the state checked again."""
+
+    def open_invoices():
+        return Invoice.objects.filter(subscription_id=pk, status__in=OPEN_STATUSES)
+
+    def lock_subscription() -> Subscription | None:
+        return (
+            Subscription.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("plan")
+            .filter(
+                pk=pk,
+                status=SubscriptionStatus.PAST_DUE,
+                expires_at__isnull=False,
+                expires_at__lte=deadline,
+            )
+            .first()
+        )
+
+    _invoices, subscription = lock_in_order(open_invoices, lock_subscription)
+    if subscription is None:
+        return False  # changed meanwhile, or held by another transaction: the next run sees it
+    for invoice_id in list(open_invoices().order_by("pk").values_list("pk", flat=True)):
+        invoice_void(
+            invoice_id=invoice_id,
+            reason="The subscription expired after its grace period",
+            actor_type=ActorType.SYSTEM,
+            actor_label=EXPIRE_JOB,
+        )
+    subscription.status = SubscriptionStatus.EXPIRED
+    subscription.save(update_fields=["status", "updated_at"])
+    _audit_subscription(
+        subscription,
+        "subscription.expired",
+        f"Subscription to {subscription.plan.name} expired: unpaid after the grace period",
+        SubscriptionStatus.PAST_DUE,
+        EXPIRE_JOB,
+    )
+    addons = AddOnSubscription.objects.select_for_update().select_related("addon")
+    for item in addons.filter(subscription=subscription, status=AddOnSubscriptionStatus.ACTIVE):
+        _expire_addon(
+            item,
+            job=EXPIRE_JOB,
+            summary=f"Add-on {item.addon.name} expired with its subscription",
+        )
+    transaction.on_commit(
+        lambda: subscription_expired.send_robust(sender=Subscription, subscription=subscription)
+    )
+    return True
+
+
 def subscriptions_expire(
     *, batch_size: int = DEFAULT_BATCH_SIZE, now: datetime.datetime | None = None
 ) -> int:
     """PAST_DUE subscriptions whose grace period is over → EXPIRED, with their open invoices
     voided and ACTIVE add-ons expired; ``subscription_expired`` after commit. Returns how
     many."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
     now = now or timezone.now()
-    grace = datetime.timedelta(days=platform_settings_get().grace_period_days)
-    queryset = Subscription.objects.select_related("plan").filter(
-        status=SubscriptionStatus.PAST_DUE, expires_at__isnull=False, expires_at__lte=now - grace
-    )
-
-    def handle(subscription: Subscription) -> bool:
-        open_invoices = Invoice.objects.filter(
-            subscription_id=subscription.pk, status__in=OPEN_STATUSES
-        ).values_list("pk", flat=True)
-        for invoice_id in list(open_invoices):
-            invoice_void(
-                invoice_id=invoice_id,
-                reason="The subscription expired after its grace period",
-                actor_type=ActorType.SYSTEM,
-                actor_label=EXPIRE_JOB,
-            )
-        subscription.status = SubscriptionStatus.EXPIRED
-        subscription.save(update_fields=["status", "updated_at"])
-        _audit_subscription(
-            subscription,
-            "subscription.expired",
-            f"Subscription to {subscription.plan.name} expired: unpaid after the grace period",
-            SubscriptionStatus.PAST_DUE,
-            EXPIRE_JOB,
-        )
-        addons = AddOnSubscription.objects.select_for_update().select_related("addon")
-        for item in addons.filter(subscription=subscription, status=AddOnSubscriptionStatus.ACTIVE):
-            _expire_addon(
-                item,
-                job=EXPIRE_JOB,
-                summary=f"Add-on {item.addon.name} expired with its subscription",
-            )
-        transaction.on_commit(
-            lambda: subscription_expired.send_robust(sender=Subscription, subscription=subscription)
-        )
-        return True
-
-    return run_per_row(queryset, handle, job=EXPIRE_JOB, batch_size=batch_size)
+    deadline = now - datetime.timedelta(days=platform_settings_get().grace_period_days)
+    due = Subscription.objects.filter(
+        status=SubscriptionStatus.PAST_DUE, expires_at__isnull=False, expires_at__lte=deadline
+    ).order_by("pk")
+    expired = 0
+    after = None
+    while True:
+        # The batch's ids are read without locks; each subscription is then claimed in its own
+        # transaction, invoices first (holding a subscription while waiting for another
+        # subscription's invoice could deadlock with a capture).
+        rows = due.filter(pk__gt=after) if after is not None else due
+        ids = list(rows.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return expired
+        after = ids[-1]
+        for pk in ids:
+            try:
+                with transaction.atomic():
+                    expired += _expire_one(pk, deadline=deadline)
+            except Exception:
+                logger.exception("%s: Subscription %s failed", EXPIRE_JOB, pk)
 
 
 def addons_expire(
@@ -252,13 +296,19 @@ def pauses_auto_resume(
 def plan_change_invoices_void_stale(
     *, batch_size: int = DEFAULT_BATCH_SIZE, now: datetime.datetime | None = None
 ) -> int:
-    """Unpaid PLAN_CHANGE invoices whose period has ended are voided; returns how many."""
+    """Unpaid PLAN_CHANGE invoices whose period has ended (see the module docstring) are voided;
+    returns how many."""
     now = now or timezone.now()
+    subscription = Subscription.objects.filter(pk=OuterRef("subscription_id"))
+    still_current = Exists(
+        subscription.filter(expires_at__gt=now, current_period_start=OuterRef("period_start"))
+    )
+    measurable = Q(period_start__isnull=False) & Exists(subscription)
     queryset = Invoice.objects.filter(
-        invoice_type=InvoiceType.PLAN_CHANGE,
-        status__in=OPEN_STATUSES,
-        period_end__isnull=False,
-        period_end__lte=now,
+        invoice_type=InvoiceType.PLAN_CHANGE, status__in=OPEN_STATUSES
+    ).filter(
+        (measurable & ~still_current)
+        | (~measurable & Q(period_end__isnull=False, period_end__lte=now))
     )
 
     def handle(invoice: Invoice) -> bool:
