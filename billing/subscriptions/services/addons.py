@@ -6,6 +6,10 @@ Rules written down here (the specs are silent on them):
   line and FEE lines (the fee belongs to the invoice as a whole).
 - A PENDING add-on whose invoice is gone or no longer open is cancelled on its own.
 - A ONE_TIME add-on has no end; cancelling it ends access at once.
+- Cancelling an ACTIVE add-on that an unpaid renewal invoice of its subscription already bills
+  voids that renewal and issues it again without the add-on (``renewal_invoice_issue``; for a
+  PAST_DUE or PAUSED subscription, whose open renewal is what keeps it payable, the same period
+  is issued again directly). Attempts already counted to charge a saved method carry over.
 - A granted add-on bound to plans is attached to ``subscription_id`` when given (it must be the
   user's valid subscription on one of those plans), else to the user's newest valid subscription
   on one of them; an add-on open to everyone is attached only when ``subscription_id`` is given.
@@ -16,20 +20,22 @@ from __future__ import annotations
 import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from audit.services import audit_record
 from billing.catalog.models import AddOn
 from billing.catalog.periods import period_end
-from billing.invoices.models import Invoice, LineType
+from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceType, LineType
 from billing.invoices.services import invoice_void
 from billing.subscriptions import selectors
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
     Subscription,
+    SubscriptionStatus,
 )
-from billing.subscriptions.services.common import as_utc, as_uuid, iso
+from billing.subscriptions.services.common import as_utc, as_uuid, iso, lock_in_order
 from vbwd.exceptions import BusinessRuleError, InvalidTransition, NotFound, ValidationFailed
 
 A = AddOnSubscriptionStatus
@@ -84,25 +90,80 @@ def _has_other_items(invoice: Invoice, item: AddOnSubscription) -> bool:
     return False
 
 
+def _invoices_to_lock(addon_subscription_id, invoice_id):
+    """The add-on's own invoice and the open RENEWAL invoices with an ADD_ON line for it (a
+    queryset without joins, so it can be locked)."""
+    billing_it = InvoiceLine.objects.filter(
+        invoice=OuterRef("pk"), type=LineType.ADD_ON, item_id=addon_subscription_id
+    )
+    renewals = Q(Exists(billing_it), invoice_type=InvoiceType.RENEWAL, status__in=OPEN_STATUSES)
+    if invoice_id is not None:
+        return Invoice.objects.filter(Q(pk=invoice_id) | renewals)
+    return Invoice.objects.filter(renewals)
+
+
+def _renew_without(item: AddOnSubscription, renewals: list[Invoice], *, actor, reason) -> None:
+    """Voids ``renewals`` (locked) that bill the cancelled add-on and issues the subscription's
+    renewal again (see the module notes). The subscription row is locked by the caller."""
+    from billing.subscriptions.services.renewal import renewal_invoice_issue
+    from billing.subscriptions.services.renewal.issuing import (
+        EXPLICIT_LABEL,
+        RELATED,
+        issue_renewals,
+    )
+
+    subscription = Subscription.objects.select_related(*RELATED).get(pk=item.subscription_id)
+    attempts = subscription.charge_attempts
+    for renewal in renewals:
+        invoice_void(
+            invoice_id=renewal.pk,
+            actor=actor,
+            reason=reason or f"Add-on {item.addon.name} cancelled; renewal issued without it",
+        )
+    reissued = renewal_invoice_issue(subscription_id=subscription.pk)
+    if reissued is None and subscription.status in (
+        SubscriptionStatus.PAST_DUE,
+        SubscriptionStatus.PAUSED,
+    ):
+        still_open = Invoice.objects.filter(
+            subscription_id=subscription.pk,
+            invoice_type=InvoiceType.RENEWAL,
+            status__in=OPEN_STATUSES,
+        ).exists()
+        if not still_open and subscription.expires_at is not None:
+            reissued = issue_renewals(
+                [subscription], now=timezone.now(), actor_label=EXPLICIT_LABEL
+            )[0]
+    if reissued is not None and attempts:
+        Subscription.objects.filter(pk=subscription.pk).update(charge_attempts=attempts)
+
+
 def addon_subscription_cancel(
     *, addon_subscription_id, actor, immediate: bool = False, reason: str | None = None
 ) -> AddOnSubscription:
-    """ACTIVE → CANCELLED with access until ``expires_at`` (now when ``immediate``), no renewal;
-    PENDING → CANCELLED by voiding its invoice, only when nothing else on it is unpaid."""
+    """ACTIVE → CANCELLED with access until ``expires_at`` (now when ``immediate``), no renewal
+    (an unpaid renewal already billing it is issued again without it); PENDING → CANCELLED by
+    voiding its invoice, only when nothing else on it is unpaid."""
     pk = as_uuid(addon_subscription_id)
-    invoice_id = (
-        AddOnSubscription.objects.filter(pk=pk).values_list("invoice_id", flat=True).first()
+    row = (
+        AddOnSubscription.objects.filter(pk=pk).values("invoice_id", "subscription_id").first()
         if pk is not None
         else None
-    )
+    ) or {"invoice_id": None, "subscription_id": None}
+    invoice_id, subscription_id = row["invoice_id"], row["subscription_id"]
+    if pk is None:
+        raise NotFound(NOT_FOUND)
+
+    def lock_rows() -> AddOnSubscription:
+        # Holding the subscription also keeps a renewal from being issued meanwhile.
+        if subscription_id is not None:
+            Subscription.objects.select_for_update(of=("self",)).filter(pk=subscription_id).first()
+        return _locked(pk)
+
     with transaction.atomic():
-        # The invoice before the add-on, in the order capture locks them.
-        invoice = (
-            Invoice.objects.select_for_update().filter(pk=invoice_id).first()
-            if invoice_id is not None
-            else None
-        )
-        item = _locked(pk)
+        # Invoices, then the subscription, then the add-on: the order capture locks them in.
+        locked, item = lock_in_order(lambda: _invoices_to_lock(pk, invoice_id), lock_rows)
+        invoice = locked.get(invoice_id) if invoice_id is not None else None
         now = timezone.now()
         before = {
             "status": item.status,
@@ -141,6 +202,16 @@ def addon_subscription_cancel(
         summary = f"Add-on {item.addon.name} cancelled"
         summary += ", access ended now" if immediate else ", access until its end"
         _audit(item, "addon_subscription.cancelled", summary, before, actor, reason)
+        renewals = [
+            each
+            for each in locked.values()
+            if each.invoice_type == InvoiceType.RENEWAL
+            and each.is_open
+            and item.subscription_id is not None
+            and each.subscription_id == item.subscription_id
+        ]
+        if renewals:
+            _renew_without(item, renewals, actor=actor, reason=reason)
     return item
 
 

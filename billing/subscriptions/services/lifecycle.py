@@ -17,12 +17,19 @@ Rules written down here (the specs are silent on them):
   Add-ons still PENDING on another open invoice are left to that invoice.
 - A trial is a subscription with ``trial_end_at`` and no paid period yet (its current period
   started before the trial end). A cancelled trial cannot be reactivated: its invoice is void.
-- Pause leaves an open renewal invoice as it is: it stays payable. Pausing a ONE_TIME
-  subscription is refused (there is no end to move).
+- Pause leaves an open renewal invoice as it is: it stays payable. Pause voids the open
+  plan-change invoices: the upgrade is dropped (paying it while PAUSED would change nothing) and
+  can be asked for again after resuming. Pausing a ONE_TIME subscription is refused (there is no
+  end to move).
 - Resume, extend and a reactivation that settles a pause move ``anchor_day`` to the day of the new
   end, so the next periods are full periods from it.
-- Pause, resume and extend do not move the add-ons bound to the subscription; they keep their
-  own periods.
+- Whatever moves the end (resume, extend, a cancel or reactivation that settles a pause) moves
+  the ACTIVE add-ons bound to the subscription by the same time (``move_end``), so they still end
+  and renew together. Pause itself moves nothing: the end moves when the pause ends.
+- A reactivation restores the add-ons cancelled together with the subscription (their
+  ``cancelled_at`` is the subscription's) whose access has not ended (``expires_at`` still
+  ahead): they are ACTIVE again and renew with it. A one-time add-on that had no end before the
+  cancellation gets none again.
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ import math
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import ActorType
+from audit.models import ActorType, AuditEntry
 from audit.services import audit_record
 from billing.catalog.models import BillingPeriod
-from billing.invoices.models import Invoice, InvoiceStatus
+from billing.invoices.models import Invoice, InvoiceStatus, InvoiceType
 from billing.invoices.services import RefundOutcome, invoice_refund, invoice_void
 from billing.subscriptions.models import (
     AddOnSubscription,
@@ -52,9 +59,9 @@ from billing.subscriptions.services.common import (
     exclusive_refusal,
     is_trial,
     iso,
-    lock_open_invoices,
     lock_user,
     locked_subscription,
+    locked_with_open_invoices,
     move_end,
     state_of,
     user_id_of,
@@ -162,12 +169,8 @@ def subscription_cancel(
     """ACTIVE, TRIALING, PAST_DUE or PAUSED → CANCELLED: access until ``expires_at`` (now when
     ``immediate``), no further renewal, bound add-ons cancelled, unpaid trial / renewal /
     plan-change invoices voided, a scheduled downgrade cleared; ``subscription_cancelled``."""
-    pk = as_uuid(subscription_id)
-    if pk is None:
-        raise NotFound(NOT_FOUND)
     with transaction.atomic():
-        invoices = lock_open_invoices(pk)
-        subscription = locked_subscription(pk)
+        invoices, subscription = locked_with_open_invoices(subscription_id)
         now = timezone.now()
         _check_cancellable(subscription, now)
         before = state_of(subscription)
@@ -228,16 +231,76 @@ def _reverse_cancellation(subscription: Subscription, now) -> None:
     subscription.save()
 
 
+def _ends_before_cancellation(items: list[AddOnSubscription]) -> dict:
+    """add-on subscription id -> ``expires_at`` before its latest cancellation (from the audit
+    row of that cancellation), for the one-time add-ons among ``items`` (the only ones that can
+    have had no end; one query, none when there are none)."""
+    one_time = {
+        str(item.pk) for item in items if item.addon.billing_period == BillingPeriod.ONE_TIME
+    }
+    if not one_time:
+        return {}
+    rows = (
+        AuditEntry.objects.filter(
+            object_type="addon_subscription",
+            object_id__in=one_time,
+            action="addon_subscription.cancelled",
+        )
+        .order_by("created_at")
+        .values_list("object_id", "before")
+    )
+    return {object_id: (before or {}).get("expires_at", "") for object_id, before in rows}
+
+
+def _restore_addons(subscription: Subscription, *, cancelled_at, now, actor, reason=None) -> None:
+    """The add-ons cancelled together with the subscription (the same ``cancelled_at``) whose
+    access has not ended go back to ACTIVE, one audit row each (see the module notes)."""
+    if cancelled_at is None:
+        return
+    items = list(
+        AddOnSubscription.objects.select_for_update(of=("self",))
+        .select_related("addon")
+        .filter(
+            subscription=subscription,
+            status=AddOnSubscriptionStatus.CANCELLED,
+            cancelled_at=cancelled_at,
+            expires_at__gt=now,
+        )
+        .order_by("pk")
+    )
+    ends = _ends_before_cancellation(items)
+    for item in items:
+        before = {"status": item.status, "expires_at": iso(item.expires_at)}
+        item.status = AddOnSubscriptionStatus.ACTIVE
+        item.cancelled_at = None
+        if ends.get(str(item.pk), "") is None:
+            item.expires_at = None  # a one-time add-on: no end, as before the cancellation
+        item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
+        audit_record(
+            action="addon_subscription.reactivated",
+            object_type="addon_subscription",
+            object_id=item.pk,
+            subject_user_id=item.user_id,
+            summary=f"Add-on {item.addon.name} reactivated with its subscription",
+            actor=actor,
+            before=before,
+            after={"status": item.status, "expires_at": iso(item.expires_at)},
+            reason=reason,
+        )
+
+
 def subscription_reactivate(*, subscription_id, actor) -> Subscription:
-    """CANCELLED before ``expires_at`` → ACTIVE with renewals resumed (the renewal invoice is
-    issued at once when the end is inside the renewal lead time); not for a cancelled trial or
-    while another subscription holds a shared exclusive category."""
+    """CANCELLED before ``expires_at`` → ACTIVE with renewals resumed and the add-ons cancelled
+    with it restored (the renewal invoice is issued at once when the end is inside the renewal
+    lead time); not for a cancelled trial or while another subscription holds a shared
+    exclusive category."""
     with transaction.atomic():
         user = lock_user(user_id_of(subscription_id))
         subscription = locked_subscription(subscription_id)
         now = timezone.now()
         _check_reactivatable(subscription, now, subject="You", user=user)
         before = state_of(subscription)
+        _restore_addons(subscription, cancelled_at=subscription.cancelled_at, now=now, actor=actor)
         _reverse_cancellation(subscription, now)
         audit_subscription(
             subscription,
@@ -254,9 +317,12 @@ def subscription_reactivate(*, subscription_id, actor) -> Subscription:
 
 
 def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> Subscription:
-    """ACTIVE → PAUSED from now; it resumes by itself after ``max_pause_days``."""
+    """ACTIVE → PAUSED from now; it resumes by itself after ``max_pause_days``. Its unpaid
+    plan-change invoices are voided."""
     with transaction.atomic():
-        subscription = locked_subscription(subscription_id)
+        plan_changes, subscription = locked_with_open_invoices(
+            subscription_id, invoice_types=(InvoiceType.PLAN_CHANGE,)
+        )
         if subscription.status == S.PAUSED:
             raise InvalidTransition(ALREADY_PAUSED)
         if subscription.status != S.ACTIVE or not subscription.can_become(S.PAUSED):
@@ -279,6 +345,8 @@ def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> 
             actor,
             reason=reason,
         )
+        for invoice in plan_changes:
+            invoice_void(invoice_id=invoice.pk, actor=actor, reason="Subscription paused")
     return subscription
 
 
@@ -446,6 +514,13 @@ def subscription_staff_activate(*, subscription_id, actor, reason: str | None = 
             summary = f"resumed by staff; end moved by {_duration(paused)}"
         else:
             _check_reactivatable(subscription, now, subject="The user", user=user)
+            _restore_addons(
+                subscription,
+                cancelled_at=subscription.cancelled_at,
+                now=now,
+                actor=actor,
+                reason=reason,
+            )
             _reverse_cancellation(subscription, now)
             action = "subscription.reactivated"
             summary = "reactivated by staff"
