@@ -414,7 +414,11 @@ def test_admin_detail_and_by_code(admin_client):
 
 @pytest.mark.parametrize(
     "url",
-    [f"{ADMIN}/{uuid.uuid4()}", f"{ADMIN}/code/nothing", f"{ADMIN}/not-a-uuid"],
+    [
+        f"{ADMIN}/5d8e2c1a-0f3b-4a6e-8c7d-2b1e9f4a6c30",
+        f"{ADMIN}/code/nothing",
+        f"{ADMIN}/not-a-uuid",
+    ],
 )
 def test_admin_detail_404(admin_client, url):
     response = admin_client.get(url)
@@ -916,7 +920,7 @@ def test_reorder_refuses_a_malformed_order(admin_client, order):
     }
 
 
-@pytest.mark.parametrize("missing", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("missing", ["0b4f5e52-7d0c-4f43-9a1e-3c2d8f6a9b10", "not-a-uuid"])
 def test_reorder_unknown_id_changes_nothing(admin_client, missing):
     method = PaymentMethodFactory(position=3)
 
