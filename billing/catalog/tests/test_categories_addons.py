@@ -246,7 +246,7 @@ def test_enabling_a_plugin_registers_its_categories_once():
 # --- public add-ons -------------------------------------------------------------------------
 
 
-def test_public_addons_visibility():
+def test_public_addons_visibility(monkeypatch):
     bought_plan, other_plan, subscribed_plan = PlanFactory(), PlanFactory(), PlanFactory()
     AddOnFactory(name="Global")
     AddOnFactory(name="For bought").plans.add(bought_plan)
@@ -258,18 +258,16 @@ def test_public_addons_visibility():
     user = UserFactory()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
-    extensions.register_subscribed_plans(
-        lambda caller: {subscribed_plan.pk} if caller == user else set()
+    # monkeypatch puts the subscriptions app's hook back afterwards
+    monkeypatch.setattr(
+        extensions,
+        "_subscribed_plans",
+        lambda caller: {subscribed_plan.pk} if caller == user else set(),
     )
-    try:
-        anonymous = APIClient().get("/api/v1/addons").json()["addons"]
-        buying = (
-            APIClient().get("/api/v1/addons", {"plan_id": str(bought_plan.pk)}).json()["addons"]
-        )
-        subscriber = client.get("/api/v1/addons").json()["addons"]
-        broken_token = APIClient().get("/api/v1/addons", HTTP_AUTHORIZATION="Bearer junk")
-    finally:
-        extensions.register_subscribed_plans(None)
+    anonymous = APIClient().get("/api/v1/addons").json()["addons"]
+    buying = APIClient().get("/api/v1/addons", {"plan_id": str(bought_plan.pk)}).json()["addons"]
+    subscriber = client.get("/api/v1/addons").json()["addons"]
+    broken_token = APIClient().get("/api/v1/addons", HTTP_AUTHORIZATION="Bearer junk")
 
     assert [addon["name"] for addon in anonymous] == ["Global"]
     assert [addon["name"] for addon in buying] == ["For bought", "Global"]
