@@ -205,6 +205,25 @@ def test_list_query_count_is_constant(admin_client):
     assert one == twenty <= 5
 
 
+def test_the_admin_plan_list_counts_the_subscriptions_holding_each_plan(admin_client):
+    """The catalog's subscriber count comes from this app's counter: TRIALING, ACTIVE,
+    PAST_DUE and PAUSED subscriptions hold a plan; PENDING, CANCELLED and EXPIRED do not."""
+    held, other, empty = PlanFactory(name="Held"), PlanFactory(name="Other"), PlanFactory()
+    SubscriptionFactory(plan=held)
+    SubscriptionFactory(plan=held, trialing=True)
+    SubscriptionFactory(plan=held, past_due=True)
+    SubscriptionFactory(plan=held, paused=True)
+    SubscriptionFactory(plan=held, pending=True)
+    SubscriptionFactory(plan=held, cancelled=True)
+    SubscriptionFactory(plan=held, expired=True)
+    SubscriptionFactory(plan=other)
+
+    plans = admin_client.get("/api/v1/admin/tarif-plans").json()["plans"]
+
+    counts = {row["id"]: row["subscriber_count"] for row in plans}
+    assert counts == {str(held.pk): 4, str(other.pk): 1, str(empty.pk): 0}
+
+
 # --- detail -------------------------------------------------------------------------------------
 
 

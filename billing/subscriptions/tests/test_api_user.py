@@ -512,3 +512,39 @@ def test_addon_cancel_refusals(user_client):
         "cancelled separately",
         "code": "business_rule",
     }
+
+
+# --- the public add-on catalog ------------------------------------------------------------------
+
+
+def test_the_public_add_on_list_shows_those_bound_to_the_callers_valid_subscriptions(user_client):
+    """The catalog asks this app which plans the caller holds: TRIALING, ACTIVE, PAST_DUE, and
+    CANCELLED until its end; not an ended, expired or pending one, nor another user's."""
+    names = ["Active", "Trial", "Past due", "Cancelled", "Ended", "Expired", "Pending", "Theirs"]
+    plans = {name: PlanFactory() for name in names}
+    AddOnFactory(name="Global")
+    for name, plan in plans.items():
+        AddOnFactory(name=f"For {name}").plans.add(plan)
+    mine(user_client, plan=plans["Active"])
+    mine(user_client, plan=plans["Trial"], trialing=True)
+    mine(user_client, plan=plans["Past due"], past_due=True)
+    mine(user_client, plan=plans["Cancelled"], cancelled=True)
+    mine(
+        user_client,
+        plan=plans["Ended"],
+        cancelled=True,
+        expires_at=timezone.now() - datetime.timedelta(minutes=1),
+    )
+    mine(user_client, plan=plans["Expired"], expired=True)
+    mine(user_client, plan=plans["Pending"], pending=True)
+    SubscriptionFactory(plan=plans["Theirs"])
+
+    listed = user_client.get("/api/v1/addons").json()["addons"]
+
+    assert sorted(addon["name"] for addon in listed) == [
+        "For Active",
+        "For Cancelled",
+        "For Past due",
+        "For Trial",
+        "Global",
+    ]
