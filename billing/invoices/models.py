@@ -305,6 +305,16 @@ class Payment(models.Model):
     session_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
     session_url = models.URLField(max_length=2000, null=True, blank=True)
     session_expires_at = models.DateTimeField(null=True, blank=True)
+    # The secret an embedded checkout (Stripe Elements) confirms the payment with in the browser;
+    # handed out again with a reused session, never shown in the back office.
+    session_client_secret = models.CharField(max_length=500, null=True, blank=True)
+    # The key sent to the provider with the call this row claims (a checkout session, an
+    # off-session charge): fixed when the row is written, before the call, so a retry after a
+    # crash or a timeout sends the same key and the provider answers with its first result.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # Set while a provider call for this claim is under way; a claim whose call started longer
+    # ago than the lease was abandoned (the process died) and may be taken over.
+    call_started_at = models.DateTimeField(null=True, blank=True)
     captured_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -377,6 +387,82 @@ class CreditNote(ImmutableModel):
 
     def __str__(self) -> str:
         return self.credit_note_number
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "PENDING"  # claimed; the provider call may or may not have happened
+    SUCCEEDED = "SUCCEEDED"  # the provider refunded; the credit note is issued
+    FAILED = "FAILED"  # the provider declined; nothing was recorded
+
+
+REFUND_TRANSITIONS: dict[str, frozenset[str]] = {
+    RefundStatus.PENDING: frozenset({RefundStatus.SUCCEEDED, RefundStatus.FAILED}),
+    RefundStatus.SUCCEEDED: frozenset(),
+    RefundStatus.FAILED: frozenset(),
+}
+
+
+class Refund(models.Model):
+    """The claim of one refund through a payment provider, written and committed before the
+    provider is called. Its id names the idempotency key sent to the provider, so a retry after
+    a crash or a timeout asks for the same refund again instead of a second one. The credit note
+    is issued when the provider's answer is recorded."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(**MONEY)  # gross, > 0, in `currency`
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=16, choices=RefundStatus.choices, default=RefundStatus.PENDING
+    )
+    # What the staff member asked for, kept so that whoever completes the claim records it.
+    reason = models.CharField(max_length=500, null=True, blank=True)
+    force = models.BooleanField(default=False)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+        related_name="+",
+    )  # fmt: skip
+    provider_refund_id = models.CharField(max_length=255, null=True, blank=True)
+    failure_reason = models.CharField(max_length=500, null=True, blank=True)
+    call_started_at = models.DateTimeField(null=True, blank=True)
+    credit_note = models.OneToOneField(
+        CreditNote, on_delete=models.PROTECT, null=True, blank=True, related_name="refund"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="invoices_refund_amount_gt_0"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.amount.normalize()} {self.currency} ({self.status})"
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"refund:{self.pk}"
+
+    def _become(self, status: str) -> None:
+        if status not in REFUND_TRANSITIONS[self.status]:
+            raise ValueError(f"A {self.status} refund cannot become {status}")
+        self.status = status
+
+    def succeed(self, *, provider_refund_id: str | None, credit_note: CreditNote) -> None:
+        self._become(RefundStatus.SUCCEEDED)
+        self.provider_refund_id = provider_refund_id or self.provider_refund_id
+        self.credit_note = credit_note
+        self.call_started_at = None
+        self.failure_reason = None
+
+    def fail(self, reason: str) -> None:
+        self._become(RefundStatus.FAILED)
+        self.failure_reason = reason[:500]
+        self.call_started_at = None
 
 
 class ProviderEventStatus(models.TextChoices):

@@ -8,6 +8,7 @@ invoice, the reversal of every line and the claw-back of the tokens it granted.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -18,8 +19,8 @@ from django.utils import timezone
 
 from audit.models import ActorType
 from audit.services import audit_record
-from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
+from billing.catalog.selectors import currency_places, money_text
 from billing.invoices import lines as line_registry
 from billing.invoices.extensions import token_ledger
 from billing.invoices.models import (
@@ -29,13 +30,21 @@ from billing.invoices.models import (
     InvoiceStatus,
     Payment,
     PaymentStatus,
+    Refund,
+    RefundStatus,
 )
 from billing.invoices.services.capture import MANUAL_GATEWAY, ZERO_GATEWAY
+from billing.invoices.services.claims import (
+    CLAIM_POLL_SECONDS,
+    CLAIM_WAIT_SECONDS,
+    claim_is_live,
+)
 from billing.invoices.services.numbering import CREDIT_NOTE_SERIES, number_allocate
 from billing.invoices.signals import payment_refunded, refund_reversed
 from plugins import gateway as plugin_gateway
 from plugins import state as plugin_state
 from vbwd.exceptions import (
+    Conflict,
     DomainError,
     InvalidTransition,
     NotFound,
@@ -64,11 +73,6 @@ class RefundOutcome:
     tokens_clawed_back: int
     token_shortfall: int
     full_refund: bool
-
-
-def _places(currency: str) -> int:
-    places = Currency.objects.filter(code=currency).values_list("decimal_places", flat=True).first()
-    return 2 if places is None else places
 
 
 def _capturing_payment(invoice: Invoice) -> Payment | None:
@@ -156,36 +160,120 @@ def _split(
     return amount - tax, tax
 
 
-def _refund_at_gateway(payment: Payment, invoice: Invoice, amount: Decimal) -> str:
-    """Refunds ``amount`` of ``payment`` through its plugin; returns the provider's refund id."""
+def _payment_status_after(payment: Payment) -> str:
+    if payment.refunded_amount <= 0:
+        return PaymentStatus.CAPTURED
+    if payment.refunded_amount >= payment.amount:
+        return PaymentStatus.REFUNDED
+    return PaymentStatus.PARTIALLY_REFUNDED
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What was asked, carried from the checks to the recording."""
+
+    amount: Decimal
+    reason: str | None
+    reference: str | None
+    force: bool
+    actor: object
+    actor_type: str | None
+    actor_label: str | None
+    provider_initiated: bool
+
+
+def _locked_paid_invoice(invoice_id) -> Invoice:
+    invoice = (
+        Invoice.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .filter(pk=invoice_id)
+        .first()
+    )
+    if invoice is None:
+        raise NotFound("Invoice not found")
+    return invoice
+
+
+def _pending_claim(invoice: Invoice) -> Refund | None:
+    """The invoice's refund claim still waiting for the provider's answer (at most one)."""
+    return (
+        Refund.objects.select_for_update()
+        .filter(invoice=invoice, status=RefundStatus.PENDING)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _refund_claim(invoice: Invoice, payment: Payment, request: _Request) -> Refund:
+    """Writes the PENDING refund row whose id names the provider's idempotency key."""
+    refund = Refund.objects.create(
+        invoice=invoice,
+        payment=payment,
+        amount=request.amount,
+        currency=invoice.currency,
+        reason=request.reason,
+        force=request.force,
+        requested_by=request.actor if getattr(request.actor, "pk", None) else None,
+        call_started_at=timezone.now(),
+    )
+    audit_record(
+        action="payment.refund_claimed",
+        object_type="payment",
+        object_id=payment.pk,
+        subject_user_id=invoice.user_id,
+        summary=(
+            f"Refund of {money_text(request.amount, invoice.currency)} of "
+            f"{invoice.invoice_number} requested at {payment.gateway}"
+        ),
+        actor=request.actor,
+        actor_type=request.actor_type,
+        actor_label=request.actor_label,
+        reason=request.reason,
+        after={"refund_id": str(refund.pk), "status": refund.status},
+    )
+    return refund
+
+
+def _resume(claim: Refund, amount, places: int) -> Refund:
+    """A claim whose call failed or was abandoned is repeated with its own key and amount;
+    another amount must wait until that refund is settled."""
+    if amount is not None and round_money(Decimal(str(amount)), places) != claim.amount:
+        raise Conflict(
+            f"A refund of {format_money(claim.amount, places)} {claim.currency} is still pending "
+            "at the provider; repeat that refund to complete it"
+        )
+    claim.call_started_at = timezone.now()
+    claim.save(update_fields=["call_started_at", "updated_at"])
+    return claim
+
+
+def _refund_at_gateway(claim: Refund) -> str:
+    """Asks the provider for the claimed refund (no transaction is open) with the claim's key;
+    returns the provider's refund id. A failed call leaves the claim PENDING for a retry with the
+    same key; a definite decline marks it FAILED."""
+    payment = claim.payment
     name = payment.gateway
     try:
         gateway = plugin_gateway.gateway_for(name)
-        if not gateway.supports_partial_refunds and amount != invoice.refundable_amount:
-            raise DomainError(
-                f"Payment plugin '{name}' cannot refund part of a payment; refund the rest "
-                "at the provider and use record_only",
-                code="business_rule",
-            )
         result = gateway.refund(
             external_payment_id=payment.external_id,
-            amount=amount,
-            currency=invoice.currency,
-            # The invoice is locked from the checks to the recording, so the number of credit
-            # notes ever issued names this attempt: a retry after a failed recording gets the
-            # provider's first refund back instead of a second one.
-            idempotency_key=(
-                f"invoice-refund:{invoice.pk}:"
-                f"{CreditNote.objects.filter(invoice=invoice).count() + 1}:{amount}"
-            ),
+            amount=claim.amount,
+            currency=claim.currency,
+            idempotency_key=claim.idempotency_key,
         )
-    except plugin_gateway.GatewayError as error:
+    except (plugin_gateway.GatewayError, plugin_gateway.ProviderUnavailable) as error:
+        _claim_release(claim.pk)
         raise DomainError(
             f"Provider refund failed: {error}", code="provider_error", status_code=502
         ) from error
     except plugin_gateway.NotConfigured as error:
+        _claim_release(claim.pk)
         raise ServiceUnavailable(f"Payment plugin '{name}' is not configured") from error
+    except Exception:
+        _claim_release(claim.pk)
+        raise
     if result.status == "failed":
+        refund_claim_fail(refund_id=claim.pk, reason=f"refund {result.refund_id} was declined")
         raise DomainError(
             f"Provider refund failed: refund {result.refund_id} was declined",
             code="provider_error",
@@ -194,12 +282,81 @@ def _refund_at_gateway(payment: Payment, invoice: Invoice, amount: Decimal) -> s
     return result.refund_id
 
 
-def _payment_status_after(payment: Payment) -> str:
-    if payment.refunded_amount <= 0:
-        return PaymentStatus.CAPTURED
-    if payment.refunded_amount >= payment.amount:
-        return PaymentStatus.REFUNDED
-    return PaymentStatus.PARTIALLY_REFUNDED
+def _claim_release(refund_id) -> None:
+    """The call is over without an answer to record: the claim stays PENDING, free for a retry."""
+    Refund.objects.filter(pk=refund_id, status=RefundStatus.PENDING).update(
+        call_started_at=None, updated_at=timezone.now()
+    )
+
+
+def refund_claim_fail(*, refund_id, reason: str) -> Refund:
+    """The provider declined the claimed refund: the claim is FAILED, nothing else changes."""
+    with transaction.atomic():
+        claim = Refund.objects.select_for_update().select_related("invoice").get(pk=refund_id)
+        if claim.status != RefundStatus.PENDING:
+            return claim
+        claim.fail(reason)
+        claim.save(update_fields=["status", "failure_reason", "call_started_at", "updated_at"])
+        audit_record(
+            action="payment.refund_failed",
+            object_type="payment",
+            object_id=claim.payment_id,
+            subject_user_id=claim.invoice.user_id,
+            summary=f"Refund of {claim.invoice.invoice_number} declined by the provider: {reason}"[
+                :500
+            ],
+            actor_type=ActorType.PROVIDER,
+            before={"refund_id": str(claim.pk), "status": RefundStatus.PENDING},
+            after={"status": claim.status},
+        )
+    return claim
+
+
+def _outcome_of(claim: Refund) -> RefundOutcome:
+    note = claim.credit_note
+    return RefundOutcome(
+        invoice=Invoice.objects.get(pk=claim.invoice_id),
+        credit_note=note,
+        payment=Payment.objects.get(pk=claim.payment_id),
+        tokens_clawed_back=note.tokens_clawed_back,
+        token_shortfall=note.token_shortfall,
+        full_refund=note.full_refund,
+    )
+
+
+def refund_claim_complete(
+    *,
+    refund_id,
+    provider_refund_id: str | None,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+) -> RefundOutcome:
+    """Records a claimed refund the provider made: payment and invoice amounts, the credit note
+    and, when it completes the invoice, the reversal of every line. Idempotent: a claim recorded
+    before (by the staff request or by the provider's event) returns that record."""
+    with transaction.atomic():
+        invoice_id = Refund.objects.values_list("invoice_id", flat=True).get(pk=refund_id)
+        invoice = _locked_paid_invoice(invoice_id)
+        claim = Refund.objects.select_for_update().get(pk=refund_id)
+        if claim.status == RefundStatus.SUCCEEDED:
+            return _outcome_of(claim)
+        if claim.status != RefundStatus.PENDING or invoice.status != InvoiceStatus.PAID:
+            raise InvalidTransition("Only paid invoices can be refunded")
+        request = _Request(
+            amount=claim.amount,
+            reason=claim.reason,
+            reference=provider_refund_id,
+            force=claim.force,
+            actor=claim.requested_by,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            provider_initiated=False,
+        )
+        payment = Payment.objects.get(pk=claim.payment_id)
+        outcome = _refund_record(invoice, payment, request)
+        claim.succeed(provider_refund_id=provider_refund_id, credit_note=outcome.credit_note)
+        claim.save()
+    return outcome
 
 
 def invoice_refund(
@@ -218,195 +375,258 @@ def invoice_refund(
     """Refunds all or part of a PAID invoice (through its gateway unless ``record_only`` or
     ``provider_initiated``) and issues a credit note; a refund that completes the invoice makes
     it REFUNDED, reverses every line and claws back the tokens it granted. Nothing is recorded
-    when a check or the gateway fails; ``payment_refunded`` is sent after commit."""
+    when a check fails. A gateway refund is claimed first (a PENDING refund row, committed), then
+    the provider is called with the claim's key outside any transaction, then the answer is
+    recorded; a failed call keeps the claim for a retry with the same key. ``payment_refunded``
+    is sent after commit."""
     if provider_initiated and actor_type is None:
         actor_type = ActorType.PROVIDER
+    deadline = time.monotonic() + CLAIM_WAIT_SECONDS
+    while True:
+        with transaction.atomic():
+            invoice = _locked_paid_invoice(invoice_id)
+            claim = None if provider_initiated else _pending_claim(invoice)
+            if claim is not None and claim_is_live(claim.call_started_at):
+                # Another request is talking to the provider about this invoice: wait for its
+                # answer, then check again (a double click refunds once).
+                if time.monotonic() >= deadline:
+                    raise Conflict("A refund of this invoice is in progress at the provider")
+                claim = None
+                waiting = True
+            else:
+                waiting = False
+                claim = _refund_checked(
+                    invoice,
+                    claim,
+                    amount=amount,
+                    reason=reason,
+                    refund_reference=refund_reference,
+                    record_only=record_only,
+                    force=force,
+                    actor=actor,
+                    actor_type=actor_type,
+                    actor_label=actor_label,
+                    provider_initiated=provider_initiated,
+                )
+                if isinstance(claim, RefundOutcome):
+                    return claim  # recorded without a provider call
+        if not waiting:
+            break
+        time.sleep(CLAIM_POLL_SECONDS)
+    provider_refund_id = _refund_at_gateway(claim)
+    return refund_claim_complete(
+        refund_id=claim.pk,
+        provider_refund_id=provider_refund_id,
+        actor_type=actor_type,
+        actor_label=actor_label,
+    )
 
-    # The invoice stays locked from the checks through the provider call to the recording: a
-    # second refund of the same invoice (a double click) waits and is checked against the first.
-    with transaction.atomic():
-        # 1. Every check before any money moves.
-        invoice = (
-            Invoice.objects.select_for_update(of=("self",))
-            .select_related("user")
-            .filter(pk=invoice_id)
-            .first()
-        )
-        if invoice is None:
-            raise NotFound("Invoice not found")
-        if invoice.status != InvoiceStatus.PAID:
-            raise InvalidTransition("Only paid invoices can be refunded")
-        places = _places(invoice.currency)
-        amount = _refund_amount(invoice, amount, places)
-        lines = list(invoice.lines.all())
-        full = invoice.refunded_amount + amount == invoice.total_amount
-        if full and not force and not provider_initiated:
-            _check_tokens(invoice, lines)
-        payment = _capturing_payment(invoice)
-        calls_gateway = (
-            payment is not None
-            and payment.gateway not in OFFLINE_GATEWAYS
-            and not record_only
-            and not provider_initiated
-        )
-        if calls_gateway and not plugin_state.is_enabled(payment.gateway):
-            raise DomainError(
-                f"Payment plugin '{payment.gateway}' is disabled; refund at the provider and use "
-                "record_only",
-                code="item_unavailable",
+
+def _refund_checked(
+    invoice: Invoice, claim: Refund | None, *, amount, record_only, provider_initiated, **asked
+) -> RefundOutcome | Refund:
+    """Every check before any money moves, on the locked invoice; then either the recording of a
+    refund that needs no provider call, or the claim of one that does."""
+    if invoice.status != InvoiceStatus.PAID:
+        raise InvalidTransition("Only paid invoices can be refunded")
+    places = currency_places(invoice.currency)
+    if claim is not None:
+        if record_only:
+            raise Conflict(
+                f"A refund of {format_money(claim.amount, places)} {claim.currency} is still "
+                "pending at the provider; repeat that refund to complete it"
             )
+        return _resume(claim, amount, places)
+    amount = _refund_amount(invoice, amount, places)
+    lines = list(invoice.lines.all())
+    full = invoice.refunded_amount + amount == invoice.total_amount
+    if full and not asked["force"] and not provider_initiated:
+        _check_tokens(invoice, lines)
+    payment = _capturing_payment(invoice)
+    calls_gateway = (
+        payment is not None
+        and payment.gateway not in OFFLINE_GATEWAYS
+        and not record_only
+        and not provider_initiated
+    )
+    request = _Request(
+        amount=amount,
+        reason=asked["reason"],
+        reference=asked["refund_reference"],
+        force=asked["force"],
+        actor=asked["actor"],
+        actor_type=asked["actor_type"],
+        actor_label=asked["actor_label"],
+        provider_initiated=provider_initiated,
+    )
+    if not calls_gateway:
+        return _refund_record(invoice, payment, request)
+    if not plugin_state.is_enabled(payment.gateway):
+        raise DomainError(
+            f"Payment plugin '{payment.gateway}' is disabled; refund at the provider and use "
+            "record_only",
+            code="item_unavailable",
+        )
+    return _refund_claim(invoice, payment, request)
 
-        # 2. The provider call.
-        provider_refund_id = _refund_at_gateway(payment, invoice, amount) if calls_gateway else None
-        reference = refund_reference or provider_refund_id
-        if reference is None and not provider_initiated:
-            reference = DEFAULT_REFUND_REFERENCE
 
-        # 3. Recorded in the same transaction.
-        now = timezone.now()
+def _refund_record(invoice: Invoice, payment: Payment | None, request: _Request) -> RefundOutcome:
+    """Records a refund on the locked, PAID invoice: payment and invoice amounts, a numbered
+    credit note and, when it completes the invoice, the reversal of every line and the token
+    claw-back; audit rows; ``payment_refunded`` after commit."""
+    places = currency_places(invoice.currency)
+    amount = request.amount
+    actor, actor_type, actor_label = request.actor, request.actor_type, request.actor_label
+    reason = request.reason
+    lines = list(invoice.lines.all())
+    full = invoice.refunded_amount + amount == invoice.total_amount
+    reference = request.reference
+    if reference is None and not request.provider_initiated:
+        reference = DEFAULT_REFUND_REFERENCE
+    now = timezone.now()
 
-        payment_before = None
-        if payment is not None:
-            payment = Payment.objects.select_for_update().get(pk=payment.pk)
-            payment_before = {
-                "status": payment.status,
-                "refunded_amount": format_money(payment.refunded_amount, places),
-            }
-            payment.refunded_amount = min(payment.refunded_amount + amount, payment.amount)
-            payment.status = _payment_status_after(payment)
-            payment.save(update_fields=["refunded_amount", "status", "updated_at"])
+    payment_before = None
+    if payment is not None:
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        payment_before = {
+            "status": payment.status,
+            "refunded_amount": format_money(payment.refunded_amount, places),
+        }
+        payment.refunded_amount = min(payment.refunded_amount + amount, payment.amount)
+        payment.status = _payment_status_after(payment)
+        payment.save(update_fields=["refunded_amount", "status", "updated_at"])
 
-        net, tax = _split(invoice, amount, full=full, places=places)
-        credit_note_id = uuid.uuid4()
-        number = number_allocate(series=CREDIT_NOTE_SERIES, year=now.year)
+    net, tax = _split(invoice, amount, full=full, places=places)
+    credit_note_id = uuid.uuid4()
+    number = number_allocate(series=CREDIT_NOTE_SERIES, year=now.year)
 
-        invoice_before = {
+    invoice_before = {
+        "status": invoice.status,
+        "refunded_amount": format_money(invoice.refunded_amount, places),
+    }
+    invoice.refunded_amount += amount
+    invoice.refunded_at = now
+    if full:
+        invoice.status = InvoiceStatus.REFUNDED
+    invoice.save(update_fields=["status", "refunded_amount", "refunded_at", "updated_at"])
+
+    reversal_data: dict[str, dict] = {}
+    tokens_clawed_back = token_shortfall = 0
+    if full:
+        context = line_registry.LineContext(
+            invoice=invoice,
+            now=now,
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            reason=reason,
+        )
+        for line in lines:
+            reversal_data[str(line.pk)] = line_registry.handler_for(line.type).reverse(
+                line, context
+            )
+        ledger = token_ledger()
+        needed = _tokens_to_claw_back(invoice, lines)
+        if ledger is not None and needed > 0:
+            tokens_clawed_back = ledger.claw_back(
+                user=invoice.user,
+                amount=needed,
+                description=f"Refund of {invoice.invoice_number}",
+                reference_id=credit_note_id,
+                key=f"credit-note:{credit_note_id}",
+            )
+            token_shortfall = needed - tokens_clawed_back
+
+    credit_note = CreditNote.objects.create(
+        id=credit_note_id,
+        credit_note_number=number,
+        invoice=invoice,
+        user=invoice.user,
+        payment=payment,
+        currency=invoice.currency,
+        net_amount=net,
+        tax_amount=tax,
+        amount=amount,
+        reason=reason,
+        refund_reference=reference,
+        full_refund=full,
+        created_by=actor if actor is not None and not request.provider_initiated else None,
+        reversal_data=reversal_data,
+        tokens_clawed_back=tokens_clawed_back,
+        token_shortfall=token_shortfall,
+    )
+
+    money = f"{format_money(amount, places)} {invoice.currency}"
+    audit_common = {
+        "subject_user_id": invoice.user_id,
+        "actor": actor,
+        "actor_type": actor_type,
+        "actor_label": actor_label,
+        "reason": reason,
+    }
+    audit_record(
+        action="invoice.refunded" if full else "invoice.partially_refunded",
+        object_type="invoice",
+        object_id=invoice.pk,
+        summary=(
+            f"Invoice {invoice.invoice_number} {'refunded' if full else 'partially refunded'}:"
+            f" {money} (credit note {number})"
+        ),
+        before=invoice_before,
+        after={
             "status": invoice.status,
             "refunded_amount": format_money(invoice.refunded_amount, places),
-        }
-        invoice.refunded_amount += amount
-        invoice.refunded_at = now
-        if full:
-            invoice.status = InvoiceStatus.REFUNDED
-        invoice.save(update_fields=["status", "refunded_amount", "refunded_at", "updated_at"])
-
-        reversal_data: dict[str, dict] = {}
-        tokens_clawed_back = token_shortfall = 0
-        if full:
-            context = line_registry.LineContext(
-                invoice=invoice,
-                now=now,
-                actor=actor,
-                actor_type=actor_type,
-                actor_label=actor_label,
-                reason=reason,
-            )
-            for line in lines:
-                reversal_data[str(line.pk)] = line_registry.handler_for(line.type).reverse(
-                    line, context
-                )
-            ledger = token_ledger()
-            needed = _tokens_to_claw_back(invoice, lines)
-            if ledger is not None and needed > 0:
-                tokens_clawed_back = ledger.claw_back(
-                    user=invoice.user,
-                    amount=needed,
-                    description=f"Refund of {invoice.invoice_number}",
-                    reference_id=credit_note_id,
-                    key=f"credit-note:{credit_note_id}",
-                )
-                token_shortfall = needed - tokens_clawed_back
-
-        credit_note = CreditNote.objects.create(
-            id=credit_note_id,
-            credit_note_number=number,
-            invoice=invoice,
-            user=invoice.user,
-            payment=payment,
-            currency=invoice.currency,
-            net_amount=net,
-            tax_amount=tax,
-            amount=amount,
-            reason=reason,
-            refund_reference=reference,
-            full_refund=full,
-            created_by=actor if actor is not None and not provider_initiated else None,
-            reversal_data=reversal_data,
-            tokens_clawed_back=tokens_clawed_back,
-            token_shortfall=token_shortfall,
-        )
-
-        money = f"{format_money(amount, places)} {invoice.currency}"
-        audit_common = {
-            "subject_user_id": invoice.user_id,
-            "actor": actor,
-            "actor_type": actor_type,
-            "actor_label": actor_label,
-            "reason": reason,
-        }
+        },
+        **audit_common,
+    )
+    if payment is not None:
         audit_record(
-            action="invoice.refunded" if full else "invoice.partially_refunded",
-            object_type="invoice",
-            object_id=invoice.pk,
-            summary=(
-                f"Invoice {invoice.invoice_number} {'refunded' if full else 'partially refunded'}:"
-                f" {money} (credit note {number})"
+            action=(
+                "payment.refunded"
+                if payment.status == PaymentStatus.REFUNDED
+                else "payment.partially_refunded"
             ),
-            before=invoice_before,
+            object_type="payment",
+            object_id=payment.pk,
+            summary=f"Payment via {payment.gateway} for {invoice.invoice_number}: {money} "
+            f"refunded" + (f" ({reference})" if reference else ""),
+            before=payment_before,
             after={
-                "status": invoice.status,
-                "refunded_amount": format_money(invoice.refunded_amount, places),
+                "status": payment.status,
+                "refunded_amount": format_money(payment.refunded_amount, places),
             },
             **audit_common,
         )
-        if payment is not None:
-            audit_record(
-                action=(
-                    "payment.refunded"
-                    if payment.status == PaymentStatus.REFUNDED
-                    else "payment.partially_refunded"
-                ),
-                object_type="payment",
-                object_id=payment.pk,
-                summary=f"Payment via {payment.gateway} for {invoice.invoice_number}: {money} "
-                f"refunded" + (f" ({reference})" if reference else ""),
-                before=payment_before,
-                after={
-                    "status": payment.status,
-                    "refunded_amount": format_money(payment.refunded_amount, places),
-                },
-                **audit_common,
-            )
-        token_note = ""
-        if full:
-            token_note = f", {tokens_clawed_back} tokens clawed back"
-            if token_shortfall:
-                token_note += f" ({token_shortfall} short)"
-        audit_record(
-            action="credit_note.issued",
-            object_type="credit_note",
-            object_id=credit_note.pk,
-            summary=f"Credit note {number} for {invoice.invoice_number}: {money}{token_note}",
-            after={
-                "amount": str(amount),
-                "net_amount": str(net),
-                "tax_amount": str(tax),
-                "full_refund": full,
-                "refund_reference": reference,
-                "tokens_clawed_back": tokens_clawed_back,
-                "token_shortfall": token_shortfall,
-            },
-            **audit_common,
+    token_note = ""
+    if full:
+        token_note = f", {tokens_clawed_back} tokens clawed back"
+        if token_shortfall:
+            token_note += f" ({token_shortfall} short)"
+    audit_record(
+        action="credit_note.issued",
+        object_type="credit_note",
+        object_id=credit_note.pk,
+        summary=f"Credit note {number} for {invoice.invoice_number}: {money}{token_note}",
+        after={
+            "amount": str(amount),
+            "net_amount": str(net),
+            "tax_amount": str(tax),
+            "full_refund": full,
+            "refund_reference": reference,
+            "tokens_clawed_back": tokens_clawed_back,
+            "token_shortfall": token_shortfall,
+        },
+        **audit_common,
+    )
+    transaction.on_commit(
+        lambda: payment_refunded.send_robust(
+            sender=Invoice,
+            invoice=invoice,
+            credit_note=credit_note,
+            payment=payment,
+            full_refund=full,
         )
-        transaction.on_commit(
-            lambda: payment_refunded.send_robust(
-                sender=Invoice,
-                invoice=invoice,
-                credit_note=credit_note,
-                payment=payment,
-                full_refund=full,
-            )
-        )
+    )
     return RefundOutcome(
         invoice=invoice,
         credit_note=credit_note,
@@ -438,7 +658,7 @@ def invoice_refund_reverse(
         if credit_note.reversed_at is not None:
             return credit_note
         now = timezone.now()
-        places = _places(invoice.currency)
+        places = currency_places(invoice.currency)
         money = f"{format_money(credit_note.amount, places)} {invoice.currency}"
         audit_common = {
             "subject_user_id": invoice.user_id,

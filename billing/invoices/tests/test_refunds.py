@@ -23,6 +23,8 @@ from billing.invoices.models import (
     NumberSequence,
     Payment,
     PaymentStatus,
+    Refund,
+    RefundStatus,
 )
 from billing.invoices.services import (
     LineDraft,
@@ -562,14 +564,21 @@ def test_a_refund_of_an_online_payment_goes_through_the_gateway(buyer, staff, fa
 
     outcome = invoice_refund(invoice_id=invoice.pk, actor=staff, amount=Decimal("5.00"))
 
+    claim = Refund.objects.get(invoice=invoice)
     assert FakeGateway.calls == [
         {
             "external_payment_id": "pi_123",
             "amount": Decimal("5.00"),
             "currency": "EUR",
-            "idempotency_key": f"invoice-refund:{invoice.pk}:1:5.00",
+            "idempotency_key": f"refund:{claim.pk}",
         }
     ]
+    assert (claim.status, claim.amount, claim.provider_refund_id) == (
+        RefundStatus.SUCCEEDED,
+        Decimal("5.00"),
+        "re_1",
+    )
+    assert claim.credit_note == outcome.credit_note
     assert outcome.credit_note.refund_reference == "re_1"
     assert outcome.payment.gateway == "fakepay"
     assert outcome.payment.status == PaymentStatus.PARTIALLY_REFUNDED
@@ -581,7 +590,9 @@ def test_a_refund_of_an_online_payment_goes_through_the_gateway(buyer, staff, fa
     assert outcome.invoice.status == InvoiceStatus.REFUNDED
 
 
-def test_a_gateway_failure_records_nothing(buyer, staff, fakepay, refunds_sent):
+def test_a_gateway_failure_records_nothing_but_the_pending_claim(
+    buyer, staff, fakepay, refunds_sent
+):
     invoice = _paid_online(buyer)
     FakeGateway.fail_with = "card_declined"
 
@@ -598,9 +609,19 @@ def test_a_gateway_failure_records_nothing(buyer, staff, fakepay, refunds_sent):
     assert (payment.status, payment.refunded_amount) == (PaymentStatus.CAPTURED, Decimal("0"))
     assert not CreditNote.objects.exists()
     assert not NumberSequence.objects.filter(series="CN").exists()
-    assert not AuditEntry.objects.filter(action__contains="refund").exists()
+    assert list(
+        AuditEntry.objects.filter(action__contains="refund").values_list("action", flat=True)
+    ) == ["payment.refund_claimed"]
     assert balance_of(buyer) == 100
     assert refunds_sent == []
+    # The claim stays PENDING with no call under way, so a retry repeats it with its key.
+    claim = Refund.objects.get(invoice=invoice)
+    assert (claim.status, claim.amount, claim.call_started_at) == (
+        RefundStatus.PENDING,
+        Decimal("11.89"),
+        None,
+    )
+    assert FakeGateway.calls[0]["idempotency_key"] == f"refund:{claim.pk}"
 
 
 def test_a_disabled_gateway_plugin_refuses_unless_record_only(buyer, staff, fakepay):
