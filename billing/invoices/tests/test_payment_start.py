@@ -316,7 +316,11 @@ def test_gateway_method_opens_a_session_and_records_a_pending_payment(
         customer_email="payer@example.com",
         save_payment_method=False,
         idempotency_key=f"{user.pk}:key-1",
-        metadata={"invoice_id": str(invoice.pk), "user_id": str(user.pk)},
+        metadata={
+            "invoice_id": str(invoice.pk),
+            "user_id": str(user.pk),
+            "payment_id": str(payment.pk),
+        },
     )
     invoice.refresh_from_db()
     assert (invoice.status, invoice.paid_at, invoice.payment_ref) == ("PENDING", None, None)
@@ -333,7 +337,10 @@ def test_recurring_item_asks_the_gateway_to_keep_the_method(fakepay, card):
     invoice_payment_start(invoice_id=invoice.pk, user=user)
 
     assert fakepay.requests[0].save_payment_method is True
-    assert payments_of(invoice)[0].provider_data == {"saves_payment_method": True}
+    assert payments_of(invoice)[0].provider_data == {
+        "kind": "session",
+        "saves_payment_method": True,
+    }
 
 
 def test_open_session_is_reused_until_it_expires(fakepay, card):
@@ -355,7 +362,7 @@ def test_open_session_is_reused_until_it_expires(fakepay, card):
     assert [payment.session_id for payment in payments_of(invoice)] == ["cs_test_1", "cs_test_2"]
 
 
-def test_provider_error_is_502_and_records_nothing(fakepay, card):
+def test_provider_error_is_502_and_keeps_only_the_claim_for_the_retry(fakepay, card):
     fakepay.fail = gateways.GatewayError("card_declined: test mode")
     user = buyer()
     invoice = issue_invoice(user, [custom_draft("10.00")], payment_method=card)
@@ -368,7 +375,19 @@ def test_provider_error_is_502_and_records_nothing(fakepay, card):
         "provider_error",
         "Payment provider error: card_declined: test mode",
     )
-    assert payments_of(invoice) == []
+    [claim] = payments_of(invoice)
+    assert (claim.status, claim.session_id, claim.call_started_at, claim.external_id) == (
+        PaymentStatus.PENDING,
+        None,
+        None,
+        None,
+    )
+
+    fakepay.fail = None
+    start = invoice_payment_start(invoice_id=invoice.pk, user=user)
+
+    assert start.payment.pk == claim.pk
+    assert [payment.session_id for payment in payments_of(invoice)] == ["cs_test_1"]
 
 
 @pytest.mark.parametrize("where", ["gateway_for", "create_session"])
@@ -390,7 +409,12 @@ def test_unconfigured_gateway_is_503(fakepay, card, monkeypatch, where):
         "service_unavailable",
         "fakepay is not configured",
     )
-    assert payments_of(invoice) == []
+    # Nothing reached the provider; a claim written before the call stays for the retry.
+    claims = payments_of(invoice)
+    assert len(claims) == (0 if where == "gateway_for" else 1)
+    assert all(
+        (claim.status, claim.session_id) == (PaymentStatus.PENDING, None) for claim in claims
+    )
 
 
 def test_currency_the_gateway_does_not_take_is_refused(fakepay, card):
