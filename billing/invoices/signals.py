@@ -3,6 +3,8 @@ transaction that made the change has committed (``transaction.on_commit``), with
 ``send_robust`` so a failing receiver never undoes a committed change. Receivers of a disabled
 plugin are skipped (PluginSignal)."""
 
+from django.dispatch import Signal
+
 from plugins.signals import PluginSignal
 
 checkout_requested = PluginSignal()
@@ -34,3 +36,11 @@ payment_refunded = PluginSignal()
 refund_reversed = PluginSignal()
 """Sent when a provider reversed a refund and the invoice is PAID again. Args: ``invoice``,
 ``credit_note``."""
+
+payment_method_saved = Signal()
+"""Sent **inside** the capture transaction when the captured payment left a payment method at the
+provider for later off-session charges (a customer who let the gateway keep their card). Args:
+``invoice``, ``gateway`` (plugin name), ``payment_method_id`` and ``customer_id`` (the
+provider's ids). The subscriptions app stores them on the invoice's subscriptions, so renewals
+are charged without the customer; a receiver that raises undoes the capture. Sent again for a
+repeated delivery of the same capture (receivers are idempotent)."""

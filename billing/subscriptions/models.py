@@ -69,6 +69,8 @@ class Subscription(models.Model):
     # A payment method kept by a gateway for off-session renewal charges (provider's id).
     saved_method_gateway = models.CharField(max_length=50, null=True, blank=True)
     saved_method_id = models.CharField(max_length=255, null=True, blank=True)
+    # The provider's customer the saved method belongs to (Stripe charges need both).
+    saved_method_customer = models.CharField(max_length=255, null=True, blank=True)
     # Renewal charges tried for the open renewal invoice, and the last one / last reminder.
     charge_attempts = models.PositiveSmallIntegerField(default=0)
     last_charge_at = models.DateTimeField(null=True, blank=True)

@@ -11,12 +11,14 @@ from django.utils import timezone
 from accounts import extensions as account_extensions
 from audit.services import audit_record
 from billing.invoices import extensions as invoice_extensions
+from billing.invoices import signals as invoice_signals
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
     Subscription,
     SubscriptionStatus,
 )
+from billing.subscriptions.services.saved_methods import subscription_saved_method_store
 from billing.subscriptions.signals import subscription_cancelled
 
 ENDABLE = (
@@ -124,3 +126,15 @@ def _subscription_facts(subscription_ids: list) -> dict:
 
 
 invoice_extensions.register_subscription_facts(_subscription_facts)
+
+
+@receiver(invoice_signals.payment_method_saved, dispatch_uid="subscriptions.store_saved_method")
+def store_saved_method(sender, invoice, gateway, payment_method_id, customer_id=None, **kwargs):
+    """Inside the capture transaction: renewals of what the invoice paid for are charged with
+    the payment method the gateway kept."""
+    subscription_saved_method_store(
+        invoice=invoice,
+        gateway=gateway,
+        payment_method_id=payment_method_id,
+        customer_id=customer_id,
+    )

@@ -14,7 +14,7 @@ from audit.services import audit_record
 from billing.catalog.selectors import money_text
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
-from billing.invoices.signals import payment_captured, payment_failed
+from billing.invoices.signals import payment_captured, payment_failed, payment_method_saved
 from vbwd.exceptions import InvalidTransition, ValidationFailed
 
 ZERO_GATEWAY = "zero"
@@ -100,6 +100,16 @@ def _flag(invoice: Invoice, reason: str, *, actor, actor_type, actor_label) -> N
     )
 
 
+def invoice_flag(
+    *, invoice_id, reason: str, actor=None, actor_type=None, actor_label=None
+) -> Invoice:
+    """Flags the invoice for staff (``needs_review``) with ``reason``; nothing else changes."""
+    with transaction.atomic():
+        invoice = _locked_invoice(invoice_id)
+        _flag(invoice, reason, actor=actor, actor_type=actor_type, actor_label=actor_label)
+    return invoice
+
+
 def invoice_capture(
     *,
     invoice_id,
@@ -114,18 +124,70 @@ def invoice_capture(
     actor_type: str | None = None,
     actor_label: str | None = None,
     reason: str | None = None,
+    saved_method=None,
 ) -> CaptureResult:
     """Records a received payment and, when it matches an open invoice, marks the invoice PAID and
     activates every line in the same transaction; idempotent per (gateway, external id).
-    ``payment_captured`` is sent once, after commit."""
+    ``payment_captured`` is sent once, after commit. ``saved_method`` (a gateway SavedMethod)
+    is handed to ``payment_method_saved`` when the payment pays the invoice."""
+    with transaction.atomic():
+        result = _capture(
+            invoice_id=invoice_id,
+            gateway=gateway,
+            external_id=external_id,
+            amount=amount,
+            currency=currency,
+            provider_data=provider_data,
+            paid_at=paid_at,
+            payment_id=payment_id,
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            reason=reason,
+        )
+        if saved_method is not None and result.paid:
+            payment_method_saved.send(
+                sender=Invoice,
+                invoice=result.invoice,
+                gateway=gateway,
+                payment_method_id=saved_method.payment_method_id,
+                customer_id=saved_method.customer_id,
+            )
+    return result
+
+
+def _capture(
+    *,
+    invoice_id,
+    gateway,
+    external_id,
+    amount,
+    currency,
+    provider_data,
+    paid_at,
+    payment_id,
+    actor,
+    actor_type,
+    actor_label,
+    reason,
+) -> CaptureResult:
     now = timezone.now()
     paid_at = paid_at or now
     currency = (currency or "").upper()
     with transaction.atomic():
         invoice = _locked_invoice(invoice_id)
-        if payment_id is not None:
+        known = (
+            Payment.objects.select_for_update().filter(gateway=gateway, external_id=external_id)
+            if external_id and gateway not in INVOICE_SCOPED_GATEWAYS
+            else Payment.objects.none()
+        ).first()
+        if payment_id is not None and known is None:
             payment = Payment.objects.select_for_update().get(pk=payment_id, invoice=invoice)
             created = False
+        elif known is not None:
+            # The provider's payment was recorded before (say, by the PaymentIntent's event
+            # before the checkout session's): that row is the payment, whichever claim asks.
+            payment, created = known, False
         else:
             payment, created = _payment_for(
                 invoice=invoice,

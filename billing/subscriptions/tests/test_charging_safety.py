@@ -48,7 +48,7 @@ class ProviderGateway(gateways.PaymentGateway):
         self.charges: dict[str, object] = {}  # idempotency key -> ChargeResult or error
         self.before_charge = None
 
-    def charge_saved_method(self, *, saved_payment_method_id, request):
+    def charge_saved_method(self, *, saved_payment_method_id, request, customer_id=None):
         self.calls.append(request)
         if self.before_charge is not None:
             self.before_charge(request)

@@ -76,7 +76,7 @@ class ScriptedGateway(gateways.PaymentGateway):
         self.script: list[str] = []
         self.calls: list[tuple[str, gateways.PaymentRequest]] = []
 
-    def charge_saved_method(self, *, saved_payment_method_id, request):
+    def charge_saved_method(self, *, saved_payment_method_id, request, customer_id=None):
         self.calls.append((saved_payment_method_id, request))
         outcome = self.script.pop(0)
         if outcome == "error":

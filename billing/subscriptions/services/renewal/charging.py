@@ -14,12 +14,15 @@ plugin is enabled and can charge saved methods:
   (``charge_attempts`` + 1, ``last_charge_at``). A customer who cancelled or paid meanwhile is
   not charged, and a concurrent run that waited for the locks finds the slot taken. No lock is
   held while the provider answers;
-- the idempotency key is ``renewal:<invoice id>:<attempt>``, except after an unknown outcome;
+- the claim writes the PENDING payment of the attempt in the same short transaction, before the
+  call, with its idempotency key ``renewal:<invoice id>:<attempt>`` (claim → commit → call →
+  record). A process that dies during the call leaves that PENDING payment, and the next
+  attempt sends its key again instead of a new one;
 - outcomes: succeeded is captured through ``invoice_capture`` (the renewal line extends the
-  subscription). A definite decline (``GatewayError`` or the status ``failed``) records a FAILED
-  payment and sends ``payment_failed``; the next attempt uses a new key. An unknown outcome (any
-  other exception, such as a timeout after the provider charged, or the status ``pending``)
-  leaves a PENDING payment carrying the key and sends nothing: the provider's event settles it,
+  subscription). A definite decline (``GatewayError`` or the status ``failed``) marks the
+  payment FAILED and sends ``payment_failed``; the next attempt uses a new key. An unknown
+  outcome (any other exception, such as a timeout after the provider charged, or the status
+  ``pending``) leaves the payment PENDING and sends nothing: the provider's event settles it,
   and until then every next attempt sends the same key again, so the provider answers with that
   first charge instead of charging twice. The invoice stays payable by the customer.
 """
@@ -103,14 +106,16 @@ def charge_is_due(
 
 @dataclass(frozen=True)
 class Attempt:
-    """A claimed charge attempt: its number, the idempotency key to send, the saved method to
-    charge, and the PENDING payment of the earlier attempt whose outcome is still unknown (the
-    key is that attempt's) or None."""
+    """A claimed charge attempt: its number, the idempotency key to send, the saved method (and
+    its provider customer) to charge, the PENDING payment that stands for it, and whether that
+    payment is an earlier attempt whose outcome is still unknown (its key is sent again)."""
 
     number: int
     key: str
     saved_method_id: str
-    unresolved_payment_id: object | None
+    saved_customer_id: str | None
+    payment_id: object
+    repeats_earlier: bool
 
 
 def _unresolved_charge(invoice: Invoice, gateway: str) -> Payment | None:
@@ -166,19 +171,58 @@ def attempt_claim(
         subscription.last_charge_at = now
         subscription.save(update_fields=["charge_attempts", "last_charge_at", "updated_at"])
         unresolved = _unresolved_charge(invoice, gateway)
+        if unresolved is not None:
+            payment, key = unresolved, _key_of(unresolved, invoice)
+        else:
+            key = f"renewal:{invoice.pk}:{subscription.charge_attempts}"
+            payment = _claim_payment(
+                invoice,
+                gateway=gateway,
+                data={
+                    "charge": SAVED_METHOD_CHARGE,
+                    "attempt": subscription.charge_attempts,
+                    "idempotency_key": key,
+                },
+            )
         return Attempt(
             number=subscription.charge_attempts,
-            key=(
-                _key_of(unresolved, invoice)
-                if unresolved is not None
-                else f"renewal:{invoice.pk}:{subscription.charge_attempts}"
-            ),
+            key=key,
             saved_method_id=subscription.saved_method_id,
-            unresolved_payment_id=unresolved.pk if unresolved is not None else None,
+            saved_customer_id=subscription.saved_method_customer,
+            payment_id=payment.pk,
+            repeats_earlier=unresolved is not None,
         )
 
 
-def _charge_request(invoice: Invoice, subscription: Subscription, key: str):
+def _claim_payment(invoice: Invoice, *, gateway: str, data: dict) -> Payment:
+    """The PENDING payment of a new attempt, written before the provider is called."""
+    payment = Payment.objects.create(
+        invoice=invoice,
+        user_id=invoice.user_id,
+        gateway=gateway,
+        amount=invoice.total_amount,
+        currency=invoice.currency,
+        status=PaymentStatus.PENDING,
+        provider_data=data,
+        idempotency_key=data["idempotency_key"],
+    )
+    audit_record(
+        action="payment.started",
+        object_type="payment",
+        object_id=payment.pk,
+        subject_user_id=invoice.user_id,
+        summary=(
+            f"Renewal charge of {invoice.total_amount} {invoice.currency} via {gateway} for "
+            f"{invoice.invoice_number}"
+        ),
+        actor_type=ActorType.SYSTEM,
+        actor_label=JOB_NAME,
+        after={"status": payment.status, "idempotency_key": payment.idempotency_key},
+    )
+    return payment
+
+
+def _charge_request(invoice: Invoice, subscription: Subscription, attempt: Attempt):
     return gateways.PaymentRequest(
         invoice_id=str(invoice.pk),
         user_id=str(invoice.user_id),
@@ -194,25 +238,27 @@ def _charge_request(invoice: Invoice, subscription: Subscription, key: str):
             for line in invoice.lines.all()
         ),
         customer_email=invoice.user.email or None,
-        idempotency_key=key,
+        idempotency_key=attempt.key,
         metadata={
             "invoice_id": str(invoice.pk),
             "user_id": str(invoice.user_id),
             "subscription_id": str(subscription.pk),
+            "payment_id": str(attempt.payment_id),
         },
     )
 
 
-def _attach(payment_id, *, gateway: str, external_id: str) -> Payment | None:
-    """The still PENDING payment ``payment_id`` with the provider's id of its charge set; None
-    when it was settled meanwhile, carries another charge's id, or the id is on another row."""
+def _attach(payment_id, *, gateway: str, external_id: str | None) -> Payment | None:
+    """The still PENDING payment ``payment_id``, with the provider's id of its charge set when
+    one is given; None when it was settled meanwhile, carries another charge's id, or the id is
+    on another row (the provider's event recorded it first)."""
     with transaction.atomic():
         payment = (
             Payment.objects.select_for_update()
             .filter(pk=payment_id, status=PaymentStatus.PENDING)
             .first()
         )
-        if payment is None or payment.external_id == external_id:
+        if payment is None or not external_id or payment.external_id == external_id:
             return payment
         if payment.external_id:
             return None
@@ -227,123 +273,59 @@ def _attach(payment_id, *, gateway: str, external_id: str) -> Payment | None:
         return payment
 
 
-def _payment_record(invoice: Invoice, *, gateway: str, external_id, amount, currency, data):
-    """A PENDING payment of this attempt (the provider's payment when it was seen before)."""
-    with transaction.atomic():
-        if external_id:
-            existing = Payment.objects.filter(gateway=gateway, external_id=external_id).first()
-            if existing is not None:
-                return existing
-        try:
-            with transaction.atomic():
-                payment = Payment.objects.create(
-                    invoice=invoice,
-                    user_id=invoice.user_id,
-                    gateway=gateway,
-                    external_id=external_id or None,
-                    amount=amount,
-                    currency=currency,
-                    status=PaymentStatus.PENDING,
-                    provider_data=data,
-                )
-        except IntegrityError:
-            return Payment.objects.get(gateway=gateway, external_id=external_id)
-        audit_record(
-            action="payment.started",
-            object_type="payment",
-            object_id=payment.pk,
-            subject_user_id=invoice.user_id,
-            summary=(
-                f"Renewal charge of {amount} {currency} via {gateway} for {invoice.invoice_number}"
-            ),
-            actor_type=ActorType.SYSTEM,
-            actor_label=JOB_NAME,
-            after={"status": payment.status},
-        )
-        return payment
-
-
-def _attempt_payment(invoice: Invoice, attempt: Attempt, *, gateway: str, result, data):
-    """The PENDING payment standing for this attempt: the unresolved earlier attempt's when the
-    key was reused, else the provider's payment or a new one."""
-    external_id = result.external_payment_id if result is not None else None
-    if attempt.unresolved_payment_id is not None:
-        if external_id:
-            payment = _attach(
-                attempt.unresolved_payment_id, gateway=gateway, external_id=external_id
-            )
-        else:
-            payment = Payment.objects.filter(
-                pk=attempt.unresolved_payment_id, status=PaymentStatus.PENDING
-            ).first()
-        if payment is not None:
-            return payment
-    return _payment_record(
-        invoice,
-        gateway=gateway,
-        external_id=external_id,
-        amount=result.amount if result is not None else invoice.total_amount,
-        currency=result.currency if result is not None else invoice.currency,
-        data=data,
-    )
-
-
 def _charge(subscription, invoice, attempt: Attempt, *, name: str, gateway) -> None:
-    """Calls the gateway (outside any transaction) and records what it answered."""
-    data = {
-        "charge": SAVED_METHOD_CHARGE,
-        "attempt": attempt.number,
-        "idempotency_key": attempt.key,
-    }
+    """Calls the gateway (outside any transaction) and records what it answered on the
+    attempt's PENDING payment."""
     result = None
     declined = None  # the reason of a definite decline
     try:
         result = gateway.charge_saved_method(
             saved_payment_method_id=attempt.saved_method_id,
-            request=_charge_request(invoice, subscription, attempt.key),
+            request=_charge_request(invoice, subscription, attempt),
+            customer_id=attempt.saved_customer_id,
         )
     except gateways.GatewayError as error:
         declined = str(error) or "The provider refused the charge"
     except gateways.NotConfigured as error:
         # Nothing reached the provider: this attempt charged nothing, but an earlier attempt
-        # whose key it reused is still unknown and stays so.
-        if attempt.unresolved_payment_id is not None:
+        # whose key it repeats is still unknown and stays so.
+        if attempt.repeats_earlier:
             logger.warning("%s: %s not charged: %s", JOB_NAME, invoice.invoice_number, error)
             return
         declined = str(error) or "The provider is not configured"
     except Exception:  # a timeout or a plugin's bug: the charge may have happened
         logger.exception("%s: charging %s ended unknown", JOB_NAME, invoice.invoice_number)
+    external_id = (result.external_payment_id or None) if result is not None else None
     if result is not None and result.status == "succeeded":
-        payment_id = None
-        if attempt.unresolved_payment_id is not None:
-            if result.external_payment_id:
-                _attach(
-                    attempt.unresolved_payment_id,
-                    gateway=name,
-                    external_id=result.external_payment_id,
-                )
-            else:
-                payment_id = attempt.unresolved_payment_id
+        payment = _attach(attempt.payment_id, gateway=name, external_id=external_id)
         invoice_capture(
             invoice_id=invoice.pk,
             gateway=name,
-            external_id=result.external_payment_id or None,
+            external_id=external_id,
             amount=result.amount,
             currency=result.currency,
-            provider_data=data,
-            payment_id=payment_id,
+            provider_data=_data_of(attempt),
+            payment_id=payment.pk if payment is not None else None,
             actor_type=ActorType.SYSTEM,
             actor_label=JOB_NAME,
         )
         return
     if result is not None and result.status == "failed":
         declined = result.failure_reason or "The provider declined the charge"
-    payment = _attempt_payment(invoice, attempt, gateway=name, result=result, data=data)
-    if declined is None:
+    payment = _attach(attempt.payment_id, gateway=name, external_id=external_id)
+    if declined is None or payment is None:
         return  # unknown or pending: the provider's event settles it, the next key is this one
     payment_fail(
         payment_id=payment.pk, reason=declined, actor_type=ActorType.SYSTEM, actor_label=JOB_NAME
     )
+
+
+def _data_of(attempt: Attempt) -> dict:
+    return {
+        "charge": SAVED_METHOD_CHARGE,
+        "attempt": attempt.number,
+        "idempotency_key": attempt.key,
+    }
 
 
 def _chargeable():
