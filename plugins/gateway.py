@@ -24,6 +24,11 @@ class GatewayError(Exception):
     """The provider refused or failed a call; rendered as 502 provider_error by the caller."""
 
 
+class ProviderUnavailable(Exception):
+    """The provider could not be reached or did not answer in time: the outcome of the call is
+    unknown (it may have happened). Never a decline; a retry sends the same idempotency key."""
+
+
 class InvalidSignature(Exception):
     """A webhook's signature did not verify; nothing may be processed."""
 
@@ -89,14 +94,33 @@ class PaymentSession:
 
 
 @dataclass(frozen=True)
+class SavedMethod:
+    """A payment method the provider keeps for off-session charges, and its customer."""
+
+    payment_method_id: str
+    customer_id: str | None = None
+
+
+@dataclass(frozen=True)
 class SessionStatus:
     session_id: str
-    status: str  # open / complete / expired / failed (API.md §1.5, gateway session status)
+    status: str  # open / complete / expired / failed (the gateway session status values)
     payment_status: str  # the provider's raw value
     external_payment_id: str | None
     amount: Decimal | None
     currency: str | None
     saved_payment_method_id: str | None = None
+    saved_customer_id: str | None = None
+
+
+class EventAction:
+    """What a provider event means for billing."""
+
+    CAPTURE = "capture"  # money received for an invoice
+    FAIL = "fail"  # a payment attempt failed or its session expired
+    REFUND = "refund"  # money went back; ``refunded_total`` is the payment's refunded sum
+    REFUND_REVERSED = "refund_reversed"  # the provider undid the refund ``refund_id``
+    IGNORE = "ignore"
 
 
 @dataclass(frozen=True)
@@ -104,13 +128,22 @@ class WebhookEvent:
     event_id: str
     event_type: str
     payload: dict
-    # What the event means for billing: capture, fail, refund, refund_reversed, or ignore.
-    action: str = "ignore"
+    action: str = EventAction.IGNORE
+    # The provider's payment (Stripe: the PaymentIntent) and the session it was paid through
+    # (Stripe Checkout: cs_…; Elements: the PaymentIntent itself).
     external_payment_id: str | None = None
+    session_id: str | None = None
+    # From the provider-side metadata our session or charge set: names, never proves, the
+    # invoice and the claiming payment; billing ties the event to its own records first.
     invoice_id: str | None = None
+    payment_id: str | None = None
     amount: Decimal | None = None
     currency: str | None = None
     saved_payment_method_id: str | None = None
+    saved_customer_id: str | None = None
+    refunded_total: Decimal | None = None
+    refund_id: str | None = None
+    failure_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -172,9 +205,15 @@ class PaymentGateway(abc.ABC):
         *,
         saved_payment_method_id: str,
         request: PaymentRequest,
+        customer_id: str | None = None,
     ) -> ChargeResult:
-        """Charges a kept payment method off-session (renewals); only where supported."""
+        """Charges a kept payment method off-session (renewals) with ``request.idempotency_key``;
+        only where supported. A decline raises GatewayError or answers status ``failed``."""
         raise GatewayError(f"{self.name} cannot charge a saved payment method")
+
+    def dashboard_url(self, external_payment_id: str) -> str | None:
+        """Where staff see this payment in the provider's own dashboard, if it has one."""
+        return None
 
 
 def gateway_for(name: str) -> PaymentGateway:

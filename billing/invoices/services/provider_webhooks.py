@@ -1,0 +1,239 @@
+"""Inbound webhooks of the payment gateways: one pipeline for every gateway plugin.
+
+1. The gateway verifies the signature on the raw body before anything else; a bad signature is
+   answered 400 and nothing is stored.
+2. The event is stored once per (provider, event id); a repeat of a processed event is
+   acknowledged as a duplicate and changes nothing.
+3. In one transaction, with the stored event locked, what the event means (its ``action``) is
+   carried out through the billing services: capture, a failed attempt, a refund, a refund
+   reversal. If that raises unexpectedly the answer is 500 and the event stays unprocessed, so
+   the provider's retry processes it. A refusal by a billing rule is final: the invoice is
+   flagged for staff and the event is processed.
+
+An event is tied to an invoice only through our own records (the session we opened, the payment
+the provider reported before, or the claiming payment named in the metadata we sent); the
+invoice id in the provider's metadata alone never pays an invoice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.db import transaction
+
+from audit.models import ActorType
+from billing.catalog.selectors import money_text
+from billing.invoices.models import CreditNote, Invoice, Payment, Refund, RefundStatus
+from billing.invoices.services.capture import invoice_capture, invoice_flag, payment_fail
+from billing.invoices.services.events import ProviderEventOutcome, provider_event_handle
+from billing.invoices.services.refunds import (
+    invoice_refund,
+    invoice_refund_reverse,
+    refund_claim_complete,
+)
+from billing.invoices.services.sessions import ProviderError, gateway_or_unavailable
+from plugins import gateway as gateways
+from plugins.gateway import EventAction, WebhookEvent
+from vbwd.exceptions import DomainError, ServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class InvalidSignatureError(DomainError):
+    status_code = 400
+    code = "invalid_signature"
+    default_message = "Invalid signature"
+
+
+def provider_webhook_receive(
+    *, gateway_name: str, headers: dict[str, str], body: bytes
+) -> ProviderEventOutcome:
+    """Verifies, stores and processes one provider webhook delivery (see the module docstring);
+    returns the outcome, whose ``duplicate`` says the event had been processed before."""
+    gateway = gateway_or_unavailable(gateway_name)
+    try:
+        event = gateway.parse_webhook(headers, body)
+    except gateways.InvalidSignature:
+        raise InvalidSignatureError() from None
+    except gateways.NotConfigured:
+        raise ServiceUnavailable("Webhook secret is not configured") from None
+    except (gateways.GatewayError, gateways.ProviderUnavailable) as error:
+        # Reading the event's objects back from the provider failed; its retry comes again.
+        raise ProviderError(f"Payment provider error: {error}") from None
+    return provider_event_handle(
+        provider=gateway_name,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        payload=event.payload,
+        handler=lambda stored: _apply(gateway_name, event),
+    )
+
+
+def _apply(name: str, event: WebhookEvent):
+    handler = {
+        EventAction.CAPTURE: _capture,
+        EventAction.FAIL: _fail,
+        EventAction.REFUND: _refund,
+        EventAction.REFUND_REVERSED: _refund_reversed,
+    }.get(event.action)
+    if handler is None:
+        return None
+    try:
+        return handler(name, event)
+    except DomainError as refusal:
+        # A billing rule refused what the provider reports (say, a refund of an invoice that is
+        # no longer paid): a retry would be refused again, so staff look at it instead.
+        payment = _tied_payment(name, event)
+        logger.warning("%s event %s refused: %s", name, event.event_id, refusal.message)
+        if payment is not None:
+            invoice_flag(
+                invoice_id=payment.invoice_id,
+                reason=f"{name} event {event.event_type} ({event.event_id}) could not be "
+                f"applied: {refusal.message}",
+                actor_type=ActorType.PROVIDER,
+                actor_label=name,
+            )
+        return None
+
+
+def _as_uuid(value) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _tied_payment(name: str, event: WebhookEvent) -> Payment | None:
+    """Our payment row the event is about: the provider's payment we recorded, the session we
+    opened, or the claiming payment our metadata names (still without a provider id, or with
+    this one)."""
+    payments = Payment.objects.filter(gateway=name)
+    if event.external_payment_id:
+        payment = payments.filter(external_id=event.external_payment_id).first()
+        if payment is not None:
+            return payment
+    if event.session_id:
+        payment = payments.filter(session_id=event.session_id).order_by("-created_at").first()
+        if payment is not None:
+            return payment
+    claim_id = _as_uuid(event.payment_id)
+    if claim_id is not None:
+        payment = payments.filter(pk=claim_id).first()
+        if payment is not None and payment.external_id in (None, event.external_payment_id):
+            return payment
+    return None
+
+
+def _untied(name: str, event: WebhookEvent) -> None:
+    """A payment we cannot tie to any of our sessions or charges: never captured; an invoice
+    its metadata names is flagged, because money may have reached the provider for it."""
+    invoice_id = _as_uuid(event.invoice_id)
+    if invoice_id is None or not Invoice.objects.filter(pk=invoice_id).exists():
+        logger.info("%s event %s names no payment of ours; ignored", name, event.event_id)
+        return
+    amount = (
+        f" of {money_text(event.amount, event.currency.upper())}"
+        if event.amount is not None and event.currency
+        else ""
+    )
+    invoice_flag(
+        invoice_id=invoice_id,
+        reason=f"Payment {event.external_payment_id}{amount} via {name} names this invoice but "
+        "is none of its sessions or charges; not captured",
+        actor_type=ActorType.PROVIDER,
+        actor_label=name,
+    )
+
+
+def _capture(name: str, event: WebhookEvent):
+    payment = _tied_payment(name, event)
+    if payment is None:
+        return _untied(name, event)
+    named = _as_uuid(event.invoice_id)
+    if named is not None and named != payment.invoice_id:
+        invoice_flag(
+            invoice_id=payment.invoice_id,
+            reason=f"{name} payment {event.external_payment_id} belongs to this invoice but its "
+            f"metadata names invoice {named}; not captured",
+            actor_type=ActorType.PROVIDER,
+            actor_label=name,
+        )
+        return None
+    saved = None
+    if event.saved_payment_method_id:
+        saved = gateways.SavedMethod(
+            payment_method_id=event.saved_payment_method_id,
+            customer_id=event.saved_customer_id,
+        )
+    return invoice_capture(
+        invoice_id=payment.invoice_id,
+        gateway=name,
+        external_id=event.external_payment_id,
+        amount=event.amount,
+        currency=event.currency or payment.currency,
+        payment_id=payment.pk,
+        provider_data={
+            **(payment.provider_data or {}),
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+        },
+        actor_type=ActorType.PROVIDER,
+        actor_label=name,
+        saved_method=saved,
+    )
+
+
+def _fail(name: str, event: WebhookEvent):
+    payment = _tied_payment(name, event)
+    if payment is None:
+        return None
+    return payment_fail(
+        payment_id=payment.pk,
+        reason=event.failure_reason or f"{name}: {event.event_type}",
+        actor_type=ActorType.PROVIDER,
+        actor_label=name,
+    )
+
+
+def _refund(name: str, event: WebhookEvent):
+    """The provider reports the payment's refunded total. What our refund claims asked for is
+    recorded as theirs; only the rest (a refund made at the provider) is a provider refund."""
+    payment = _tied_payment(name, event)
+    if payment is None or event.refunded_total is None:
+        return None
+    with transaction.atomic():
+        Invoice.objects.select_for_update().get(pk=payment.invoice_id)
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        missing = event.refunded_total - payment.refunded_amount
+        claims = Refund.objects.filter(payment=payment, status=RefundStatus.PENDING).order_by(
+            "created_at"
+        )
+        for claim in claims:
+            if claim.amount > missing:
+                break
+            refund_claim_complete(refund_id=claim.pk, provider_refund_id=event.refund_id)
+            missing -= claim.amount
+        if missing <= 0:
+            return None
+        return invoice_refund(
+            invoice_id=payment.invoice_id,
+            amount=missing,
+            provider_initiated=True,
+            actor_label=name,
+            refund_reference=event.refund_id,
+            reason=f"Refunded at {name}",
+        )
+
+
+def _refund_reversed(name: str, event: WebhookEvent):
+    if not event.refund_id:
+        return None
+    notes = CreditNote.objects.filter(payment__gateway=name)
+    note = (
+        notes.filter(refund__provider_refund_id=event.refund_id).first()
+        or notes.filter(refund_reference=event.refund_id).first()
+    )
+    if note is None:
+        return None
+    return invoice_refund_reverse(credit_note_id=note.pk, actor_label=name)
