@@ -15,3 +15,9 @@ def keep_default_payment_method_payable(sender, plugin, actor, **kwargs):
     """The plugin behind the default payment method cannot be disabled (it would leave
     checkout without a way to pay)."""
     services.payment_methods.payment_methods_check_plugin_disable(plugin=plugin)
+
+
+@receiver(plugin_enabling, dispatch_uid="catalog.register_plugin_payment_method")
+def register_plugin_payment_method(sender, plugin, actor, **kwargs):
+    """A gateway plugin's payment method exists once it is enabled (code = plugin name)."""
+    services.payment_methods.payment_methods_register_for_plugin(plugin=plugin, actor=actor)

@@ -104,6 +104,28 @@ def gateway_plugins() -> dict:
     }
 
 
+def payment_methods_register_for_plugin(*, plugin, actor) -> PaymentMethod | None:
+    """A gateway plugin's payment method (code = the plugin's name) exists once the plugin is
+    enabled; an existing method of that code is left as staff configured it."""
+    if plugin.key not in gateway_plugins():
+        return None
+    existing = PaymentMethod.objects.filter(code=plugin.key).first()
+    if existing is not None:
+        return existing
+    label = getattr(plugin, "payment_method_label", None) or plugin.verbose_name
+    return payment_method_create(
+        data={
+            "code": plugin.key,
+            "name": str(label)[:100],
+            "short_description": str(plugin.description or "")[:255] or None,
+            "plugin_id": plugin.key,
+            "is_active": True,
+            "position": PaymentMethod.objects.count(),
+        },
+        actor=actor,
+    )
+
+
 def payment_method_kind(method: PaymentMethod) -> str:
     return PaymentMethodKind.GATEWAY if method.plugin_id else PaymentMethodKind.OFFLINE
 
