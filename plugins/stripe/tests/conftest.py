@@ -76,6 +76,12 @@ class StripeServer:
         )
         return response.status_code, response.json()
 
+    def decline_from_now_on(self, payment_method_id: str) -> None:
+        """Every later charge of this saved card declines (it expired or was blocked)."""
+        self.http.post(
+            f"{self.url}/_test/payment_methods/{payment_method_id}/decline", timeout=5
+        ).raise_for_status()
+
     def register_webhook(
         self,
         url: str,
@@ -175,3 +181,33 @@ def stripe_api(stripe_server, monkeypatch):
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     return stripe_server
+
+
+WEBHOOK_SECRET = "whsec_test_vbwd"
+
+
+@pytest.fixture
+def stripe_settings(stripe_api, monkeypatch):
+    """The stripe plugin's settings pointing at the test server (the environment wins over
+    stored values, as in production); ``hosted`` checkout unless a test sets the mode."""
+    monkeypatch.setenv("VBWD_PLUGIN_STRIPE_SECRET_KEY", TEST_API_KEY)
+    monkeypatch.setenv("VBWD_PLUGIN_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    monkeypatch.setenv("VBWD_PLUGIN_STRIPE_PUBLISHABLE_KEY", "pk_test_localstripe")
+    monkeypatch.setenv("VBWD_PLUGIN_STRIPE_API_BASE", stripe_api.url)
+    monkeypatch.setenv("VBWD_PLUGIN_STRIPE_TIMEOUT_SECONDS", "5")
+
+    def mode(name: str) -> None:
+        monkeypatch.setenv("VBWD_PLUGIN_STRIPE_CHECKOUT_MODE", name)
+
+    mode("hosted")
+    stripe_api.checkout_mode = mode
+    return stripe_api
+
+
+@pytest.fixture
+def stripe_plugin(stripe_settings, db):
+    """The stripe plugin enabled (which registers the ``stripe`` payment method)."""
+    from plugins.services import plugin_enable
+
+    plugin_enable(name="stripe")
+    return stripe_settings

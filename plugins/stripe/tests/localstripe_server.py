@@ -155,6 +155,9 @@ class _State:
     generation: int = 0
     delivery_lock: asyncio.Lock | None = None
     deliveries: set[asyncio.Future] = field(default_factory=set)
+    # Saved cards that decline from now on (a card that expired or was blocked since it was
+    # kept), as a test sets them with POST /_test/payment_methods/<id>/decline.
+    declining: set[str] = field(default_factory=set)
 
 
 state = _State()
@@ -169,6 +172,7 @@ def reset_state() -> None:
     state.idempotency.clear()
     state.locks = {key: lock for key, lock in state.locks.items() if lock.locked()}
     state.request_log.clear()
+    state.declining.clear()
     state.generation += 1
 
 
@@ -278,6 +282,8 @@ _original_charging_is_declined = PaymentMethod._charging_is_declined
 
 
 def _charging_is_declined(self):
+    if self.id in state.declining:
+        return True
     if self.type == "card" and self._card_number in DECLINED_CARDS:
         return True
     return _original_charging_is_declined(self)
@@ -1321,6 +1327,13 @@ async def _list_requests(request):
     return server.json_response({"requests": state.request_log})
 
 
+async def _decline_payment_method(request):
+    payment_method_id = request.match_info["id"]
+    PaymentMethod._api_retrieve(payment_method_id)  # 404 in Stripe's shape when unknown
+    state.declining.add(payment_method_id)
+    return server.json_response({"id": payment_method_id, "declining": True})
+
+
 async def _clear_requests(request):
     state.request_log.clear()
     return server.json_response({"requests": []})
@@ -1445,6 +1458,7 @@ def build_app(public_base: str | None = None) -> web.Application:
     )
     router.add_post("/_test/checkout/sessions/{id}/pay", _pay_checkout_session)
     router.add_get("/_test/checkout/{id}", _checkout_page)
+    router.add_post("/_test/payment_methods/{id}/decline", _decline_payment_method)
     router.add_get("/_test/requests", _list_requests)
     router.add_delete("/_test/requests", _clear_requests)
     return app
