@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
+from django.utils.html import format_html
 
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
@@ -19,8 +20,11 @@ from billing.invoices.models import (
     InvoiceLine,
     Payment,
     ProviderEvent,
+    Refund,
 )
 from billing.invoices.services import invoice_mark_paid, invoice_refund, invoice_void
+from billing.invoices.services.capture import INVOICE_SCOPED_GATEWAYS
+from plugins import gateway as gateways
 from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonActionsMixin, ReasonForm
 
 
@@ -77,12 +81,29 @@ class InvoiceLineInline(ReadOnlyInline):
     ordering = ("position",)
 
 
+def provider_link(payment: Payment) -> str:
+    """The provider's id of the payment, linked to the provider's dashboard where it has one."""
+    if not payment.external_id:
+        return "—"
+    url = None
+    if payment.gateway not in INVOICE_SCOPED_GATEWAYS:
+        try:
+            url = gateways.gateway_for(payment.gateway).dashboard_url(payment.external_id)
+        except gateways.NotConfigured:
+            url = None  # the plugin is gone; the id alone still names the payment
+    if not url:
+        return payment.external_id
+    return format_html(
+        '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, payment.external_id
+    )
+
+
 class PaymentInline(ReadOnlyInline):
     model = Payment
     fields = (
         "created_at",
         "gateway",
-        "external_id",
+        "provider_payment",
         "amount",
         "currency",
         "status",
@@ -91,6 +112,10 @@ class PaymentInline(ReadOnlyInline):
         "failure_reason",
     )
     ordering = ("created_at",)
+
+    @admin.display(description="provider payment")
+    def provider_payment(self, payment: Payment) -> str:
+        return provider_link(payment)
 
 
 class CreditNoteInline(ReadOnlyInline):
@@ -268,7 +293,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "invoice",
         "user",
         "gateway",
-        "external_id",
+        "provider_payment",
         "amount_display",
         "currency",
         "status",
@@ -276,6 +301,8 @@ class PaymentAdmin(ReadOnlyAdmin):
         "captured_at",
     )
     list_filter = ("status", "gateway")
+    # The customer's checkout secret stays out of the back office.
+    exclude = ("session_client_secret",)
     search_fields = ("invoice__invoice_number", "user__email", "external_id", "session_id")
     list_select_related = ("invoice", "user")
     date_hierarchy = "created_at"
@@ -288,6 +315,38 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, payment: Payment) -> str:
         return _money(payment, payment.amount)
+
+    @admin.display(description="provider payment", ordering="external_id")
+    def provider_payment(self, payment: Payment) -> str:
+        return provider_link(payment)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [
+            name for name in super().get_readonly_fields(request, obj) if name not in self.exclude
+        ]
+        return [*fields, "provider_payment"]
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    """Refunds asked of a payment provider. A PENDING one waits for the provider's answer; the
+    billing jobs (or the same refund asked again) repeat it with its own idempotency key."""
+
+    list_display = (
+        "created_at",
+        "invoice",
+        "amount",
+        "currency",
+        "status",
+        "provider_refund_id",
+        "credit_note",
+        "failure_reason",
+        "call_started_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("invoice__invoice_number", "provider_refund_id")
+    list_select_related = ("invoice", "credit_note")
+    ordering = ("-created_at",)
 
 
 @admin.register(CreditNote)
