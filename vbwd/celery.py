@@ -85,6 +85,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "billing.subscriptions.tasks.dunning_send",
         "schedule": crontab(hour=9, minute=45),
     },
+    # Every 15 minutes: a refund whose provider call failed, timed out or was cut off is asked
+    # again with its own key (the provider answers with the refund it made, or makes it), so a
+    # customer's money is never left between the provider and the books for long.
+    "complete-pending-refunds": {
+        "task": "billing.invoices.tasks.refunds_complete_pending",
+        "schedule": crontab(minute="*/15"),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

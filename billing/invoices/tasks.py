@@ -71,3 +71,11 @@ def mark_overdue_invoices():
     from billing.invoices.services.overdue import invoices_mark_overdue
 
     return invoices_mark_overdue()
+
+
+@shared_task
+def refunds_complete_pending():
+    """Repeats unanswered provider refunds with their own keys and records them."""
+    from billing.invoices.services.refunds import refunds_complete_pending
+
+    return refunds_complete_pending()

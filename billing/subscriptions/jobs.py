@@ -8,7 +8,8 @@ twice and on several workers at once. Celery beat runs each on its own schedule
 Order: resumed pauses can be due for renewal; renewals are issued before their saved methods are
 charged; a charge at the period end comes before the PAST_DUE check, so a successful one never
 shows the customer a PAST_DUE state; expiry (and the add-ons it takes along) before the add-on
-sweep; overdue marking before dunning, which reminds about what is overdue now.
+sweep; overdue marking before dunning, which reminds about what is overdue now. Refunds the
+provider has not answered are repeated with their own keys last.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from billing.invoices.services.overdue import invoices_mark_overdue
+from billing.invoices.services.refunds import refunds_complete_pending
 from billing.subscriptions.services.renewal import (
     addons_expire,
     dunning_send,
@@ -37,6 +39,7 @@ JOBS: dict[str, Callable[..., int]] = {
     "plan_change_invoices_void_stale": plan_change_invoices_void_stale,
     "invoices_mark_overdue": invoices_mark_overdue,
     "dunning_send": dunning_send,
+    "refunds_complete_pending": refunds_complete_pending,
 }
 
 

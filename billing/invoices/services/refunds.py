@@ -8,13 +8,15 @@ invoice, the reversal of every line and the claw-back of the tokens it granted.
 
 from __future__ import annotations
 
+import datetime
+import logging
 import time
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Max, Sum
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from audit.models import ActorType
@@ -35,6 +37,7 @@ from billing.invoices.models import (
 )
 from billing.invoices.services.capture import MANUAL_GATEWAY, ZERO_GATEWAY
 from billing.invoices.services.claims import (
+    CLAIM_LEASE_SECONDS,
     CLAIM_POLL_SECONDS,
     CLAIM_WAIT_SECONDS,
     claim_is_live,
@@ -52,6 +55,8 @@ from vbwd.exceptions import (
     ValidationFailed,
 )
 from vbwd.money import round_money
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_REFUND_REFERENCE = "ADMIN_REFUND"
 # Gateways that are not plugins: nothing to call, the money moved outside the system.
@@ -635,6 +640,62 @@ def _refund_record(invoice: Invoice, payment: Payment | None, request: _Request)
         token_shortfall=token_shortfall,
         full_refund=full,
     )
+
+
+# A claim younger than this is left to the staff member who may be retrying it right now.
+PENDING_REFUND_GRACE_SECONDS = 600
+
+
+def refunds_complete_pending(*, batch_size: int = 50, now=None) -> int:
+    """Repeats each refund claim the provider has not answered (its call failed, timed out, or
+    the process died during it) with the claim's own idempotency key and records the answer,
+    so a refund is never left half done: the provider returns the first refund if it made it,
+    or makes it now. A refusal ends the claim as FAILED. Returns how many claims were recorded.
+    Safe on several workers at once (each claim is taken with SKIP LOCKED)."""
+    now = now or timezone.now()
+    abandoned = now - datetime.timedelta(seconds=CLAIM_LEASE_SECONDS)
+    settled_in = now - datetime.timedelta(seconds=PENDING_REFUND_GRACE_SECONDS)
+    candidates = list(
+        Refund.objects.filter(status=RefundStatus.PENDING, created_at__lte=settled_in)
+        .filter(Q(call_started_at__isnull=True) | Q(call_started_at__lt=abandoned))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    recorded = 0
+    for refund_id in candidates:
+        with transaction.atomic():
+            claim = (
+                Refund.objects.select_for_update(skip_locked=True)
+                .select_related("payment")
+                .filter(pk=refund_id, status=RefundStatus.PENDING)
+                .first()
+            )
+            if claim is None or claim_is_live(claim.call_started_at, now=now):
+                continue
+            if not plugin_state.is_enabled(claim.payment.gateway):
+                continue  # repeated once the plugin is back, or refunded by staff by hand
+            claim.call_started_at = now
+            claim.save(update_fields=["call_started_at", "updated_at"])
+        try:
+            provider_refund_id = _refund_at_gateway(claim)
+        except DomainError as error:
+            if error.code == "provider_error" and not _is_unknown(error):
+                refund_claim_fail(refund_id=claim.pk, reason=error.message)
+            logger.warning("refunds_complete_pending: %s: %s", claim.pk, error.message)
+            continue
+        refund_claim_complete(
+            refund_id=claim.pk,
+            provider_refund_id=provider_refund_id,
+            actor_type=ActorType.SYSTEM,
+            actor_label="refunds_complete_pending",
+        )
+        recorded += 1
+    return recorded
+
+
+def _is_unknown(error: DomainError) -> bool:
+    """The provider did not answer (its outcome is unknown): try again on the next run."""
+    return isinstance(error.__cause__, plugin_gateway.ProviderUnavailable)
 
 
 def invoice_refund_reverse(

@@ -461,6 +461,7 @@ JOB_ORDER = [
     "plan_change_invoices_void_stale",
     "invoices_mark_overdue",
     "dunning_send",
+    "refunds_complete_pending",
 ]
 
 
@@ -520,11 +521,10 @@ def test_every_job_has_a_celery_task_and_a_beat_entry():
     app.loader.import_default_modules()  # what a worker does at start (autodiscovery)
     scheduled = {entry["task"] for entry in BEAT_SCHEDULE.values()}
     for name in JOB_ORDER:
-        task = (
-            "billing.invoices.tasks.mark_overdue_invoices"
-            if name == "invoices_mark_overdue"
-            else f"billing.subscriptions.tasks.{name}"
-        )
+        task = {
+            "invoices_mark_overdue": "billing.invoices.tasks.mark_overdue_invoices",
+            "refunds_complete_pending": "billing.invoices.tasks.refunds_complete_pending",
+        }.get(name, f"billing.subscriptions.tasks.{name}")
         assert task in scheduled
         assert task in app.tasks
 
@@ -535,5 +535,9 @@ def test_a_task_runs_its_job():
         assert tasks.renewals_issue_due.delay().get() == 1
         assert tasks.renewals_issue_due.delay().get() == 0
         for name in JOB_ORDER:
-            if name not in ("renewals_issue_due", "invoices_mark_overdue"):
+            if name not in (
+                "renewals_issue_due",
+                "invoices_mark_overdue",
+                "refunds_complete_pending",
+            ):
                 assert getattr(tasks, name).delay().get() == 0
