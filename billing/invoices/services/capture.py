@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from audit.services import audit_record
+from audit.models import AuditEntry
+from audit.services import audit_entry_build, audit_record
 from billing.catalog.selectors import money_text
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
@@ -130,7 +132,7 @@ def invoice_capture(
     activates every line in the same transaction; idempotent per (gateway, external id).
     ``payment_captured`` is sent once, after commit. ``saved_method`` (a gateway SavedMethod)
     is handed to ``payment_method_saved`` when the payment pays the invoice."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         result = _capture(
             invoice_id=invoice_id,
             gateway=gateway,
@@ -156,6 +158,21 @@ def invoice_capture(
     return result
 
 
+def _known_and_claimed(gateway, external_id, payment_id) -> tuple[Payment | None, Payment | None]:
+    """Locked in one query: the row of the provider's payment (gateway, external id) if it was
+    recorded before, and the claiming payment ``payment_id``."""
+    wanted = Q(pk=payment_id) if payment_id is not None else Q(pk__in=[])
+    by_external_id = bool(external_id) and gateway not in INVOICE_SCOPED_GATEWAYS
+    if by_external_id:
+        wanted |= Q(gateway=gateway, external_id=external_id)
+    if payment_id is None and not by_external_id:
+        return None, None
+    rows = list(Payment.objects.select_for_update().filter(wanted))
+    known = next((row for row in rows if by_external_id and row.external_id == external_id), None)
+    claimed = next((row for row in rows if row.pk == payment_id), None)
+    return known, claimed
+
+
 def _capture(
     *,
     invoice_id,
@@ -174,16 +191,14 @@ def _capture(
     now = timezone.now()
     paid_at = paid_at or now
     currency = (currency or "").upper()
-    with transaction.atomic():
+    # No savepoint of its own: a capture is all or nothing with its caller's transaction.
+    with transaction.atomic(savepoint=False):
         invoice = _locked_invoice(invoice_id)
-        known = (
-            Payment.objects.select_for_update().filter(gateway=gateway, external_id=external_id)
-            if external_id and gateway not in INVOICE_SCOPED_GATEWAYS
-            else Payment.objects.none()
-        ).first()
+        known, claimed = _known_and_claimed(gateway, external_id, payment_id)
         if payment_id is not None and known is None:
-            payment = Payment.objects.select_for_update().get(pk=payment_id, invoice=invoice)
-            created = False
+            if claimed is None or claimed.invoice_id != invoice.pk:
+                raise Payment.DoesNotExist(f"Payment {payment_id} of invoice {invoice.pk}")
+            payment, created = claimed, False
         elif known is not None:
             # The provider's payment was recorded before (say, by the PaymentIntent's event
             # before the checkout session's): that row is the payment, whichever claim asks.
@@ -264,30 +279,34 @@ def _capture(
         # needs_review stays as it was: an earlier mismatched payment is still money that
         # staff must return or settle.
         invoice.save(update_fields=["status", "paid_at", "payment_ref", "updated_at"])
-        audit_record(
-            action="invoice.paid",
-            object_type="invoice",
-            object_id=invoice.pk,
-            subject_user_id=invoice.user_id,
-            summary=f"Invoice {invoice.invoice_number} paid: {label}",
-            actor=actor,
-            actor_type=actor_type,
-            actor_label=actor_label,
-            before={"status": before},
-            after={"status": invoice.status, "payment_ref": invoice.payment_ref},
-            reason=reason,
-        )
-        audit_record(
-            action="payment.captured",
-            object_type="payment",
-            object_id=payment.pk,
-            subject_user_id=invoice.user_id,
-            summary=f"Payment {label} captured for {invoice.invoice_number}",
-            actor=actor,
-            actor_type=actor_type,
-            actor_label=actor_label,
-            before={"status": PaymentStatus.PENDING if not created else None},
-            after={"status": payment.status},
+        AuditEntry.objects.bulk_create(
+            [
+                audit_entry_build(
+                    action="invoice.paid",
+                    object_type="invoice",
+                    object_id=invoice.pk,
+                    subject_user_id=invoice.user_id,
+                    summary=f"Invoice {invoice.invoice_number} paid: {label}",
+                    actor=actor,
+                    actor_type=actor_type,
+                    actor_label=actor_label,
+                    before={"status": before},
+                    after={"status": invoice.status, "payment_ref": invoice.payment_ref},
+                    reason=reason,
+                ),
+                audit_entry_build(
+                    action="payment.captured",
+                    object_type="payment",
+                    object_id=payment.pk,
+                    subject_user_id=invoice.user_id,
+                    summary=f"Payment {label} captured for {invoice.invoice_number}",
+                    actor=actor,
+                    actor_type=actor_type,
+                    actor_label=actor_label,
+                    before={"status": PaymentStatus.PENDING if not created else None},
+                    after={"status": payment.status},
+                ),
+            ]
         )
         context = line_registry.LineContext(
             invoice=invoice,

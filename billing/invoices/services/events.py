@@ -4,16 +4,29 @@ concurrently the provider delivers it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.invoices.models import ProviderEvent, ProviderEventStatus
 
 ERROR_TEXT_LIMIT = 2000
+_COLUMNS = (
+    "id",
+    "provider",
+    "event_id",
+    "event_type",
+    "payload",
+    "status",
+    "error",
+    "attempts",
+    "received_at",
+    "processed_at",
+)
 
 
 @dataclass(frozen=True)
@@ -21,6 +34,26 @@ class ProviderEventOutcome:
     event: ProviderEvent
     duplicate: bool  # processed before; the handler did not run
     result: Any = None  # what the handler returned (None for a duplicate)
+
+
+def _insert(event: ProviderEvent) -> bool:
+    """Inserts the event unless (provider, event id) exists; True when this call inserted it.
+
+    One statement on both databases (INSERT … ON CONFLICT DO NOTHING RETURNING). A concurrent
+    delivery of the same event waits on the unique index until the first one's transaction
+    ends: then it finds the row (committed) or inserts it (rolled back)."""
+    meta = ProviderEvent._meta
+    fields = [meta.get_field(name) for name in _COLUMNS]
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    quote = connection.ops.quote_name
+    table, columns = quote(meta.db_table), ", ".join(quote(field.column) for field in fields)
+    places = ", ".join(["%s"] * len(fields))
+    # Table and column names come from the model; every value is a query parameter.
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({places}) "  # noqa: S608
+    sql += 'ON CONFLICT ("provider", "event_id") DO NOTHING RETURNING "id"'
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchone() is not None
 
 
 def provider_event_handle(
@@ -31,43 +64,63 @@ def provider_event_handle(
     payload: dict,
     handler: Callable[[ProviderEvent], Any],
 ) -> ProviderEventOutcome:
-    """Stores the event if new and runs ``handler(event)`` in one transaction with the event row
-    locked, marking it PROCESSED; an already PROCESSED event is a duplicate and nothing runs. If
-    the handler raises, its changes roll back, the event is marked FAILED (a provider retry
-    processes it again) and the error propagates."""
-    # Insert without racing a concurrent delivery of the same event: no error on conflict.
-    ProviderEvent.objects.bulk_create(
-        [
-            ProviderEvent(
-                provider=provider,
-                event_id=event_id,
-                event_type=event_type,
-                payload=payload or {},
-            )
-        ],
-        ignore_conflicts=True,
-    )
-    pk = ProviderEvent.objects.values_list("pk", flat=True).get(
-        provider=provider, event_id=event_id
+    """Stores the event and runs ``handler(event)`` in one transaction, the event stored as
+    PROCESSED with what the handler did; an already PROCESSED event is a duplicate and nothing
+    runs. If the handler raises, its changes roll back, the event is kept as FAILED (a provider
+    retry processes it again) and the error propagates."""
+    now = timezone.now()
+    received = ProviderEvent(
+        id=uuid.uuid4(),
+        provider=provider,
+        event_id=event_id,
+        event_type=event_type,
+        payload=payload or {},
+        status=ProviderEventStatus.PROCESSED,
+        attempts=1,
+        received_at=now,
+        processed_at=now,
     )
     try:
         with transaction.atomic():
-            event = ProviderEvent.objects.select_for_update().get(pk=pk)
-            if event.status == ProviderEventStatus.PROCESSED:
-                return ProviderEventOutcome(event=event, duplicate=True)
+            if _insert(received):
+                event = received
+                event.status = ProviderEventStatus.RECEIVED  # as the handler sees it
+            else:
+                event = ProviderEvent.objects.select_for_update().get(
+                    provider=provider, event_id=event_id
+                )
+                if event.status == ProviderEventStatus.PROCESSED:
+                    return ProviderEventOutcome(event=event, duplicate=True)
+                event.attempts += 1
+                event.save(update_fields=["attempts"])
             result = handler(event)
+            if event is not received:
+                event.status = ProviderEventStatus.PROCESSED
+                event.processed_at = now
+                event.error = None
+                event.save(update_fields=["status", "processed_at", "error"])
             event.status = ProviderEventStatus.PROCESSED
-            event.processed_at = timezone.now()
-            event.attempts += 1
-            event.error = None
-            event.save(update_fields=["status", "processed_at", "attempts", "error"])
+            event.processed_at = now
             return ProviderEventOutcome(event=event, duplicate=False, result=result)
     except Exception as error:
-        with transaction.atomic():
-            event = ProviderEvent.objects.select_for_update().get(pk=pk)
-            if event.status != ProviderEventStatus.PROCESSED:
-                event.status = ProviderEventStatus.FAILED
-                event.error = f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
-                event.attempts += 1
-                event.save(update_fields=["status", "error", "attempts"])
+        _keep_failed(received, error)
         raise
+
+
+def _keep_failed(received: ProviderEvent, error: Exception) -> None:
+    """The delivery's changes rolled back; the event is stored (or stays) unprocessed."""
+    text = f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
+    with transaction.atomic():
+        received.status = ProviderEventStatus.FAILED
+        received.processed_at = None
+        received.error = text
+        if _insert(received):
+            return
+        event = ProviderEvent.objects.select_for_update().get(
+            provider=received.provider, event_id=received.event_id
+        )
+        if event.status != ProviderEventStatus.PROCESSED:
+            event.status = ProviderEventStatus.FAILED
+            event.error = text
+            event.attempts += 1
+            event.save(update_fields=["status", "error", "attempts"])

@@ -21,10 +21,20 @@ import logging
 import uuid
 
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from audit.models import ActorType
 from billing.catalog.selectors import money_text
-from billing.invoices.models import CreditNote, Invoice, Payment, Refund, RefundStatus
+from billing.invoices.models import (
+    CreditNote,
+    Invoice,
+    Payment,
+    ProviderEvent,
+    ProviderEventStatus,
+    Refund,
+    RefundStatus,
+)
 from billing.invoices.services.capture import invoice_capture, invoice_flag, payment_fail
 from billing.invoices.services.events import ProviderEventOutcome, provider_event_handle
 from billing.invoices.services.refunds import (
@@ -61,13 +71,16 @@ def provider_webhook_receive(
     except (gateways.GatewayError, gateways.ProviderUnavailable) as error:
         # Reading the event's objects back from the provider failed; its retry comes again.
         raise ProviderError(f"Payment provider error: {error}") from None
-    return provider_event_handle(
-        provider=gateway_name,
-        event_id=event.event_id,
-        event_type=event.event_type,
-        payload=event.payload,
-        handler=lambda stored: _apply(gateway_name, event),
-    )
+    try:
+        return provider_event_handle(
+            provider=gateway_name,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            payload=event.payload,
+            handler=lambda stored: _apply(gateway_name, event),
+        )
+    except DomainError as refusal:
+        return _refused(gateway_name, event, refusal)
 
 
 def _apply(name: str, event: WebhookEvent):
@@ -77,15 +90,23 @@ def _apply(name: str, event: WebhookEvent):
         EventAction.REFUND: _refund,
         EventAction.REFUND_REVERSED: _refund_reversed,
     }.get(event.action)
-    if handler is None:
-        return None
-    try:
-        return handler(name, event)
-    except DomainError as refusal:
-        # A billing rule refused what the provider reports (say, a refund of an invoice that is
-        # no longer paid): a retry would be refused again, so staff look at it instead.
+    return handler(name, event) if handler is not None else None
+
+
+def _refused(name: str, event: WebhookEvent, refusal: DomainError) -> ProviderEventOutcome:
+    """A billing rule refused what the provider reports (say, a refund of an invoice that is no
+    longer paid). A retry would be refused again, so the event counts as processed, with the
+    refusal noted, and staff look at the invoice instead."""
+    logger.warning("%s event %s refused: %s", name, event.event_id, refusal.message)
+    with transaction.atomic():
+        stored = ProviderEvent.objects.select_for_update().get(
+            provider=name, event_id=event.event_id
+        )
+        stored.status = ProviderEventStatus.PROCESSED
+        stored.processed_at = timezone.now()
+        stored.error = f"Refused: {refusal.message}"[:2000]
+        stored.save(update_fields=["status", "processed_at", "error"])
         payment = _tied_payment(name, event)
-        logger.warning("%s event %s refused: %s", name, event.event_id, refusal.message)
         if payment is not None:
             invoice_flag(
                 invoice_id=payment.invoice_id,
@@ -94,7 +115,7 @@ def _apply(name: str, event: WebhookEvent):
                 actor_type=ActorType.PROVIDER,
                 actor_label=name,
             )
-        return None
+    return ProviderEventOutcome(event=stored, duplicate=False)
 
 
 def _as_uuid(value) -> uuid.UUID | None:
@@ -108,19 +129,22 @@ def _tied_payment(name: str, event: WebhookEvent) -> Payment | None:
     """Our payment row the event is about: the provider's payment we recorded, the session we
     opened, or the claiming payment our metadata names (still without a provider id, or with
     this one)."""
-    payments = Payment.objects.filter(gateway=name)
+    wanted = Q(pk__in=[])
     if event.external_payment_id:
-        payment = payments.filter(external_id=event.external_payment_id).first()
-        if payment is not None:
-            return payment
+        wanted |= Q(external_id=event.external_payment_id)
     if event.session_id:
-        payment = payments.filter(session_id=event.session_id).order_by("-created_at").first()
-        if payment is not None:
-            return payment
+        wanted |= Q(session_id=event.session_id)
     claim_id = _as_uuid(event.payment_id)
     if claim_id is not None:
-        payment = payments.filter(pk=claim_id).first()
-        if payment is not None and payment.external_id in (None, event.external_payment_id):
+        wanted |= Q(pk=claim_id)
+    rows = list(Payment.objects.filter(wanted, gateway=name).order_by("-created_at")[:10])
+    for matches in (
+        lambda row: event.external_payment_id and row.external_id == event.external_payment_id,
+        lambda row: event.session_id and row.session_id == event.session_id,
+        lambda row: row.pk == claim_id and row.external_id in (None, event.external_payment_id),
+    ):
+        payment = next((row for row in rows if matches(row)), None)
+        if payment is not None:
             return payment
     return None
 
