@@ -12,21 +12,17 @@ from __future__ import annotations
 import datetime
 import multiprocessing
 import os
-import re
-import shutil
-import subprocess
 import time
 import traceback
-import uuid
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 from django.utils import timezone
 
 from accounts.models import User, UserDetails
 from audit.models import AuditEntry
+from bench.pgbench import pgbench_tps
 from billing.catalog.models import AddOn, BillingPeriod, Plan, TaxRate
 from billing.invoices.models import Invoice, InvoiceLine, InvoiceType
 from billing.subscriptions.models import (
@@ -158,37 +154,6 @@ def _concurrent_runs(runs: int) -> tuple[list[int], float]:
     return counts, elapsed
 
 
-def _pgbench_tps() -> float | None:
-    """TPS of ``pgbench -N -T 10 -c 2 -j 2`` on a scratch database of the same server (created
-    and dropped here); None when pgbench is not installed."""
-    if shutil.which("pgbench") is None:
-        return None
-    params = settings.DATABASES["default"]
-    scratch = f"vbwd_pgbench_{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "PGPASSWORD": str(params.get("PASSWORD") or "")}
-    target = ["-h", str(params.get("HOST") or "localhost"), "-p", str(params.get("PORT") or 5432),
-              "-U", str(params.get("USER") or "postgres")]  # fmt: skip
-    with connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{scratch}"')
-    try:
-        subprocess.run(
-            ["pgbench", "-i", "-q", *target, scratch], env=env, check=True, capture_output=True
-        )
-        result = subprocess.run(
-            ["pgbench", "-N", "-T", str(PGBENCH_SECONDS), "-c", "2", "-j", "2", *target, scratch],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{scratch}"')
-    match = re.search(r"tps = ([0-9.]+)", result.stdout)
-    assert match, result.stdout
-    return float(match.group(1))
-
-
 def test_two_concurrent_renewal_runs_over_10000_due_subscriptions(benchmark, capsys):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL to a PostgreSQL database")
@@ -210,7 +175,7 @@ def test_two_concurrent_renewal_runs_over_10000_due_subscriptions(benchmark, cap
     assert renewals_issue_due() == 0
 
     per_second = SUBSCRIPTIONS / elapsed
-    tps = _pgbench_tps()
+    tps = pgbench_tps(PGBENCH_SECONDS)
     with capsys.disabled():
         print()
         print(
