@@ -87,9 +87,16 @@ class MoneyField(serializers.Field):
 class StrictBooleanField(serializers.BooleanField):
     """JSON true / false only."""
 
-    default_error_messages = {"invalid": "{name} must be true or false"}
+    default_error_messages = {
+        "invalid": "{name} must be true or false",
+        "null": "{name} must be true or false",
+    }
+
+    def fail(self, key, **kwargs):
+        kwargs.setdefault("name", self.field_name)
+        super().fail(key, **kwargs)
 
     def to_internal_value(self, data) -> bool:
         if isinstance(data, bool):
             return data
-        self.fail("invalid", name=self.field_name)
+        self.fail("invalid")

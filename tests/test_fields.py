@@ -1,0 +1,104 @@
+"""The shared input field types of ``vbwd.fields``: what they accept, what they refuse and the
+messages the error envelope carries."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from rest_framework import serializers
+
+from vbwd.exceptions import exception_handler
+from vbwd.fields import MoneyField, StrictBooleanField, UUIDField
+
+
+class Input(serializers.Serializer):
+    invoice_id = UUIDField()
+    amount = MoneyField(required=False)
+    credit = MoneyField(required=False, allow_negative=True)
+    force = StrictBooleanField(required=False, default=False)
+
+
+def _errors(data, **context) -> dict:
+    serializer = Input(data=data, context=context)
+    assert not serializer.is_valid()
+    return serializer.errors
+
+
+def test_valid_input_becomes_typed_values():
+    invoice_id = uuid.uuid4()
+    serializer = Input(
+        data={"invoice_id": str(invoice_id).upper(), "amount": "9.99", "force": True}
+    )
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data == {
+        "invoice_id": invoice_id,
+        "amount": Decimal("9.99"),
+        "force": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "invoice_id is required"),
+        ({"invoice_id": None}, "invoice_id is required"),
+        ({"invoice_id": ""}, "invoice_id is required"),
+        ({"invoice_id": "abc"}, "Invalid invoice_id format"),
+        ({"invoice_id": 12}, "Invalid invoice_id format"),
+    ],
+)
+def test_a_missing_or_malformed_uuid_names_the_field(data, message):
+    assert _errors(data) == {"invoice_id": [message]}
+
+
+@pytest.mark.parametrize(
+    ("amount", "places", "message"),
+    [
+        ("9.999", 2, "amount must have at most 2 decimal places"),
+        ("1.5", 0, "amount must have at most 0 decimal places"),
+        ("-1", 2, "amount cannot be negative"),
+        ("ten", 2, "amount must be an amount"),
+        (True, 2, "amount must be an amount"),
+        ("NaN", 2, "amount must be an amount"),
+    ],
+)
+def test_money_keeps_to_the_currency_places(amount, places, message):
+    errors = _errors({"invoice_id": str(uuid.uuid4()), "amount": amount}, places=places)
+
+    assert errors == {"amount": [message]}
+
+
+def test_money_takes_json_numbers_and_the_currency_places_from_the_context():
+    serializer = Input(
+        data={"invoice_id": str(uuid.uuid4()), "amount": 12.5, "credit": "-3.125"},
+        context={"places": 3},
+    )
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data["amount"] == Decimal("12.500")
+    assert serializer.validated_data["credit"] == Decimal("-3.125")
+
+
+@pytest.mark.parametrize("value", ["true", "1", 1, "yes", None])
+def test_a_strict_boolean_is_json_true_or_false_only(value):
+    errors = _errors({"invoice_id": str(uuid.uuid4()), "force": value})
+
+    assert errors == {"force": ["force must be true or false"]}
+
+
+def test_the_error_envelope_carries_the_first_message():
+    serializer = Input(data={"invoice_id": "nope"})
+    with pytest.raises(serializers.ValidationError) as caught:
+        serializer.is_valid(raise_exception=True)
+
+    response = exception_handler(caught.value, {})
+
+    assert response.status_code == 400
+    assert response.data == {
+        "error": "Invalid invoice_id format",
+        "code": "validation_error",
+        "errors": {"invoice_id": ["Invalid invoice_id format"]},
+    }
