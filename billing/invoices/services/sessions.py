@@ -83,21 +83,24 @@ def _frontend_url() -> str:
     return str(getattr(settings, "VBWD_FRONTEND_URL", "http://localhost:5173")).rstrip("/")
 
 
-def payment_request_for(
-    invoice: Invoice, *, gateway: gateways.PaymentGateway, payment: Payment
+def invoice_payment_request(
+    invoice: Invoice,
+    *,
+    idempotency_key: str | None,
+    metadata: dict[str, str],
+    success_url: str = "",
+    cancel_url: str = "",
+    save_payment_method: bool = False,
 ) -> gateways.PaymentRequest:
-    """The one-off payment of the invoice total as the gateway plugins expect it: invoice lines,
-    metadata naming the invoice, its owner and the claiming payment, the frontend's success and
-    cancel URLs, and the claim's idempotency key."""
-    base = _frontend_url()
+    """The invoice's total and lines as a gateway expects them (one-off or off-session)."""
     return gateways.PaymentRequest(
         invoice_id=str(invoice.pk),
         user_id=str(invoice.user_id),
         amount=invoice.total_amount,
         currency=invoice.currency,
         description=f"Invoice {invoice.invoice_number}",
-        success_url=f"{base}/pay/{gateway.name}/success?session_id={SESSION_ID_PLACEHOLDER}",
-        cancel_url=f"{base}/pay/{gateway.name}/cancel?invoice={invoice.pk}",
+        success_url=success_url,
+        cancel_url=cancel_url,
         lines=tuple(
             gateways.PaymentLine(
                 description=line.description, quantity=line.quantity, amount=line.gross_amount
@@ -105,13 +108,29 @@ def payment_request_for(
             for line in invoice.lines.all()
         ),
         customer_email=getattr(invoice.user, "email", None) or None,
-        save_payment_method=gateway.supports_saved_methods and _has_recurring_item(invoice),
+        save_payment_method=save_payment_method,
+        idempotency_key=idempotency_key,
+        metadata=metadata,
+    )
+
+
+def payment_request_for(
+    invoice: Invoice, *, gateway: gateways.PaymentGateway, payment: Payment
+) -> gateways.PaymentRequest:
+    """The one-off payment of the invoice total: metadata naming the invoice, its owner and the
+    claiming payment, the frontend's success and cancel URLs, and the claim's idempotency key."""
+    base = _frontend_url()
+    return invoice_payment_request(
+        invoice,
         idempotency_key=payment.idempotency_key,
         metadata={
             "invoice_id": str(invoice.pk),
             "user_id": str(invoice.user_id),
             "payment_id": str(payment.pk),
         },
+        success_url=f"{base}/pay/{gateway.name}/success?session_id={SESSION_ID_PLACEHOLDER}",
+        cancel_url=f"{base}/pay/{gateway.name}/cancel?invoice={invoice.pk}",
+        save_payment_method=gateway.supports_saved_methods and _has_recurring_item(invoice),
     )
 
 

@@ -46,6 +46,7 @@ from billing.invoices.models import (
     PaymentStatus,
 )
 from billing.invoices.services import invoice_capture, payment_fail
+from billing.invoices.services.sessions import invoice_payment_request
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from billing.subscriptions.services.renewal.batches import claim_batch, logger
 from platform_settings.selectors import platform_settings_get
@@ -223,21 +224,8 @@ def _claim_payment(invoice: Invoice, *, gateway: str, data: dict) -> Payment:
 
 
 def _charge_request(invoice: Invoice, subscription: Subscription, attempt: Attempt):
-    return gateways.PaymentRequest(
-        invoice_id=str(invoice.pk),
-        user_id=str(invoice.user_id),
-        amount=invoice.total_amount,
-        currency=invoice.currency,
-        description=f"Invoice {invoice.invoice_number}",
-        success_url="",
-        cancel_url="",
-        lines=tuple(
-            gateways.PaymentLine(
-                description=line.description, quantity=line.quantity, amount=line.gross_amount
-            )
-            for line in invoice.lines.all()
-        ),
-        customer_email=invoice.user.email or None,
+    return invoice_payment_request(
+        invoice,
         idempotency_key=attempt.key,
         metadata={
             "invoice_id": str(invoice.pk),
