@@ -19,7 +19,6 @@ import json
 from decimal import Decimal
 
 import stripe
-from django.utils import timezone
 
 from plugins import gateway as gateways
 from plugins.gateway import EventAction, from_minor_units, to_minor_units
@@ -27,8 +26,6 @@ from plugins.state import config_value
 
 NAME = "stripe"
 SIGNATURE_TOLERANCE_SECONDS = 300
-# Stripe Checkout sessions stay open at most 24 hours; ours follow Stripe's default.
-HOSTED_SESSION_HOURS = 24
 
 CAPTURE_EVENTS = {
     "checkout.session.completed",
@@ -206,11 +203,9 @@ class StripeGateway(gateways.PaymentGateway):
             "cancel_url": request.cancel_url,
             "client_reference_id": request.invoice_id,
             "metadata": dict(request.metadata),
+            # No expires_at: Stripe's default (24 hours) keeps the parameters of a retry with
+            # the same idempotency key identical to the first call's, as Stripe requires.
             "payment_intent_data": intent_data,
-            "expires_at": int(
-                (timezone.now() + datetime.timedelta(hours=HOSTED_SESSION_HOURS)).timestamp()
-            )
-            - 60,
         }
         if customer:
             params["customer"] = customer

@@ -242,6 +242,7 @@ def _capture(
         payment.status = PaymentStatus.CAPTURED
         payment.captured_at = paid_at
         payment.failure_reason = None
+        payment.call_started_at = None
         payment.save()
         label = f"{money_text(amount, currency)} via {gateway}" + (
             f" ({external_id})" if external_id else ""
@@ -334,11 +335,16 @@ def payment_fail(
     """A payment attempt failed: the payment becomes FAILED, the invoice stays payable;
     ``payment_failed`` after commit. A captured payment is never failed."""
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("invoice").get(pk=payment_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .get(pk=payment_id)
+        )
         if payment.status != PaymentStatus.PENDING:
             return payment
         payment.status = PaymentStatus.FAILED
         payment.failure_reason = reason[:500]
+        payment.call_started_at = None
         if provider_data:
             payment.provider_data = provider_data
         payment.save()

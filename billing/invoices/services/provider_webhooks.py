@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import ActorType
-from billing.catalog.selectors import money_text
+from billing.catalog.selectors import currency_places, money_text
 from billing.invoices.models import (
     CreditNote,
     Invoice,
@@ -46,6 +46,7 @@ from billing.invoices.services.sessions import ProviderError, gateway_or_unavail
 from plugins import gateway as gateways
 from plugins.gateway import EventAction, WebhookEvent
 from vbwd.exceptions import DomainError, ServiceUnavailable
+from vbwd.money import round_money
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +230,11 @@ def _refund(name: str, event: WebhookEvent):
     with transaction.atomic():
         Invoice.objects.select_for_update().get(pk=payment.invoice_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        missing = event.refunded_total - payment.refunded_amount
+        # Amounts are stored with four places; the provider's are in the currency's own.
+        places = currency_places(payment.currency)
+        missing = round_money(event.refunded_total, places) - round_money(
+            payment.refunded_amount, places
+        )
         claims = Refund.objects.filter(payment=payment, status=RefundStatus.PENDING).order_by(
             "created_at"
         )

@@ -297,7 +297,11 @@ def _claim_release(refund_id) -> None:
 def refund_claim_fail(*, refund_id, reason: str) -> Refund:
     """The provider declined the claimed refund: the claim is FAILED, nothing else changes."""
     with transaction.atomic():
-        claim = Refund.objects.select_for_update().select_related("invoice").get(pk=refund_id)
+        claim = (
+            Refund.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .get(pk=refund_id)
+        )
         if claim.status != RefundStatus.PENDING:
             return claim
         claim.fail(reason)

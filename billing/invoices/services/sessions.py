@@ -21,7 +21,8 @@ from django.utils import timezone
 from audit.models import ActorType
 from audit.services import audit_record
 from billing.catalog.models import AddOn, BillingPeriod, PaymentMethod, Plan
-from billing.catalog.selectors import money_text
+from billing.catalog.pricing import format_money
+from billing.catalog.selectors import currency_places, money_text
 from billing.invoices.models import Invoice, InvoiceStatus, LineType, Payment, PaymentStatus
 from billing.invoices.services.capture import invoice_capture
 from billing.invoices.services.claims import (
@@ -242,7 +243,11 @@ def _release(payment_id) -> None:
 
 def _record(payment_id, session: gateways.PaymentSession, *, user, name: str) -> Payment:
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().select_related("invoice").get(pk=payment_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .get(pk=payment_id)
+        )
         if payment.session_id == session.session_id:
             return payment  # recorded by a concurrent request that repeated the same call
         data = dict(payment.provider_data or {})
@@ -357,7 +362,7 @@ def payment_session_status(*, gateway_name: str, session_id: str, user) -> dict:
         "payment_status": status.payment_status,
         "invoice_id": invoice.pk,
         "invoice_status": invoice.status,
-        "amount_total": invoice.total_amount,
+        "amount_total": format_money(invoice.total_amount, currency_places(invoice.currency)),
         "currency": invoice.currency,
     }
 

@@ -174,6 +174,8 @@ def attempt_claim(
         unresolved = _unresolved_charge(invoice, gateway)
         if unresolved is not None:
             payment, key = unresolved, _key_of(unresolved, invoice)
+            payment.call_started_at = now
+            payment.save(update_fields=["call_started_at", "updated_at"])
         else:
             key = f"renewal:{invoice.pk}:{subscription.charge_attempts}"
             payment = _claim_payment(
@@ -184,6 +186,7 @@ def attempt_claim(
                     "attempt": subscription.charge_attempts,
                     "idempotency_key": key,
                 },
+                now=now,
             )
         return Attempt(
             number=subscription.charge_attempts,
@@ -195,8 +198,9 @@ def attempt_claim(
         )
 
 
-def _claim_payment(invoice: Invoice, *, gateway: str, data: dict) -> Payment:
-    """The PENDING payment of a new attempt, written before the provider is called."""
+def _claim_payment(invoice: Invoice, *, gateway: str, data: dict, now) -> Payment:
+    """The PENDING payment of a new attempt, written before the provider is called and marked
+    as under way until its answer is recorded."""
     payment = Payment.objects.create(
         invoice=invoice,
         user_id=invoice.user_id,
@@ -206,6 +210,7 @@ def _claim_payment(invoice: Invoice, *, gateway: str, data: dict) -> Payment:
         status=PaymentStatus.PENDING,
         provider_data=data,
         idempotency_key=data["idempotency_key"],
+        call_started_at=now,
     )
     audit_record(
         action="payment.started",
@@ -246,7 +251,12 @@ def _attach(payment_id, *, gateway: str, external_id: str | None) -> Payment | N
             .filter(pk=payment_id, status=PaymentStatus.PENDING)
             .first()
         )
-        if payment is None or not external_id or payment.external_id == external_id:
+        if payment is None:
+            return None
+        if payment.call_started_at is not None:
+            payment.call_started_at = None  # the call is over; its answer is recorded now
+            payment.save(update_fields=["call_started_at", "updated_at"])
+        if not external_id or payment.external_id == external_id:
             return payment
         if payment.external_id:
             return None
