@@ -193,7 +193,9 @@ class StripeGateway(gateways.PaymentGateway):
         return lines
 
     def _checkout_session(self, client, request, customer) -> gateways.PaymentSession:
-        intent_data: dict = {"metadata": dict(request.metadata)}
+        # The PaymentIntent says it belongs to a hosted page: a declined card there leaves the
+        # page open for another card, so only the session's own events end the attempt.
+        intent_data: dict = {"metadata": {**request.metadata, "checkout": "hosted"}}
         if customer:
             intent_data["setup_future_usage"] = "off_session"
         params = {
@@ -309,6 +311,8 @@ class StripeGateway(gateways.PaymentGateway):
         named = {"invoice_id": metadata.get("invoice_id"), "payment_id": metadata.get("payment_id")}
         if kind in CAPTURE_EVENTS:
             return self._capture_event(obj, common, named)
+        if kind == "payment_intent.payment_failed" and metadata.get("checkout") == "hosted":
+            return gateways.WebhookEvent(**common)
         if kind in FAIL_EVENTS:
             is_session = obj.get("object") == "checkout.session"
             error = obj.get("last_payment_error") or {}

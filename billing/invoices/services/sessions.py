@@ -310,7 +310,13 @@ def payment_session_open(
     except Exception:
         _release(payment.pk)
         raise
-    payment = _record(payment.pk, session, user=user, name=gateway_name)
+    try:
+        payment = _record(payment.pk, session, user=user, name=gateway_name)
+    except Exception:
+        # The provider made the session but it could not be recorded: the next request repeats
+        # the call with the same key and gets that session back.
+        _release(payment.pk)
+        raise
     return payment, session_data(payment, client_secret=session.client_secret), True
 
 
