@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import audit_entry_build, audit_record
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
 from billing.catalog.selectors import money_text
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
@@ -46,7 +48,21 @@ class CaptureResult:
 
 
 def _locked_invoice(invoice_id) -> Invoice:
-    return Invoice.objects.select_for_update().get(pk=invoice_id)
+    """The invoice, row locked, with its currency's decimal places read in the same query."""
+    places = Currency.objects.filter(code=OuterRef("currency")).values("decimal_places")[:1]
+    return (
+        Invoice.objects.select_for_update(of=("self",))
+        .annotate(currency_places=Subquery(places))
+        .get(pk=invoice_id)
+    )
+
+
+def _money(invoice: Invoice, amount, currency: str) -> str:
+    """``"11.90 EUR"`` with the currency's places (the invoice's, read with its lock)."""
+    places = getattr(invoice, "currency_places", None)
+    if currency != invoice.currency or places is None:
+        return money_text(amount, currency)
+    return f"{format_money(amount, places)} {currency}"
 
 
 def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user):
@@ -243,8 +259,20 @@ def _capture(
         payment.captured_at = paid_at
         payment.failure_reason = None
         payment.call_started_at = None
-        payment.save()
-        label = f"{money_text(amount, currency)} via {gateway}" + (
+        payment.save(
+            update_fields=[
+                "external_id",
+                "amount",
+                "currency",
+                "provider_data",
+                "status",
+                "captured_at",
+                "failure_reason",
+                "call_started_at",
+                "updated_at",
+            ]
+        )
+        label = f"{_money(invoice, amount, currency)} via {gateway}" + (
             f" ({external_id})" if external_id else ""
         )
 
@@ -266,7 +294,7 @@ def _capture(
             _flag(
                 invoice,
                 f"Captured {label} does not match the invoice total "
-                f"{money_text(invoice.total_amount, invoice.currency)}",
+                f"{_money(invoice, invoice.total_amount, invoice.currency)}",
                 actor=actor,
                 actor_type=actor_type,
                 actor_label=actor_label,
@@ -396,7 +424,7 @@ def invoice_mark_paid(
         if amount is not None and amount != invoice.total_amount:
             raise ValidationFailed(
                 f"Amount does not match the invoice total "
-                f"({money_text(invoice.total_amount, invoice.currency)})",
+                f"({_money(invoice, invoice.total_amount, invoice.currency)})",
                 field="amount",
             )
         return invoice_capture(
