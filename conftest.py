@@ -58,6 +58,9 @@ def _fresh_cache():
 
 
 def _clear_cache() -> None:
+    from billing.catalog.selectors import currency_places_for_text_forget
+
+    currency_places_for_text_forget()
     if hasattr(cache, "delete_pattern"):
         cache.delete_pattern("*")  # only this run's prefix, never the whole Redis database
     else:

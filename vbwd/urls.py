@@ -12,6 +12,10 @@ admin.site.site_title = "VBWD"
 admin.site.index_title = "Billing administration"
 
 api_patterns = [
+    # First: provider webhooks arrive here in bursts, and a path that matches early skips the
+    # cost of trying every other app's patterns (only paths under plugins/ and admin/plugins
+    # can match these).
+    path("", include("plugins.urls")),
     route(r"health", views.HealthView.as_view(), name="health"),
     route(r"config/languages", views.LanguagesView.as_view(), name="config-languages"),
     route(r"schema", views.SchemaView.as_view(), name="schema"),
@@ -23,7 +27,6 @@ api_patterns = [
     path("", include("billing.invoices.urls")),
     path("", include("billing.subscriptions.urls")),
     path("", include("tokens.urls")),
-    path("", include("plugins.urls")),
 ]
 
 urlpatterns = [

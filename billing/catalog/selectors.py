@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 
 from django.utils import timezone
@@ -84,6 +85,30 @@ def currency_places(code: str) -> int:
     """Decimal places of the currency ``code`` (2 for a code the table does not know)."""
     places = Currency.objects.filter(code=code).values_list("decimal_places", flat=True).first()
     return 2 if places is None else places
+
+
+# Places of the currencies seen by this process, for text only (audit summaries, labels): a
+# currency's places hardly ever change, and a stale entry would only shape a sentence, never an
+# amount. Entries live PLACES_TEXT_TTL_SECONDS.
+_places_for_text: dict[str, tuple[int, float]] = {}
+PLACES_TEXT_TTL_SECONDS = 300
+
+
+def currency_places_for_text(code: str) -> int:
+    """``currency_places`` remembered for a while by this process: for formatting text."""
+    now = time.monotonic()
+    hit = _places_for_text.get(code)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    places = Currency.objects.filter(code=code).values_list("decimal_places", flat=True).first()
+    if places is None:
+        return 2  # not remembered: the code may be created in a moment
+    _places_for_text[code] = (places, now + PLACES_TEXT_TTL_SECONDS)
+    return places
+
+
+def currency_places_for_text_forget() -> None:
+    _places_for_text.clear()
 
 
 def money_text(amount, code: str) -> str:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from audit.services import audit_record, changes
 from billing.catalog import extensions
 from billing.catalog.models import AddOn, Country, Currency, Plan, TaxRate
+from billing.catalog.selectors import currency_places_for_text_forget
 from vbwd.exceptions import (
     BusinessRuleError,
     Conflict,
@@ -367,6 +368,7 @@ def currency_update(*, currency: Currency, data: dict, actor) -> Currency:
                 before=old,
                 after=new,
             )
+    currency_places_for_text_forget()
     return locked
 
 

@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import audit_entry_build, audit_record
-from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
-from billing.catalog.selectors import money_text
+from billing.catalog.selectors import currency_places_for_text
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
 from billing.invoices.signals import payment_captured, payment_failed, payment_method_saved
@@ -48,21 +47,12 @@ class CaptureResult:
 
 
 def _locked_invoice(invoice_id) -> Invoice:
-    """The invoice, row locked, with its currency's decimal places read in the same query."""
-    places = Currency.objects.filter(code=OuterRef("currency")).values("decimal_places")[:1]
-    return (
-        Invoice.objects.select_for_update(of=("self",))
-        .annotate(currency_places=Subquery(places))
-        .get(pk=invoice_id)
-    )
+    return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
 
 
 def _money(invoice: Invoice, amount, currency: str) -> str:
-    """``"11.90 EUR"`` with the currency's places (the invoice's, read with its lock)."""
-    places = getattr(invoice, "currency_places", None)
-    if currency != invoice.currency or places is None:
-        return money_text(amount, currency)
-    return f"{format_money(amount, places)} {currency}"
+    """``"11.90 EUR"`` for audit summaries and review reasons."""
+    return f"{format_money(amount, currency_places_for_text(currency))} {currency}"
 
 
 def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user):

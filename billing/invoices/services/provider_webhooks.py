@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Q
@@ -126,7 +127,19 @@ def _as_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def _tied_payment(name: str, event: WebhookEvent) -> Payment | None:
+@dataclass(frozen=True)
+class _Tie:
+    """The columns of our payment row that an event needs (read without building a model)."""
+
+    pk: uuid.UUID
+    invoice_id: uuid.UUID
+    external_id: str | None
+    session_id: str | None
+    currency: str
+    provider_data: dict
+
+
+def _tied_payment(name: str, event: WebhookEvent) -> _Tie | None:
     """Our payment row the event is about: the provider's payment we recorded, the session we
     opened, or the claiming payment our metadata names (still without a provider id, or with
     this one)."""
@@ -138,7 +151,14 @@ def _tied_payment(name: str, event: WebhookEvent) -> Payment | None:
     claim_id = _as_uuid(event.payment_id)
     if claim_id is not None:
         wanted |= Q(pk=claim_id)
-    rows = list(Payment.objects.filter(wanted, gateway=name).order_by("-created_at")[:10])
+    rows = [
+        _Tie(*row)
+        for row in Payment.objects.filter(wanted, gateway=name)
+        .order_by("-created_at")
+        .values_list("id", "invoice_id", "external_id", "session_id", "currency", "provider_data")[
+            :10
+        ]
+    ]
     for matches in (
         lambda row: event.external_payment_id and row.external_id == event.external_payment_id,
         lambda row: event.session_id and row.session_id == event.session_id,
