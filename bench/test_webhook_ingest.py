@@ -52,11 +52,13 @@ from plugins.services import plugin_enable
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.benchmark(group="webhooks")]
 
 EVENTS = int(os.environ.get("VBWD_WEBHOOK_BENCH_EVENTS", "3000"))
-CONNECTIONS = 16
+CONNECTIONS = int(os.environ.get("VBWD_WEBHOOK_BENCH_CONNECTIONS", "16"))
 TARGET_PER_SECOND = float(os.environ.get("VBWD_WEBHOOK_TARGET", "300"))
 PGBENCH_SECONDS = 10
 SECRET = "whsec_bench"
 REPO = Path(__file__).resolve().parents[1]
+# How the API is served: processes and threads for two CPUs.
+SERVER = os.environ.get("VBWD_WEBHOOK_BENCH_SERVER", "-w 2 -k gthread --threads 8")
 
 
 def _open_invoices(count: int) -> list[tuple[Invoice, Payment]]:
@@ -165,8 +167,8 @@ def _server(port: int) -> subprocess.Popen:
         "VBWD_PLUGIN_STRIPE_SECRET_KEY": "sk_test_bench",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "vbwd.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2",
-         "-k", "gthread", "--threads", "8", "--log-level", "warning"],
+        [sys.executable, "-m", "gunicorn", "vbwd.wsgi", "-b", f"127.0.0.1:{port}",
+         *SERVER.split(), "--log-level", "warning"],
         cwd=REPO, env=env,
     )  # fmt: skip
     deadline = time.monotonic() + 30
