@@ -211,3 +211,23 @@ def stripe_plugin(stripe_settings, db):
 
     plugin_enable(name="stripe")
     return stripe_settings
+
+
+@pytest.fixture
+def catalog(db):
+    """Pro (29.99 EUR a month, 500 tokens) and 1000 tokens for 10.00: a 39.99 EUR checkout."""
+    from decimal import Decimal
+
+    from billing.catalog.models import BillingPeriod
+    from billing.catalog.tests.factories import PlanFactory
+    from tokens.tests.factories import TokenBundleFactory
+
+    pro = PlanFactory(
+        name="Pro",
+        slug="pro",
+        price=Decimal("29.99"),
+        billing_period=BillingPeriod.MONTHLY,
+        features={"default_tokens": 500},
+    )
+    tokens = TokenBundleFactory(name="1000 Tokens", token_amount=1000, price=Decimal("10.00"))
+    return pro, tokens

@@ -28,8 +28,6 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from billing.catalog.models import BillingPeriod
-from billing.catalog.tests.factories import PlanFactory
 from billing.invoices.models import (
     CreditNote,
     Invoice,
@@ -47,7 +45,6 @@ from billing.subscriptions.models import Subscription, SubscriptionStatus
 from plugins.stripe.gateway import StripeGateway
 from plugins.stripe.tests.faulty_proxy import FaultyProxy
 from plugins.stripe.tests.test_refunds import captured_payment, pay_by_stripe
-from tokens.tests.factories import TokenBundleFactory
 
 D = Decimal
 API = "/api/v1"
@@ -111,20 +108,6 @@ class LockProbe:
 
 
 # --- fixtures and helpers ------------------------------------------------------------------
-
-
-@pytest.fixture
-def catalog(db):
-    """Pro (29.99 a month, 500 tokens) and 1000 tokens for 10.00: a 39.99 EUR invoice."""
-    pro = PlanFactory(
-        name="Pro",
-        slug="pro",
-        price=D("29.99"),
-        billing_period=BillingPeriod.MONTHLY,
-        features={"default_tokens": 500},
-    )
-    tokens = TokenBundleFactory(name="1000 Tokens", token_amount=1000, price=D("10.00"))
-    return pro, tokens
 
 
 @pytest.fixture

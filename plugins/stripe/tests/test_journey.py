@@ -15,13 +15,10 @@ import stripe
 import time_machine
 from django.core.management import call_command
 
-from billing.catalog.models import BillingPeriod
-from billing.catalog.tests.factories import PlanFactory
 from billing.invoices.models import Invoice, InvoiceStatus, InvoiceType, Payment, PaymentStatus
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from conftest import bearer
 from tokens.models import TokenBalance, TokenTransaction
-from tokens.tests.factories import TokenBundleFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -53,19 +50,6 @@ class Customer:
 
     def get(self, path: str) -> requests.Response:
         return self.http.get(f"{self.base}{path}", timeout=20)
-
-
-@pytest.fixture
-def catalog():
-    pro = PlanFactory(
-        name="Pro",
-        slug="pro",
-        price=D("29.99"),
-        billing_period=BillingPeriod.MONTHLY,
-        features={"default_tokens": 500},
-    )
-    tokens = TokenBundleFactory(name="1000 Tokens", token_amount=1000, price=D("10.00"))
-    return pro, tokens
 
 
 @pytest.fixture

@@ -20,8 +20,6 @@ from decimal import Decimal
 import pytest
 import stripe
 
-from billing.catalog.models import BillingPeriod
-from billing.catalog.tests.factories import PlanFactory
 from billing.invoices.models import (
     CreditNote,
     Invoice,
@@ -37,7 +35,6 @@ from billing.subscriptions.models import Subscription, SubscriptionStatus
 from plugins.stripe.tests.conftest import WEBHOOK_SECRET
 from plugins.stripe.tests.test_localstripe_server import WebhookReceiver
 from tokens.models import TokenBalance
-from tokens.tests.factories import TokenBundleFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -47,20 +44,6 @@ WEBHOOK = f"{API}/plugins/stripe/webhook"
 
 
 # --- fixtures and helpers ------------------------------------------------------------------
-
-
-@pytest.fixture
-def catalog(db):
-    """Pro (29.99 a month, 500 tokens) and 1000 tokens for 10.00: a 39.99 EUR invoice."""
-    pro = PlanFactory(
-        name="Pro",
-        slug="pro",
-        price=D("29.99"),
-        billing_period=BillingPeriod.MONTHLY,
-        features={"default_tokens": 500},
-    )
-    tokens = TokenBundleFactory(name="1000 Tokens", token_amount=1000, price=D("10.00"))
-    return pro, tokens
 
 
 @pytest.fixture

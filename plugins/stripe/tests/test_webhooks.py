@@ -29,8 +29,7 @@ from django.test.testcases import LiveServerThread, _StaticFilesHandler
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from billing.catalog.models import BillingPeriod, PaymentMethod
-from billing.catalog.tests.factories import PlanFactory
+from billing.catalog.models import PaymentMethod
 from billing.invoices.models import (
     Invoice,
     InvoiceStatus,
@@ -45,7 +44,6 @@ from billing.subscriptions.models import Subscription, SubscriptionStatus
 from conftest import bearer
 from plugins.stripe.tests.conftest import TEST_API_KEY, WEBHOOK_SECRET
 from tokens.models import TokenBalance, TokenTransaction
-from tokens.tests.factories import TokenBundleFactory
 
 D = Decimal
 API = "/api/v1"
@@ -247,16 +245,9 @@ def _client(user) -> APIClient:
 
 
 @pytest.fixture
-def catalog(stripe_plugin):
-    pro = PlanFactory(
-        name="Pro",
-        slug="pro",
-        price=D("29.99"),
-        billing_period=BillingPeriod.MONTHLY,
-        features={"default_tokens": 500},
-    )
-    bundle = TokenBundleFactory(name="1000 Tokens", token_amount=1000, price=D("10.00"))
-    return pro, bundle
+def catalog(stripe_plugin, catalog):
+    """The shared catalog, sold with the stripe plugin enabled (its payment method exists)."""
+    return catalog
 
 
 def _checkout(client: APIClient, catalog) -> str:
