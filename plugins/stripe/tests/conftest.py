@@ -231,3 +231,22 @@ def catalog(db):
     )
     tokens = TokenBundleFactory(name="1000 Tokens", token_amount=1000, price=Decimal("10.00"))
     return pro, tokens
+
+
+def checkout_with_stripe(client, catalog) -> dict:
+    """Pro + 1000 tokens checked out over the API with the stripe method: the PENDING 39.99 EUR
+    invoice as the API returns it."""
+    pro, tokens = catalog
+    response = client.post(
+        "/api/v1/user/checkout",
+        {
+            "plan_id": str(pro.pk),
+            "token_bundle_ids": [str(tokens.pk)],
+            "payment_method_code": "stripe",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    invoice = response.json()["invoice"]
+    assert (invoice["status"], invoice["total_amount"]) == ("PENDING", "39.99")
+    return invoice

@@ -43,6 +43,7 @@ from billing.invoices.services import sessions as session_service
 from billing.invoices.services.claims import CLAIM_LEASE_SECONDS
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from plugins.stripe.gateway import StripeGateway
+from plugins.stripe.tests.conftest import checkout_with_stripe
 from plugins.stripe.tests.faulty_proxy import FaultyProxy
 from plugins.stripe.tests.test_refunds import captured_payment, pay_by_stripe
 
@@ -122,18 +123,7 @@ def proxy(stripe_plugin, monkeypatch):
 
 
 def checkout(user_client, catalog) -> Invoice:
-    pro, tokens = catalog
-    response = user_client.post(
-        f"{API}/user/checkout",
-        {
-            "plan_id": str(pro.pk),
-            "token_bundle_ids": [str(tokens.pk)],
-            "payment_method_code": "stripe",
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    return Invoice.objects.get(pk=response.json()["invoice"]["id"])
+    return Invoice.objects.get(pk=checkout_with_stripe(user_client, catalog)["id"])
 
 
 def proxied_posts(proxy: FaultyProxy, path: str) -> list[tuple[str | None, str]]:

@@ -32,7 +32,7 @@ from billing.invoices.models import (
     RefundStatus,
 )
 from billing.subscriptions.models import Subscription, SubscriptionStatus
-from plugins.stripe.tests.conftest import WEBHOOK_SECRET
+from plugins.stripe.tests.conftest import WEBHOOK_SECRET, checkout_with_stripe
 from plugins.stripe.tests.test_localstripe_server import WebhookReceiver
 from tokens.models import TokenBalance
 
@@ -58,18 +58,7 @@ def events(stripe_plugin):
 def pay_by_stripe(user_client, catalog, server) -> Invoice:
     """Checkout of Pro + 1000 tokens with the stripe method, paid on Stripe's hosted page; the
     customer's return to the shop reads the session back, which captures the payment."""
-    pro, tokens = catalog
-    checkout = user_client.post(
-        f"{API}/user/checkout",
-        {
-            "plan_id": str(pro.pk),
-            "token_bundle_ids": [str(tokens.pk)],
-            "payment_method_code": "stripe",
-        },
-        format="json",
-    )
-    assert checkout.status_code == 201, checkout.content
-    invoice_id = checkout.json()["invoice"]["id"]
+    invoice_id = checkout_with_stripe(user_client, catalog)["id"]
     opened = user_client.post(
         f"{API}/plugins/stripe/create-session", {"invoice_id": invoice_id}, format="json"
     )

@@ -42,7 +42,7 @@ from billing.invoices.services import provider_webhooks, sessions
 from billing.invoices.signals import payment_captured
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from conftest import bearer
-from plugins.stripe.tests.conftest import TEST_API_KEY, WEBHOOK_SECRET
+from plugins.stripe.tests.conftest import TEST_API_KEY, WEBHOOK_SECRET, checkout_with_stripe
 from tokens.models import TokenBalance, TokenTransaction
 
 D = Decimal
@@ -251,20 +251,7 @@ def catalog(stripe_plugin, catalog):
 
 
 def _checkout(client: APIClient, catalog) -> str:
-    pro, bundle = catalog
-    response = client.post(
-        f"{API}/user/checkout",
-        {
-            "plan_id": str(pro.pk),
-            "token_bundle_ids": [str(bundle.pk)],
-            "payment_method_code": "stripe",
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    invoice = response.json()["invoice"]
-    assert (invoice["status"], invoice["total_amount"]) == ("PENDING", "39.99")
-    return invoice["id"]
+    return checkout_with_stripe(client, catalog)["id"]
 
 
 def _pay(client: APIClient, invoice_id: str) -> dict:
