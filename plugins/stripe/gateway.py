@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 from decimal import Decimal
 
 import stripe
@@ -292,11 +291,9 @@ class StripeGateway(gateways.PaymentGateway):
             raise gateways.NotConfigured("Webhook secret is not configured")
         signature = _header(headers, "Stripe-Signature")
         try:
-            payload = body.decode("utf-8")
-            stripe.WebhookSignature.verify_header(
-                payload, signature, secret, SIGNATURE_TOLERANCE_SECONDS
-            )
-            event = json.loads(payload)
+            event = stripe.Webhook.construct_event(
+                body.decode("utf-8"), signature, secret, SIGNATURE_TOLERANCE_SECONDS
+            ).to_dict()
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
             raise gateways.InvalidSignature(str(error)) from None
         if not isinstance(event, dict) or not event.get("id") or not event.get("type"):
