@@ -891,3 +891,48 @@ def test_enabling_registers_the_stripe_method_and_disabling_closes_its_routes(or
         assert (response.status_code, response.json()) == (404, NOT_ENABLED)
     assert ProviderEvent.objects.count() == 0
     assert order.invoice().status == InvoiceStatus.PENDING
+
+
+def test_a_paying_event_costs_a_constant_handful_of_queries(
+    db, stripe_settings, django_assert_max_num_queries
+):
+    from billing.invoices.models import Payment as PaymentRow
+    from billing.invoices.tests.factories import custom_draft, issue_invoice
+    from plugins.services import plugin_enable
+
+    plugin_enable(name="stripe")
+    invoice = issue_invoice(drafts=[custom_draft("11.90"), custom_draft("5.00")])
+    claim = PaymentRow.objects.create(
+        invoice=invoice,
+        user_id=invoice.user_id,
+        gateway="stripe",
+        amount=invoice.total_amount,
+        currency="EUR",
+        session_id="cs_queries",
+        provider_data={"kind": "session"},
+    )
+    body = _event(
+        "checkout.session.completed",
+        {
+            "id": "cs_queries",
+            "object": "checkout.session",
+            "payment_intent": "pi_queries",
+            "payment_status": "paid",
+            "status": "complete",
+            "amount_total": 1690,
+            "currency": "eur",
+            "customer": None,
+            "metadata": {"invoice_id": str(invoice.pk), "payment_id": str(claim.pk)},
+        },
+    )
+    _deliver(_event("customer.created", {"id": "cus_warm"}))  # plugin state cached
+
+    # The event insert, the tie, the invoice and payment locks, two updates, the audit rows,
+    # the lines, the currency's places (once per process), and the savepoint pair that stands
+    # for BEGIN and COMMIT inside the test's transaction: the same for any number of lines.
+    with django_assert_max_num_queries(11):
+        response = _deliver(body)
+
+    assert response.json() == {"received": True}
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.payment_ref) == ("PAID", "pi_queries")
