@@ -498,3 +498,19 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_type} {self.event_id}"
+
+    def processed(self, *, at, note: str | None = None) -> None:
+        """What the delivery did is stored with it; ``note`` says why nothing was applied."""
+        if self.status == ProviderEventStatus.PROCESSED and self.processed_at is not None:
+            raise ValueError(f"Event {self.event_id} was processed before")
+        self.status = ProviderEventStatus.PROCESSED
+        self.processed_at = at
+        self.error = note
+
+    def failed(self, error: str) -> None:
+        """Processing raised: kept unprocessed, so the provider's retry processes it."""
+        if self.status == ProviderEventStatus.PROCESSED and self.processed_at is not None:
+            raise ValueError(f"Event {self.event_id} was processed; it cannot fail now")
+        self.status = ProviderEventStatus.FAILED
+        self.processed_at = None
+        self.error = error

@@ -36,7 +36,7 @@ class ProviderEventOutcome:
     result: Any = None  # what the handler returned (None for a duplicate)
 
 
-def _insert(event: ProviderEvent) -> bool:
+def _insert(event: ProviderEvent, **stored_as) -> bool:
     """Inserts the event unless (provider, event id) exists; True when this call inserted it.
 
     One statement on both databases (INSERT … ON CONFLICT DO NOTHING RETURNING). A concurrent
@@ -44,7 +44,12 @@ def _insert(event: ProviderEvent) -> bool:
     ends: then it finds the row (committed) or inserts it (rolled back)."""
     meta = ProviderEvent._meta
     fields = [meta.get_field(name) for name in _COLUMNS]
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    values = [
+        field.get_db_prep_save(
+            stored_as.get(field.attname, getattr(event, field.attname)), connection
+        )
+        for field in fields
+    ]
     quote = connection.ops.quote_name
     table, columns = quote(meta.db_table), ", ".join(quote(field.column) for field in fields)
     places = ", ".join(["%s"] * len(fields))
@@ -75,16 +80,15 @@ def provider_event_handle(
         event_id=event_id,
         event_type=event_type,
         payload=payload or {},
-        status=ProviderEventStatus.PROCESSED,
         attempts=1,
         received_at=now,
-        processed_at=now,
     )
     try:
         with transaction.atomic():
-            if _insert(received):
+            # Stored as processed at once: the row commits only together with what the handler
+            # did, or not at all.
+            if _insert(received, status=ProviderEventStatus.PROCESSED, processed_at=now):
                 event = received
-                event.status = ProviderEventStatus.RECEIVED  # as the handler sees it
             else:
                 event = ProviderEvent.objects.select_for_update().get(
                     provider=provider, event_id=event_id
@@ -94,13 +98,9 @@ def provider_event_handle(
                 event.attempts += 1
                 event.save(update_fields=["attempts"])
             result = handler(event)
+            event.processed(at=now)
             if event is not received:
-                event.status = ProviderEventStatus.PROCESSED
-                event.processed_at = now
-                event.error = None
                 event.save(update_fields=["status", "processed_at", "error"])
-            event.status = ProviderEventStatus.PROCESSED
-            event.processed_at = now
             return ProviderEventOutcome(event=event, duplicate=False, result=result)
     except Exception as error:
         _keep_failed(received, error)
@@ -111,16 +111,13 @@ def _keep_failed(received: ProviderEvent, error: Exception) -> None:
     """The delivery's changes rolled back; the event is stored (or stays) unprocessed."""
     text = f"{type(error).__name__}: {error}"[:ERROR_TEXT_LIMIT]
     with transaction.atomic():
-        received.status = ProviderEventStatus.FAILED
-        received.processed_at = None
-        received.error = text
+        received.failed(text)
         if _insert(received):
             return
         event = ProviderEvent.objects.select_for_update().get(
             provider=received.provider, event_id=received.event_id
         )
         if event.status != ProviderEventStatus.PROCESSED:
-            event.status = ProviderEventStatus.FAILED
-            event.error = text
+            event.failed(text)
             event.attempts += 1
-            event.save(update_fields=["status", "error", "attempts"])
+            event.save(update_fields=["status", "processed_at", "error", "attempts"])

@@ -32,7 +32,6 @@ from billing.invoices.models import (
     Invoice,
     Payment,
     ProviderEvent,
-    ProviderEventStatus,
     Refund,
     RefundStatus,
 )
@@ -104,9 +103,7 @@ def _refused(name: str, event: WebhookEvent, refusal: DomainError) -> ProviderEv
         stored = ProviderEvent.objects.select_for_update().get(
             provider=name, event_id=event.event_id
         )
-        stored.status = ProviderEventStatus.PROCESSED
-        stored.processed_at = timezone.now()
-        stored.error = f"Refused: {refusal.message}"[:2000]
+        stored.processed(at=timezone.now(), note=f"Refused: {refusal.message}"[:2000])
         stored.save(update_fields=["status", "processed_at", "error"])
         payment = _tied_payment(name, event)
         if payment is not None:

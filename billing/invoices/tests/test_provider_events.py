@@ -163,3 +163,27 @@ def test_concurrent_deliveries_of_one_event_run_the_handler_once():
     event = ProviderEvent.objects.get(provider="stripe", event_id="evt_race")
     assert (event.status, event.attempts) == (ProviderEventStatus.PROCESSED, 1)
     assert AuditEntry.objects.filter(action="test.handled").count() == 1
+
+
+def test_an_event_is_processed_once_and_a_processed_one_never_fails():
+    from django.utils import timezone
+
+    event = ProviderEvent(provider="stripe", event_id="evt_v", event_type="x")
+    event.failed("RuntimeError: boom")
+    assert (event.status, event.error, event.processed_at) == (
+        ProviderEventStatus.FAILED,
+        "RuntimeError: boom",
+        None,
+    )
+
+    moment = timezone.now()
+    event.processed(at=moment, note="Refused: Only paid invoices can be refunded")
+    assert (event.status, event.processed_at, event.error) == (
+        ProviderEventStatus.PROCESSED,
+        moment,
+        "Refused: Only paid invoices can be refunded",
+    )
+    with pytest.raises(ValueError, match="was processed before"):
+        event.processed(at=moment)
+    with pytest.raises(ValueError, match="cannot fail now"):
+        event.failed("late")
