@@ -32,6 +32,7 @@ from billing.invoices.models import (
     Invoice,
     Payment,
     ProviderEvent,
+    ProviderEventStatus,
     Refund,
     RefundStatus,
 )
@@ -103,6 +104,8 @@ def _refused(name: str, event: WebhookEvent, refusal: DomainError) -> ProviderEv
         stored = ProviderEvent.objects.select_for_update().get(
             provider=name, event_id=event.event_id
         )
+        if stored.status == ProviderEventStatus.PROCESSED:
+            return ProviderEventOutcome(event=stored, duplicate=True)  # a redelivery was first
         stored.processed(at=timezone.now(), note=f"Refused: {refusal.message}"[:2000])
         stored.save(update_fields=["status", "processed_at", "error"])
         payment = _tied_payment(name, event)

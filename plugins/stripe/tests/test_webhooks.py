@@ -936,3 +936,50 @@ def test_a_paying_event_costs_a_constant_handful_of_queries(
     assert response.json() == {"received": True}
     invoice.refresh_from_db()
     assert (invoice.status, invoice.payment_ref) == ("PAID", "pi_queries")
+
+
+def test_an_event_a_billing_rule_refuses_is_noted_and_flags_the_invoice(db, stripe_settings):
+    from billing.invoices.models import Payment as PaymentRow
+    from billing.invoices.models import ProviderEvent, ProviderEventStatus
+    from billing.invoices.tests.factories import custom_draft, issue_invoice
+    from plugins.services import plugin_enable
+
+    plugin_enable(name="stripe")
+    invoice = issue_invoice(drafts=[custom_draft("10.00")])
+    PaymentRow.objects.create(
+        invoice=invoice,
+        user_id=invoice.user_id,
+        gateway="stripe",
+        external_id="pi_unpaid",
+        amount=invoice.total_amount,
+        currency="EUR",
+    )
+    # Stripe reports a refund of a payment whose invoice was never paid here.
+    body = _event(
+        "charge.refunded",
+        {
+            "id": "ch_unpaid",
+            "object": "charge",
+            "payment_intent": "pi_unpaid",
+            "amount_refunded": 500,
+            "currency": "eur",
+        },
+    )
+
+    first = _deliver(body)
+    again = _deliver(body)
+
+    assert (first.status_code, first.json()) == (200, {"received": True})
+    assert (again.status_code, again.json()) == (200, {"received": True, "duplicate": True})
+    stored = ProviderEvent.objects.get()
+    assert (stored.status, stored.error) == (
+        ProviderEventStatus.PROCESSED,
+        "Refused: Only paid invoices can be refunded",
+    )
+    invoice.refresh_from_db()
+    assert invoice.status == "PENDING"
+    assert invoice.needs_review is True
+    assert invoice.review_reason == (
+        f"stripe event charge.refunded ({stored.event_id}) could not be applied: "
+        "Only paid invoices can be refunded"
+    )
