@@ -187,7 +187,18 @@ class PaymentGateway(abc.ABC):
 
     @abc.abstractmethod
     def parse_webhook(self, headers: dict[str, str], body: bytes) -> WebhookEvent:
-        """Verifies the signature on the raw body first (InvalidSignature), then parses."""
+        """Verifies the signature on the raw body first (InvalidSignature), then parses, without
+        calling the provider."""
+
+    def completion_needed(self, event: WebhookEvent) -> bool:
+        """Whether ``complete_event`` must ask the provider about this event."""
+        return False
+
+    def complete_event(self, event: WebhookEvent) -> WebhookEvent:
+        """Reads what the event leaves out from the provider (say, the payment method a payment
+        kept). Called only for a new event that needs it, after the duplicate check and before
+        any row is locked."""
+        return event
 
     @abc.abstractmethod
     def refund(

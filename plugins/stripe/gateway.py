@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from decimal import Decimal
 
@@ -348,22 +349,16 @@ class StripeGateway(gateways.PaymentGateway):
             if obj.get("payment_status") not in ("paid", "no_payment_required"):
                 # An asynchronous method (a bank debit) has not settled; its own event follows.
                 return gateways.WebhookEvent(**common)
-            intent_id = _id_of(obj.get("payment_intent"))
-            saved = (None, None)
-            if obj.get("customer") and intent_id:
-                # The session does not say whether the card was kept; its PaymentIntent does.
-                intent = self._call(self._client().v1.payment_intents.retrieve, intent_id)
-                saved = self._saved(intent)
             return gateways.WebhookEvent(
                 **common,
                 **named,
                 action=EventAction.CAPTURE,
-                external_payment_id=intent_id,
+                external_payment_id=_id_of(obj.get("payment_intent")),
                 session_id=obj.get("id"),
                 amount=from_minor_units(obj.get("amount_total") or 0, currency),
                 currency=currency.upper(),
-                saved_payment_method_id=saved[0],
-                saved_customer_id=saved[1],
+                # Whether the card was kept: its PaymentIntent says (complete_event reads it).
+                saved_customer_id=_id_of(obj.get("customer")),
             )
         saved = self._saved(obj)
         return gateways.WebhookEvent(
@@ -376,6 +371,25 @@ class StripeGateway(gateways.PaymentGateway):
             currency=currency.upper(),
             saved_payment_method_id=saved[0],
             saved_customer_id=saved[1],
+        )
+
+    def completion_needed(self, event: gateways.WebhookEvent) -> bool:
+        """A paid Checkout Session with a customer does not say whether the card was kept for
+        later; its PaymentIntent does."""
+        return bool(
+            event.action == EventAction.CAPTURE
+            and (event.session_id or "").startswith("cs_")
+            and event.saved_customer_id
+            and event.external_payment_id
+        )
+
+    def complete_event(self, event: gateways.WebhookEvent) -> gateways.WebhookEvent:
+        if not self.completion_needed(event):
+            return event
+        intent = self._call(self._client().v1.payment_intents.retrieve, event.external_payment_id)
+        method, customer = self._saved(intent)
+        return dataclasses.replace(
+            event, saved_payment_method_id=method, saved_customer_id=customer if method else None
         )
 
     # --- refunds and off-session charges -----------------------------------------------------

@@ -70,9 +70,13 @@ def provider_webhook_receive(
         raise InvalidSignatureError() from None
     except gateways.NotConfigured:
         raise ServiceUnavailable("Webhook secret is not configured") from None
-    except (gateways.GatewayError, gateways.ProviderUnavailable) as error:
-        # Reading the event's objects back from the provider failed; its retry comes again.
-        raise ProviderError(f"Payment provider error: {error}") from None
+    if gateway.completion_needed(event):
+        processed = ProviderEvent.objects.filter(
+            provider=gateway_name, event_id=event.event_id, status=ProviderEventStatus.PROCESSED
+        ).first()
+        if processed is not None:
+            return ProviderEventOutcome(event=processed, duplicate=True)  # nothing to ask
+        event = _completed(gateway, gateway_name, event)
     try:
         return provider_event_handle(
             provider=gateway_name,
@@ -83,6 +87,17 @@ def provider_webhook_receive(
         )
     except DomainError as refusal:
         return _refused(gateway_name, event, refusal)
+
+
+def _completed(gateway, name: str, event: WebhookEvent) -> WebhookEvent:
+    """The event with what the provider adds to it, read before any row is locked."""
+    try:
+        return gateway.complete_event(event)
+    except gateways.NotConfigured:
+        raise ServiceUnavailable(f"{name} is not configured") from None
+    except (gateways.GatewayError, gateways.ProviderUnavailable) as error:
+        # The provider's retry of the event comes again; nothing was stored.
+        raise ProviderError(f"Payment provider error: {error}") from None
 
 
 def _apply(name: str, event: WebhookEvent):

@@ -983,3 +983,46 @@ def test_an_event_a_billing_rule_refuses_is_noted_and_flags_the_invoice(db, stri
         f"stripe event charge.refunded ({stored.event_id}) could not be applied: "
         "Only paid invoices can be refunded"
     )
+
+
+def test_a_repeated_session_event_does_not_ask_stripe_again(db, stripe_settings):
+    import stripe
+
+    from plugins.services import plugin_enable
+
+    plugin_enable(name="stripe")
+    customer = stripe.Customer.create(email="kept@example.com")
+    method = stripe.PaymentMethod.create(
+        type="card",
+        card={"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"},
+    )
+    intent = stripe.PaymentIntent.create(
+        amount=3999,
+        currency="eur",
+        customer=customer.id,
+        payment_method=method.id,
+        setup_future_usage="off_session",
+        confirm=True,
+    )
+    body = _event(
+        "checkout.session.completed",
+        {
+            "id": "cs_repeat",
+            "object": "checkout.session",
+            "payment_intent": intent.id,
+            "payment_status": "paid",
+            "amount_total": 3999,
+            "currency": "eur",
+            "customer": customer.id,
+            "metadata": {},
+        },
+    )
+    stripe_settings.clear_requests()
+
+    first = _deliver(body)
+    again = _deliver(body)
+
+    assert first.json() == {"received": True}
+    assert again.json() == {"received": True, "duplicate": True}
+    reads = [entry["path"] for entry in stripe_settings.requests() if entry["method"] == "GET"]
+    assert reads == [f"/v1/payment_intents/{intent.id}"]
