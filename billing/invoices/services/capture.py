@@ -50,21 +50,14 @@ def _locked_invoice(invoice_id) -> Invoice:
     return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
 
 
-def _money(invoice: Invoice, amount, currency: str) -> str:
+def _money(amount, currency: str) -> str:
     """``"11.90 EUR"`` for audit summaries and review reasons."""
     return f"{format_money(amount, currency_places_for_text(currency))} {currency}"
 
 
 def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user):
-    """The payment row of (gateway, external id): found, or created (PENDING sessions are
-    updated in place); a concurrent insert of the same id is found, not duplicated."""
-    if external_id:
-        lookup = {"gateway": gateway, "external_id": external_id}
-        if gateway in INVOICE_SCOPED_GATEWAYS:  # references unique per invoice only
-            lookup["invoice"] = invoice
-        payment = Payment.objects.select_for_update().filter(**lookup).first()
-        if payment is not None:
-            return payment, False
+    """A new payment row of (gateway, external id), which the caller looked up and did not find;
+    a concurrent insert of the same id is found, not duplicated."""
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
@@ -164,17 +157,27 @@ def invoice_capture(
     return result
 
 
-def _known_and_claimed(gateway, external_id, payment_id) -> tuple[Payment | None, Payment | None]:
+def _known_and_claimed(invoice, gateway, external_id, payment_id):
     """Locked in one query: the row of the provider's payment (gateway, external id) if it was
-    recorded before, and the claiming payment ``payment_id``."""
+    recorded before, and the claiming payment ``payment_id``. Staff references and
+    ``zero-price`` repeat across invoices, so theirs are looked up on this invoice only."""
     wanted = Q(pk=payment_id) if payment_id is not None else Q(pk__in=[])
-    by_external_id = bool(external_id) and gateway not in INVOICE_SCOPED_GATEWAYS
-    if by_external_id:
-        wanted |= Q(gateway=gateway, external_id=external_id)
-    if payment_id is None and not by_external_id:
+    if external_id:
+        same = Q(gateway=gateway, external_id=external_id)
+        if gateway in INVOICE_SCOPED_GATEWAYS:
+            same &= Q(invoice=invoice)
+        wanted |= same
+    elif payment_id is None:
         return None, None
     rows = list(Payment.objects.select_for_update().filter(wanted))
-    known = next((row for row in rows if by_external_id and row.external_id == external_id), None)
+    known = next(
+        (
+            row
+            for row in rows
+            if external_id and row.external_id == external_id and row.gateway == gateway
+        ),
+        None,
+    )
     claimed = next((row for row in rows if row.pk == payment_id), None)
     return known, claimed
 
@@ -200,7 +203,7 @@ def _capture(
     # No savepoint of its own: a capture is all or nothing with its caller's transaction.
     with transaction.atomic(savepoint=False):
         invoice = _locked_invoice(invoice_id)
-        known, claimed = _known_and_claimed(gateway, external_id, payment_id)
+        known, claimed = _known_and_claimed(invoice, gateway, external_id, payment_id)
         if payment_id is not None and known is None:
             if claimed is None or claimed.invoice_id != invoice.pk:
                 raise Payment.DoesNotExist(f"Payment {payment_id} of invoice {invoice.pk}")
@@ -262,7 +265,7 @@ def _capture(
                 "updated_at",
             ]
         )
-        label = f"{_money(invoice, amount, currency)} via {gateway}" + (
+        label = f"{_money(amount, currency)} via {gateway}" + (
             f" ({external_id})" if external_id else ""
         )
 
@@ -284,7 +287,7 @@ def _capture(
             _flag(
                 invoice,
                 f"Captured {label} does not match the invoice total "
-                f"{_money(invoice, invoice.total_amount, invoice.currency)}",
+                f"{_money(invoice.total_amount, invoice.currency)}",
                 actor=actor,
                 actor_type=actor_type,
                 actor_label=actor_label,
@@ -414,7 +417,7 @@ def invoice_mark_paid(
         if amount is not None and amount != invoice.total_amount:
             raise ValidationFailed(
                 f"Amount does not match the invoice total "
-                f"({_money(invoice, invoice.total_amount, invoice.currency)})",
+                f"({_money(invoice.total_amount, invoice.currency)})",
                 field="amount",
             )
         return invoice_capture(
