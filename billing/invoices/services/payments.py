@@ -81,11 +81,7 @@ def _check_payable(invoice: Invoice) -> None:
 
 def _method_for(invoice: Invoice) -> PaymentMethod:
     """The invoice's payment method, else the default method; unavailable ones are refused."""
-    method = None
-    if invoice.payment_method:
-        method = PaymentMethod.objects.filter(code=invoice.payment_method).first()
-    if method is None:
-        method = PaymentMethod.objects.filter(is_default=True).first()
+    method = sessions.invoice_payment_method(invoice)
     if method is None:
         raise BusinessRuleError(
             "No payment method is available for this invoice", code="item_unavailable"

@@ -146,6 +146,16 @@ def session_data(payment: Payment, *, client_secret: str | None = None) -> dict:
     }
 
 
+def invoice_payment_method(invoice: Invoice) -> PaymentMethod | None:
+    """The method the invoice is paid with: its own, else the default method."""
+    method = None
+    if invoice.payment_method:
+        method = PaymentMethod.objects.filter(code=invoice.payment_method).first()
+    if method is None:
+        method = PaymentMethod.objects.filter(is_default=True).first()
+    return method
+
+
 def _check_payable(invoice: Invoice, gateway: gateways.PaymentGateway, name: str) -> None:
     if invoice.status == InvoiceStatus.PAID:
         raise InvalidTransition("Invoice already paid")
@@ -153,11 +163,7 @@ def _check_payable(invoice: Invoice, gateway: gateways.PaymentGateway, name: str
         raise InvalidTransition(f"Invoice is {invoice.status}, expected PENDING")
     if invoice.total_amount <= 0:
         raise BusinessRuleError("Invoice total is zero; nothing to pay")
-    method = None
-    if invoice.payment_method:
-        method = PaymentMethod.objects.filter(code=invoice.payment_method).first()
-    if method is None:
-        method = PaymentMethod.objects.filter(is_default=True).first()
+    method = invoice_payment_method(invoice)
     if method is not None and method.plugin_id != name:
         raise BusinessRuleError(f"This invoice is payable with '{method.name}', not {name}")
     if not gateway.supports_currency(invoice.currency):
