@@ -469,7 +469,7 @@ def _refund_checked(
         provider_initiated=provider_initiated,
     )
     if not calls_gateway:
-        return _refund_record(invoice, payment, request)
+        return _refund_record(invoice, payment, request, lines=lines)
     if not plugin_state.is_enabled(payment.gateway):
         raise DomainError(
             f"Payment plugin '{payment.gateway}' is disabled; refund at the provider and use "
@@ -479,7 +479,9 @@ def _refund_checked(
     return _refund_claim(invoice, payment, request)
 
 
-def _refund_record(invoice: Invoice, payment: Payment | None, request: _Request) -> RefundOutcome:
+def _refund_record(
+    invoice: Invoice, payment: Payment | None, request: _Request, *, lines=None
+) -> RefundOutcome:
     """Records a refund on the locked, PAID invoice: payment and invoice amounts, a numbered
     credit note and, when it completes the invoice, the reversal of every line and the token
     claw-back; audit rows; ``payment_refunded`` after commit."""
@@ -487,7 +489,7 @@ def _refund_record(invoice: Invoice, payment: Payment | None, request: _Request)
     amount = request.amount
     actor, actor_type, actor_label = request.actor, request.actor_type, request.actor_label
     reason = request.reason
-    lines = list(invoice.lines.all())
+    lines = list(invoice.lines.all()) if lines is None else lines
     full = invoice.refunded_amount + amount == invoice.total_amount
     reference = request.reference
     if reference is None and not request.provider_initiated:
