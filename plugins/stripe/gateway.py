@@ -51,15 +51,6 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return None
 
 
-def _as_dict(value) -> dict:
-    """A Stripe object or a plain dict as a plain dict (metadata, nested objects)."""
-    if value is None:
-        return {}
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    return dict(value)
-
-
 def _id_of(value) -> str | None:
     """An expandable field: the id string, or the id of the expanded object."""
     if value is None or isinstance(value, str):
