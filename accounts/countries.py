@@ -1,11 +1,11 @@
 """Which country codes a user's billing details may name.
 
-The catalog owns the Country table and registers its lookup here when it is installed
-(``set_country_lookup``), since accounts may not import it. Until then the ISO-3166-1 alpha-2
+The catalog owns the Country table and answers ``accounts.extensions.COUNTRY_LOOKUP`` when it is
+installed, since accounts may not import it. Until then the ISO-3166-1 alpha-2
 list below is the set of known codes.
 """
 
-from collections.abc import Callable
+from accounts.extensions import COUNTRY_LOOKUP
 
 _CODES = """
     AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR
@@ -20,7 +20,7 @@ _CODES = """
 """
 ISO_3166_ALPHA_2 = frozenset(_CODES.split())
 
-# English names of the countries the catalog seeds (DOMAIN §2), for inputs that name a country.
+# English names of the countries the catalog seeds, for inputs that name a country.
 COUNTRY_NAMES = {
     "DE": "Germany", "AT": "Austria", "CH": "Switzerland", "US": "United States",
     "GB": "United Kingdom", "FR": "France", "IT": "Italy", "ES": "Spain", "NL": "Netherlands",
@@ -33,22 +33,12 @@ COUNTRY_NAMES = {
 }  # fmt: skip
 _CODES_BY_NAME = {name.casefold(): code for code, name in COUNTRY_NAMES.items()}
 
-_lookup: Callable[[str], bool] = ISO_3166_ALPHA_2.__contains__
-_name_lookup: Callable[[str], str | None] = lambda name: _CODES_BY_NAME.get(name.casefold())  # noqa: E731
-
-
-def set_country_lookup(
-    lookup: Callable[[str], bool], name_lookup: Callable[[str], str | None] | None = None
-) -> None:
-    """Replaces the known-country checks (the catalog passes its Country table lookups)."""
-    global _lookup, _name_lookup
-    _lookup = lookup
-    if name_lookup is not None:
-        _name_lookup = name_lookup
-
 
 def is_known_country(code: str) -> bool:
-    return _lookup(code.upper())
+    lookup = COUNTRY_LOOKUP.answer()
+    if lookup is None:
+        return code.upper() in ISO_3166_ALPHA_2
+    return lookup.is_known(code.upper())
 
 
 def country_code_for(text: str) -> str | None:
@@ -56,4 +46,9 @@ def country_code_for(text: str) -> str | None:
     value = (text or "").strip()
     if len(value) == 2 and value.isalpha():
         return value.upper() if is_known_country(value) else None
-    return _name_lookup(value) if value else None
+    if not value:
+        return None
+    lookup = COUNTRY_LOOKUP.answer()
+    if lookup is None:
+        return _CODES_BY_NAME.get(value.casefold())
+    return lookup.code_for_name(value)

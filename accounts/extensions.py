@@ -1,17 +1,20 @@
-"""Hooks through which higher apps (subscriptions, invoices, tokens) take part in account views and
-account deletion, since accounts may not import them (ARCHITECTURE.md, dependency direction).
+"""Questions through which higher apps (subscriptions, invoices, tokens) take part in account
+views and account deletion, since accounts may not import them.
 
-Each app registers its provider in its ``AppConfig.ready()``. With nothing registered an account
-has no financial records, no subscription and no token balance to set.
+Each app registers its answer in its ``AppConfig.ready()`` (``vbwd.extensions.Question``). With
+nothing registered an account has no financial records, no subscription and no token balance to
+set.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from django.dispatch import Signal
+
+from vbwd.extensions import Question
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,8 @@ class FinancialRecords:
 
     @property
     def has_any(self) -> bool:
-        """Invoices, payments, credit notes or ledger entries force anonymisation (API.md §12)."""
+        """Invoices, payments, credit notes or ledger entries force anonymisation rather than
+        deletion (subscriptions alone do not)."""
         return bool(
             self.invoice_count
             or self.payment_count
@@ -54,63 +58,96 @@ class SubscriptionSummary:
     expires_at: Any
 
 
-FinancialCounter = Callable[[Any], FinancialRecords]
-SubscriptionSummaries = Callable[[Iterable[Any]], dict[Any, SubscriptionSummary]]
-PaidInvoiceCounter = Callable[[Any], int]
-TokenBalanceSetter = Callable[..., Any]
+@runtime_checkable
+class FinancialCounter(Protocol):
+    """What of ``user``'s financial records the answering app keeps (invoices, ledger, …)."""
 
-_financial_counters: list[FinancialCounter] = []
-_subscription_summaries: SubscriptionSummaries | None = None
-_paid_invoice_counter: PaidInvoiceCounter | None = None
-_token_balance_setter: TokenBalanceSetter | None = None
+    def __call__(self, user: Any, /) -> FinancialRecords: ...
 
 
-def register_financial_counter(counter: FinancialCounter) -> None:
-    if counter not in _financial_counters:
-        _financial_counters.append(counter)
+@runtime_checkable
+class SubscriptionSummaries(Protocol):
+    """``{user_id: SubscriptionSummary}`` of the users' primary current subscriptions, in one
+    query for any number of users; users without one are left out."""
+
+    def __call__(self, user_ids: list[Any], /) -> dict[Any, SubscriptionSummary]: ...
 
 
-def unregister_financial_counter(counter: FinancialCounter) -> None:
-    if counter in _financial_counters:
-        _financial_counters.remove(counter)
+@runtime_checkable
+class PaidInvoiceCounter(Protocol):
+    """How many PAID invoices ``user`` has."""
+
+    def __call__(self, user: Any, /) -> int: ...
+
+
+@runtime_checkable
+class TokenBalanceSetter(Protocol):
+    """Sets ``user``'s token balance to ``balance``, writing the difference to the ledger."""
+
+    def __call__(self, *, user: Any, balance: int, actor: Any, reason: str) -> Any: ...
+
+
+@runtime_checkable
+class CountryLookup(Protocol):
+    """Which country codes billing details may name."""
+
+    #: ``(code) -> bool``: the upper-case alpha-2 ``code`` names a known country
+    is_known: Callable[[str], bool]
+    #: ``(name) -> code or None``: the code of a known country named in words (any case)
+    code_for_name: Callable[[str], str | None]
+
+
+@dataclass(frozen=True)
+class CountryLookupHooks:
+    """A :class:`CountryLookup` made of two functions."""
+
+    is_known: Callable[[str], bool]
+    code_for_name: Callable[[str], str | None]
+
+
+#: Answered by the catalog (its Country table); without it the ISO 3166-1 codes are known.
+COUNTRY_LOOKUP: Question[CountryLookup] = Question(
+    "accounts.country_lookup", CountryLookup, fallback=None
+)
+#: Answered by every app keeping financial records of a user; summed.
+FINANCIAL_RECORDS: Question[FinancialCounter] = Question(
+    "accounts.financial_records", FinancialCounter, many=True
+)
+#: Answered by subscriptions; without it no user has a subscription.
+SUBSCRIPTION_SUMMARIES: Question[SubscriptionSummaries] = Question(
+    "accounts.subscription_summaries", SubscriptionSummaries, fallback=None
+)
+#: Answered by invoices; without it no user has paid invoices.
+PAID_INVOICE_COUNT: Question[PaidInvoiceCounter] = Question(
+    "accounts.paid_invoice_count", PaidInvoiceCounter, fallback=None
+)
+#: Answered by tokens; without it staff cannot set a token balance.
+TOKEN_BALANCE_SETTER: Question[TokenBalanceSetter] = Question(
+    "accounts.token_balance_setter", TokenBalanceSetter, fallback=None
+)
 
 
 def financial_records_of(user) -> FinancialRecords:
     total = FinancialRecords()
-    for counter in _financial_counters:
+    for counter in FINANCIAL_RECORDS.answers():
         total = total + counter(user)
     return total
 
 
-def register_subscription_summaries(provider: SubscriptionSummaries | None) -> None:
-    global _subscription_summaries
-    _subscription_summaries = provider
-
-
 def subscription_summaries(user_ids: Iterable[Any]) -> dict[Any, SubscriptionSummary]:
     """One batch lookup for a page of users (no query per user)."""
-    if _subscription_summaries is None:
-        return {}
-    return _subscription_summaries(list(user_ids))
-
-
-def register_paid_invoice_counter(counter: PaidInvoiceCounter | None) -> None:
-    global _paid_invoice_counter
-    _paid_invoice_counter = counter
+    provider = SUBSCRIPTION_SUMMARIES.answer()
+    return {} if provider is None else provider(list(user_ids))
 
 
 def paid_invoice_count(user) -> int:
-    return _paid_invoice_counter(user) if _paid_invoice_counter is not None else 0
-
-
-def register_token_balance_setter(setter: TokenBalanceSetter | None) -> None:
-    global _token_balance_setter
-    _token_balance_setter = setter
+    counter = PAID_INVOICE_COUNT.answer()
+    return counter(user) if counter is not None else 0
 
 
 def token_balance_setter() -> TokenBalanceSetter | None:
     """``setter(user=, balance=, actor=, reason=)`` writing the difference to the ledger."""
-    return _token_balance_setter
+    return TOKEN_BALANCE_SETTER.answer()
 
 
 user_anonymising = Signal()

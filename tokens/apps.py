@@ -9,14 +9,14 @@ class TokensConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.catalog.extensions import register_usage_counter
+        from billing.catalog.extensions import CURRENCY_USAGE
         from tokens import lines, receivers  # noqa: F401
         from tokens.selectors import bundle_count_in_currency, purchase_count_of_bundle
         from tokens.services.bundles import register_purchase_counter
         from tokens.services.ledger import register_account_hooks
 
         # A currency that prices bundles cannot be deleted (deactivate it instead).
-        register_usage_counter("currency", bundle_count_in_currency)
+        CURRENCY_USAGE.register(bundle_count_in_currency)
         register_account_hooks()
         # A bundle that was bought cannot be deleted (409; deactivate it instead).
         register_purchase_counter(purchase_count_of_bundle)

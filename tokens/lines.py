@@ -157,7 +157,7 @@ def _recredit(*, user, amount: int, description: str, reference_id, key: str) ->
 
 def register() -> None:
     registry.register(TokenBundleLine())
-    invoice_extensions.register_token_ledger(
+    invoice_extensions.TOKEN_LEDGER.register(
         invoice_extensions.TokenLedgerHooks(
             granted=_granted, balance=_balance, claw_back=_claw_back, recredit=_recredit
         )

@@ -179,8 +179,7 @@ def test_delete_or_anonymise_action_keeps_users_with_financial_records():
     def counter(user):
         return extensions.FinancialRecords(invoice_count=1 if user.pk == paying.pk else 0)
 
-    extensions.register_financial_counter(counter)
-    try:
+    with extensions.FINANCIAL_RECORDS.answered_by(counter):
         response = _logged_in(staff).post(
             "/admin/accounts/user/",
             {
@@ -190,8 +189,6 @@ def test_delete_or_anonymise_action_keeps_users_with_financial_records():
                 "reason": "GDPR request",
             },
         )
-    finally:
-        extensions.unregister_financial_counter(counter)
 
     assert response.status_code == 302
     assert not User.objects.filter(pk=plain.pk).exists()

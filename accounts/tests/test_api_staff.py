@@ -53,9 +53,8 @@ def financial_records():
     def counter(user):
         return extensions.FinancialRecords(**counts.get(user.pk, {}))
 
-    extensions.register_financial_counter(counter)
-    yield counts
-    extensions.unregister_financial_counter(counter)
+    with extensions.FINANCIAL_RECORDS.answered_by(counter):
+        yield counts
 
 
 # --- list -----------------------------------------------------------------------------------
@@ -435,12 +434,8 @@ def test_token_balance_is_set_through_the_ledger(admin_client, user):
 
 def test_token_balance_is_written_through_the_registered_setter(admin_client, user):
     calls = []
-    previous = extensions.token_balance_setter()
-    extensions.register_token_balance_setter(lambda **kwargs: calls.append(kwargs))
-    try:
+    with extensions.TOKEN_BALANCE_SETTER.answered_by(lambda **kwargs: calls.append(kwargs)):
         send(admin_client, "put", f"{USERS}/{user.pk}", {"token_balance": 250})
-    finally:
-        extensions.register_token_balance_setter(previous)
 
     assert len(calls) == 1
     assert calls[0]["balance"] == 250

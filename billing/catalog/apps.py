@@ -10,9 +10,11 @@ class CatalogConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from accounts.countries import set_country_lookup
+        from accounts.extensions import COUNTRY_LOOKUP, CountryLookupHooks
         from billing.catalog import receivers  # noqa: F401
         from billing.catalog.selectors import country_code_for_name, country_is_known
 
         # Billing details and seller settings now check against the Country table.
-        set_country_lookup(country_is_known, country_code_for_name)
+        COUNTRY_LOOKUP.register(
+            CountryLookupHooks(is_known=country_is_known, code_for_name=country_code_for_name)
+        )

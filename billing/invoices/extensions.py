@@ -1,16 +1,21 @@
-"""Hooks through which apps above invoices take part in refunds (ARCHITECTURE: invoices may not
-import tokens). The tokens app registers the ledger in its ``AppConfig.ready()``; without it an
-invoice grants no tokens and a refund claws none back."""
+"""Questions through which apps above invoices take part in refunds and invoice screens, since
+invoices may not import them. The tokens app answers the ledger question and subscriptions the
+subscription facts, each in its ``AppConfig.ready()`` (``vbwd.extensions.Question``); without
+them an invoice grants no tokens, a refund claws none back and no subscription facts are shown."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+from vbwd.extensions import Question
 
 
-@dataclass(frozen=True)
-class TokenLedgerHooks:
+@runtime_checkable
+class TokenLedger(Protocol):
+    """The token ledger as a refund sees it."""
+
     #: ``(user, keys) -> int``: tokens credited by ledger entries with these idempotency keys
     granted: Callable[[Any, list[str]], int]
     #: ``(user) -> int``: the current balance (read inside the caller's transaction)
@@ -22,33 +27,39 @@ class TokenLedgerHooks:
     recredit: Callable[..., None]
 
 
-_token_ledger: TokenLedgerHooks | None = None
+@dataclass(frozen=True)
+class TokenLedgerHooks:
+    """A :class:`TokenLedger` made of four functions."""
+
+    granted: Callable[[Any, list[str]], int]
+    balance: Callable[[Any], int]
+    claw_back: Callable[..., int]
+    recredit: Callable[..., None]
 
 
-def register_token_ledger(hooks: TokenLedgerHooks | None) -> None:
-    global _token_ledger
-    _token_ledger = hooks
+@runtime_checkable
+class SubscriptionFacts(Protocol):
+    """``{id: {"status", "start_date", "end_date", "is_trial", "trial_end"}}`` of the
+    subscriptions, in one query for any number of ids."""
+
+    def __call__(self, subscription_ids: list, /) -> dict: ...
 
 
-def token_ledger() -> TokenLedgerHooks | None:
-    return _token_ledger
+#: Answered by tokens.
+TOKEN_LEDGER: Question[TokenLedger] = Question("invoices.token_ledger", TokenLedger, fallback=None)
+#: Answered by subscriptions.
+SUBSCRIPTION_FACTS: Question[SubscriptionFacts] = Question(
+    "invoices.subscription_facts", SubscriptionFacts, fallback=None
+)
 
 
-# --- subscription facts for invoice screens -------------------------------------------------
-
-#: ``(subscription_ids) -> {id: {"status", "start_date", "end_date", "is_trial", "trial_end"}}``,
-#: registered by the subscriptions app; one query for any number of ids.
-SubscriptionFacts = Callable[[list], dict]
-_subscription_facts: SubscriptionFacts | None = None
-
-
-def register_subscription_facts(provider: SubscriptionFacts | None) -> None:
-    global _subscription_facts
-    _subscription_facts = provider
+def token_ledger() -> TokenLedger | None:
+    return TOKEN_LEDGER.answer()
 
 
 def subscription_facts(subscription_ids: list) -> dict:
     ids = [pk for pk in subscription_ids if pk is not None]
-    if not ids or _subscription_facts is None:
+    provider = SUBSCRIPTION_FACTS.answer()
+    if not ids or provider is None:
         return {}
-    return _subscription_facts(ids)
+    return provider(ids)

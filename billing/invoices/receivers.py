@@ -42,12 +42,12 @@ def _payment_method_usage(method) -> int:
 
 def register_account_hooks() -> None:
     """Invoices are financial records of an account and keep catalog rows they name."""
-    account_extensions.register_financial_counter(_financial_records)
-    account_extensions.register_paid_invoice_counter(_paid_invoice_count)
-    catalog_extensions.register_usage_counter("plan", _plan_usage)
-    catalog_extensions.register_usage_counter("addon", _plan_usage)
-    catalog_extensions.register_usage_counter("currency", _currency_usage)
-    catalog_extensions.register_usage_counter("payment_method", _payment_method_usage)
+    account_extensions.FINANCIAL_RECORDS.register(_financial_records)
+    account_extensions.PAID_INVOICE_COUNT.register(_paid_invoice_count)
+    catalog_extensions.PLAN_USAGE.register(_plan_usage)
+    catalog_extensions.ADDON_USAGE.register(_plan_usage)
+    catalog_extensions.CURRENCY_USAGE.register(_currency_usage)
+    catalog_extensions.PAYMENT_METHOD_USAGE.register(_payment_method_usage)
 
 
 @receiver(account_extensions.user_anonymising, dispatch_uid="invoices.void_open_on_anonymise")

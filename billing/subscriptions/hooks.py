@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts import extensions as account_extensions
 from billing.catalog import extensions as catalog_extensions
 from billing.catalog.models import Category
+from billing.invoices import extensions as invoice_extensions
 from billing.subscriptions.models import (
     HOLDING_STATUSES,
     AddOnSubscription,
@@ -15,7 +16,8 @@ from billing.subscriptions.models import (
     SubscriptionStatus,
 )
 
-# The order in which the primary current subscription is chosen (API.md §8).
+# The order in which the primary current subscription is chosen: an exclusive category's first,
+# then by this rank, then the newest.
 STATUS_RANK = {
     SubscriptionStatus.ACTIVE: 0,
     SubscriptionStatus.TRIALING: 1,
@@ -104,9 +106,15 @@ def _summaries(user_ids: list) -> dict:
 
 
 def register() -> None:
-    catalog_extensions.register_usage_counter("plan", _plan_usage)
-    catalog_extensions.register_usage_counter("addon", _addon_usage)
-    catalog_extensions.register_usage_counter("payment_method", _payment_method_usage)
-    catalog_extensions.register_subscriber_counter(_subscriber_counts)
-    catalog_extensions.register_subscribed_plans(_subscribed_plans)
-    account_extensions.register_subscription_summaries(_summaries)
+    """Called from SubscriptionsConfig.ready(): subscriptions answer the catalog's, accounts' and
+    invoices' questions about them."""
+    from billing.subscriptions.receivers import _subscription_count, _subscription_facts
+
+    catalog_extensions.PLAN_USAGE.register(_plan_usage)
+    catalog_extensions.ADDON_USAGE.register(_addon_usage)
+    catalog_extensions.PAYMENT_METHOD_USAGE.register(_payment_method_usage)
+    catalog_extensions.SUBSCRIBER_COUNTS.register(_subscriber_counts)
+    catalog_extensions.SUBSCRIBED_PLANS.register(_subscribed_plans)
+    account_extensions.SUBSCRIPTION_SUMMARIES.register(_summaries)
+    account_extensions.FINANCIAL_RECORDS.register(_subscription_count)
+    invoice_extensions.SUBSCRIPTION_FACTS.register(_subscription_facts)

@@ -10,7 +10,6 @@ from django.utils import timezone
 
 from accounts import extensions as account_extensions
 from audit.services import audit_record
-from billing.invoices import extensions as invoice_extensions
 from billing.invoices import signals as invoice_signals
 from billing.subscriptions.models import (
     AddOnSubscription,
@@ -106,9 +105,6 @@ def _subscription_count(user) -> account_extensions.FinancialRecords:
     )
 
 
-account_extensions.register_financial_counter(_subscription_count)
-
-
 def _subscription_facts(subscription_ids: list) -> dict:
     rows = Subscription.objects.filter(pk__in=subscription_ids).values(
         "pk", "status", "started_at", "current_period_start", "expires_at", "trial_end_at"
@@ -123,9 +119,6 @@ def _subscription_facts(subscription_ids: list) -> dict:
         }
         for row in rows
     }
-
-
-invoice_extensions.register_subscription_facts(_subscription_facts)
 
 
 @receiver(invoice_signals.payment_method_saved, dispatch_uid="subscriptions.store_saved_method")

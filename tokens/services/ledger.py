@@ -283,5 +283,5 @@ def _financial_records(user) -> account_extensions.FinancialRecords:
 def register_account_hooks() -> None:
     """Called from TokensConfig.ready(): ledger entries are financial records of a user, staff
     can set a balance through the ledger, and anonymisation zeroes a positive balance."""
-    account_extensions.register_financial_counter(_financial_records)
-    account_extensions.register_token_balance_setter(_set_balance_for_staff)
+    account_extensions.FINANCIAL_RECORDS.register(_financial_records)
+    account_extensions.TOKEN_BALANCE_SETTER.register(_set_balance_for_staff)

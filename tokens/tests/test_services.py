@@ -271,7 +271,7 @@ def test_bundles_count_as_usage_of_their_currency():
     usd = Currency.objects.get(code="USD")
     TokenBundleFactory.create_batch(2, currency="EUR")
 
-    assert bundle_count_in_currency in extensions._usage_counters["currency"]
+    assert bundle_count_in_currency in extensions.CURRENCY_USAGE.answers()
     assert extensions.usage_count("currency", eur) == 2
     assert extensions.usage_count("currency", usd) == 0
 

@@ -79,11 +79,8 @@ def test_admin_plan_form_shows_service_errors(browser):
 def test_a_referenced_plan_cannot_be_deleted_in_the_admin(browser):
     plan = PlanFactory()
     counter = lambda obj: 1  # noqa: E731
-    extensions.register_usage_counter("plan", counter)
-    try:
+    with extensions.PLAN_USAGE.answered_by(counter):
         response = browser.get(f"/admin/catalog/plan/{plan.pk}/delete/")
-    finally:
-        extensions.unregister_usage_counter("plan", counter)
 
     assert response.status_code == 403
     assert Plan.objects.filter(pk=plan.pk).exists()

@@ -246,7 +246,7 @@ def test_enabling_a_plugin_registers_its_categories_once():
 # --- public add-ons -------------------------------------------------------------------------
 
 
-def test_public_addons_visibility(monkeypatch):
+def test_public_addons_visibility():
     bought_plan, other_plan, subscribed_plan = PlanFactory(), PlanFactory(), PlanFactory()
     AddOnFactory(name="Global")
     AddOnFactory(name="For bought").plans.add(bought_plan)
@@ -258,16 +258,14 @@ def test_public_addons_visibility(monkeypatch):
     user = UserFactory()
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
-    # monkeypatch puts the subscriptions app's hook back afterwards
-    monkeypatch.setattr(
-        extensions,
-        "_subscribed_plans",
-        lambda caller: {subscribed_plan.pk} if caller == user else set(),
-    )
-    anonymous = APIClient().get("/api/v1/addons").json()["addons"]
-    buying = APIClient().get("/api/v1/addons", {"plan_id": str(bought_plan.pk)}).json()["addons"]
-    subscriber = client.get("/api/v1/addons").json()["addons"]
-    broken_token = APIClient().get("/api/v1/addons", HTTP_AUTHORIZATION="Bearer junk")
+    with extensions.SUBSCRIBED_PLANS.answered_by(
+        lambda caller: {subscribed_plan.pk} if caller == user else set()
+    ):
+        anonymous = APIClient().get("/api/v1/addons").json()["addons"]
+        buying = APIClient().get("/api/v1/addons", {"plan_id": str(bought_plan.pk)})
+        buying = buying.json()["addons"]
+        subscriber = client.get("/api/v1/addons").json()["addons"]
+        broken_token = APIClient().get("/api/v1/addons", HTTP_AUTHORIZATION="Bearer junk")
 
     assert [addon["name"] for addon in anonymous] == ["Global"]
     assert [addon["name"] for addon in buying] == ["For bought", "Global"]
@@ -390,14 +388,11 @@ def test_admin_addon_activation_and_delete(admin_client):
     addon = AddOnFactory()
     used = AddOnFactory()
     counter = lambda obj: 1 if obj.pk == used.pk else 0  # noqa: E731
-    extensions.register_usage_counter("addon", counter)
-    try:
+    with extensions.ADDON_USAGE.answered_by(counter):
         deactivated = admin_client.post(f"{ADDONS}/{addon.pk}/deactivate")
         activated = admin_client.post(f"{ADDONS}/{addon.pk}/activate")
         blocked = admin_client.delete(f"{ADDONS}/{used.pk}")
         deleted = admin_client.delete(f"{ADDONS}/{addon.pk}")
-    finally:
-        extensions.unregister_usage_counter("addon", counter)
 
     assert deactivated.json()["message"] == "Add-on deactivated"
     assert deactivated.json()["addon"]["is_active"] is False

@@ -88,11 +88,11 @@ def usage():
         kind: (lambda obj, kind=kind: counts[kind].get(obj.pk, 0))
         for kind in ("currency", "tax_rate")
     }
-    for kind, counter in counters.items():
-        extensions.register_usage_counter(kind, counter)
-    yield counts
-    for kind, counter in counters.items():
-        extensions.unregister_usage_counter(kind, counter)
+    with (
+        extensions.CURRENCY_USAGE.answered_by(counters["currency"]),
+        extensions.TAX_RATE_USAGE.answered_by(counters["tax_rate"]),
+    ):
+        yield counts
 
 
 def _plan(currency: str) -> Plan:

@@ -119,9 +119,8 @@ def usage(monkeypatch):
     def counter(method):
         return counts.get(method.pk, 0)
 
-    extensions.register_usage_counter("payment_method", counter)
-    yield counts
-    extensions.unregister_usage_counter("payment_method", counter)
+    with extensions.PAYMENT_METHOD_USAGE.answered_by(counter):
+        yield counts
 
 
 # --- public list -----------------------------------------------------------------------------

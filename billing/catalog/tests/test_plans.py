@@ -249,13 +249,12 @@ def test_plan_by_slug_or_id_includes_inactive_plans(api_client):
 ADMIN = "/api/v1/admin/tarif-plans"
 
 
-def test_admin_list_hides_archived_and_counts_subscribers(admin_client, monkeypatch):
+def test_admin_list_hides_archived_and_counts_subscribers(admin_client):
     plan = PlanFactory(name="Live")
     PlanFactory(name="Old", is_archived=True, is_active=False)
-    # monkeypatch puts the subscriptions app's counter back afterwards
-    monkeypatch.setattr(extensions, "_subscriber_counter", lambda plans: {plan.pk: 7})
-    listing = admin_client.get(ADMIN).json()
-    everything = admin_client.get(ADMIN, {"include_archived": "true"}).json()
+    with extensions.SUBSCRIBER_COUNTS.answered_by(lambda plans: {plan.pk: 7}):
+        listing = admin_client.get(ADMIN).json()
+        everything = admin_client.get(ADMIN, {"include_archived": "true"}).json()
 
     assert listing["total"] == 1
     assert set(listing["plans"][0]) == PLAN_KEYS | {"is_archived", "subscriber_count"}
@@ -389,14 +388,11 @@ def test_update_is_partial_and_audited(admin_client):
 def test_currency_and_period_are_fixed_once_subscribed(admin_client):
     plan = PlanFactory()
     counter = lambda obj: 1  # noqa: E731 - a subscription exists
-    extensions.register_usage_counter("plan", counter)
-    try:
+    with extensions.PLAN_USAGE.answered_by(counter):
         currency = send(admin_client, "put", f"{ADMIN}/{plan.pk}", {"currency": "USD"})
         period = send(admin_client, "put", f"{ADMIN}/{plan.pk}", {"billing_period": "YEARLY"})
         deletion = admin_client.delete(f"{ADMIN}/{plan.pk}")
         price = send(admin_client, "put", f"{ADMIN}/{plan.pk}", {"price": "12.00"})
-    finally:
-        extensions.unregister_usage_counter("plan", counter)
 
     assert currency.json() == {
         "error": "Currency cannot be changed while the plan has subscriptions",
