@@ -10,7 +10,6 @@ valid token and treats everyone else as anonymous, ``USER`` and ``ADMIN`` requir
 from __future__ import annotations
 
 from django.urls import re_path
-from rest_framework import generics
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
@@ -62,10 +61,6 @@ class IdempotencyMixin:
 
 class ApiView(IdempotencyMixin, APIView):
     """Base of every API view; ``access`` picks the level of API.md §1.3."""
-
-
-class ApiGenericView(IdempotencyMixin, generics.GenericAPIView):
-    """Generic-view flavour of ``ApiView`` for list/detail endpoints."""
 
 
 class PublicMixin:

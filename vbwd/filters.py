@@ -1,16 +1,14 @@
-"""Query-parameter conventions (API.md §1.6) shared by every list endpoint.
+"""Query-parameter conventions shared by every list endpoint.
 
-Empty values mean "not given"; enum filters accept any case and the alias ``canceled``; an unknown
-non-empty value is ``400 validation_error`` "Unknown <name>: <value>"; UUID filters refuse
-non-UUIDs; booleans read ``true/false/1/0/yes/no``.
+Empty values mean "not given"; enum values are read in any case with the alias ``canceled``;
+UUIDs refuse non-UUIDs; booleans read ``true/false/1/0/yes/no``; ``ordering`` takes one listed
+field.
 """
 
 from __future__ import annotations
 
 import uuid
 
-import django_filters
-from django import forms
 from django.db.models import TextChoices
 
 from vbwd.exceptions import ValidationFailed
@@ -48,88 +46,6 @@ def parse_uuid(value, *, name: str) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError:
         raise ValidationFailed(f"{name} must be a valid UUID", field=name) from None
-
-
-class EnumFormField(forms.CharField):
-    def __init__(self, *args, enum, label_name: str, **kwargs):
-        self.enum = enum
-        self.label_name = label_name
-        super().__init__(*args, **kwargs)
-
-    def clean(self, value):
-        value = super().clean(value)
-        if value in (None, ""):
-            return None
-        canonical = normalise_enum(value, self.enum)
-        if canonical is None:
-            raise forms.ValidationError(f"Unknown {self.label_name}: {value}")
-        return canonical
-
-
-class EnumFilter(django_filters.CharFilter):
-    """Exact match on an enum column; case-insensitive input with aliases."""
-
-    field_class = EnumFormField
-
-    def __init__(self, *args, enum, **kwargs):
-        self._enum = enum
-        super().__init__(*args, **kwargs)
-
-    @property
-    def field(self):
-        if not hasattr(self, "_field"):
-            self._field = self.field_class(
-                required=False,
-                enum=self._enum,
-                label_name=self.field_name.split("__")[-1],
-                label=self.label,
-            )
-        return self._field
-
-
-class UUIDFormField(forms.CharField):
-    def clean(self, value):
-        value = super().clean(value)
-        if value in (None, ""):
-            return None
-        try:
-            return uuid.UUID(str(value))
-        except ValueError:
-            raise forms.ValidationError(f"{self.label or 'value'} must be a valid UUID") from None
-
-
-class UUIDFilter(django_filters.CharFilter):
-    field_class = UUIDFormField
-
-    @property
-    def field(self):
-        if not hasattr(self, "_field"):
-            self._field = self.field_class(required=False, label=self.field_name)
-        return self._field
-
-
-class BooleanFormField(forms.CharField):
-    def clean(self, value):
-        value = super().clean(value)
-        try:
-            return parse_bool(value, name=self.label or "value")
-        except ValidationFailed as error:
-            raise forms.ValidationError(error.message) from None
-
-
-class BooleanFilter(django_filters.CharFilter):
-    field_class = BooleanFormField
-
-    @property
-    def field(self):
-        if not hasattr(self, "_field"):
-            self._field = self.field_class(required=False, label=self.field_name)
-        return self._field
-
-    def filter(self, qs, value):
-        if value is None:
-            return qs
-        return qs.filter(**{self.field_name: value})
 
 
 def parse_ordering(value, *, allowed: tuple[str, ...], default: str) -> str:
