@@ -87,7 +87,7 @@ def admin_user(db):
 
 
 def bearer(user) -> dict[str, str]:
-    from accounts.tokens import issue_pair
+    from accounts.jwt import issue_pair
 
     return {"HTTP_AUTHORIZATION": f"Bearer {issue_pair(user)['token']}"}
 

@@ -12,9 +12,9 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.jwt import issue_pair
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
-from accounts.tokens import issue_pair
 from audit.models import AuditEntry
 from vbwd.models import IdempotencyRecord
 

@@ -120,7 +120,7 @@ def test_health_is_exempt():
 def test_authenticated_requests_are_counted_per_user(settings):
     settings.VBWD_RATE_LIMITS = {"authenticated": "3/minute"}
     user = UserFactory()
-    from accounts.tokens import issue_pair
+    from accounts.jwt import issue_pair
 
     with time_machine.travel("2026-11-26 10:00:00", tick=False):
         client = APIClient()

@@ -20,7 +20,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts import tasks, tokens
+from accounts import jwt, tasks
 from accounts.models import User, normalise_email
 from accounts.services.users import (
     check_password_policy,
@@ -143,7 +143,7 @@ def auth_refresh(*, raw_token) -> dict:
         if not user.is_active:
             raise AuthenticationError("User account is inactive", code="account_inactive")
         BlacklistedToken.objects.create(token=outstanding)
-        return tokens.issue_pair(user)
+        return jwt.issue_pair(user)
 
 
 def auth_logout(*, raw_token=None, user: User | None = None, everywhere: bool = False) -> None:
@@ -155,7 +155,7 @@ def auth_logout(*, raw_token=None, user: User | None = None, everywhere: bool = 
     if everywhere and user is not None:
         with transaction.atomic():
             # Locked so a refresh committing meanwhile cannot leave a token behind.
-            tokens.revoke_all(lock_user(user))
+            jwt.revoke_all(lock_user(user))
 
 
 def password_change(*, user: User, current_password, new_password) -> dict:
@@ -178,7 +178,7 @@ def password_change(*, user: User, current_password, new_password) -> dict:
             )
         locked.set_password(new_password)
         locked.save(update_fields=["password", "updated_at"])
-        tokens.revoke_all(locked)
+        jwt.revoke_all(locked)
         audit_record(
             action="user.password_changed",
             object_type="user",
@@ -187,7 +187,7 @@ def password_change(*, user: User, current_password, new_password) -> dict:
             summary=f"{locked.email} changed their password",
             actor=locked,
         )
-        pair = tokens.issue_pair(locked)
+        pair = jwt.issue_pair(locked)
         _after_password_change(locked, via="change")
     return pair
 
@@ -242,7 +242,7 @@ def password_reset_confirm(*, uid, token, new_password) -> None:
             raise InvalidResetToken()
         locked.set_password(new_password)
         locked.save(update_fields=["password", "updated_at"])
-        tokens.revoke_all(locked)
+        jwt.revoke_all(locked)
         audit_record(
             action="user.password_reset",
             object_type="user",

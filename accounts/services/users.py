@@ -9,7 +9,7 @@ import re
 
 from django.db import IntegrityError, transaction
 
-from accounts import extensions, passwords, tokens
+from accounts import extensions, jwt, passwords
 from accounts.models import User, UserDetails, UserRole, UserStatus, normalise_email
 from audit.services import audit_record, changes
 from vbwd.exceptions import (
@@ -254,7 +254,7 @@ def _change_status(*, locked: User, target: str, actor, reason, strict: bool) ->
         locked._move_to(target)
     locked.save(update_fields=["status", "updated_at"])
     if target != UserStatus.ACTIVE:
-        tokens.revoke_all(locked)
+        jwt.revoke_all(locked)
     action = {
         UserStatus.ACTIVE: "user.activated",
         UserStatus.SUSPENDED: "user.suspended",
@@ -333,7 +333,7 @@ def user_staff_update(*, user: User, data: dict, actor: User) -> User:
             locked.set_password(data["password"])
         locked.save()
         if password_changed:
-            tokens.revoke_all(locked)
+            jwt.revoke_all(locked)
         after = {"email": locked.email, "has_used_trial": locked.has_used_trial}
         old, new = changes(before, after)
         if password_changed:
@@ -424,7 +424,7 @@ def _anonymise(locked: User, *, actor, reason: str | None) -> None:
     locked.mark_deleted()
     locked.save()
     UserDetails.objects.filter(user=locked).update(config={}, **dict.fromkeys(DETAILS_FIELDS))
-    tokens.revoke_all(locked)
+    jwt.revoke_all(locked)
     # The old email is deliberately not copied into this entry.
     audit_record(
         action="user.anonymised",

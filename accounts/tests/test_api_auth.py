@@ -17,7 +17,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.test import APIClient
 
-from accounts import services, tokens
+from accounts import services
+from accounts.jwt import issue_pair
 from accounts.models import User, UserRole, UserStatus
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from audit.models import AuditEntry
@@ -352,7 +353,7 @@ def test_me_without_token_has_the_auth_envelope(api_client):
 
 
 def test_a_suspended_users_unexpired_access_token_is_refused_at_once(user):
-    token = tokens.issue_pair(user)["token"]
+    token = issue_pair(user)["token"]
     assert get_with(token).status_code == 200
 
     services.user_suspend(user=user, actor=None, reason="fraud check")
@@ -364,7 +365,7 @@ def test_a_suspended_users_unexpired_access_token_is_refused_at_once(user):
 
 
 def test_a_token_of_a_user_that_no_longer_exists_is_user_not_found(user):
-    token = tokens.issue_pair(user)["token"]
+    token = issue_pair(user)["token"]
     user.delete()
 
     response = get_with(token)
@@ -374,7 +375,7 @@ def test_a_token_of_a_user_that_no_longer_exists_is_user_not_found(user):
 
 
 def test_role_and_email_come_from_the_database_not_the_token(user):
-    token = tokens.issue_pair(user)["token"]
+    token = issue_pair(user)["token"]
     services.user_set_role(user=user, role=UserRole.ADMIN, actor=None)
 
     response = get_with(token, ME)
@@ -431,21 +432,21 @@ def test_token_signed_with_the_django_secret_key_is_refused(user):
 
 
 def test_expired_access_token_is_refused(user):
-    token = tokens.issue_pair(user)["token"]
+    token = issue_pair(user)["token"]
 
     with time_machine.travel(timedelta(minutes=61), tick=False):
         _assert_token_invalid(token)
 
 
 def test_refresh_token_used_as_access_token_is_refused(user):
-    refresh_token = tokens.issue_pair(user)["refresh_token"]
+    refresh_token = issue_pair(user)["refresh_token"]
 
     _assert_token_invalid(refresh_token)
 
 
 def test_tampered_claims_are_refused(user):
     admin = AdminFactory()
-    header, _payload, signature = tokens.issue_pair(user)["token"].split(".")
+    header, _payload, signature = issue_pair(user)["token"].split(".")
     forged_payload = _b64(_claims(admin))
 
     _assert_token_invalid(f"{header}.{forged_payload}.{signature}")
@@ -656,7 +657,7 @@ def test_a_failing_mailer_does_not_undo_a_password_change(settings):
     settings.EMAIL_BACKEND = "accounts.tests.test_api_auth.BrokenEmailBackend"
     user = UserFactory()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.issue_pair(user)['token']}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
 
     response = post(
         client,

@@ -11,7 +11,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts import extensions, tokens
+from accounts import extensions
+from accounts.jwt import issue_pair
 from accounts.models import User, UserDetails, UserRole, UserStatus
 from accounts.tests.factories import AdminFactory, UserFactory
 from audit.models import AuditEntry
@@ -305,7 +306,7 @@ def test_update_name_is_ignored_when_first_or_last_name_is_given(admin_client, u
 
 
 def test_update_is_active_false_suspends_and_revokes_refresh_tokens(admin_client, user):
-    tokens.issue_pair(user)
+    issue_pair(user)
 
     response = send(admin_client, "put", f"{USERS}/{user.pk}", {"is_active": False})
 
@@ -315,7 +316,7 @@ def test_update_is_active_false_suspends_and_revokes_refresh_tokens(admin_client
 
 
 def test_update_password_is_hashed_and_revokes_sessions(admin_client, user):
-    tokens.issue_pair(user)
+    issue_pair(user)
 
     send(admin_client, "put", f"{USERS}/{user.pk}", {"password": "staff-set"})
 
@@ -521,7 +522,7 @@ def test_demoting_an_admin_writes_the_audit_row(admin_client):
 
 
 def test_suspend_and_activate(admin_client, user):
-    tokens.issue_pair(user)
+    issue_pair(user)
 
     suspended = send(admin_client, "post", f"{USERS}/{user.pk}/suspend", {"reason": "chargeback"})
     again = send(admin_client, "post", f"{USERS}/{user.pk}/suspend", {})
@@ -639,7 +640,7 @@ def test_forced_delete_anonymises_and_keeps_records(admin_client, financial_reco
         tax_number="DE123456789",
         country="DE",
     )
-    tokens.issue_pair(user)
+    issue_pair(user)
     financial_records[user.pk] = {"invoice_count": 1}
     received = []
 
@@ -691,7 +692,7 @@ def test_forced_delete_anonymises_and_keeps_records(admin_client, financial_reco
 
 def test_an_anonymised_users_token_stops_working(admin_client, financial_records):
     user = UserFactory()
-    access = tokens.issue_pair(user)["token"]
+    access = issue_pair(user)["token"]
     financial_records[user.pk] = {"payment_count": 1}
 
     admin_client.delete(f"{USERS}/{user.pk}?force=true")
@@ -710,7 +711,7 @@ def test_a_failing_anonymisation_receiver_rolls_everything_back(admin_client, fi
 
     extensions.user_anonymising.connect(broken, dispatch_uid="test-broken")
     client = APIClient(raise_request_exception=False)
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.issue_pair(admin_client.user)['token']}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(admin_client.user)['token']}")
     try:
         response = client.delete(f"{USERS}/{user.pk}?force=true")
     finally:
@@ -761,9 +762,7 @@ def test_every_admin_route_refuses_non_admins_and_anonymous_callers():
                 continue
             for caller in (customer, vendor):
                 client = APIClient()
-                client.credentials(
-                    HTTP_AUTHORIZATION=f"Bearer {tokens.issue_pair(caller)['token']}"
-                )
+                client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(caller)['token']}")
                 if method in {"get", "delete"}:
                     response = getattr(client, method)(path)
                 else:

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from accounts import services
+from accounts.jwt import issue_pair
 from accounts.tests.factories import UserFactory
-from accounts.tokens import issue_pair
 from vbwd.exceptions import AuthenticationError
 
 

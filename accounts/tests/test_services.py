@@ -1,7 +1,8 @@
 import pytest
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
-from accounts import services, tokens
+from accounts import services
+from accounts.jwt import issue_pair
 from accounts.models import UserRole, UserStatus
 from accounts.tests.factories import AdminFactory, UserFactory
 from audit.models import ActorType, AuditEntry
@@ -18,8 +19,8 @@ def _outstanding_not_blacklisted(user) -> int:
 def test_suspend_revokes_refresh_tokens_and_writes_the_audit_row():
     user = UserFactory()
     staff = AdminFactory()
-    tokens.issue_pair(user)
-    tokens.issue_pair(user)
+    issue_pair(user)
+    issue_pair(user)
     context = activate(RequestContext(request_id="req-123", ip_address="203.0.113.9"))
     try:
         services.user_suspend(user=user, actor=staff, reason="chargeback")

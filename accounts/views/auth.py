@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from accounts import selectors, services, tokens
+from accounts import jwt, selectors, services
 from accounts.serializers import (
     AuthUserSerializer,
     ChangePasswordRequestSerializer,
@@ -40,7 +40,7 @@ USER_TAG = ["user"]
 
 
 def _token_response(user) -> Response:
-    pair = tokens.issue_pair(user)
+    pair = jwt.issue_pair(user)
     return Response(
         {
             "success": True,

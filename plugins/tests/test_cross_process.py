@@ -22,8 +22,8 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from accounts.jwt import issue_pair
 from accounts.tests.factories import AdminFactory
-from accounts.tokens import issue_pair
 from audit.models import AuditEntry
 from plugins.models import Plugin
 from plugins.services import plugin_configure, plugin_enable

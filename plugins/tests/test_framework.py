@@ -10,8 +10,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts import services as account_services
+from accounts.jwt import issue_pair
 from accounts.tests.factories import AdminFactory, UserFactory
-from accounts.tokens import issue_pair
 from audit.models import AuditEntry
 from plugins import crypto, registry, services, state
 from plugins.models import Plugin

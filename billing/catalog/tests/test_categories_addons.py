@@ -8,7 +8,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from accounts.tokens import issue_pair
+from accounts.jwt import issue_pair
 from audit.models import AuditEntry
 from billing.catalog import extensions
 from billing.catalog.models import AddOn, Category
