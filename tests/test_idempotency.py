@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -16,6 +14,7 @@ from accounts.jwt import issue_pair
 from accounts.models import User
 from accounts.tests.factories import DEFAULT_PASSWORD, UserFactory
 from audit.models import AuditEntry
+from tests.support.race import run_together
 from vbwd.models import IdempotencyRecord
 
 CHANGE_PASSWORD = "/api/v1/user/change-password"
@@ -188,26 +187,14 @@ def test_ten_concurrent_identical_requests_have_one_effect(settings):
     settings.VBWD_RATE_LIMIT_ENABLED = False
     user = UserFactory()
     token = issue_pair(user)["token"]
-    barrier = threading.Barrier(10)
-    responses = []
-    lock = threading.Lock()
 
     def send():
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
-        try:
-            barrier.wait()
-            response = _change_password(client, "concurrent-key")
-            with lock:
-                responses.append(response)
-        finally:
-            connection.close()
+        return _change_password(client, "concurrent-key")
 
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    responses = run_together([send] * 10)
+    assert not [r for r in responses if isinstance(r, Exception)]
 
     statuses = sorted(response.status_code for response in responses)
     originals = [

@@ -1,13 +1,11 @@
 """Row locks that only PostgreSQL enforces."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from accounts import services
 from accounts.jwt import issue_pair
 from accounts.tests.factories import UserFactory
+from tests.support.race import run_together
 from vbwd.exceptions import AuthenticationError
 
 
@@ -16,28 +14,9 @@ from vbwd.exceptions import AuthenticationError
 def test_a_refresh_token_rotates_exactly_once_under_concurrency():
     user = UserFactory()
     refresh_token = issue_pair(user)["refresh_token"]
-    barrier = threading.Barrier(8)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def rotate():
-        try:
-            barrier.wait()
-            try:
-                services.auth_refresh(raw_token=refresh_token)
-                outcome = "rotated"
-            except AuthenticationError as error:
-                outcome = error.code
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=rotate) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together([lambda: services.auth_refresh(raw_token=refresh_token)] * 8)
+    outcomes = [_refresh_outcome(result) for result in results]
 
     assert sorted(outcomes) == ["rotated"] + ["token_invalid"] * 7
 
@@ -50,60 +29,18 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin():
     from vbwd.exceptions import BusinessRuleError
 
     first, second = AdminFactory(), AdminFactory()
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
     def demote(actor, target):
-        try:
-            barrier.wait()
-            try:
-                services.user_set_role(user=target, role=UserRole.USER, actor=actor)
-                outcome = "demoted"
-            except BusinessRuleError as error:
-                outcome = error.message
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
+        services.user_set_role(user=target, role=UserRole.USER, actor=actor)
+        return "demoted"
 
-    threads = [
-        threading.Thread(target=demote, args=(first, second)),
-        threading.Thread(target=demote, args=(second, first)),
+    results = run_together([lambda: demote(first, second), lambda: demote(second, first)])
+    outcomes = [
+        result.message if isinstance(result, BusinessRuleError) else result for result in results
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
 
     assert sorted(outcomes) == ["At least one active admin must remain", "demoted"]
     assert User.objects.filter(role=UserRole.ADMIN, status=UserStatus.ACTIVE).count() == 1
-
-
-def _race(first, second):
-    """Runs two callables at the same instant; returns what each returned or raised."""
-    barrier = threading.Barrier(2)
-    results: dict[str, object] = {}
-
-    def run(name, function):
-        try:
-            barrier.wait()
-            try:
-                results[name] = function()
-            except Exception as error:  # recorded for the assertions
-                results[name] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=("first", first)),
-        threading.Thread(target=run, args=("second", second)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results["first"], results["second"]
 
 
 def _refresh_outcome(result) -> str:
@@ -131,8 +68,8 @@ def test_a_refresh_racing_a_revocation_never_deadlocks_or_survives(revocation):
             "logout_everywhere": lambda user=user: services.auth_logout(user=user, everywhere=True),
         }[revocation]
 
-        refreshed, revoked = _race(
-            lambda token=refresh_token: services.auth_refresh(raw_token=token), revoke
+        refreshed, revoked = run_together(
+            [lambda token=refresh_token: services.auth_refresh(raw_token=token), revoke]
         )
 
         assert not isinstance(revoked, Exception), revoked
