@@ -7,6 +7,7 @@ import uuid
 import pytest
 from django.http import QueryDict
 from rest_framework import exceptions as drf
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
@@ -14,7 +15,7 @@ from accounts.models import User, UserStatus
 from accounts.tests.factories import UserFactory
 from vbwd.exceptions import ValidationFailed, exception_handler
 from vbwd.filters import normalise_enum, parse_bool, parse_uuid
-from vbwd.pagination import Window, is_requested, paginate
+from vbwd.pagination import PAGE_KEYS, Window, is_requested, page_serializer, paginate
 
 
 def _meta(total, page, per_page, pages, offset):
@@ -344,3 +345,43 @@ def test_an_absurd_page_number_is_an_empty_page_not_an_error():
 
     assert rows == []
     assert (meta["total"], meta["page"], meta["pages"]) == (1, 10**20, 1)
+
+
+# The page envelope of the schema
+
+
+class _ItemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+
+
+def test_page_serializer_lists_the_items_then_every_page_key():
+    envelope = page_serializer("ThingPageSerializer", items="things", item=_ItemSerializer)
+
+    fields = envelope().fields
+
+    assert envelope.__name__ == "ThingPageSerializer"
+    assert list(fields) == ["things", "total", "page", "per_page", "pages", "limit", "offset"]
+    assert isinstance(fields["things"].child, _ItemSerializer)
+    assert all(field.required for name, field in fields.items() if name != "things")
+
+
+def test_page_serializer_of_a_list_paged_on_request_has_optional_page_keys():
+    envelope = page_serializer(
+        "ThingListSerializer", items="things", item=_ItemSerializer, always_paged=False
+    )
+
+    fields = envelope().fields
+
+    assert fields["total"].required
+    assert [name for name, field in fields.items() if not field.required] == [
+        "page",
+        "per_page",
+        "pages",
+        "limit",
+        "offset",
+    ]
+    assert fields["pages"].help_text == "only when paginated"
+
+
+def test_page_keys_are_the_keys_of_the_meta():
+    assert list(Window(offset=0, per_page=10).meta(0)) == ["total", *PAGE_KEYS]

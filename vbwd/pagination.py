@@ -1,15 +1,21 @@
-"""Pagination with both parameter styles and the superset of keys (API.md §1.7)."""
+"""Pagination with both parameter styles (``page``/``per_page`` and ``limit``/``offset``) and the
+superset of keys every paged list answers with, and the one factory of page-envelope
+serializers for the schema."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
+from rest_framework import serializers
+
 from vbwd.exceptions import ValidationFailed
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 PAGINATION_PARAMETERS = ("page", "per_page", "limit", "offset")
+# The keys ``Window.meta`` adds next to ``total`` (in this order).
+PAGE_KEYS = ("page", "per_page", "pages", "limit", "offset")
 
 
 def _int_param(query, name: str) -> int | None:
@@ -66,3 +72,34 @@ def paginate(
         return [], window.meta(total)  # past the end: no query with an absurd OFFSET
     rows = list(queryset[window.offset : window.offset + window.per_page])
     return rows, window.meta(total)
+
+
+def page_serializer(
+    name: str,
+    *,
+    items: str,
+    item: type[serializers.Serializer],
+    always_paged: bool = True,
+    description: str | None = None,
+) -> type[serializers.Serializer]:
+    """The envelope of a list endpoint, ``{<items>: [item, …], total, page, per_page, pages,
+    limit, offset}``, as a serializer class called ``name`` (its schema component name).
+
+    ``always_paged=False`` is for lists that answer every row and page only when a pagination
+    parameter is given: the page keys are then optional.
+    """
+    page_key = (
+        serializers.IntegerField
+        if always_paged
+        else lambda: serializers.IntegerField(required=False, help_text="only when paginated")
+    )
+    fields = {
+        items: item(many=True),
+        "total": serializers.IntegerField(),
+        **{key: page_key() for key in PAGE_KEYS},
+    }
+    return type(
+        name,
+        (serializers.Serializer,),
+        {"__module__": item.__module__, "__doc__": description, **fields},
+    )

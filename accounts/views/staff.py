@@ -23,7 +23,7 @@ from accounts.serializers import (
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import ValidationFailed
 from vbwd.filters import normalise_enum, parse_bool, parse_ordering
-from vbwd.pagination import paginate
+from vbwd.pagination import page_serializer, paginate
 from vbwd.schema import errors
 
 TAGS = ["admin: users"]
@@ -37,14 +37,9 @@ def _detail(user_id) -> dict:
     return AdminUserDetailSerializer(selectors.user_for_staff(user_id)).data
 
 
-class AdminUserListSerializer(serializers.Serializer):
-    users = AdminUserListItemSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+AdminUserListSerializer = page_serializer(
+    "AdminUserListSerializer", items="users", item=AdminUserListItemSerializer
+)
 
 
 class AdminUserEnvelopeSerializer(serializers.Serializer):
