@@ -1,4 +1,4 @@
-"""Domain errors and the one place that turns every error into the API envelope (API.md §1.8).
+"""Domain errors and the one place that turns every error into the API envelope.
 
 Every 4xx/5xx body is ``{"error": <message>, "code": <code>}`` plus ``errors`` for validation
 failures; under ``/api/v1/auth/`` the body also carries ``"success": false``. Services raise
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -154,68 +156,97 @@ def _is_message_list(value) -> bool:
     return isinstance(value, list) and all(not isinstance(item, (dict, list)) for item in value)
 
 
-def _body_for(exc: Exception) -> tuple[int, dict, dict[str, str]]:
+Body = tuple[int, dict, dict[str, str]]
+
+
+def _domain_error(exc: DomainError) -> Body:
+    return exc.status_code, exc.payload(), dict(exc.headers)
+
+
+def _validation_error(exc: drf.ValidationError) -> Body:
+    errors = _flatten_detail(exc.detail)
+    return 400, {"error": first_message(errors), "code": "validation_error", "errors": errors}, {}
+
+
+def _parse_error(exc: drf.ParseError) -> Body:
+    message = str(exc.detail)
+    if message == drf.ParseError.default_detail or message.startswith("JSON parse error"):
+        message = "Malformed JSON body"
+    return 400, {"error": message, "code": "parse_error"}, {}
+
+
+def _not_authenticated(exc: drf.NotAuthenticated) -> Body:
+    message = str(exc.detail)
+    if message == str(drf.NotAuthenticated.default_detail):
+        message = "Authorization header is required"
+    return 401, {"error": message, "code": "not_authenticated"}, {}
+
+
+def _authentication_failed(exc: drf.AuthenticationFailed) -> Body:
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else "token_invalid"
+    if code not in {"token_invalid", "account_inactive", "not_authenticated"}:
+        code = "token_invalid"
+    message = str(exc.detail)
+    if message == str(drf.AuthenticationFailed.default_detail):
+        message = "Invalid or expired token"
+    return 401, {"error": message, "code": code}, {}
+
+
+def _permission_denied(exc: Exception) -> Body:
+    message = str(getattr(exc, "detail", "") or "")
+    if not message or message == str(drf.PermissionDenied.default_detail):
+        message = "Admin access required"
+    return 403, {"error": message, "code": "permission_denied"}, {}
+
+
+def _throttled(exc: drf.Throttled) -> Body:
+    wait = max(1, math.ceil(exc.wait or 1))
+    body = {
+        "error": f"Rate limit exceeded. Try again in {wait} seconds.",
+        "code": "rate_limited",
+        "retry_after": wait,
+    }
+    return 429, body, {"Retry-After": str(wait)}
+
+
+def _fixed(status: int, message: str, code: str) -> Callable[[Exception], Body]:
+    def body(exc: Exception) -> Body:
+        return status, {"error": message, "code": code}, {}
+
+    return body
+
+
+def _api_exception(exc: drf.APIException) -> Body:
+    return exc.status_code, {"error": str(exc.detail), "code": exc.get_codes()}, {}
+
+
+# The first entry whose types match decides (subclasses before the classes they extend).
+_BODIES: tuple[tuple[type | tuple[type, ...], Callable[[Any], Body]], ...] = (
+    (DomainError, _domain_error),
+    (drf.ValidationError, _validation_error),
+    (drf.ParseError, _parse_error),
+    (drf.NotAuthenticated, _not_authenticated),
+    (drf.AuthenticationFailed, _authentication_failed),
+    ((drf.PermissionDenied, DjangoPermissionDenied), _permission_denied),
+    ((drf.NotFound, Http404), _fixed(404, "Not found", "not_found")),
+    (drf.MethodNotAllowed, _fixed(405, "Method not allowed", "method_not_allowed")),
+    (
+        drf.UnsupportedMediaType,
+        _fixed(415, "Content-Type must be application/json", "unsupported_media_type"),
+    ),
+    (drf.NotAcceptable, _fixed(406, "Not acceptable", "not_acceptable")),
+    (drf.Throttled, _throttled),
+    (RequestDataTooBig, _fixed(413, "Request body too large", "payload_too_large")),
+    (drf.APIException, _api_exception),
+)
+
+
+def _body_for(exc: Exception) -> Body:
     """(status, body, headers) for any exception the API can meet."""
-    if isinstance(exc, DomainError):
-        return exc.status_code, exc.payload(), dict(exc.headers)
-    if isinstance(exc, drf.ValidationError):
-        errors = _flatten_detail(exc.detail)
-        return (
-            400,
-            {"error": first_message(errors), "code": "validation_error", "errors": errors},
-            {},
-        )
-    if isinstance(exc, drf.ParseError):
-        message = str(exc.detail)
-        if message == drf.ParseError.default_detail or message.startswith("JSON parse error"):
-            message = "Malformed JSON body"
-        return 400, {"error": message, "code": "parse_error"}, {}
-    if isinstance(exc, drf.NotAuthenticated):
-        message = str(exc.detail)
-        if message == str(drf.NotAuthenticated.default_detail):
-            message = "Authorization header is required"
-        return 401, {"error": message, "code": "not_authenticated"}, {}
-    if isinstance(exc, drf.AuthenticationFailed):
-        codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else "token_invalid"
-        if code not in {"token_invalid", "account_inactive", "not_authenticated"}:
-            code = "token_invalid"
-        message = str(exc.detail)
-        if message == str(drf.AuthenticationFailed.default_detail):
-            message = "Invalid or expired token"
-        return 401, {"error": message, "code": code}, {}
-    if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
-        message = str(getattr(exc, "detail", "") or "")
-        if not message or message == str(drf.PermissionDenied.default_detail):
-            message = "Admin access required"
-        return 403, {"error": message, "code": "permission_denied"}, {}
-    if isinstance(exc, (drf.NotFound, Http404)):
-        return 404, {"error": "Not found", "code": "not_found"}, {}
-    if isinstance(exc, drf.MethodNotAllowed):
-        return 405, {"error": "Method not allowed", "code": "method_not_allowed"}, {}
-    if isinstance(exc, drf.UnsupportedMediaType):
-        return (
-            415,
-            {"error": "Content-Type must be application/json", "code": "unsupported_media_type"},
-            {},
-        )
-    if isinstance(exc, drf.NotAcceptable):
-        return 406, {"error": "Not acceptable", "code": "not_acceptable"}, {}
-    if isinstance(exc, drf.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
-        return (
-            429,
-            {
-                "error": f"Rate limit exceeded. Try again in {wait} seconds.",
-                "code": "rate_limited",
-                "retry_after": wait,
-            },
-            {"Retry-After": str(wait)},
-        )
-    if isinstance(exc, RequestDataTooBig):
-        return 413, {"error": "Request body too large", "code": "payload_too_large"}, {}
-    if isinstance(exc, drf.APIException):
-        return exc.status_code, {"error": str(exc.detail), "code": exc.get_codes()}, {}
+    for types, body in _BODIES:
+        if isinstance(exc, types):
+            return body(exc)
     return 500, {"error": "Internal server error", "code": "server_error"}, {}
 
 
