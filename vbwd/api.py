@@ -9,13 +9,22 @@ valid token and treats everyone else as anonymous, ``USER`` and ``ADMIN`` requir
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import re_path
 from rest_framework.permissions import AllowAny
+from rest_framework.settings import api_settings, perform_import
 from rest_framework.views import APIView
 
-from accounts.authentication import BearerAuthentication
-from accounts.permissions import IsActiveUser, IsAdmin
 from vbwd import idempotency
+
+# Who the caller is and what the user and admin levels require are the accounts app's classes,
+# named in the settings (``REST_FRAMEWORK`` and ``VBWD_ADMIN_PERMISSION_CLASSES``): the kernel
+# imports no app.
+_AUTHENTICATION = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+_USER_PERMISSIONS = list(api_settings.DEFAULT_PERMISSION_CLASSES)
+_ADMIN_PERMISSIONS = perform_import(
+    settings.VBWD_ADMIN_PERMISSION_CLASSES, "VBWD_ADMIN_PERMISSION_CLASSES"
+)
 
 
 class IdempotencyMixin:
@@ -73,22 +82,22 @@ class PublicMixin:
 class OptionalAuthMixin:
     """``optional``: a valid token identifies the caller; anything else is anonymous."""
 
-    authentication_classes = [BearerAuthentication]
+    authentication_classes = _AUTHENTICATION
     permission_classes = [AllowAny]
 
 
 class UserMixin:
     """``user``: an ACTIVE user's valid access token."""
 
-    authentication_classes = [BearerAuthentication]
-    permission_classes = [IsActiveUser]
+    authentication_classes = _AUTHENTICATION
+    permission_classes = _USER_PERMISSIONS
 
 
 class AdminMixin:
     """``admin``: as ``user`` and the role ADMIN."""
 
-    authentication_classes = [BearerAuthentication]
-    permission_classes = [IsAdmin]
+    authentication_classes = _AUTHENTICATION
+    permission_classes = _ADMIN_PERMISSIONS
 
 
 def route(pattern: str, view, name: str | None = None):

@@ -292,6 +292,7 @@ CORS_EXPOSE_HEADERS = ["Retry-After", "Idempotent-Replayed", "X-Request-ID", "Co
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerAuthentication"],
+    # The ``user`` access level (vbwd.api.UserMixin); ``admin`` adds the classes below.
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsActiveUser"],
     "DEFAULT_THROTTLE_CLASSES": ["vbwd.throttling.DefaultThrottle"],
     "DEFAULT_PARSER_CLASSES": ["vbwd.parsers.JSONObjectParser"],
@@ -305,6 +306,9 @@ REST_FRAMEWORK = {
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     "COERCE_DECIMAL_TO_STRING": True,
 }
+
+# The ``admin`` access level (vbwd.api.AdminMixin): an active user with the ADMIN role.
+VBWD_ADMIN_PERMISSION_CLASSES = ["accounts.permissions.IsAdmin"]
 
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=VBWD_ACCESS_TOKEN_MINUTES),
