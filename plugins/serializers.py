@@ -1,3 +1,6 @@
+from collections.abc import Mapping
+
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 from plugins import registry, services, state
@@ -100,6 +103,32 @@ class PluginStateChangeSerializer(serializers.Serializer):
     message = serializers.CharField()
     status = serializers.ChoiceField(choices=["enabled", "disabled"])
     plugin = PluginSerializer()
+
+
+class PluginConfigInputSerializer(serializers.Serializer):
+    """The plugin's configuration keys and their values: ``null`` puts a key back to its
+    default and ``""`` keeps a stored secret. Which keys and value types a plugin accepts comes
+    from its settings schema and is checked when the configuration is stored."""
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["The configuration must be a JSON object"]}
+            )
+        return dict(data)
+
+
+class PluginConfigInputSchema(OpenApiSerializerExtension):
+    """Documents the configuration body as an object of the plugin's own keys."""
+
+    target_class = PluginConfigInputSerializer
+
+    def map_serializer(self, auto_schema, direction) -> dict:
+        return {
+            "type": "object",
+            "description": "Configuration keys of the plugin (see its settings) and their values",
+            "additionalProperties": {},
+        }
 
 
 class PluginConfigSavedSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from plugins import registry, services, state
 from plugins.serializers import (
+    PluginConfigInputSerializer,
     PluginConfigSavedSerializer,
     PluginDetailSerializer,
     PluginListSerializer,
@@ -44,11 +45,13 @@ class AdminPluginConfigView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Save configuration (secrets write-only)",
-        request=PluginConfigSavedSerializer,
+        request=PluginConfigInputSerializer,
         responses={200: PluginConfigSavedSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, name):
-        services.plugin_configure(name=name, values=dict(request.data), actor=request.user)
+        serializer = PluginConfigInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.plugin_configure(name=name, values=serializer.validated_data, actor=request.user)
         return Response(
             {
                 "message": "Configuration saved",
