@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
+from rest_framework import serializers
 
 pytestmark = pytest.mark.xfail(
     strict=False, reason="views being converted to input serializers app by app"
@@ -82,8 +83,8 @@ def test_no_view_module_parses_input_by_hand(path, view):
     assert _hand_parsing_lines(module) == []
 
 
-def _input_serializer_names(handler) -> list[str]:
-    """Names of the classes ``handler`` calls with ``data=request.data`` (possibly wrapped)."""
+def _called_with_data(handler) -> list[str]:
+    """Names of what ``handler`` calls with ``data=request.data`` (possibly wrapped)."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(handler)))
     names = []
     for node in ast.walk(tree):
@@ -97,15 +98,16 @@ def _input_serializer_names(handler) -> list[str]:
 
 
 def _resolve(name: str, handler, view):
-    """The object ``name`` (``X`` or ``module.X`` or ``self.X``) denotes inside ``handler``."""
+    """What ``name`` (``X``, ``module.X`` or ``self.X``) denotes inside ``handler``; None for
+    anything else (a call's result, a local variable)."""
     head, *rest = name.split(".")
     if head == "self":
         target = view
     else:
         namespace = {**vars(inspect.getmodule(view)), **inspect.getclosurevars(handler).nonlocals}
-        target = namespace[head]
+        target = namespace.get(head)
     for part in rest:
-        target = getattr(target, part)
+        target = getattr(target, part, None)
     return target
 
 
@@ -125,9 +127,13 @@ def _body_properties(path: str, method: str) -> set[str]:
 )
 def test_a_documented_body_is_the_validated_body(path, method, view):
     handler = getattr(view, method)
-    names = _input_serializer_names(handler)
+    serializer_classes = [
+        target
+        for target in (_resolve(name, handler, view) for name in _called_with_data(handler))
+        if isinstance(target, type) and issubclass(target, serializers.BaseSerializer)
+    ]
 
-    assert names, f"{view.__name__}.{method} builds no serializer from data=request.data"
-    serializer_class = _resolve(names[0], handler, view)
-    writable = {name for name, field in serializer_class().fields.items() if not field.read_only}
+    assert serializer_classes, f"{view.__name__}.{method} builds no serializer from request.data"
+    fields = serializer_classes[0]().fields
+    writable = {name for name, field in fields.items() if not field.read_only}
     assert _body_properties(path, method) == writable
