@@ -81,7 +81,7 @@ def plugin_urlpatterns() -> list:
             logger.exception("Plugin %s: its URLs could not be loaded", name)
             continue
         routes = _wrap(list(module.urlpatterns), name)
-        # The slash after the name is optional like everywhere else (API.md §1.1); the word
+        # The slash after the name is optional like everywhere else; the word
         # boundary keeps "alpha" from matching "/plugins/alphawhoami".
         patterns.append(
             re_path(

@@ -16,7 +16,7 @@ class PluginCapabilitiesSerializer(serializers.Serializer):
 
 
 def plugin_item(config: PluginConfig) -> dict:
-    """Plugin (API.md §2.9)."""
+    """Plugin."""
     row = state.row_of(config.key)
     enabled = bool(row.get("enabled"))
     error = registry.load_errors.get(config.key)

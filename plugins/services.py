@@ -111,7 +111,7 @@ def _check_value(key: str, kind: str, enum, value) -> None:
 
 
 def plugin_configure(*, name: str, values: dict, actor=None) -> Plugin:
-    """Stores configuration (API.md §21): non-secret keys present replace the stored values;
+    """Stores configuration: non-secret keys present replace the stored values;
     a secret with a non-empty string is stored encrypted, ``null`` removes it, ``""`` keeps it.
     Unknown keys are refused. Environment values always win when reading."""
     plugin = registry.get(name)

@@ -15,8 +15,8 @@ def _receiver_module(receiver) -> str:
 class PluginSignal(Signal):
     """A signal whose receivers defined in a disabled plugin's app are skipped.
 
-    Core receivers (any module outside a plugin app) always run. Used for every domain signal
-    (DOMAIN §9), so enabling or disabling a plugin switches its reactions on and off at once.
+    Core receivers (any module outside a plugin app) always run. Used for every domain signal,
+    so enabling or disabling a plugin switches its reactions on and off at once.
     Relies on ``Signal._live_receivers`` (Django 5.2, pinned).
     """
 

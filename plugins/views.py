@@ -1,4 +1,4 @@
-"""Admin API of the plugins (API.md §21)."""
+"""Admin API of the plugins."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response

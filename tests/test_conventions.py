@@ -1,4 +1,4 @@
-"""The conventions of API.md §1 over real HTTP requests: routing, bodies, errors, request ids."""
+"""The API conventions over real HTTP requests: routing, bodies, errors, request ids."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _allowed_methods(response) -> set[str]:
     return {method.strip() for method in response["Allow"].split(",")}
 
 
-# 400: validation errors, malformed and non-object bodies (API.md §1.2, §1.8)
+# 400: validation errors, malformed and non-object bodies
 
 
 @pytest.mark.django_db
@@ -118,7 +118,7 @@ def test_validation_error_under_auth_carries_success_false(api_client):
     }
 
 
-# 401 (API.md §1.3)
+# 401
 
 
 @pytest.mark.django_db
@@ -185,7 +185,7 @@ def test_public_endpoint_ignores_an_invalid_authorization_header(api_client, use
     assert response.json()["success"] is True
 
 
-# 403 and the docs access switch (API.md §1.3, §1.12, §26)
+# 403 and the docs access switch
 
 DOCS_PATHS = ["/api/v1/schema/", "/api/v1/schema/?format=json", "/api/v1/docs/"]
 
@@ -239,7 +239,7 @@ def test_private_api_docs_are_served_to_an_admin(settings, admin_user):
     assert docs["Content-Type"].startswith("text/html")
 
 
-# 404 (API.md §1.1)
+# 404
 
 
 @pytest.mark.django_db
@@ -268,7 +268,7 @@ def test_unknown_auth_path_404_carries_success_false(api_client):
     assert response.json() == {"success": False, "error": "Not found", "code": "not_found"}
 
 
-# 405 and OPTIONS (API.md §1.1)
+# 405 and OPTIONS
 
 
 @pytest.mark.django_db
@@ -304,7 +304,7 @@ def test_options_answers_200_with_allow_even_without_a_token(api_client):
     assert allowed.isdisjoint({"POST", "DELETE"})
 
 
-# 413 and 415 (API.md §1.2)
+# 413 and 415
 
 
 @pytest.mark.django_db
@@ -375,7 +375,7 @@ def test_non_json_content_type_outside_auth_is_415(user_client):
     }
 
 
-# 500 (API.md §1.8)
+# 500
 
 
 @pytest.mark.django_db
@@ -419,13 +419,13 @@ def test_errors_answered_outside_drf_are_json_utf8(monkeypatch, user_client):
     monkeypatch.setattr("vbwd.request_context.client_ip", _explode)
     crashed = APIClient(raise_request_exception=False).get("/api/v1/health")
 
-    # then both carry the API's content type (API.md §1.2)
+    # then both carry the API's content type
     assert (too_large.status_code, crashed.status_code) == (413, 500)
     assert too_large["Content-Type"] == JSON_CONTENT_TYPE
     assert crashed["Content-Type"] == JSON_CONTENT_TYPE
 
 
-# Routing: optional trailing slash, never a redirect (API.md §1.1)
+# Routing: optional trailing slash, never a redirect
 
 
 @pytest.mark.django_db
@@ -450,7 +450,7 @@ def test_post_works_with_and_without_trailing_slash(api_client, user, path):
     assert response.json()["user_id"] == str(user.pk)
 
 
-# Requests: empty bodies, unknown fields (API.md §1.2)
+# Requests: empty bodies, unknown fields
 
 
 @pytest.mark.django_db
@@ -513,7 +513,7 @@ def test_unknown_body_fields_are_ignored_on_update(user_client):
     assert "favourite_colour" not in body
 
 
-# Response format and request ids (API.md §1.2, §1.11)
+# Response format and request ids
 
 
 @pytest.mark.django_db
@@ -566,7 +566,7 @@ def test_generated_request_ids_differ_per_request(api_client):
     assert first != second
 
 
-# Idempotency-Key validation (API.md §1.10)
+# Idempotency-Key validation
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Idempotency-Key on authenticated POSTs (API.md §1.10)."""
+"""Idempotency-Key on authenticated POSTs."""
 
 from __future__ import annotations
 

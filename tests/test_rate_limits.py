@@ -1,4 +1,4 @@
-"""Rate limits (API.md §1.9): fixed windows in the shared cache."""
+"""Rate limits: fixed windows in the shared cache."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The OpenAPI schema and the API docs (API.md §26): valid, complete, with the §2 shape names."""
+"""The OpenAPI schema and the API docs: valid, complete, with the documented shape names."""
 
 from __future__ import annotations
 
@@ -192,7 +192,7 @@ def _resolve(schema: dict, node: dict) -> dict:
 
 
 def test_every_documented_error_response_has_error_and_code(schema):
-    # every 4xx/5xx body carries `error` and `code` (API.md §1.8), so its schema must say so
+    # every 4xx/5xx body carries `error` and `code`, so its schema must say so
     offenders = []
     for path, item in schema["paths"].items():
         for method, operation in item.items():

@@ -1,7 +1,7 @@
-"""The base view every ``/api/v1`` endpoint derives from, the access levels of API.md §1.3 and the
-route helper that makes the trailing slash optional.
+"""The base view every ``/api/v1`` endpoint derives from, the access levels (public,
+optional, user, admin) and the route helper that makes the trailing slash optional.
 
-``ApiView`` adds Idempotency-Key handling to every POST (API.md §1.10). Access levels:
+``ApiView`` adds Idempotency-Key handling to every POST. Access levels:
 ``PUBLIC`` ignores the Authorization header entirely, ``OPTIONAL`` identifies a caller with a
 valid token and treats everyone else as anonymous, ``USER`` and ``ADMIN`` require an ACTIVE user
 (and the ADMIN role).
@@ -36,7 +36,7 @@ class IdempotencyMixin:
 
     def initial(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
-            # OPTIONS answers 200 with the Allow header for every caller (API.md §1.1), but it
+            # OPTIONS answers 200 with the Allow header for every caller, but it
             # still counts against the caller's rate limit.
             self.format_kwarg = self.get_format_suffix(**kwargs)
             negotiated = self.perform_content_negotiation(request)
@@ -69,7 +69,7 @@ class IdempotencyMixin:
 
 
 class ApiView(IdempotencyMixin, APIView):
-    """Base of every API view; ``access`` picks the level of API.md §1.3."""
+    """Base of every API view; a mixin above picks its access level."""
 
 
 class PublicMixin:

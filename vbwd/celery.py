@@ -1,6 +1,6 @@
 """The Celery app and every Celery beat entry.
 
-Each periodic job of DOMAIN §11 gets one entry in ``BEAT_SCHEDULE`` below, with a comment on why
+Each periodic job gets one entry in ``BEAT_SCHEDULE`` below, with a comment on why
 it runs when it does. Every job is also reachable as a management command, so cron-style
 deployments and operators can run it without beat. Without a broker (the embedded default)
 tasks run eagerly in the calling process.

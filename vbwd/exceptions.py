@@ -110,12 +110,6 @@ class AuthenticationError(DomainError):
     default_message = "Invalid or expired token"
 
 
-class Forbidden(DomainError):
-    status_code = 403
-    code = "permission_denied"
-    default_message = "Admin access required"
-
-
 class ServiceUnavailable(DomainError):
     status_code = 503
     code = "service_unavailable"

@@ -1,4 +1,4 @@
-"""Idempotency-Key handling for every authenticated POST (API.md §1.10).
+"""Idempotency-Key handling for every authenticated POST.
 
 ``begin`` runs after authentication and before the view: it claims (user, key) by inserting an
 IN_PROGRESS row, which the unique constraint makes a race-free lock across processes. A second

@@ -5,7 +5,7 @@ from django.db import models
 
 
 class IdempotencyRecord(models.Model):
-    """One POST made with an ``Idempotency-Key`` (API.md §1.10), unique per user and key.
+    """One POST made with an ``Idempotency-Key``, unique per user and key.
 
     Written as IN_PROGRESS before the view runs; completed with the response so a replay can
     return it unchanged. Rows live until ``expires_at`` (creation + VBWD_IDEMPOTENCY_TTL_HOURS).

@@ -1,4 +1,4 @@
-"""Money input and rounding: ``Decimal`` only, never float (DOMAIN §1)."""
+"""Money input and rounding: ``Decimal`` only, never float."""
 
 from __future__ import annotations
 

@@ -4,14 +4,14 @@ from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
 
 
 class JSONRenderer(DRFJSONRenderer):
-    """JSON with an explicit UTF-8 charset (API.md §1.2)."""
+    """JSON with an explicit UTF-8 charset."""
 
     charset = "utf-8"
 
 
 class JSONFallbackNegotiation(DefaultContentNegotiation):
     """An Accept header the view cannot satisfy gets the view's first renderer, never a 406
-    (API.md §1.8 has no 406); ``?format=json`` on the schema still picks JSON."""
+    (the API answers no 406); ``?format=json`` on the schema still picks JSON."""
 
     def select_renderer(self, request, renderers, format_suffix=None):
         try:

@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 
 class ErrorSerializer(serializers.Serializer):
-    """Error: the body of every 4xx/5xx (API.md §1.8)."""
+    """Error: the body of every 4xx/5xx."""
 
     error = serializers.CharField()
     code = serializers.CharField()

@@ -255,7 +255,7 @@ if PRODUCTION:
     # The health probe is called over plain HTTP inside the cluster.
     SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/?$"]
 
-# --- API (API.md §1.12) -----------------------------------------------------------------------
+# --- API -----------------------------------------------------------------------
 
 VBWD_ACCESS_TOKEN_MINUTES = env_int("VBWD_ACCESS_TOKEN_MINUTES", 60)
 VBWD_REFRESH_TOKEN_DAYS = env_int("VBWD_REFRESH_TOKEN_DAYS", 7)
@@ -281,7 +281,7 @@ VBWD_DEFAULT_LANGUAGE = env_str("VBWD_DEFAULT_LANGUAGE", "en")
 VBWD_API_DOCS_PUBLIC = env_bool("VBWD_API_DOCS_PUBLIC", True)
 VBWD_WEBHOOK_ALLOW_HTTP = env_bool("VBWD_WEBHOOK_ALLOW_HTTP", DEBUG)
 VBWD_CORS_ALLOWED_ORIGINS = env_list("VBWD_CORS_ALLOWED_ORIGINS")
-# Largest accepted request body (API.md §1.2).
+# Largest accepted request body.
 VBWD_MAX_BODY_BYTES = 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = VBWD_MAX_BODY_BYTES
 

@@ -1,4 +1,4 @@
-"""Rate limits (API.md §1.9): fixed one-window counters in the shared cache.
+"""Rate limits: fixed one-window counters in the shared cache.
 
 A limit is a scope name, a rate (``"10/minute"``) and what it is keyed on (client IP, the
 normalised email of the body, or the user). Counters are plain cache integers created with
@@ -141,7 +141,7 @@ class ScopedRateThrottle(BaseThrottle):
 
 
 def rate_limit(scope: str, key: str) -> type[ScopedRateThrottle]:
-    """A throttle class for one row of the table in API.md §1.9."""
+    """A throttle class for one scope of ``DEFAULT_RATE_LIMITS``."""
     if scope not in DEFAULT_RATE_LIMITS:
         raise ValueError(f"Unknown rate-limit scope {scope!r}")
     return type(f"RateLimit_{scope}", (ScopedRateThrottle,), {"scope": scope, "key": key})

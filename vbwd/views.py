@@ -1,4 +1,4 @@
-"""Service endpoints (API.md §3) and the API docs (§26)."""
+"""Service endpoints and the API docs."""
 
 from __future__ import annotations
 

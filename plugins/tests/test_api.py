@@ -1,4 +1,4 @@
-"""Admin API of the plugins (API.md §21) and the back-office page."""
+"""Admin API of the plugins and the back-office page."""
 
 from __future__ import annotations
 
