@@ -10,7 +10,13 @@ import pytest
 from rest_framework import serializers
 
 from vbwd.exceptions import exception_handler
-from vbwd.fields import MoneyField, StrictBooleanField, UUIDField
+from vbwd.fields import (
+    MoneyField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    UUIDField,
+)
 
 
 class Input(serializers.Serializer):
@@ -101,4 +107,69 @@ def test_the_error_envelope_carries_the_first_message():
         "error": "Invalid invoice_id format",
         "code": "validation_error",
         "errors": {"invoice_id": ["Invalid invoice_id format"]},
+    }
+
+
+class Counts(serializers.Serializer):
+    title = StrictCharField(max_length=5)
+    note = StrictCharField(required=False, null_as_empty=True, allow_blank=True)
+    days = StrictIntegerField(required=False, min_value=0, max_value=30)
+    position = StrictIntegerField(
+        required=False,
+        min_value=1,
+        max_value=10,
+        accept_integral=True,
+        error_messages={
+            "invalid": "{name} must be a whole number from {min_value} to {max_value}",
+            "range": "{name} must be a whole number from {min_value} to {max_value}",
+        },
+    )
+    enabled = StrictBooleanField(required=False, accept_strings=True)
+
+
+def _count_errors(data) -> dict:
+    serializer = Counts(data=data)
+    assert not serializer.is_valid()
+    return serializer.errors
+
+
+@pytest.mark.parametrize(
+    ("data", "errors"),
+    [
+        ({}, {"title": ["title is required"]}),
+        ({"title": 5}, {"title": ["title must be a string"]}),
+        ({"title": None}, {"title": ["title must be a string"]}),
+        ({"title": "  "}, {"title": ["title cannot be empty"]}),
+        ({"title": "toolong"}, {"title": ["title must be at most 5 characters"]}),
+        ({"title": "a", "days": "3"}, {"days": ["days must be an integer"]}),
+        ({"title": "a", "days": True}, {"days": ["days must be an integer"]}),
+        ({"title": "a", "days": 31}, {"days": ["days must be an integer between 0 and 30"]}),
+        (
+            {"title": "a", "position": "1.5"},
+            {"position": ["position must be a whole number from 1 to 10"]},
+        ),
+        (
+            {"title": "a", "position": 11},
+            {"position": ["position must be a whole number from 1 to 10"]},
+        ),
+        ({"title": "a", "enabled": "maybe"}, {"enabled": ["enabled must be true or false"]}),
+        ({"title": "a", "enabled": None}, {"enabled": ["enabled must be true or false"]}),
+    ],
+)
+def test_strict_text_integers_and_flags_name_the_field(data, errors):
+    assert _count_errors(data) == errors
+
+
+def test_strict_fields_return_typed_values():
+    serializer = Counts(
+        data={"title": " ab ", "note": None, "days": 0, "position": "4.0", "enabled": "YES"}
+    )
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data == {
+        "title": "ab",
+        "note": "",
+        "days": 0,
+        "position": 4,
+        "enabled": True,
     }

@@ -7,14 +7,23 @@ value (an id, an amount, a yes/no) is written once and the OpenAPI schema is the
 - ``MoneyField``: a decimal string or JSON number with at most the currency's places (the
   currency's places come from the serializer's context, ``places``, or default to 2); never a
   float inside.
-- ``StrictBooleanField``: JSON ``true``/``false`` only (a string "false" is not a yes/no).
+- ``StrictBooleanField``: JSON ``true``/``false`` only (a string "false" is not a yes/no);
+  with ``accept_strings=True`` also the query-string spellings ``true/false/1/0/yes/no``.
+- ``StrictCharField``: a JSON string only (a number is not text), trimmed unless told otherwise,
+  with a length limit; ``null_as_empty=True`` reads ``null`` as "".
+- ``StrictIntegerField``: a JSON integer only (not ``true``, not ``"5"``), optionally bounded;
+  ``accept_integral=True`` also takes whole numbers written as ``"5"`` or ``5.0``.
+
+Every message may name the field as ``{name}``; callers override the wording with
+``error_messages`` so each endpoint keeps the words its clients know.
 """
 
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
+from django.core.validators import MaxLengthValidator
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -84,19 +93,121 @@ class MoneyField(serializers.Field):
         return str(value)
 
 
-class StrictBooleanField(serializers.BooleanField):
-    """JSON true / false only."""
+class _NamedMessagesMixin:
+    """Formats ``{name}`` in every message with the field's name."""
+
+    def fail(self, key, **kwargs):
+        kwargs.setdefault("name", self.field_name)
+        super().fail(key, **kwargs)
+
+
+_TRUE_SPELLINGS = frozenset({"true", "1", "yes"})
+_FALSE_SPELLINGS = frozenset({"false", "0", "no"})
+
+
+class StrictBooleanField(_NamedMessagesMixin, serializers.BooleanField):
+    """JSON true / false only; ``accept_strings`` adds ``true/false/1/0/yes/no`` in any case."""
 
     default_error_messages = {
         "invalid": "{name} must be true or false",
         "null": "{name} must be true or false",
     }
 
-    def fail(self, key, **kwargs):
-        kwargs.setdefault("name", self.field_name)
-        super().fail(key, **kwargs)
+    def __init__(self, *, accept_strings: bool = False, **kwargs):
+        self.accept_strings = accept_strings
+        super().__init__(**kwargs)
 
     def to_internal_value(self, data) -> bool:
         if isinstance(data, bool):
             return data
+        if self.accept_strings and isinstance(data, (str, int)):
+            text = str(data).strip().lower()
+            if text in _TRUE_SPELLINGS:
+                return True
+            if text in _FALSE_SPELLINGS:
+                return False
         self.fail("invalid")
+
+
+class StrictCharField(_NamedMessagesMixin, serializers.CharField):
+    """A JSON string (numbers are refused, not turned into text), trimmed unless
+    ``trim_whitespace=False``; ``null_as_empty`` reads ``null`` as an empty string."""
+
+    default_error_messages = {
+        "invalid": "{name} must be a string",
+        "null": "{name} must be a string",
+        "blank": "{name} cannot be empty",
+        "required": "{name} is required",
+        "max_length": "{name} must be at most {max_length} characters",
+    }
+
+    def __init__(self, *, null_as_empty: bool = False, **kwargs):
+        self.null_as_empty = null_as_empty
+        limit = kwargs.pop("max_length", None)
+        super().__init__(**kwargs)
+        self.max_length = limit
+
+    def bind(self, field_name, parent):
+        super().bind(field_name, parent)
+        if self.max_length is not None:
+            message = self.error_messages["max_length"].format(
+                name=field_name, max_length=self.max_length
+            )
+            self.validators.append(MaxLengthValidator(self.max_length, message=message))
+
+    def run_validation(self, data=serializers.empty):
+        if data is None and self.null_as_empty:
+            data = ""
+        return super().run_validation(data)
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return data.strip() if self.trim_whitespace else data
+
+
+class StrictIntegerField(_NamedMessagesMixin, serializers.IntegerField):
+    """A JSON integer within ``min_value``..``max_value``. ``accept_integral`` also reads whole
+    numbers written as strings or decimals (``"5"``, ``5.0``). Messages: ``invalid`` (not an
+    integer) and ``range`` (outside the bounds; ``{min_value}``/``{max_value}`` available)."""
+
+    default_error_messages = {
+        "invalid": "{name} must be an integer",
+        "null": "{name} must be an integer",
+        "range": "{name} must be an integer between {min_value} and {max_value}",
+    }
+
+    def __init__(self, *, accept_integral: bool = False, **kwargs):
+        self.accept_integral = accept_integral
+        low = kwargs.pop("min_value", None)
+        high = kwargs.pop("max_value", None)
+        super().__init__(**kwargs)
+        self.min_value, self.max_value = low, high
+
+    def fail(self, key, **kwargs):
+        kwargs.setdefault("min_value", self.min_value)
+        kwargs.setdefault("max_value", self.max_value)
+        super().fail(key, **kwargs)
+
+    def _number(self, data) -> int:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int):
+            return data
+        if not self.accept_integral or not isinstance(data, (str, float, Decimal)):
+            self.fail("invalid")
+        try:
+            number = Decimal(str(data).strip())
+        except (InvalidOperation, ValueError):
+            self.fail("invalid")
+        if not number.is_finite() or number != number.to_integral_value():
+            self.fail("invalid")
+        return int(number)
+
+    def to_internal_value(self, data) -> int:
+        number = self._number(data)
+        if (self.min_value is not None and number < self.min_value) or (
+            self.max_value is not None and number > self.max_value
+        ):
+            self.fail("range")
+        return number
