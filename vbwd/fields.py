@@ -29,6 +29,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from vbwd.exceptions import ValidationFailed
+from vbwd.filters import ENUM_ALIASES
 from vbwd.money import parse_money
 
 
@@ -74,20 +75,51 @@ class UUIDField(serializers.Field):
 
 @extend_schema_field({"type": "string", "format": "decimal", "example": "9.99"})
 class MoneyField(serializers.Field):
-    """An amount with at most the currency's decimal places (``context["places"]``, else 2)."""
+    """An amount with at most the currency's decimal places: ``places`` (a number, or a
+    function returning one, read only when a value is given), else ``context["places"]``, else
+    2. ``max_value`` refuses larger amounts ("<name> is too large"); ``blank_as_null`` reads ""
+    like ``null``."""
 
-    def __init__(self, *, allow_negative: bool = False, **kwargs):
+    default_error_messages = {"too_large": "{name} is too large"}
+
+    def __init__(
+        self,
+        *,
+        allow_negative: bool = False,
+        places=None,
+        max_value: Decimal | None = None,
+        blank_as_null: bool = False,
+        **kwargs,
+    ):
         self.allow_negative = allow_negative
+        self.places = places
+        self.max_value = max_value
+        self.blank_as_null = blank_as_null
         super().__init__(**kwargs)
 
+    def validate_empty_values(self, data):
+        if data == "" and self.blank_as_null and self.allow_null:
+            return (True, None)
+        return super().validate_empty_values(data)
+
+    def _places(self) -> int:
+        if self.places is not None:
+            return self.places() if callable(self.places) else int(self.places)
+        return int(self.context.get("places", 2)) if hasattr(self, "parent") else 2
+
     def to_internal_value(self, data) -> Decimal:
-        places = int(self.context.get("places", 2)) if hasattr(self, "parent") else 2
         try:
-            return parse_money(
-                data, field=self.field_name, places=places, allow_negative=self.allow_negative
+            amount = parse_money(
+                data,
+                field=self.field_name,
+                places=self._places(),
+                allow_negative=self.allow_negative,
             )
         except ValidationFailed as error:
             raise serializers.ValidationError(error.message) from None
+        if self.max_value is not None and amount > self.max_value:
+            self.fail("too_large", name=self.field_name)
+        return amount
 
     def to_representation(self, value) -> str:
         return str(value)
@@ -141,8 +173,12 @@ class StrictCharField(_NamedMessagesMixin, serializers.CharField):
         "max_length": "{name} must be at most {max_length} characters",
     }
 
-    def __init__(self, *, null_as_empty: bool = False, **kwargs):
+    def __init__(self, *, null_as_empty: bool = False, empty_as_none: bool = False, **kwargs):
         self.null_as_empty = null_as_empty
+        self.empty_as_none = empty_as_none
+        if empty_as_none:
+            kwargs.setdefault("allow_null", True)
+            kwargs.setdefault("allow_blank", True)
         limit = kwargs.pop("max_length", None)
         super().__init__(**kwargs)
         self.max_length = limit
@@ -158,7 +194,8 @@ class StrictCharField(_NamedMessagesMixin, serializers.CharField):
     def run_validation(self, data=serializers.empty):
         if data is None and self.null_as_empty:
             data = ""
-        return super().run_validation(data)
+        value = super().run_validation(data)
+        return None if self.empty_as_none and value == "" else value
 
     def to_internal_value(self, data) -> str:
         if not isinstance(data, str):
@@ -211,3 +248,28 @@ class StrictIntegerField(_NamedMessagesMixin, serializers.IntegerField):
         ):
             self.fail("range")
         return number
+
+
+class StrictChoiceField(_NamedMessagesMixin, serializers.ChoiceField):
+    """A value of ``choices`` (a ``TextChoices``) in any case and with surrounding spaces; the
+    stored spelling is returned. ``invalid_choice`` may use ``{input}``, the value as given."""
+
+    default_error_messages = {"invalid_choice": "Unknown {name}: {input}"}
+
+    def __init__(self, choices, **kwargs):
+        self.enum = choices
+        super().__init__(choices=choices.choices, **kwargs)
+
+    def validate_empty_values(self, data):
+        if data == "" and self.allow_null:
+            return (True, None)
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> str:
+        if isinstance(data, str):
+            candidate = data.strip().upper()
+            candidate = ENUM_ALIASES.get(candidate, candidate)
+            for value in self.enum.values:
+                if value.upper() == candidate:
+                    return value
+        self.fail("invalid_choice", input=data)
