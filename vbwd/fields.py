@@ -20,6 +20,7 @@ Every message may name the field as ``{name}``; callers override the wording wit
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from decimal import Decimal, InvalidOperation
 
@@ -138,16 +139,24 @@ _FALSE_SPELLINGS = frozenset({"false", "0", "no"})
 
 
 class StrictBooleanField(_NamedMessagesMixin, serializers.BooleanField):
-    """JSON true / false only; ``accept_strings`` adds ``true/false/1/0/yes/no`` in any case."""
+    """JSON true / false only; ``accept_strings`` adds ``true/false/1/0/yes/no`` in any case;
+    ``blank_as_null`` reads "" (a query parameter left empty) like ``null``."""
 
     default_error_messages = {
         "invalid": "{name} must be true or false",
         "null": "{name} must be true or false",
     }
+    default_empty_html = serializers.empty  # absent from a query string means not given
 
-    def __init__(self, *, accept_strings: bool = False, **kwargs):
+    def __init__(self, *, accept_strings: bool = False, blank_as_null: bool = False, **kwargs):
         self.accept_strings = accept_strings
+        self.blank_as_null = blank_as_null
         super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and data == "" and self.blank_as_null and self.allow_null:
+            return (True, None)
+        return super().validate_empty_values(data)
 
     def to_internal_value(self, data) -> bool:
         if isinstance(data, bool):
@@ -273,3 +282,109 @@ class StrictChoiceField(_NamedMessagesMixin, serializers.ChoiceField):
                 if value.upper() == candidate:
                     return value
         self.fail("invalid_choice", input=data)
+
+
+class StrictDecimalField(_NamedMessagesMixin, serializers.DecimalField):
+    """A finite number as a Decimal. Checks in order: a number (``invalid``), ``min_value``
+    (``min_value``; exclusive with ``min_exclusive``), then ``max_value`` (``max_value``) and
+    ``max_places`` (``max_places``; trailing zeros do not count) — the bound after the places
+    unless ``range_first``. The result is quantized to ``max_places``. "" is not a number, or
+    with ``blank_as_null`` reads like ``null``."""
+
+    default_error_messages = {
+        "invalid": "{name} must be a number",
+        "null": "{name} must be a number",
+        "min_value": "{name} must be at least {min_value}",
+        "max_value": "{name} is too large",
+        "max_places": "{name} must have at most {max_places} decimal places",
+    }
+
+    def __init__(
+        self,
+        *,
+        max_places: int,
+        max_digits: int,
+        min_value: Decimal | None = None,
+        max_value: Decimal | None = None,
+        min_exclusive: bool = False,
+        range_first: bool = False,
+        blank_as_null: bool = False,
+        **kwargs,
+    ):
+        self.max_places = max_places
+        self.blank_as_null = blank_as_null
+        self.min_exclusive = min_exclusive
+        self.range_first = range_first
+        super().__init__(max_digits=max_digits, decimal_places=max_places, **kwargs)
+        self.min_value, self.max_value = min_value, max_value
+        self.validators = []  # every bound is checked below, in the documented order
+
+    def fail(self, key, **kwargs):
+        kwargs.setdefault("min_value", self.min_value)
+        kwargs.setdefault("max_value", self.max_value)
+        kwargs.setdefault("max_places", self.max_places)
+        super().fail(key, **kwargs)
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and data == "":
+            if not self.blank_as_null:
+                self.fail("invalid")
+            data = None
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, (str, int, float, Decimal)):
+            self.fail("invalid")
+        try:
+            # JSON numbers arrive as int/float; their shortest repr is the number the client wrote.
+            number = Decimal(str(data).strip())
+        except (InvalidOperation, ValueError):
+            self.fail("invalid")
+        if not number.is_finite():
+            self.fail("invalid")
+        if self.min_value is not None and (
+            number <= self.min_value if self.min_exclusive else number < self.min_value
+        ):
+            self.fail("min_value")
+        if self.range_first:
+            self._check_max(number)
+        exponent = number.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > self.max_places:
+            self.fail("max_places")
+        self._check_max(number)
+        return number.quantize(Decimal(1).scaleb(-self.max_places))
+
+    def _check_max(self, number: Decimal) -> None:
+        if self.max_value is not None and number > self.max_value:
+            self.fail("max_value")
+
+
+class StrictDateField(_NamedMessagesMixin, serializers.DateField):
+    """An ISO date (``2025-01-31``); ``blank_as_null`` reads "" like ``null``."""
+
+    default_error_messages = {
+        "invalid": "{name} must be a date (YYYY-MM-DD)",
+        "null": "{name} must be a date (YYYY-MM-DD)",
+        "datetime": "{name} must be a date (YYYY-MM-DD)",
+    }
+
+    def __init__(self, *, blank_as_null: bool = False, **kwargs):
+        self.blank_as_null = blank_as_null
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if data == "" and self.blank_as_null and self.allow_null:
+            return (True, None)
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> datetime.date:
+        if isinstance(data, datetime.datetime):
+            self.fail("datetime")
+        if isinstance(data, datetime.date):
+            return data
+        if isinstance(data, str):
+            try:
+                return datetime.date.fromisoformat(data.strip())
+            except ValueError:
+                pass
+        self.fail("invalid")
