@@ -29,15 +29,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from vbwd.exceptions import ValidationFailed
 from vbwd.filters import ENUM_ALIASES
-from vbwd.money import parse_money
 
 
 @extend_schema_field(OpenApiTypes.UUID)
 class UUIDField(serializers.Field):
     """A UUID; ``"Invalid <name> format"`` when malformed, ``"<name> is required"`` when
-    missing, null or empty."""
+    missing, null or empty (with ``blank_as_null``, "" and null mean "not given")."""
 
     default_error_messages = {
         "required": "{name} is required",
@@ -45,11 +43,14 @@ class UUIDField(serializers.Field):
         "invalid": "Invalid {name} format",
     }
 
-    def __init__(self, **kwargs):
-        kwargs.setdefault("allow_null", False)
+    def __init__(self, *, blank_as_null: bool = False, **kwargs):
+        self.blank_as_null = blank_as_null
+        kwargs.setdefault("allow_null", blank_as_null)
         super().__init__(**kwargs)
 
     def validate_empty_values(self, data):
+        if data == "" and self.blank_as_null:
+            return (True, None)
         if data == "":
             self.fail("required", name=self.field_name)
         if data is serializers.empty and self.required:
@@ -78,10 +79,17 @@ class UUIDField(serializers.Field):
 class MoneyField(serializers.Field):
     """An amount with at most the currency's decimal places: ``places`` (a number, or a
     function returning one, read only when a value is given), else ``context["places"]``, else
-    2. ``max_value`` refuses larger amounts ("<name> is too large"); ``blank_as_null`` reads ""
-    like ``null``."""
+    2. ``max_value`` refuses larger amounts; ``blank_as_null`` reads "" like ``null``;
+    ``negative_first`` refuses a negative amount before looking at its places; ``quantize``
+    pads the result to the places (the default). Messages: ``invalid``, ``places``,
+    ``negative``, ``too_large`` (``{name}``, ``{places}``)."""
 
-    default_error_messages = {"too_large": "{name} is too large"}
+    default_error_messages = {
+        "invalid": "{name} must be an amount",
+        "places": "{name} must have at most {places} decimal places",
+        "negative": "{name} cannot be negative",
+        "too_large": "{name} is too large",
+    }
 
     def __init__(
         self,
@@ -90,17 +98,25 @@ class MoneyField(serializers.Field):
         places=None,
         max_value: Decimal | None = None,
         blank_as_null: bool = False,
+        negative_first: bool = False,
+        quantize: bool = True,
         **kwargs,
     ):
         self.allow_negative = allow_negative
         self.places = places
         self.max_value = max_value
         self.blank_as_null = blank_as_null
+        self.negative_first = negative_first
+        self.quantize = quantize
         super().__init__(**kwargs)
 
+    def fail(self, key, **kwargs):
+        kwargs.setdefault("name", self.field_name)
+        super().fail(key, **kwargs)
+
     def validate_empty_values(self, data):
-        if data == "" and self.blank_as_null and self.allow_null:
-            return (True, None)
+        if isinstance(data, str) and data == "" and self.blank_as_null:
+            data = None
         return super().validate_empty_values(data)
 
     def _places(self) -> int:
@@ -109,17 +125,27 @@ class MoneyField(serializers.Field):
         return int(self.context.get("places", 2)) if hasattr(self, "parent") else 2
 
     def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, bool) or data is None or data == "":
+            self.fail("invalid")
         try:
-            amount = parse_money(
-                data,
-                field=self.field_name,
-                places=self._places(),
-                allow_negative=self.allow_negative,
-            )
-        except ValidationFailed as error:
-            raise serializers.ValidationError(error.message) from None
+            # JSON numbers arrive as int/float; their shortest repr is the number the client wrote.
+            amount = Decimal(str(data).strip())
+        except (InvalidOperation, ValueError):
+            self.fail("invalid")
+        if not amount.is_finite():
+            self.fail("invalid")
+        negative = amount < 0 and not self.allow_negative
+        if negative and self.negative_first:
+            self.fail("negative")
+        places = self._places()
+        if amount.as_tuple().exponent < -places:
+            self.fail("places", places=places)
+        if negative:
+            self.fail("negative")
+        if self.quantize:
+            amount = amount.quantize(Decimal(1).scaleb(-places))
         if self.max_value is not None and amount > self.max_value:
-            self.fail("too_large", name=self.field_name)
+            self.fail("too_large")
         return amount
 
     def to_representation(self, value) -> str:
@@ -265,12 +291,13 @@ class StrictChoiceField(_NamedMessagesMixin, serializers.ChoiceField):
 
     default_error_messages = {"invalid_choice": "Unknown {name}: {input}"}
 
-    def __init__(self, choices, **kwargs):
+    def __init__(self, choices, *, blank_as_null: bool = False, **kwargs):
         self.enum = choices
+        self.blank_as_null = blank_as_null
         super().__init__(choices=choices.choices, **kwargs)
 
     def validate_empty_values(self, data):
-        if data == "" and self.allow_null:
+        if isinstance(data, str) and data == "" and self.blank_as_null and self.allow_null:
             return (True, None)
         return super().validate_empty_values(data)
 

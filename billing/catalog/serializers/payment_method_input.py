@@ -140,7 +140,7 @@ class PaymentMethodInputSerializer(serializers.Serializer):
     max_amount = _limit()
     currencies = CodeListField(required=False)
     countries = CodeListField(required=False)
-    fee_type = StrictChoiceField(FeeType, required=False, allow_null=True)
+    fee_type = StrictChoiceField(FeeType, required=False, allow_null=True, blank_as_null=True)
     fee_amount = MoneyField(
         required=False,
         allow_null=True,
@@ -149,7 +149,9 @@ class PaymentMethodInputSerializer(serializers.Serializer):
         max_value=MAX_FEE_AMOUNT,
         help_text="decimal, up to 4 places",
     )
-    fee_charged_to = StrictChoiceField(FeeChargedTo, required=False, allow_null=True)
+    fee_charged_to = StrictChoiceField(
+        FeeChargedTo, required=False, allow_null=True, blank_as_null=True
+    )
     config = serializers.DictField(
         required=False,
         allow_null=True,
