@@ -19,7 +19,6 @@ from vbwd.exceptions import (
     InvalidTransition,
     ValidationFailed,
 )
-from vbwd.filters import normalise_enum
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 255
@@ -212,22 +211,6 @@ def user_set_role(*, user: User, role: str, actor: User | None, reason: str | No
             reason=reason,
         )
     return locked
-
-
-def role_from_roles(roles) -> str:
-    """The one role a ``roles`` list stands for: ADMIN, else VENDOR, else USER."""
-    if not isinstance(roles, list) or not roles:
-        raise ValidationFailed("roles must be a non-empty list", field="roles")
-    canonical = []
-    for role in roles:
-        value = normalise_enum(role, UserRole) if isinstance(role, str) else None
-        if value is None:
-            raise ValidationFailed(f"Unknown role: {role}", field="roles")
-        canonical.append(value)
-    for role in (UserRole.ADMIN, UserRole.VENDOR):
-        if role in canonical:
-            return role
-    return UserRole.USER
 
 
 def _change_status(*, locked: User, target: str, actor, reason, strict: bool) -> bool:
