@@ -20,7 +20,7 @@ _CODES = """
 """
 ISO_3166_ALPHA_2 = frozenset(_CODES.split())
 
-# English names of the countries the catalog seeds (DOMAIN §2), for inputs that name a country.
+# English names of the countries the catalog seeds, for inputs that name a country.
 COUNTRY_NAMES = {
     "DE": "Germany", "AT": "Austria", "CH": "Switzerland", "US": "United States",
     "GB": "United Kingdom", "FR": "France", "IT": "Italy", "ES": "Spain", "NL": "Netherlands",

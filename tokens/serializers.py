@@ -1,4 +1,5 @@
-"""The TokenBundle shape (API.md §2.4) and the documented request bodies of §16.2."""
+"""The shapes of token bundles, the ledger and bundle purchases, and the input of the token
+endpoints."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ FALLBACK_PLACES = 2
 
 
 class TokenBundleSerializer(serializers.ModelSerializer):
-    """TokenBundle (API.md §2.4)."""
+    """TokenBundle."""
 
     # context["currencies"]: code -> Currency, for the places of the price string.
     price = serializers.SerializerMethodField()
@@ -108,7 +109,7 @@ class AdminTokenBundlePageSerializer(serializers.Serializer):
 
 
 class TokenTransactionSerializer(serializers.ModelSerializer):
-    """TokenTransaction (API.md §2.8)."""
+    """TokenTransaction."""
 
     user_id = serializers.UUIDField(read_only=True)
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
@@ -211,7 +212,7 @@ class TokenAdjustResponseSerializer(serializers.Serializer):
 
 
 class TokenBundlePurchaseSerializer(serializers.ModelSerializer):
-    """TokenBundlePurchase (API.md §2.6): token amount, price and currency as snapshotted at
+    """TokenBundlePurchase: token amount, price and currency as snapshotted at
     checkout. ``context["currencies"]``: code -> Currency, for the places of the price."""
 
     user_id = serializers.UUIDField(read_only=True)

@@ -1,4 +1,4 @@
-"""Token bundles: the public catalog (API.md §5.2) and the admin API (§16.2)."""
+"""Token bundles: the public catalog and the admin API."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ class AdminTokenBundleDeactivateView(AdminMixin, ApiView):
         return Response({"bundle": bundle_data(bundle), "message": "Token bundle deactivated"})
 
 
-# --- balances and the ledger (API.md §10, §12 token routes) ---------------------------------
+# --- balances and the ledger ---------------------------------
 
 LEDGER_PAGE_SIZE = 50  # default `limit` of the ledger lists
 

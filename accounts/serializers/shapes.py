@@ -1,4 +1,4 @@
-"""Shapes of users and their details (API.md §2.1) and the validated input of the details and
+"""Shapes of users and their details and the validated input of the details and
 profile updates."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class _UserBase(serializers.ModelSerializer):
 
 
 class UserSerializer(_UserBase):
-    """User (API.md §2.1)."""
+    """User."""
 
     token_balance = serializers.SerializerMethodField()
     details = serializers.SerializerMethodField()

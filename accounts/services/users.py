@@ -158,7 +158,7 @@ def user_details_update(*, user: User, data: dict, actor: User | None = None) ->
 
 
 def _guard_staff_change(*, target: User, actor: User | None, change: str) -> None:
-    """Self-protection and the last-active-admin rule (API.md §12).
+    """Self-protection and the last-active-admin rule.
 
     ``change`` is ``suspend``, ``demote`` or ``delete``. The active admins are locked before they
     are counted, so two staff members cannot demote each other at the same time.
@@ -294,7 +294,7 @@ def user_staff_create(*, data: dict, actor: User) -> User:
 
 
 def user_staff_update(*, user: User, data: dict, actor: User) -> User:
-    """Staff edit of a user (API.md §12 PUT): one transaction, an audit row per concern.
+    """Staff edit of a user: one transaction, an audit row per concern.
 
     ``data`` is validated input: ``email``, ``status``, ``role``, ``password``, ``details``
     (writable details fields), ``balance``, ``has_used_trial``, ``token_balance`` and

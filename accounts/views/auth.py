@@ -1,4 +1,4 @@
-"""Authentication (API.md §4) and the user's own profile, details and password (§6)."""
+"""Authentication and the user's own profile, details and password."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ class RefreshView(PublicMixin, ApiView):
 
 
 class LogoutView(OptionalAuthMixin, ApiView):
-    # "Never fails" (API.md §4): any body, any content type, no Idempotency-Key handling.
+    # "Never fails": any body, any content type, no Idempotency-Key handling.
     parser_classes = [LenientJSONParser]
     idempotency_exempt = True
 

@@ -1,5 +1,5 @@
-"""Staff endpoints for users (API.md §12, without the token and add-on routes) and the staff
-member's own profile (§19)."""
+"""Staff endpoints for users and the staff
+member's own profile."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shapes of currencies, countries and tax rates (API.md §2.2) and their envelopes; the request
+"""Shapes of currencies, countries and tax rates and their envelopes; the request
 bodies are in ``geography_input``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shapes of API.md §2.5 (PublicPaymentMethod, PaymentMethod, PaymentMethodTranslation) and
+"""Shapes of payment methods (PublicPaymentMethod, PaymentMethod, PaymentMethodTranslation) and
 their envelopes; the request bodies are in ``payment_method_input``."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def serializer_context() -> dict:
 
 
 class PaymentMethodSerializer(serializers.ModelSerializer):
-    """PaymentMethod (admin, API.md §2.5); needs ``places`` in the context."""
+    """PaymentMethod (admin); needs ``places`` in the context."""
 
     kind = serializers.SerializerMethodField()
     min_amount = serializers.SerializerMethodField()
@@ -110,7 +110,7 @@ class PaymentMethodSerializer(serializers.ModelSerializer):
 
 
 class PublicPaymentMethodSerializer(serializers.Serializer):
-    """PublicPaymentMethod (API.md §2.5): texts for ``locale`` in the context."""
+    """PublicPaymentMethod: texts for ``locale`` in the context."""
 
     code = serializers.CharField()
     name = serializers.CharField()
@@ -141,7 +141,7 @@ class PublicPaymentMethodSerializer(serializers.Serializer):
 
 
 class PaymentMethodTranslationSerializer(serializers.ModelSerializer):
-    """PaymentMethodTranslation (API.md §2.5)."""
+    """PaymentMethodTranslation."""
 
     payment_method_id = serializers.UUIDField(read_only=True)
 

@@ -1,4 +1,4 @@
-"""Add-ons: create, update, activate / deactivate, delete (API.md §16.1)."""
+"""Add-ons: create, update, activate / deactivate, delete."""
 
 from __future__ import annotations
 

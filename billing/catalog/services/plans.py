@@ -1,4 +1,4 @@
-"""Tariff plans: create, update, activate / deactivate / archive, copy, delete (API.md §15.1)."""
+"""Tariff plans: create, update, activate / deactivate / archive, copy, delete."""
 
 from __future__ import annotations
 

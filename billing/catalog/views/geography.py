@@ -1,5 +1,6 @@
-"""Currencies and countries for everyone (API.md §3) and their administration with tax rates
-(§18). Each view reads its object, calls one service and renders the §2.2 shapes."""
+"""Currencies and countries for everyone and their administration with tax rates.
+Each view reads its object, calls one service and renders the shapes of
+``serializers.geography``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Payment methods: the public list (API.md §3) and the admin routes (§17)."""
+"""Payment methods: the public list and the admin routes."""
 
 from __future__ import annotations
 

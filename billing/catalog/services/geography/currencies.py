@@ -45,7 +45,7 @@ def _currency_snapshot(currency: Currency) -> dict:
 
 
 def check_currency_update(currency: Currency, cleaned: dict) -> None:
-    """The business rules of an update (API.md §18.2)."""
+    """The business rules of an update."""
     if currency.is_default:
         if "exchange_rate" in cleaned and cleaned["exchange_rate"] != 1:
             raise BusinessRuleError(DEFAULT_RATE_MESSAGE)
