@@ -7,6 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.db import models
 from rest_framework import serializers
 
 from vbwd.exceptions import exception_handler
@@ -14,6 +15,9 @@ from vbwd.fields import (
     MoneyField,
     StrictBooleanField,
     StrictCharField,
+    StrictChoiceField,
+    StrictDateField,
+    StrictDecimalField,
     StrictIntegerField,
     UUIDField,
 )
@@ -172,4 +176,92 @@ def test_strict_fields_return_typed_values():
         "days": 0,
         "position": 4,
         "enabled": True,
+    }
+
+
+class Period(models.TextChoices):
+    MONTHLY = "MONTHLY"
+    YEARLY = "YEARLY"
+
+
+class Numbers(serializers.Serializer):
+    rate = StrictDecimalField(
+        required=False,
+        max_places=2,
+        max_digits=5,
+        min_value=Decimal(0),
+        max_value=Decimal(100),
+        range_first=True,
+        error_messages={
+            "min_value": "{name} must be between 0 and 100",
+            "max_value": "{name} must be between 0 and 100",
+        },
+    )
+    exchange_rate = StrictDecimalField(
+        required=False,
+        max_places=6,
+        max_digits=18,
+        min_value=Decimal(0),
+        min_exclusive=True,
+        max_value=Decimal(1000),
+        error_messages={"min_value": "{name} must be greater than 0"},
+    )
+    valid_from = StrictDateField(required=False, allow_null=True, blank_as_null=True)
+    period = StrictChoiceField(Period, required=False)
+    price = MoneyField(
+        required=False,
+        negative_first=True,
+        quantize=False,
+        places=2,
+        error_messages={"negative": "Price cannot be negative"},
+    )
+    plan_id = UUIDField(required=False, blank_as_null=True)
+
+
+@pytest.mark.parametrize(
+    ("data", "errors"),
+    [
+        ({"rate": "100.001"}, {"rate": ["rate must be between 0 and 100"]}),
+        ({"rate": "19.125"}, {"rate": ["rate must have at most 2 decimal places"]}),
+        ({"rate": True}, {"rate": ["rate must be a number"]}),
+        ({"rate": ""}, {"rate": ["rate must be a number"]}),
+        ({"exchange_rate": 0}, {"exchange_rate": ["exchange_rate must be greater than 0"]}),
+        (
+            {"exchange_rate": "2000.1234567"},
+            {"exchange_rate": ["exchange_rate must have at most 6 decimal places"]},
+        ),
+        ({"exchange_rate": "2000"}, {"exchange_rate": ["exchange_rate is too large"]}),
+        ({"valid_from": "2025-02-30"}, {"valid_from": ["valid_from must be a date (YYYY-MM-DD)"]}),
+        ({"period": "hourly"}, {"period": ["Unknown period: hourly"]}),
+        ({"price": "-1.999"}, {"price": ["Price cannot be negative"]}),
+        ({"price": "1.999"}, {"price": ["price must have at most 2 decimal places"]}),
+    ],
+)
+def test_decimal_date_choice_and_money_options(data, errors):
+    serializer = Numbers(data=data)
+
+    assert not serializer.is_valid()
+    assert serializer.errors == errors
+
+
+def test_decimal_date_choice_and_money_values():
+    serializer = Numbers(
+        data={
+            "rate": 19,
+            "exchange_rate": "1.0800000",
+            "valid_from": "",
+            "period": " monthly ",
+            "price": "9.5",
+            "plan_id": "",
+        }
+    )
+
+    assert serializer.is_valid(), serializer.errors
+    assert serializer.validated_data == {
+        "rate": Decimal("19.00"),
+        "exchange_rate": Decimal("1.080000"),
+        "valid_from": None,
+        "period": "MONTHLY",
+        "price": Decimal("9.5"),
+        "plan_id": None,
     }
