@@ -1,4 +1,4 @@
-"""Bearer-token authentication of the API (API.md §1.3).
+"""Bearer-token authentication of the API.
 
 Authentication never raises: it identifies the caller or leaves the request anonymous and
 remembers why. ``IsActiveUser`` then raises that reason on ``user`` and ``admin`` endpoints,

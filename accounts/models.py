@@ -145,14 +145,14 @@ class User(AbstractBaseUser):
 
 
 class UserDetails(models.Model):
-    """Billing and contact data, one row per user (API.md §2.1 UserDetails)."""
+    """Billing and contact data, one row per user."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="details")
     first_name = models.CharField(max_length=100, null=True, blank=True)
     last_name = models.CharField(max_length=100, null=True, blank=True)
     company = models.CharField(max_length=255, null=True, blank=True)
-    # VAT id, used for EU reverse charge (DOMAIN §6).
+    # VAT id, used for EU reverse charge.
     tax_number = models.CharField(max_length=100, null=True, blank=True)
     phone = models.CharField(max_length=20, null=True, blank=True)
     address_line_1 = models.CharField(max_length=255, null=True, blank=True)

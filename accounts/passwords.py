@@ -1,4 +1,4 @@
-"""The password policy of API.md §4, as a function and as a Django password validator."""
+"""The password policy of users' own passwords, as a function and a Django password validator."""
 
 from django.core.exceptions import ValidationError
 
@@ -22,7 +22,7 @@ def policy_errors(password: str) -> list[str]:
 
 
 def staff_set_errors(password: str) -> list[str]:
-    """Passwords that staff set for a user only need the length (API.md §4)."""
+    """Passwords that staff set for a user only need the length."""
     return [] if len(password) >= MIN_LENGTH else ["Password must be at least 8 characters long"]
 
 

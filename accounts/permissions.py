@@ -5,7 +5,8 @@ from accounts.authentication import failure_reason
 
 
 class IsActiveUser(BasePermission):
-    """``user`` level: an ACTIVE user's valid access token; else the precise 401 of API.md §1.3."""
+    """``user`` level: an ACTIVE user's valid access token; else a 401 that says
+    precisely what is wrong."""
 
     def has_permission(self, request, view) -> bool:
         user = request.user

@@ -9,8 +9,8 @@ from stdnum import iban
 from accounts.countries import country_code_for
 from platform_settings.models import PlatformSettings
 from platform_settings.selectors import platform_settings_get
-from platform_settings.services import SETTINGS_KEYS, platform_settings_update, validate_changes
-from vbwd.exceptions import ValidationFailed
+from platform_settings.serializers import SETTINGS_KEYS, SettingsInputSerializer
+from platform_settings.services import platform_settings_update
 
 
 class PlatformSettingsForm(forms.ModelForm):
@@ -52,11 +52,12 @@ class PlatformSettingsForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         changed = {key: cleaned[key] for key in self.changed_data if key in cleaned}
-        try:
-            self.validated_changes = validate_changes(changed, self.instance)
-        except ValidationFailed as error:
-            for key, messages in (error.errors or {}).items():
-                self.add_error(key if key in self.fields else None, messages)
+        serializer = SettingsInputSerializer(data=changed, context={"current": self.instance})
+        if serializer.is_valid():
+            self.validated_changes = dict(serializer.validated_data)
+        else:
+            for key, messages in serializer.errors.items():
+                self.add_error(key if key in self.fields else None, [str(m) for m in messages])
         return cleaned
 
 

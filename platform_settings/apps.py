@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class PlatformSettingsConfig(AppConfig):
-    """The operator's business settings: seller details, terms, numbering, days (API.md §2.10)."""
+    """The operator's business settings: seller details, terms, numbering, days."""
 
     name = "platform_settings"
     verbose_name = "Platform settings"

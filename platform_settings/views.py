@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from platform_settings.selectors import platform_settings_get
 from platform_settings.serializers import (
     SettingsEnvelopeSerializer,
+    SettingsInputSerializer,
     SettingsSerializer,
     TermsSerializer,
 )
@@ -33,11 +34,15 @@ class AdminSettingsView(AdminMixin, ApiView):
     @extend_schema(
         tags=["admin: settings"],
         summary="Update platform settings (any subset of keys)",
-        request=SettingsSerializer,
+        request=SettingsInputSerializer,
         responses={200: SettingsEnvelopeSerializer, **errors(400, 401, 403)},
     )
     def put(self, request):
-        row = platform_settings_update(data=request.data, actor=request.user)
+        serializer = SettingsInputSerializer(
+            data=request.data, context={"current": platform_settings_get()}
+        )
+        serializer.is_valid(raise_exception=True)
+        row = platform_settings_update(data=serializer.validated_data, actor=request.user)
         return Response({"settings": SettingsSerializer(row).data, "message": "Settings updated"})
 
     patch = put

@@ -1,23 +1,31 @@
-"""The TokenBundle shape (API.md §2.4) and the documented request bodies of §16.2."""
+"""The shapes of token bundles, the ledger and bundle purchases, and the input of the token
+endpoints."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
 from billing.catalog.selectors import currencies_by_code
-from tokens.models import TokenBundle, TokenBundlePurchase, TokenTransaction
+from tokens.models import (
+    TokenBundle,
+    TokenBundlePurchase,
+    TokenTransaction,
+    TokenTransactionType,
+)
+from vbwd.fields import StrictBooleanField, StrictChoiceField
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
 FALLBACK_PLACES = 2
 
 
 class TokenBundleSerializer(serializers.ModelSerializer):
-    """TokenBundle (API.md §2.4)."""
+    """TokenBundle."""
 
     # context["currencies"]: code -> Currency, for the places of the price string.
     price = serializers.SerializerMethodField()
@@ -101,7 +109,7 @@ class AdminTokenBundlePageSerializer(serializers.Serializer):
 
 
 class TokenTransactionSerializer(serializers.ModelSerializer):
-    """TokenTransaction (API.md §2.8)."""
+    """TokenTransaction."""
 
     user_id = serializers.UUIDField(read_only=True)
     created_by = serializers.UUIDField(source="created_by_id", read_only=True, allow_null=True)
@@ -141,10 +149,57 @@ class AdminTokenPageSerializer(TokenTransactionPageSerializer):
     balance = serializers.IntegerField()
 
 
-class TokenAdjustRequestSerializer(serializers.Serializer):
-    amount = serializers.IntegerField(help_text="non-zero; negative = debit")
-    reason = serializers.CharField(max_length=255)
-    type = serializers.ChoiceField(choices=["ADJUSTMENT", "BONUS"], required=False)
+@extend_schema_field(OpenApiTypes.STR)
+class TransactionTypeField(StrictChoiceField):
+    """A TokenTransactionType in any case (documented as a string: the ledger's shape names the
+    enum)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            TokenTransactionType,
+            required=False,
+            allow_null=True,
+            blank_as_null=True,
+            error_messages={"invalid_choice": "Unknown type: {input}"},
+            **kwargs,
+        )
+
+
+class TokenAdjustInputSerializer(serializers.Serializer):
+    """A staff adjustment. ``type`` is read here (any case; default ADJUSTMENT); the amount and
+    the reason are checked by the ledger, which owns their rules."""
+
+    amount = serializers.JSONField(
+        required=False, allow_null=True, help_text="integer, non-zero; negative = debit"
+    )
+    reason = serializers.JSONField(
+        required=False, allow_null=True, help_text="at most 255 characters"
+    )
+    type = TransactionTypeField(help_text="ADJUSTMENT (default) or BONUS")
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data if isinstance(data, dict) else {})
+        return {
+            "amount": values.get("amount"),
+            "reason": values.get("reason"),
+            "transaction_type": values.get("type") or TokenTransactionType.ADJUSTMENT,
+        }
+
+
+class LedgerQuerySerializer(serializers.Serializer):
+    """The ledger's filter; pagination is read by the shared paginator."""
+
+    type = TransactionTypeField(help_text="a TokenTransactionType, any case")
+
+
+class TokenBundlesQuerySerializer(serializers.Serializer):
+    include_inactive = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        accept_strings=True,
+        blank_as_null=True,
+        help_text="default false",
+    )
 
 
 class TokenAdjustResponseSerializer(serializers.Serializer):
@@ -157,7 +212,7 @@ class TokenAdjustResponseSerializer(serializers.Serializer):
 
 
 class TokenBundlePurchaseSerializer(serializers.ModelSerializer):
-    """TokenBundlePurchase (API.md §2.6): token amount, price and currency as snapshotted at
+    """TokenBundlePurchase: token amount, price and currency as snapshotted at
     checkout. ``context["currencies"]``: code -> Currency, for the places of the price."""
 
     user_id = serializers.UUIDField(read_only=True)

@@ -1,4 +1,4 @@
-"""Token bundles: the public catalog (API.md §5.2) and the admin API (§16.2)."""
+"""Token bundles: the public catalog and the admin API."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from rest_framework.response import Response
 
 from accounts.selectors import user_for_staff
 from tokens import selectors, services
-from tokens.models import TokenTransaction, TokenTransactionType
+from tokens.models import TokenTransaction
 from tokens.serializers import (
     AdminTokenBundlePageSerializer,
     AdminTokenPageSerializer,
-    TokenAdjustRequestSerializer,
+    LedgerQuerySerializer,
+    TokenAdjustInputSerializer,
     TokenAdjustResponseSerializer,
     TokenBalanceSerializer,
     TokenBundleEnvelopeSerializer,
     TokenBundleListSerializer,
     TokenBundleMessageEnvelopeSerializer,
+    TokenBundlesQuerySerializer,
     TokenBundleWriteSerializer,
     TokenTransactionPageSerializer,
     TokenTransactionSerializer,
@@ -24,12 +26,16 @@ from tokens.serializers import (
     bundles_data,
 )
 from vbwd.api import AdminMixin, ApiView, PublicMixin, UserMixin
-from vbwd.exceptions import ValidationFailed
-from vbwd.filters import normalise_enum, parse_bool
 from vbwd.pagination import paginate
 from vbwd.schema import MessageSerializer, errors
 
 PUBLIC_TAGS = ["catalog"]
+PAGINATION = [
+    OpenApiParameter("page", int),
+    OpenApiParameter("per_page", int),
+    OpenApiParameter("limit", int),
+    OpenApiParameter("offset", int),
+]
 ADMIN_TAGS = ["admin: token bundles"]
 
 
@@ -57,20 +63,15 @@ class AdminTokenBundlesView(AdminMixin, ApiView):
     @extend_schema(
         tags=ADMIN_TAGS,
         summary="Token bundles, paginated (active only unless include_inactive)",
-        parameters=[
-            OpenApiParameter("include_inactive", bool, description="default false"),
-            OpenApiParameter("page", int),
-            OpenApiParameter("per_page", int),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
-        ],
+        parameters=[TokenBundlesQuerySerializer, *PAGINATION],
         responses={200: AdminTokenBundlePageSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
-        include_inactive = parse_bool(query.get("include_inactive"), name="include_inactive")
+        query = TokenBundlesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        include_inactive = bool(query.validated_data.get("include_inactive"))
         bundles, meta = paginate(
-            query, selectors.bundles_for_staff(include_inactive=bool(include_inactive))
+            request.query_params, selectors.bundles_for_staff(include_inactive=include_inactive)
         )
         return Response({"items": bundles_data(bundles), **meta})
 
@@ -151,25 +152,24 @@ class AdminTokenBundleDeactivateView(AdminMixin, ApiView):
         return Response({"bundle": bundle_data(bundle), "message": "Token bundle deactivated"})
 
 
-# --- balances and the ledger (API.md §10, §12 token routes) ---------------------------------
+# --- balances and the ledger ---------------------------------
 
 LEDGER_PAGE_SIZE = 50  # default `limit` of the ledger lists
 
 
 def _ledger_page(request, user) -> tuple[list, dict]:
+    query = LedgerQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
     transactions = TokenTransaction.objects.filter(user=user).order_by("-created_at", "-pk")
-    raw_type = request.query_params.get("type")
-    if raw_type not in (None, ""):
-        transaction_type = normalise_enum(raw_type, TokenTransactionType)
-        if transaction_type is None:
-            raise ValidationFailed(f"Unknown type: {raw_type}", field="type")
+    transaction_type = query.validated_data.get("type")
+    if transaction_type is not None:
         transactions = transactions.filter(transaction_type=transaction_type)
     rows, meta = paginate(request.query_params, transactions, default_per_page=LEDGER_PAGE_SIZE)
     return TokenTransactionSerializer(rows, many=True).data, meta
 
 
 LEDGER_PARAMETERS = [
-    OpenApiParameter("type", str, description="TokenTransactionType"),
+    LedgerQuerySerializer,
     OpenApiParameter("page", int),
     OpenApiParameter("per_page", int),
     OpenApiParameter("limit", int, description="default 50"),
@@ -218,25 +218,14 @@ class AdminUserTokensAdjustView(AdminMixin, ApiView):
     @extend_schema(
         tags=["admin: users"],
         summary="Adjust a user's balance through the ledger",
-        request=TokenAdjustRequestSerializer,
+        request=TokenAdjustInputSerializer,
         responses={200: TokenAdjustResponseSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, user_id):
         user = user_for_staff(user_id)
-        data = request.data
-        raw_type = data.get("type")
-        transaction_type = (
-            normalise_enum(raw_type, TokenTransactionType) if raw_type not in (None, "") else None
-        )
-        if raw_type not in (None, "") and transaction_type is None:
-            raise ValidationFailed(f"Unknown type: {raw_type}", field="type")
-        entry = services.tokens_adjust(
-            user=user,
-            actor=request.user,
-            reason=data.get("reason"),
-            amount=data.get("amount"),
-            transaction_type=transaction_type or TokenTransactionType.ADJUSTMENT,
-        )
+        serializer = TokenAdjustInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        entry = services.tokens_adjust(user=user, actor=request.user, **serializer.validated_data)
         return Response(
             {
                 "balance": entry.balance,

@@ -15,7 +15,6 @@ from accounts.services.auth import (
 from accounts.services.users import (
     DETAILS_FIELDS,
     email_exists,
-    role_from_roles,
     user_activate,
     user_create,
     user_delete,
@@ -39,7 +38,6 @@ __all__ = [
     "password_reset_confirm",
     "password_reset_link",
     "password_reset_request",
-    "role_from_roles",
     "user_activate",
     "user_create",
     "user_delete",

@@ -22,12 +22,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import jwt, tasks
 from accounts.models import User, normalise_email
-from accounts.services.users import (
-    check_password_policy,
-    lock_user,
-    user_create,
-    validate_email_address,
-)
+from accounts.services.users import check_password_policy, lock_user, user_create
 from accounts.signals import password_changed, user_registered
 from audit.services import audit_record
 from vbwd.exceptions import AuthenticationError, BusinessRuleError, DomainError, ValidationFailed
@@ -46,43 +41,20 @@ class InvalidResetToken(DomainError):
 
 def user_register(
     *,
-    email,
-    password,
-    first_name=None,
-    last_name=None,
-    locale=None,
+    email: str,
+    password: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    locale: str | None = None,
 ) -> User:
-    """Self-service registration: an ACTIVE USER with details; ``user_registered`` after commit."""
-    if (
-        not isinstance(email, str)
-        or not email.strip()
-        or not isinstance(password, str)
-        or not password
-    ):
-        errors = {}
-        if not isinstance(email, str) or not email.strip():
-            errors["email"] = ["Email and password are required"]
-        if not isinstance(password, str) or not password:
-            errors["password"] = ["Email and password are required"]
-        raise ValidationFailed("Email and password are required", errors=errors)
-    email = validate_email_address(email)
-    check_password_policy(password)
-    names = {"first_name": first_name, "last_name": last_name}
-    for field, value in names.items():
-        if value is not None and (not isinstance(value, str) or len(value) > 100):
-            raise ValidationFailed(
-                f"{field} must be a string of at most 100 characters", field=field
-            )
-    config = {}
-    if locale:
-        if not isinstance(locale, str) or len(locale) > 10:
-            raise ValidationFailed("locale must be a language code", field="locale")
-        config["language"] = locale
+    """Self-service registration from validated input: an ACTIVE USER with details (409 when the
+    email is taken); ``user_registered`` after commit."""
+    config = {"language": locale} if locale else {}
     user = user_create(
         email=email,
         password=password,
-        first_name=(first_name or "").strip() or None,
-        last_name=(last_name or "").strip() or None,
+        first_name=first_name,
+        last_name=last_name,
         config=config,
         action="user.registered",
     )
@@ -93,15 +65,8 @@ def user_register(
     return user
 
 
-def auth_login(*, email, password) -> User:
+def auth_login(*, email: str, password: str) -> User:
     """Checks the credentials; unknown email and wrong password answer alike, in similar time."""
-    if (
-        not isinstance(email, str)
-        or not email.strip()
-        or not isinstance(password, str)
-        or not password
-    ):
-        raise ValidationFailed("Email and password are required")
     user = User.objects.filter(email=normalise_email(email)).first()
     if user is None:
         make_password(password)  # spend the hashing time an existing user would cost
@@ -116,10 +81,8 @@ def auth_login(*, email, password) -> User:
     return user
 
 
-def auth_refresh(*, raw_token) -> dict:
+def auth_refresh(*, raw_token: str) -> dict:
     """Rotates a refresh token: the old one is blacklisted, a new pair is issued (exactly once)."""
-    if not isinstance(raw_token, str) or not raw_token:
-        raise ValidationFailed("refresh_token is required", field="refresh_token")
     invalid = AuthenticationError("Invalid or expired refresh token")
     try:
         refresh = RefreshToken(raw_token)
@@ -146,9 +109,11 @@ def auth_refresh(*, raw_token) -> dict:
         return jwt.issue_pair(user)
 
 
-def auth_logout(*, raw_token=None, user: User | None = None, everywhere: bool = False) -> None:
+def auth_logout(
+    *, raw_token: str | None = None, user: User | None = None, everywhere: bool = False
+) -> None:
     """Blacklists the given refresh token when valid, and all of ``user``'s with ``everywhere``."""
-    if isinstance(raw_token, str) and raw_token:
+    if raw_token:
         # An invalid or already revoked token is ignored by contract.
         with contextlib.suppress(TokenError, IntegrityError, OutstandingToken.DoesNotExist):
             RefreshToken(raw_token).blacklist()
@@ -158,15 +123,8 @@ def auth_logout(*, raw_token=None, user: User | None = None, everywhere: bool = 
             jwt.revoke_all(lock_user(user))
 
 
-def password_change(*, user: User, current_password, new_password) -> dict:
+def password_change(*, user: User, current_password: str, new_password: str) -> dict:
     """Sets a new password, revokes every refresh token and returns a fresh pair."""
-    if (
-        not isinstance(current_password, str)
-        or not current_password
-        or not isinstance(new_password, str)
-        or not new_password
-    ):
-        raise ValidationFailed("Current password and new password are required")
     with transaction.atomic():
         locked = lock_user(user)
         if not locked.check_password(current_password):
@@ -211,10 +169,8 @@ def password_reset_link(user: User) -> str:
     return f"{settings.VBWD_PASSWORD_RESET_URL}?{query}"
 
 
-def password_reset_request(*, email) -> None:
+def password_reset_request(*, email: str) -> None:
     """Emails a reset link to a known ACTIVE user; answers the same for unknown emails."""
-    if not isinstance(email, str) or not email.strip():
-        raise ValidationFailed("Email required", field="email")
     user = User.objects.filter(email=normalise_email(email)).first()
     if user is None or not user.is_active:
         return
@@ -223,10 +179,8 @@ def password_reset_request(*, email) -> None:
     transaction.on_commit(lambda: tasks.send_password_reset_email.delay(user_id), robust=True)
 
 
-def password_reset_confirm(*, uid, token, new_password) -> None:
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
     """Sets the password from a single-use link and revokes every refresh token."""
-    if not all(isinstance(value, str) and value for value in (uid, token, new_password)):
-        raise ValidationFailed("uid, token and new_password are required")
     try:
         user_id = force_str(urlsafe_base64_decode(uid))
         user = User.objects.filter(pk=user_id).first()

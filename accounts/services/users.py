@@ -19,7 +19,6 @@ from vbwd.exceptions import (
     InvalidTransition,
     ValidationFailed,
 )
-from vbwd.filters import normalise_enum
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_EMAIL_LENGTH = 255
@@ -159,7 +158,7 @@ def user_details_update(*, user: User, data: dict, actor: User | None = None) ->
 
 
 def _guard_staff_change(*, target: User, actor: User | None, change: str) -> None:
-    """Self-protection and the last-active-admin rule (API.md §12).
+    """Self-protection and the last-active-admin rule.
 
     ``change`` is ``suspend``, ``demote`` or ``delete``. The active admins are locked before they
     are counted, so two staff members cannot demote each other at the same time.
@@ -212,22 +211,6 @@ def user_set_role(*, user: User, role: str, actor: User | None, reason: str | No
             reason=reason,
         )
     return locked
-
-
-def role_from_roles(roles) -> str:
-    """The one role a ``roles`` list stands for: ADMIN, else VENDOR, else USER."""
-    if not isinstance(roles, list) or not roles:
-        raise ValidationFailed("roles must be a non-empty list", field="roles")
-    canonical = []
-    for role in roles:
-        value = normalise_enum(role, UserRole) if isinstance(role, str) else None
-        if value is None:
-            raise ValidationFailed(f"Unknown role: {role}", field="roles")
-        canonical.append(value)
-    for role in (UserRole.ADMIN, UserRole.VENDOR):
-        if role in canonical:
-            return role
-    return UserRole.USER
 
 
 def _change_status(*, locked: User, target: str, actor, reason, strict: bool) -> bool:
@@ -311,7 +294,7 @@ def user_staff_create(*, data: dict, actor: User) -> User:
 
 
 def user_staff_update(*, user: User, data: dict, actor: User) -> User:
-    """Staff edit of a user (API.md §12 PUT): one transaction, an audit row per concern.
+    """Staff edit of a user: one transaction, an audit row per concern.
 
     ``data`` is validated input: ``email``, ``status``, ``role``, ``password``, ``details``
     (writable details fields), ``balance``, ``has_used_trial``, ``token_balance`` and

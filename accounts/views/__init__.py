@@ -1,1 +1,1 @@
-"""API views of accounts: ``auth`` (API.md §4, §6) and ``staff`` (§12, §19 profile)."""
+"""API views of accounts: ``auth`` and ``staff`` (users and the staff member's own profile)."""

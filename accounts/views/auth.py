@@ -1,36 +1,38 @@
-"""Authentication (API.md §4) and the user's own profile, details and password (§6)."""
+"""Authentication and the user's own profile, details and password."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from accounts import jwt, selectors, services
 from accounts.serializers import (
     AuthUserSerializer,
-    ChangePasswordRequestSerializer,
     ChangePasswordResponseSerializer,
     CheckEmailResponseSerializer,
-    ForgotPasswordRequestSerializer,
-    LoginRequestSerializer,
-    LogoutRequestSerializer,
     MeResponseSerializer,
     ProfileResponseSerializer,
     ProfileUpdateResponseSerializer,
     ProfileUserSerializer,
-    RefreshRequestSerializer,
     RefreshResponseSerializer,
-    RegisterRequestSerializer,
-    ResetPasswordRequestSerializer,
     SuccessMessageSerializer,
     TokenResponseSerializer,
     UserDetailsSerializer,
     UserDetailsUpdateSerializer,
     UserSerializer,
 )
+from accounts.serializers.auth_input import (
+    ChangePasswordInputSerializer,
+    CheckEmailQuerySerializer,
+    CredentialsInputSerializer,
+    EmailInputSerializer,
+    LogoutInputSerializer,
+    RefreshInputSerializer,
+    RegisterInputSerializer,
+    ResetPasswordInputSerializer,
+)
 from vbwd.api import ApiView, OptionalAuthMixin, PublicMixin, UserMixin
-from vbwd.exceptions import NotFound, ValidationFailed
-from vbwd.filters import parse_bool
+from vbwd.exceptions import NotFound
 from vbwd.parsers import LenientJSONParser
 from vbwd.schema import errors
 from vbwd.throttling import rate_limit
@@ -52,11 +54,10 @@ def _token_response(user) -> Response:
     )
 
 
-def _field(data, *names):
-    for name in names:
-        if name in data:
-            return data[name]
-    return None
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
 
 
 class RegisterView(PublicMixin, ApiView):
@@ -65,18 +66,11 @@ class RegisterView(PublicMixin, ApiView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Register a new account",
-        request=RegisterRequestSerializer,
+        request=RegisterInputSerializer,
         responses={200: TokenResponseSerializer, **errors(400, 409, 429, auth=True)},
     )
     def post(self, request):
-        data = request.data
-        user = services.user_register(
-            email=data.get("email"),
-            password=data.get("password"),
-            first_name=data.get("first_name"),
-            last_name=data.get("last_name"),
-            locale=data.get("locale"),
-        )
+        user = services.user_register(**_validated(RegisterInputSerializer, request.data))
         return _token_response(selectors.user_with_details(user.pk))
 
 
@@ -86,13 +80,11 @@ class LoginView(PublicMixin, ApiView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Log in with email and password",
-        request=LoginRequestSerializer,
+        request=CredentialsInputSerializer,
         responses={200: TokenResponseSerializer, **errors(400, 401, 429, auth=True)},
     )
     def post(self, request):
-        user = services.auth_login(
-            email=request.data.get("email"), password=request.data.get("password")
-        )
+        user = services.auth_login(**_validated(CredentialsInputSerializer, request.data))
         return _token_response(selectors.user_with_details(user.pk))
 
 
@@ -102,35 +94,30 @@ class RefreshView(PublicMixin, ApiView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Exchange a refresh token for a new pair (rotation)",
-        request=RefreshRequestSerializer,
+        request=RefreshInputSerializer,
         responses={200: RefreshResponseSerializer, **errors(400, 401, 429, auth=True)},
     )
     def post(self, request):
-        pair = services.auth_refresh(raw_token=_field(request.data, "refresh_token", "refresh"))
+        token = _validated(RefreshInputSerializer, request.data)["refresh_token"]
+        pair = services.auth_refresh(raw_token=token)
         return Response({"success": True, **pair})
 
 
 class LogoutView(OptionalAuthMixin, ApiView):
-    # "Never fails" (API.md §4): any body, any content type, no Idempotency-Key handling.
+    # "Never fails": any body, any content type, no Idempotency-Key handling.
     parser_classes = [LenientJSONParser]
     idempotency_exempt = True
 
     @extend_schema(
         tags=AUTH_TAG,
         summary="Log out: revoke a refresh token, or all of the caller's",
-        request=LogoutRequestSerializer,
+        request=LogoutInputSerializer,
         responses={200: SuccessMessageSerializer},
     )
     def post(self, request):
-        data = request.data
-        try:
-            everywhere = bool(parse_bool(data.get("all"), name="all"))
-        except ValidationFailed:
-            everywhere = False  # logout never fails
+        values = _validated(LogoutInputSerializer, request.data)  # never refused
         user = request.user if request.user.is_authenticated else None
-        services.auth_logout(
-            raw_token=_field(data, "refresh_token", "refresh"), user=user, everywhere=everywhere
-        )
+        services.auth_logout(raw_token=values["refresh_token"], user=user, everywhere=values["all"])
         return Response({"success": True, "message": "Logged out successfully"})
 
 
@@ -151,16 +138,11 @@ class CheckEmailView(PublicMixin, ApiView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Whether an account exists for an email",
-        parameters=[
-            OpenApiParameter("email", str, required=True),
-            OpenApiParameter("captcha_token", str, required=False),
-        ],
+        parameters=[CheckEmailQuerySerializer],
         responses={200: CheckEmailResponseSerializer, **errors(400, 429, auth=True)},
     )
     def get(self, request):
-        email = request.query_params.get("email", "")
-        if not email.strip():
-            raise ValidationFailed("Email required", field="email")
+        email = _validated(CheckEmailQuerySerializer, request.query_params)["email"]
         return Response({"success": True, "exists": services.email_exists(email)})
 
 
@@ -173,11 +155,11 @@ class ForgotPasswordView(PublicMixin, ApiView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Email a password-reset link",
-        request=ForgotPasswordRequestSerializer,
+        request=EmailInputSerializer,
         responses={200: SuccessMessageSerializer, **errors(400, 429, auth=True)},
     )
     def post(self, request):
-        services.password_reset_request(email=request.data.get("email"))
+        services.password_reset_request(**_validated(EmailInputSerializer, request.data))
         return Response({"success": True, "message": "If email exists, reset link sent"})
 
 
@@ -187,21 +169,16 @@ class ResetPasswordView(PublicMixin, ApiView):
     @extend_schema(
         tags=AUTH_TAG,
         summary="Set a new password from an emailed link",
-        request=ResetPasswordRequestSerializer,
+        request=ResetPasswordInputSerializer,
         responses={200: SuccessMessageSerializer, **errors(400, 429, auth=True)},
     )
     def post(self, request):
-        data = request.data
-        services.password_reset_confirm(
-            uid=data.get("uid"), token=data.get("token"), new_password=data.get("new_password")
-        )
+        services.password_reset_confirm(**_validated(ResetPasswordInputSerializer, request.data))
         return Response({"success": True, "message": "Password reset successful"})
 
 
 def _details_input(request) -> dict:
-    serializer = UserDetailsUpdateSerializer(data=request.data, partial=True)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    return _validated(UserDetailsUpdateSerializer, request.data)
 
 
 class ProfileView(UserMixin, ApiView):
@@ -272,14 +249,10 @@ class ChangePasswordView(UserMixin, ApiView):
     @extend_schema(
         tags=USER_TAG,
         summary="Change the caller's password; other sessions are signed out",
-        request=ChangePasswordRequestSerializer,
+        request=ChangePasswordInputSerializer,
         responses={200: ChangePasswordResponseSerializer, **errors(400, 401, 429)},
     )
     def post(self, request):
-        data = request.data
-        pair = services.password_change(
-            user=request.user,
-            current_password=_field(data, "currentPassword", "current_password"),
-            new_password=_field(data, "newPassword", "new_password"),
-        )
+        passwords = _validated(ChangePasswordInputSerializer, request.data)
+        pair = services.password_change(user=request.user, **passwords)
         return Response({"success": True, "message": "Password changed successfully", **pair})

@@ -1,5 +1,5 @@
-"""Staff endpoints for users (API.md §12, without the token and add-on routes) and the staff
-member's own profile (§19)."""
+"""Staff endpoints for users and the staff
+member's own profile."""
 
 from __future__ import annotations
 
@@ -10,19 +10,22 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts import extensions, selectors, services
-from accounts.models import UserRole, UserStatus
 from accounts.serializers import (
     AdminProfileUserSerializer,
     AdminUserDetailSerializer,
     AdminUserListItemSerializer,
     UserDetailsUpdateSerializer,
     UserSerializer,
-    parse_staff_create,
-    parse_staff_update,
+)
+from accounts.serializers.staff_input import (
+    ForceSerializer,
+    ReasonInputSerializer,
+    RolesInputSerializer,
+    StaffUserCreateInputSerializer,
+    StaffUsersQuerySerializer,
+    StaffUserUpdateInputSerializer,
 )
 from vbwd.api import AdminMixin, ApiView
-from vbwd.exceptions import ValidationFailed
-from vbwd.filters import normalise_enum, parse_bool, parse_ordering
 from vbwd.pagination import page_serializer, paginate
 from vbwd.schema import errors
 
@@ -37,6 +40,20 @@ def _detail(user_id) -> dict:
     return AdminUserDetailSerializer(selectors.user_for_staff(user_id)).data
 
 
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+PAGINATION = [
+    OpenApiParameter("page", int),
+    OpenApiParameter("per_page", int),
+    OpenApiParameter("limit", int),
+    OpenApiParameter("offset", int),
+]
+
+
 AdminUserListSerializer = page_serializer(
     "AdminUserListSerializer", items="users", item=AdminUserListItemSerializer
 )
@@ -45,16 +62,6 @@ AdminUserListSerializer = page_serializer(
 class AdminUserEnvelopeSerializer(serializers.Serializer):
     user = AdminUserDetailSerializer()
     message = serializers.CharField(required=False)
-
-
-class AdminUserCreateRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField()
-    password = serializers.CharField(min_length=8)
-    status = serializers.ChoiceField(choices=UserStatus.choices, required=False)
-    role = serializers.ChoiceField(choices=UserRole.choices, required=False)
-    first_name = serializers.CharField(required=False)
-    last_name = serializers.CharField(required=False)
-    details = UserDetailsUpdateSerializer(required=False)
 
 
 class AdminUserCreatedSerializer(UserSerializer):
@@ -69,28 +76,6 @@ class AdminUserCreatedSerializer(UserSerializer):
 
     def get_message(self, user) -> str:
         return "User created"
-
-
-class AdminUserUpdateRequestSerializer(UserDetailsUpdateSerializer):
-    email = serializers.EmailField(required=False)
-    is_active = serializers.BooleanField(required=False)
-    status = serializers.ChoiceField(choices=UserStatus.choices, required=False)
-    role = serializers.ChoiceField(choices=UserRole.choices, required=False)
-    password = serializers.CharField(required=False, min_length=8)
-    name = serializers.CharField(required=False)
-    details = UserDetailsUpdateSerializer(required=False)
-    balance = serializers.DecimalField(max_digits=12, decimal_places=2, required=False)
-    token_balance = serializers.IntegerField(required=False, min_value=0)
-    token_balance_reason = serializers.CharField(required=False)
-    has_used_trial = serializers.BooleanField(required=False)
-
-
-class RolesRequestSerializer(serializers.Serializer):
-    roles = serializers.ListField(child=serializers.ChoiceField(choices=UserRole.choices))
-
-
-class ReasonRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False)
 
 
 class DeletionInfoSerializer(serializers.Serializer):
@@ -115,54 +100,17 @@ class AdminProfileSerializer(serializers.Serializer):
     message = serializers.CharField(required=False)
 
 
-def _status_filter(value) -> str | None:
-    if value in (None, ""):
-        return None
-    lowered = str(value).strip().lower()
-    if lowered == "inactive":
-        return "INACTIVE"
-    canonical = normalise_enum(value, UserStatus)
-    if canonical is None:
-        raise ValidationFailed(f"Unknown status: {value}", field="status")
-    return canonical
-
-
-def _role_filter(value) -> str | None:
-    if value in (None, ""):
-        return None
-    canonical = normalise_enum(value, UserRole)
-    if canonical is None:
-        raise ValidationFailed(f"Unknown role: {value}", field="role")
-    return canonical
-
-
 class AdminUsersView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="List users",
-        parameters=[
-            OpenApiParameter("search", str, description="email, first or last name"),
-            OpenApiParameter("status", str, description="UserStatus, active or inactive"),
-            OpenApiParameter("role", str),
-            OpenApiParameter("ordering", str, description="created_at, email, last_login_at"),
-            OpenApiParameter("page", int),
-            OpenApiParameter("per_page", int),
-            OpenApiParameter("limit", int),
-            OpenApiParameter("offset", int),
-        ],
+        parameters=[StaffUsersQuerySerializer, *PAGINATION],
         responses={200: AdminUserListSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
-        queryset = selectors.users_for_staff(
-            search=(query.get("search") or "").strip() or None,
-            status=_status_filter(query.get("status")),
-            role=_role_filter(query.get("role")),
-            ordering=parse_ordering(
-                query.get("ordering"), allowed=selectors.ADMIN_USER_ORDERINGS, default="-created_at"
-            ),
-        )
-        users, meta = paginate(query, queryset)
+        filters = _validated(StaffUsersQuerySerializer, request.query_params)
+        queryset = selectors.users_for_staff(**filters)
+        users, meta = paginate(request.query_params, queryset)
         context = {"subscriptions": extensions.subscription_summaries(user.pk for user in users)}
         return Response(
             {"users": AdminUserListItemSerializer(users, many=True, context=context).data, **meta}
@@ -171,11 +119,12 @@ class AdminUsersView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Create a user",
-        request=AdminUserCreateRequestSerializer,
+        request=StaffUserCreateInputSerializer,
         responses={201: AdminUserCreatedSerializer, **errors(400, 401, 403, 409)},
     )
     def post(self, request):
-        user = services.user_staff_create(data=parse_staff_create(request.data), actor=request.user)
+        data = _validated(StaffUserCreateInputSerializer, request.data)
+        user = services.user_staff_create(data=data, actor=request.user)
         created = selectors.user_for_staff(user.pk)
         return Response(AdminUserCreatedSerializer(created).data, status=201)
 
@@ -192,14 +141,13 @@ class AdminUserDetailView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Update a user (partial)",
-        request=AdminUserUpdateRequestSerializer,
+        request=StaffUserUpdateInputSerializer,
         responses={200: AdminUserEnvelopeSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def put(self, request, user_id):
         user = _user(user_id)
-        services.user_staff_update(
-            user=user, data=parse_staff_update(request.data), actor=request.user
-        )
+        data = _validated(StaffUserUpdateInputSerializer, request.data)
+        services.user_staff_update(user=user, data=data, actor=request.user)
         return Response({"user": _detail(user.pk), "message": "User updated"})
 
     patch = put
@@ -207,14 +155,15 @@ class AdminUserDetailView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Delete a user, or anonymise one with financial records (force)",
-        parameters=[OpenApiParameter("force", bool)],
+        parameters=[ForceSerializer],
         responses={200: UserDeletedSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def delete(self, request, user_id):
         user = _user(user_id)
-        force = parse_bool(request.query_params.get("force"), name="force")
-        if force is None and hasattr(request.data, "get"):
-            force = parse_bool(request.data.get("force"), name="force")
+        # The flag is read from the query string, else from the body.
+        force = _validated(ForceSerializer, request.query_params).get("force")
+        if force is None:
+            force = _validated(ForceSerializer, request.data).get("force")
         action = services.user_delete(user=user, actor=request.user, force=bool(force))
         if action == "DELETED":
             return Response({"message": "User deleted successfully", "action": "DELETED"})
@@ -231,12 +180,12 @@ class AdminUserRolesView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Set the user's role from a roles list",
-        request=RolesRequestSerializer,
+        request=RolesInputSerializer,
         responses={200: AdminUserEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, user_id):
         user = _user(user_id)
-        role = services.role_from_roles(request.data.get("roles"))
+        role = _validated(RolesInputSerializer, request.data)["role"]
         services.user_set_role(user=user, role=role, actor=request.user)
         return Response({"user": _detail(user.pk), "message": "Roles updated"})
 
@@ -244,17 +193,14 @@ class AdminUserRolesView(AdminMixin, ApiView):
 
 
 def _reason(request) -> str | None:
-    reason = request.data.get("reason") if hasattr(request.data, "get") else None
-    if reason is not None and not isinstance(reason, str):
-        raise ValidationFailed("reason must be a string", field="reason")
-    return reason or None
+    return _validated(ReasonInputSerializer, request.data).get("reason")
 
 
 class AdminUserSuspendView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Suspend a user (signs them out everywhere)",
-        request=ReasonRequestSerializer,
+        request=ReasonInputSerializer,
         responses={200: AdminUserEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, user_id):
@@ -267,7 +213,7 @@ class AdminUserActivateView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Activate a pending or suspended user",
-        request=ReasonRequestSerializer,
+        request=ReasonInputSerializer,
         responses={200: AdminUserEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, user_id):
@@ -303,11 +249,8 @@ class AdminProfileView(AdminMixin, ApiView):
         responses={200: AdminProfileSerializer, **errors(400, 401, 403)},
     )
     def put(self, request):
-        serializer = UserDetailsUpdateSerializer(data=request.data, partial=True)
-        serializer.is_valid(raise_exception=True)
-        services.user_details_update(
-            user=request.user, data=serializer.validated_data, actor=request.user
-        )
+        data = _validated(UserDetailsUpdateSerializer, request.data)
+        services.user_details_update(user=request.user, data=data, actor=request.user)
         user = selectors.user_for_staff(request.user.pk)
         return Response(
             {"user": AdminProfileUserSerializer(user).data, "message": "Profile updated"}

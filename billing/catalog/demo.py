@@ -4,6 +4,11 @@ import datetime
 from decimal import Decimal
 
 from billing.catalog.models import AddOn, Category, Plan, TaxRate
+from billing.catalog.serializers.plan_input import (
+    AddOnInputSerializer,
+    CategoryInputSerializer,
+    PlanInputSerializer,
+)
 from billing.catalog.services import addons, categories, plans
 
 DEMO_PLANS = [
@@ -24,34 +29,38 @@ DEMO_TAX_RATES = [
 ]
 
 
+def _validated(serializer_class, data: dict) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 def seed_catalog() -> int:
     """Creates whatever of the demo catalog is missing; returns how many rows it created."""
     created = 0
     for spec in DEMO_PLANS:
         if not Plan.objects.filter(slug=spec["slug"]).exists():
-            plans.plan_create(
-                data={**spec, "currency": "EUR", "billing_period": "MONTHLY"}, actor=None
-            )
+            data = {**spec, "currency": "EUR", "billing_period": "MONTHLY"}
+            plans.plan_create(data=_validated(PlanInputSerializer, data), actor=None)
             created += 1
     main = Category.objects.filter(slug="main").first()
     if main is None:
+        data = {"name": "Main plans", "slug": "main", "is_single": True,
+                "description": "One of these at a time"}  # fmt: skip
         main = categories.category_create(
-            data={"name": "Main plans", "slug": "main", "is_single": True,
-                  "description": "One of these at a time"},
-            actor=None,
-        )  # fmt: skip
+            data=_validated(CategoryInputSerializer, data), actor=None
+        )
         created += 1
     categories.category_attach_plans(
         category=main,
-        plan_ids=[str(pk) for pk in Plan.objects.filter(slug__in=["basic", "pro", "enterprise"])
-                  .values_list("pk", flat=True)],
+        plan_ids=list(Plan.objects.filter(slug__in=["basic", "pro", "enterprise"])
+                      .values_list("pk", flat=True)),
         actor=None,
     )  # fmt: skip
     for spec in DEMO_ADDONS:
         if not AddOn.objects.filter(slug=spec["slug"]).exists():
-            addons.addon_create(
-                data={**spec, "currency": "EUR", "billing_period": "MONTHLY"}, actor=None
-            )
+            data = {**spec, "currency": "EUR", "billing_period": "MONTHLY"}
+            addons.addon_create(data=_validated(AddOnInputSerializer, data), actor=None)
             created += 1
     for spec in DEMO_TAX_RATES:
         _, was_created = TaxRate.objects.get_or_create(

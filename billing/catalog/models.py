@@ -1,4 +1,4 @@
-"""The catalog (DOMAIN §2): currencies, countries, tax rates, plans, categories, add-ons and
+"""The catalog: currencies, countries, tax rates, plans, categories, add-ons and
 payment methods. Money is a Decimal with a 3-letter currency code on every row that carries it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one calendar-aware period function (DOMAIN §3)."""
+"""The one calendar-aware period function."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Back office of currencies, countries and tax rates. Every save, delete and action goes
 through ``services.geography`` (same rules and audit entries as the API); the forms run the
-service's input rules first so a refusal shows on the form instead of failing the save."""
+API's input serializers and the service's checks first, so a refusal shows on the form instead
+of failing the save."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from billing.catalog.models import Country, Currency, TaxRate
+from billing.catalog.serializers.geography_input import (
+    CountryInputSerializer,
+    CurrencyInputSerializer,
+    TaxRateInputSerializer,
+)
 from billing.catalog.services import geography
 from vbwd.exceptions import DomainError, ValidationFailed
 
@@ -20,6 +26,16 @@ def _report(form: forms.Form, error: DomainError) -> None:
             form.add_error(field if field in form.fields else None, field_messages)
     else:
         form.add_error(None, error.message)
+
+
+def _validated(form: forms.Form, serializer) -> dict | None:
+    """The serializer's values, or None after putting its errors on the form."""
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    for field, field_messages in serializer.errors.items():
+        target = field if field in form.fields else None
+        form.add_error(target, [str(message) for message in field_messages])
+    return None
 
 
 def _changes(form: forms.ModelForm, cleaned: dict, creating: bool) -> dict:
@@ -63,11 +79,13 @@ class CurrencyForm(forms.ModelForm):
             return cleaned
         creating = self.instance._state.adding
         data = _changes(self, cleaned, creating)
+        current = None if creating else self.instance
+        serializer = CurrencyInputSerializer(data=data, context={"currency": current})
+        self.validated_changes = _validated(self, serializer)
+        if self.validated_changes is None or current is None:
+            return cleaned
         try:
-            current = None if creating else self.instance
-            self.validated_changes = geography.clean_currency_input(data, currency=current)
-            if current is not None:
-                geography.check_currency_update(current, self.validated_changes)
+            geography.check_currency_update(current, self.validated_changes)
         except DomainError as error:
             _report(self, error)
         return cleaned
@@ -179,12 +197,10 @@ class CountryForm(forms.ModelForm):
         cleaned = super().clean()
         if self.errors:
             return cleaned
-        try:
-            self.validated_changes = geography.clean_country_input(
-                _changes(self, cleaned, creating=False), country=self.instance
-            )
-        except DomainError as error:
-            _report(self, error)
+        serializer = CountryInputSerializer(
+            data=_changes(self, cleaned, creating=False), context={"country": self.instance}
+        )
+        self.validated_changes = _validated(self, serializer)
         return cleaned
 
 
@@ -264,10 +280,16 @@ class TaxRateForm(forms.ModelForm):
         if self.errors:
             return cleaned
         creating = self.instance._state.adding
+        serializer = TaxRateInputSerializer(
+            data=_changes(self, cleaned, creating), context={"creating": creating}
+        )
+        self.validated_changes = _validated(self, serializer)
+        if self.validated_changes is None:
+            return cleaned
+        if creating:
+            values = {**geography.TAX_RATE_DEFAULTS, "valid_from": timezone.now().date()}
+            self.validated_changes = {**values, **self.validated_changes}
         try:
-            self.validated_changes = geography.clean_tax_rate_input(
-                _changes(self, cleaned, creating), creating=creating
-            )
             geography.check_tax_rate(
                 self.validated_changes, tax_rate=None if creating else self.instance
             )

@@ -12,6 +12,10 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from billing.catalog.models import PaymentMethod, PaymentMethodTranslation
+from billing.catalog.serializers.payment_method_input import (
+    PaymentMethodInputSerializer,
+    PaymentMethodTranslationInputSerializer,
+)
 from billing.catalog.services import payment_methods as services
 from vbwd.exceptions import DomainError, ValidationFailed
 
@@ -40,12 +44,16 @@ def _split_codes(value: str) -> list[str]:
     return [part.strip() for part in (value or "").replace(";", ",").split(",") if part.strip()]
 
 
+def _add_errors(form: forms.BaseForm, errors: dict) -> None:
+    for field, field_messages in errors.items():
+        target = field if field in form.fields else None
+        for message in field_messages:
+            form.add_error(target, str(message))
+
+
 def _add_domain_error(form: forms.BaseForm, error: DomainError) -> None:
     if isinstance(error, ValidationFailed) and error.errors:
-        for field, field_messages in error.errors.items():
-            target = field if field in form.fields else None
-            for message in field_messages:
-                form.add_error(target, message)
+        _add_errors(form, error.errors)
     else:
         form.add_error(None, error.message)
 
@@ -95,12 +103,23 @@ class PaymentMethodForm(forms.ModelForm):
             raw = {field: cleaned.get(field) for field in self.fields if field in cleaned}
         else:
             raw = {field: cleaned.get(field) for field in self.changed_data if field in cleaned}
+        serializer = PaymentMethodInputSerializer(data=raw, context={"method": method})
+        if not serializer.is_valid():
+            _add_errors(self, serializer.errors)
+            return cleaned
+        self.service_input = dict(serializer.validated_data)
         try:
-            self.service_input = services.clean_payment_method_input(raw, method=method)
             services.payment_method_check(method=method, data=self.service_input)
         except DomainError as error:
             _add_domain_error(self, error)
         return cleaned
+
+
+def _translation_input(cleaned: dict) -> dict:
+    """The translation form's values as the service takes them (the form already checked them)."""
+    serializer = PaymentMethodTranslationInputSerializer(data=cleaned)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
 
 
 class PaymentMethodTranslationForm(forms.ModelForm):
@@ -203,7 +222,8 @@ class PaymentMethodAdmin(admin.ModelAdmin):
                 continue
             if not translation_form.has_changed():
                 continue
-            locale, texts = services.clean_translation_input(translation_form.cleaned_data)
+            texts = _translation_input(translation_form.cleaned_data)
+            locale = texts.pop("locale")
             if original_locale and original_locale != locale:
                 services.payment_method_translation_delete(
                     method=method, locale=original_locale, actor=request.user

@@ -9,6 +9,11 @@ from django.db.models import Count
 
 from billing.catalog import extensions
 from billing.catalog.models import AddOn, Category, Plan
+from billing.catalog.serializers.plan_input import (
+    AddOnInputSerializer,
+    CategoryInputSerializer,
+    PlanInputSerializer,
+)
 from billing.catalog.services import addons as addon_services
 from billing.catalog.services import categories as category_services
 from billing.catalog.services import plans as plan_services
@@ -47,19 +52,30 @@ def _run(modeladmin, request, queryset, service, done: str):
 
 
 class ServiceValidatedForm(forms.ModelForm):
-    """Runs the service's own input rules in ``clean`` so the form shows the API's messages."""
+    """Runs the API's input serializer in ``clean`` so the form shows the API's messages;
+    ``validated_input`` is what the service receives."""
+
+    input_serializer: type
 
     def clean(self):
         cleaned = super().clean()
+        current = None if self.instance._state.adding else self.instance
+        serializer = self.input_serializer(data=self.service_data(), context={"current": current})
         try:
-            self.validate_with_service(self.service_data())
+            if serializer.is_valid():
+                self.validated_input = dict(serializer.validated_data)
+                return cleaned
+            problems_by_field = serializer.errors
         except DomainError as error:
-            for field, problems in (error.errors or {}).items():
-                self.add_error(field if field in self.fields else None, problems)
+            problems_by_field = error.errors or {None: [error.message]}
+        for field, problems in problems_by_field.items():
+            target = field if field in self.fields else None
+            self.add_error(target, [str(problem) for problem in problems])
         return cleaned
 
 
 class PlanForm(ServiceValidatedForm):
+    input_serializer = PlanInputSerializer
     categories = forms.ModelMultipleChoiceField(
         queryset=Category.objects.order_by("name"), required=False
     )
@@ -90,9 +106,6 @@ class PlanForm(ServiceValidatedForm):
         data["price"] = str(data["price"]) if data["price"] is not None else None
         data["category_ids"] = [str(category.pk) for category in self.cleaned_data["categories"]]
         return data
-
-    def validate_with_service(self, data: dict) -> None:
-        plan_services.clean_plan_input(data, plan=self.instance if self.instance.pk else None)
 
 
 @admin.register(Plan)
@@ -144,7 +157,7 @@ class PlanAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
-        data = form.service_data()
+        data = form.validated_input
         if change:
             plan_services.plan_update(plan=obj, data=data, actor=request.user)
             return
@@ -175,7 +188,9 @@ class PlanAdmin(admin.ModelAdmin):
 # --- categories -----------------------------------------------------------------------------
 
 
-class CategoryForm(forms.ModelForm):
+class CategoryForm(ServiceValidatedForm):
+    input_serializer = CategoryInputSerializer
+
     class Meta:
         model = Category
         fields = ("name", "slug", "description", "parent", "is_single", "sort_order", "plans")
@@ -227,7 +242,7 @@ class CategoryAdmin(admin.ModelAdmin):
         return obj.plan_total
 
     def save_model(self, request, obj, form, change):
-        data = form.service_data()
+        data = form.validated_input
         if change:
             category = Category.objects.get(pk=obj.pk)
             category_services.category_update(category=category, data=data, actor=request.user)
@@ -238,11 +253,11 @@ class CategoryAdmin(admin.ModelAdmin):
         present = set(category.plans.values_list("pk", flat=True))
         if wanted - present:
             category_services.category_attach_plans(
-                category=category, plan_ids=[str(pk) for pk in wanted - present], actor=request.user
+                category=category, plan_ids=list(wanted - present), actor=request.user
             )
         if present - wanted:
             category_services.category_detach_plans(
-                category=category, plan_ids=[str(pk) for pk in present - wanted], actor=request.user
+                category=category, plan_ids=list(present - wanted), actor=request.user
             )
 
     def save_related(self, request, form, formsets, change):
@@ -272,6 +287,8 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 class AddOnForm(ServiceValidatedForm):
+    input_serializer = AddOnInputSerializer
+
     class Meta:
         model = AddOn
         fields = (
@@ -297,9 +314,6 @@ class AddOnForm(ServiceValidatedForm):
         data["slug"] = data["slug"] or None
         data["tarif_plan_ids"] = [str(plan.pk) for plan in self.cleaned_data.get("plans", [])]
         return data
-
-    def validate_with_service(self, data: dict) -> None:
-        addon_services.clean_addon_input(data, addon=self.instance if self.instance.pk else None)
 
 
 @admin.register(AddOn)
@@ -337,7 +351,7 @@ class AddOnAdmin(admin.ModelAdmin):
     readonly_fields = ("id", "created_at", "updated_at")
 
     def save_model(self, request, obj, form, change):
-        data = form.service_data()
+        data = form.validated_input
         if change:
             addon_services.addon_update(
                 addon=AddOn.objects.get(pk=obj.pk), data=data, actor=request.user

@@ -1,4 +1,4 @@
-"""Reference data every installation starts with (DOMAIN §2): EUR (default) and USD, the 36
+"""Reference data every installation starts with: EUR (default) and USD, the 36
 countries of the original with DE, AT, CH enabled, the root category, and the offline payment
 method `invoice` (active, default)."""
 

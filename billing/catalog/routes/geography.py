@@ -1,4 +1,4 @@
-"""Routes of currencies, countries and tax rates (API.md §3, §18). The fixed country routes come
+"""Routes of currencies, countries and tax rates. The fixed country routes come
 before the ``<code>`` ones; codes match any segment so an unknown one gets the documented 404."""
 
 from billing.catalog.views import geography as views

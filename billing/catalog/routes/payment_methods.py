@@ -1,4 +1,4 @@
-"""Routes of the payment methods: public settings (API.md §3) and admin (§17)."""
+"""Routes of the payment methods: public settings and admin."""
 
 from billing.catalog.views import payment_methods as views
 from vbwd.api import UUID_PATTERN, route

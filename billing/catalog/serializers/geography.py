@@ -1,5 +1,5 @@
-"""Shapes of currencies, countries and tax rates (API.md §2.2) and the documented request
-bodies of §18 (input is validated by ``services.geography``)."""
+"""Shapes of currencies, countries and tax rates and their envelopes; the request
+bodies are in ``geography_input``."""
 
 from __future__ import annotations
 
@@ -130,55 +130,3 @@ class CurrencyDeletedSerializer(serializers.Serializer):
 
 class TaxRateDeletedSerializer(serializers.Serializer):
     message = serializers.CharField()
-
-
-# --- request bodies (documentation) ---------------------------------------------------------
-
-
-class CountryReorderRequestSerializer(serializers.Serializer):
-    codes = serializers.ListField(child=serializers.CharField(), help_text="Enabled codes in order")
-
-
-class CurrencyCreateRequestSerializer(serializers.Serializer):
-    code = serializers.CharField(min_length=3, max_length=3, help_text="ISO-4217, immutable")
-    name = serializers.CharField(max_length=100)
-    symbol = serializers.CharField(max_length=10)
-    decimal_places = serializers.IntegerField(min_value=0, max_value=4, required=False)
-    exchange_rate = serializers.DecimalField(
-        max_digits=18,
-        decimal_places=6,
-        required=False,
-        help_text="Units per 1 unit of the default currency, > 0, up to 6 places",
-    )
-    is_active = serializers.BooleanField(required=False)
-
-
-class CurrencyUpdateRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
-    symbol = serializers.CharField(max_length=10, required=False)
-    decimal_places = serializers.IntegerField(min_value=0, max_value=4, required=False)
-    exchange_rate = serializers.DecimalField(max_digits=18, decimal_places=6, required=False)
-    is_active = serializers.BooleanField(required=False)
-
-
-class TaxRateWriteRequestSerializer(serializers.Serializer):
-    country_code = serializers.CharField(min_length=2, max_length=2)
-    region_code = serializers.CharField(max_length=20, required=False, allow_null=True)
-    name = serializers.CharField(max_length=100)
-    code = serializers.CharField(max_length=50)
-    rate = serializers.DecimalField(max_digits=5, decimal_places=2, help_text="Percent, 0..100")
-    is_inclusive = serializers.BooleanField(required=False)
-    is_active = serializers.BooleanField(required=False)
-    valid_from = serializers.DateField(required=False, help_text="Default: today")
-    valid_to = serializers.DateField(required=False, allow_null=True)
-    description = serializers.CharField(required=False, allow_null=True)
-
-
-class TaxRateUpdateRequestSerializer(TaxRateWriteRequestSerializer):
-    """Partial: only the fields present change."""
-
-    def get_fields(self):
-        fields = super().get_fields()
-        for field in fields.values():
-            field.required = False
-        return fields

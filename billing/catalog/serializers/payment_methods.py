@@ -1,5 +1,5 @@
-"""Shapes of API.md §2.5 (PublicPaymentMethod, PaymentMethod, PaymentMethodTranslation), their
-envelopes and the request bodies of §17 (for the schema; input is cleaned by the services)."""
+"""Shapes of payment methods (PublicPaymentMethod, PaymentMethod, PaymentMethodTranslation) and
+their envelopes; the request bodies are in ``payment_method_input``."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def serializer_context() -> dict:
 
 
 class PaymentMethodSerializer(serializers.ModelSerializer):
-    """PaymentMethod (admin, API.md §2.5); needs ``places`` in the context."""
+    """PaymentMethod (admin); needs ``places`` in the context."""
 
     kind = serializers.SerializerMethodField()
     min_amount = serializers.SerializerMethodField()
@@ -110,7 +110,7 @@ class PaymentMethodSerializer(serializers.ModelSerializer):
 
 
 class PublicPaymentMethodSerializer(serializers.Serializer):
-    """PublicPaymentMethod (API.md §2.5): texts for ``locale`` in the context."""
+    """PublicPaymentMethod: texts for ``locale`` in the context."""
 
     code = serializers.CharField()
     name = serializers.CharField()
@@ -141,7 +141,7 @@ class PublicPaymentMethodSerializer(serializers.Serializer):
 
 
 class PaymentMethodTranslationSerializer(serializers.ModelSerializer):
-    """PaymentMethodTranslation (API.md §2.5)."""
+    """PaymentMethodTranslation."""
 
     payment_method_id = serializers.UUIDField(read_only=True)
 
@@ -192,48 +192,3 @@ class PaymentMethodTranslationListSerializer(serializers.Serializer):
 class PaymentMethodTranslationEnvelopeSerializer(serializers.Serializer):
     translation = PaymentMethodTranslationSerializer()
     message = serializers.CharField()
-
-
-# --- request bodies (documentation) ----------------------------------------------------------
-
-
-class PaymentMethodWriteRequestSerializer(serializers.Serializer):
-    """Write fields of API.md §17; ``code`` and ``name`` are required on create only."""
-
-    code = serializers.RegexField(r"^[a-z0-9_-]{2,50}$", required=False)
-    name = serializers.CharField(required=False, max_length=100)
-    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    short_description = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, max_length=255
-    )
-    instructions = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    icon = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=255)
-    plugin_id = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    is_active = serializers.BooleanField(required=False)
-    is_default = serializers.BooleanField(required=False)
-    position = serializers.IntegerField(required=False)
-    min_amount = serializers.CharField(required=False, allow_null=True, help_text="money")
-    max_amount = serializers.CharField(required=False, allow_null=True, help_text="money")
-    currencies = serializers.ListField(child=serializers.CharField(), required=False)
-    countries = serializers.ListField(child=serializers.CharField(), required=False)
-    fee_type = serializers.ChoiceField(choices=FeeType.choices, required=False)
-    fee_amount = serializers.CharField(required=False, help_text="decimal, up to 4 places")
-    fee_charged_to = serializers.ChoiceField(choices=FeeChargedTo.choices, required=False)
-    config = serializers.DictField(required=False)
-
-
-class PaymentMethodReorderItemSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    position = serializers.IntegerField()
-
-
-class PaymentMethodReorderRequestSerializer(serializers.Serializer):
-    order = PaymentMethodReorderItemSerializer(many=True)
-
-
-class PaymentMethodTranslationWriteRequestSerializer(serializers.Serializer):
-    locale = serializers.CharField(min_length=2, max_length=10)
-    name = serializers.CharField(required=False, allow_null=True, max_length=100)
-    description = serializers.CharField(required=False, allow_null=True)
-    short_description = serializers.CharField(required=False, allow_null=True, max_length=255)
-    instructions = serializers.CharField(required=False, allow_null=True)

@@ -1,4 +1,4 @@
-"""Shapes of plans, categories and add-ons (API.md §2.3, §2.4).
+"""Shapes of plans, categories and add-ons.
 
 Money: decimal strings with the currency's places; the few `number` fields (price_float,
 display_price) come from the rounded Decimal at the edge. Serializers expect
@@ -43,7 +43,7 @@ class PlanPriceSerializer(serializers.Serializer):
 
 
 class PlanSerializer(serializers.ModelSerializer):
-    """Plan (API.md §2.3)."""
+    """Plan."""
 
     price = serializers.SerializerMethodField()
     price_float = serializers.SerializerMethodField()
@@ -203,7 +203,7 @@ class PricedPlanSerializer(PlanSerializer):
 
 
 class CategorySerializer(serializers.ModelSerializer):
-    """Category (API.md §2.3); ``plan_count`` from an annotation or ``context["plan_counts"]``."""
+    """Category; ``plan_count`` from an annotation or ``context["plan_counts"]``."""
 
     parent_id = serializers.UUIDField(read_only=True, allow_null=True)
     plan_count = serializers.SerializerMethodField()
@@ -259,7 +259,7 @@ class CategoryDetailSerializer(CategoryTreeSerializer):
 
 
 class AddOnSerializer(serializers.ModelSerializer):
-    """AddOn (API.md §2.4); expects ``plans`` prefetched."""
+    """AddOn; expects ``plans`` prefetched."""
 
     price = serializers.SerializerMethodField()
     billing_period = serializers.ChoiceField(choices=BillingPeriod.choices, read_only=True)

@@ -1,4 +1,4 @@
-"""Add-ons: create, update, activate / deactivate, delete (API.md §16.1)."""
+"""Add-ons: create, update, activate / deactivate, delete."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from django.db import IntegrityError, transaction
 from audit.services import audit_record, changes
 from billing.catalog import extensions
 from billing.catalog.models import AddOn, Plan
-from billing.catalog.services import validation
 from vbwd.exceptions import Conflict, HasDependencies, ValidationFailed
 
 TRACKED_FIELDS = (
@@ -26,27 +25,18 @@ TRACKED_FIELDS = (
 INVALID_PLANS = "One or more tariff plan IDs are invalid"
 
 
-def _plans(value) -> list[Plan]:
-    if not isinstance(value, list):
-        raise ValidationFailed(INVALID_PLANS, field="tarif_plan_ids")
-    try:
-        ids = [uuid.UUID(str(item)) for item in value]
-    except ValueError:
-        raise ValidationFailed(INVALID_PLANS, field="tarif_plan_ids") from None
+def _plans(ids: list[uuid.UUID]) -> list[Plan]:
+    """The plans of ``ids``; an unknown one is a 400."""
     plans = list(Plan.objects.filter(pk__in=ids))
     if len(plans) != len(set(ids)):
         raise ValidationFailed(INVALID_PLANS, field="tarif_plan_ids")
     return plans
 
 
-def clean_addon_input(data: dict, *, addon: AddOn | None) -> tuple[dict, list[Plan] | None]:
-    cleaned = validation.priced_item(
-        data, current_currency=addon.currency if addon else None, name_length=255
-    )
-    if "config" in data and data["config"] is not None:
-        cleaned["config"] = validation.json_object(data["config"], field="config")
-    plans = _plans(data["tarif_plan_ids"]) if data.get("tarif_plan_ids") is not None else None
-    return cleaned, plans
+def _split_plans(data: dict) -> tuple[dict, list[Plan] | None]:
+    fields = {key: value for key, value in data.items() if key != "tarif_plan_ids"}
+    ids = data.get("tarif_plan_ids")
+    return fields, (_plans(ids) if ids is not None else None)
 
 
 def _snapshot(addon: AddOn) -> dict:
@@ -62,7 +52,9 @@ def _save(addon: AddOn) -> None:
 
 
 def addon_create(*, data: dict, actor) -> AddOn:
-    cleaned, plans = clean_addon_input(data, addon=None)
+    """Creates an add-on (with the plans it is offered with) from validated input
+    (``AddOnInputSerializer``); 409 when the slug is taken."""
+    cleaned, plans = _split_plans(data)
     with transaction.atomic():
         if AddOn.objects.filter(slug=cleaned["slug"]).exists():
             raise Conflict("Slug already exists")
@@ -82,8 +74,9 @@ def addon_create(*, data: dict, actor) -> AddOn:
 
 
 def addon_update(*, addon: AddOn, data: dict, actor) -> AddOn:
-    """Partial update; ``tarif_plan_ids: []`` makes the add-on available to everyone."""
-    cleaned, plans = clean_addon_input(data, addon=addon)
+    """Partial update from validated input; ``tarif_plan_ids: []`` makes the add-on available
+    to everyone."""
+    cleaned, plans = _split_plans(data)
     with transaction.atomic():
         locked = AddOn.objects.select_for_update().get(pk=addon.pk)
         if (

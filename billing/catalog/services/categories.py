@@ -1,4 +1,5 @@
-"""Catalog services: categories."""
+"""Categories: create, update, delete, attach and detach plans, and the categories plugins
+declare."""
 
 import uuid
 
@@ -6,7 +7,6 @@ from django.db import IntegrityError, transaction
 
 from audit.services import audit_record, changes
 from billing.catalog.models import Category, Plan
-from billing.catalog.services import validation
 from vbwd.exceptions import BusinessRuleError, Conflict, ValidationFailed
 
 
@@ -52,33 +52,16 @@ def _would_cycle(category: Category, parent: Category | None) -> bool:
     return False
 
 
-def clean_category_input(data: dict, *, category: Category | None) -> dict:
-    creating = category is None
-    cleaned: dict = {}
-    if creating or "name" in data:
-        cleaned["name"] = validation.name(data.get("name"), required=creating, max_length=100)
-    if data.get("slug") not in (None, ""):
-        cleaned["slug"] = validation.slug(data["slug"])
-    elif creating:
-        cleaned["slug"] = validation.slug_from(cleaned["name"])
-    if "description" in data:
-        cleaned["description"] = validation.optional_text(data["description"], field="description")
+def _resolved(data: dict) -> dict:
+    """Validated input with ``parent_id`` turned into the parent row (400 when unknown)."""
+    cleaned = {key: value for key, value in data.items() if key != "parent_id"}
     if "parent_id" in data:
-        if data["parent_id"] in (None, ""):
-            cleaned["parent"] = None
-        else:
-            try:
-                parent_id = uuid.UUID(str(data["parent_id"]))
-            except ValueError:
-                raise ValidationFailed("Parent category not found", field="parent_id") from None
-            parent = Category.objects.filter(pk=parent_id).first()
+        parent = None
+        if data["parent_id"] is not None:
+            parent = Category.objects.filter(pk=data["parent_id"]).first()
             if parent is None:
                 raise ValidationFailed("Parent category not found", field="parent_id")
-            cleaned["parent"] = parent
-    if "is_single" in data and data["is_single"] is not None:
-        cleaned["is_single"] = validation.boolean(data["is_single"], field="is_single")
-    if "sort_order" in data and data["sort_order"] is not None:
-        cleaned["sort_order"] = validation.integer(data["sort_order"], field="sort_order")
+        cleaned["parent"] = parent
     return cleaned
 
 
@@ -102,7 +85,9 @@ def _save(category: Category) -> None:
 
 
 def category_create(*, data: dict, actor) -> Category:
-    cleaned = clean_category_input(data, category=None)
+    """Creates a category from validated input (``CategoryInputSerializer``); 409 when the
+    slug is taken."""
+    cleaned = _resolved(data)
     with transaction.atomic():
         if Category.objects.filter(slug=cleaned["slug"]).exists():
             raise Conflict("Slug already exists")
@@ -120,8 +105,9 @@ def category_create(*, data: dict, actor) -> Category:
 
 
 def category_update(*, category: Category, data: dict, actor) -> Category:
-    """Partial update; no cycles, and the root keeps its slug and (no) parent."""
-    cleaned = clean_category_input(data, category=category)
+    """Partial update from validated input; no cycles, and the root keeps its slug and (no)
+    parent."""
+    cleaned = _resolved(data)
     with transaction.atomic():
         locked = Category.objects.select_for_update().get(pk=category.pk)
         if locked.is_root and (
@@ -174,24 +160,17 @@ def category_delete(*, category: Category, actor) -> None:
         locked.delete()
 
 
-def _plans_from(plan_ids) -> list[Plan]:
-    if not isinstance(plan_ids, list) or not plan_ids:
-        raise ValidationFailed("plan_ids is required", field="plan_ids")
-    ids = []
-    for item in plan_ids:
-        try:
-            ids.append(uuid.UUID(str(item)))
-        except ValueError:
-            raise ValidationFailed(f"Plan not found: {item}", field="plan_ids") from None
-    found = {plan.pk: plan for plan in Plan.objects.filter(pk__in=ids)}
-    for plan_id in ids:
+def _plans_from(plan_ids: list[uuid.UUID]) -> list[Plan]:
+    found = {plan.pk: plan for plan in Plan.objects.filter(pk__in=plan_ids)}
+    for plan_id in plan_ids:
         if plan_id not in found:
             raise ValidationFailed(f"Plan not found: {plan_id}", field="plan_ids")
-    return [found[plan_id] for plan_id in ids]
+    return [found[plan_id] for plan_id in plan_ids]
 
 
-def category_attach_plans(*, category: Category, plan_ids, actor) -> Category:
-    """Links plans; already attached ones are skipped. Existing subscriptions are untouched."""
+def category_attach_plans(*, category: Category, plan_ids: list[uuid.UUID], actor) -> Category:
+    """Links plans (every id must exist); already attached ones are skipped. Existing
+    subscriptions are untouched."""
     plans = _plans_from(plan_ids)
     with transaction.atomic():
         locked = Category.objects.select_for_update().get(pk=category.pk)
@@ -210,16 +189,9 @@ def category_attach_plans(*, category: Category, plan_ids, actor) -> Category:
     return locked
 
 
-def category_detach_plans(*, category: Category, plan_ids, actor) -> Category:
+def category_detach_plans(*, category: Category, plan_ids: list[uuid.UUID], actor) -> Category:
     """Unlinks plans; ids that are not attached are ignored."""
-    if not isinstance(plan_ids, list) or not plan_ids:
-        raise ValidationFailed("plan_ids is required", field="plan_ids")
-    ids = []
-    for item in plan_ids:
-        try:
-            ids.append(uuid.UUID(str(item)))
-        except ValueError:
-            continue  # cannot be attached, so nothing to detach
+    ids = plan_ids
     with transaction.atomic():
         locked = Category.objects.select_for_update().get(pk=category.pk)
         removed = list(locked.plans.filter(pk__in=ids))

@@ -1,4 +1,4 @@
-"""Tariff plans: create, update, activate / deactivate / archive, copy, delete (API.md §15.1)."""
+"""Tariff plans: create, update, activate / deactivate / archive, copy, delete."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ from django.db import IntegrityError, transaction
 from audit.services import audit_record, changes
 from billing.catalog import extensions
 from billing.catalog.models import Category, Plan
-from billing.catalog.services import validation
 from vbwd.exceptions import BusinessRuleError, Conflict, HasDependencies, ValidationFailed
 
-# Well-known feature keys that must be whole numbers >= 0.
-INTEGER_FEATURES = ("default_tokens", "daily_taro_limit", "max_taro_follow_ups")
 TRACKED_FIELDS = (
     "name",
     "slug",
@@ -29,30 +26,8 @@ TRACKED_FIELDS = (
 )
 
 
-def _features(value) -> dict:
-    if isinstance(value, list):
-        if not all(isinstance(item, str) for item in value):
-            raise ValidationFailed(
-                "features must be an object or a list of strings", field="features"
-            )
-        value = dict.fromkeys(value, True)
-    if not isinstance(value, dict):
-        raise ValidationFailed("features must be an object or a list of strings", field="features")
-    for key in INTEGER_FEATURES:
-        if key in value:
-            validation.integer(value[key], field=key, low=0)
-    return value
-
-
-def _categories(value) -> list[Category]:
-    if not isinstance(value, list):
-        raise ValidationFailed("category_ids must be a list", field="category_ids")
-    ids = []
-    for item in value:
-        try:
-            ids.append(uuid.UUID(str(item)))
-        except ValueError:
-            raise ValidationFailed(f"Category not found: {item}", field="category_ids") from None
+def _categories(ids: list[uuid.UUID]) -> list[Category]:
+    """The categories of ``ids`` in order; an unknown one is a 400."""
     found = {category.pk: category for category in Category.objects.filter(pk__in=ids)}
     for category_id in ids:
         if category_id not in found:
@@ -60,21 +35,10 @@ def _categories(value) -> list[Category]:
     return [found[category_id] for category_id in ids]
 
 
-def clean_plan_input(data: dict, *, plan: Plan | None) -> tuple[dict, list[Category] | None]:
-    """Validated field values (only those given, plus create defaults) and the new categories."""
-    cleaned = validation.priced_item(
-        data, current_currency=plan.currency if plan else None, name_length=100
-    )
-    if "trial_days" in data and data["trial_days"] is not None:
-        cleaned["trial_days"] = validation.integer(
-            data["trial_days"], field="trial_days", low=0, high=365
-        )
-    if "features" in data and data["features"] is not None:
-        cleaned["features"] = _features(data["features"])
-    if plan is None:
-        cleaned["features"] = {"default_tokens": 0, **cleaned.get("features", {})}
-    categories = _categories(data["category_ids"]) if data.get("category_ids") is not None else None
-    return cleaned, categories
+def _split_categories(data: dict) -> tuple[dict, list[Category] | None]:
+    fields = {key: value for key, value in data.items() if key != "category_ids"}
+    ids = data.get("category_ids")
+    return fields, (_categories(ids) if ids is not None else None)
 
 
 def _snapshot(plan: Plan) -> dict:
@@ -90,8 +54,9 @@ def _save_unique(plan: Plan) -> None:
 
 
 def plan_create(*, data: dict, actor) -> Plan:
-    """Creates a plan (with its categories) from API input; 409 when the slug is taken."""
-    cleaned, categories = clean_plan_input(data, plan=None)
+    """Creates a plan (with its categories) from validated input (``PlanInputSerializer``); 409
+    when the slug is taken."""
+    cleaned, categories = _split_categories(data)
     with transaction.atomic():
         if Plan.objects.filter(slug=cleaned["slug"]).exists():
             raise Conflict("Slug already exists")
@@ -111,8 +76,9 @@ def plan_create(*, data: dict, actor) -> Plan:
 
 
 def plan_update(*, plan: Plan, data: dict, actor) -> Plan:
-    """Partial update; currency and billing period are fixed once subscriptions exist."""
-    cleaned, categories = clean_plan_input(data, plan=plan)
+    """Partial update from validated input; currency and billing period are fixed once
+    subscriptions exist."""
+    cleaned, categories = _split_categories(data)
     with transaction.atomic():
         locked = Plan.objects.select_for_update().get(pk=plan.pk)
         used = extensions.usage_count("plan", locked) > 0

@@ -18,6 +18,7 @@ from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from audit.models import AuditEntry
 from billing.catalog import extensions, pricing
 from billing.catalog.models import AddOn, Country, Currency, Plan, TaxRate
+from billing.catalog.serializers.geography_input import TaxRateInputSerializer
 from billing.catalog.services import geography
 from billing.catalog.tests.factories_geography import CurrencyFactory, TaxRateFactory
 from vbwd.exceptions import Conflict
@@ -1223,9 +1224,11 @@ def test_tax_on_a_created_rate_is_exact_to_the_cent(admin_client):
 def test_check_tax_rate_reports_the_earliest_overlapping_rate():
     TaxRateFactory(valid_from=datetime.date(2023, 1, 1), valid_to=datetime.date(2023, 12, 31))
     TaxRateFactory(valid_from=datetime.date(2024, 1, 1))
-    values = geography.clean_tax_rate_input(
-        {**DE_STANDARD, "valid_from": "2023-06-01"}, creating=True
+    serializer = TaxRateInputSerializer(
+        data={**DE_STANDARD, "valid_from": "2023-06-01"}, context={"creating": True}
     )
+    assert serializer.is_valid(), serializer.errors
+    values = {**geography.TAX_RATE_DEFAULTS, **serializer.validated_data}
 
     with pytest.raises(Conflict) as raised:
         geography.check_tax_rate(values)

@@ -1,25 +1,21 @@
-"""Currencies and countries for everyone (API.md §3) and their administration with tax rates
-(§18). Each view reads its object, calls one service and renders the §2.2 shapes."""
+"""Currencies and countries for everyone and their administration with tax rates.
+Each view reads its object, calls one service and renders the shapes of
+``serializers.geography``."""
 
 from __future__ import annotations
-
-import datetime
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
-from billing.catalog.selectors import default_currency, known_country
+from billing.catalog.selectors import default_currency
 from billing.catalog.serializers.geography import (
     CountryListSerializer,
-    CountryReorderRequestSerializer,
     CountrySerializer,
-    CurrencyCreateRequestSerializer,
     CurrencyDefaultChangedSerializer,
     CurrencyDeletedSerializer,
     CurrencyEnvelopeSerializer,
     CurrencyListSerializer,
     CurrencySerializer,
-    CurrencyUpdateRequestSerializer,
     PublicCountryListSerializer,
     PublicCountrySerializer,
     PublicCurrencyListSerializer,
@@ -28,13 +24,15 @@ from billing.catalog.serializers.geography import (
     TaxRateEnvelopeSerializer,
     TaxRateListSerializer,
     TaxRateSerializer,
-    TaxRateUpdateRequestSerializer,
-    TaxRateWriteRequestSerializer,
+)
+from billing.catalog.serializers.geography_input import (
+    CountryReorderInputSerializer,
+    CurrencyInputSerializer,
+    TaxRateInputSerializer,
+    TaxRateQuerySerializer,
 )
 from billing.catalog.services import geography
 from vbwd.api import AdminMixin, ApiView, PublicMixin
-from vbwd.exceptions import ValidationFailed
-from vbwd.filters import parse_bool
 from vbwd.schema import errors
 
 PUBLIC_TAGS = ["public"]
@@ -119,11 +117,15 @@ class AdminCountriesReorderView(AdminMixin, ApiView):
     @extend_schema(
         tags=COUNTRY_TAGS,
         summary="Set the positions of enabled countries (index in codes)",
-        request=CountryReorderRequestSerializer,
+        request=CountryReorderInputSerializer,
         responses={200: CountryListSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request):
-        countries = geography.countries_reorder(codes=request.data.get("codes"), actor=request.user)
+        serializer = CountryReorderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        countries = geography.countries_reorder(
+            codes=serializer.validated_data["codes"], actor=request.user
+        )
         return Response({"countries": CountrySerializer(countries, many=True).data})
 
     patch = put
@@ -174,11 +176,13 @@ class AdminCurrenciesView(AdminMixin, ApiView):
     @extend_schema(
         tags=CURRENCY_TAGS,
         summary="Create a currency",
-        request=CurrencyCreateRequestSerializer,
+        request=CurrencyInputSerializer,
         responses={201: CurrencyEnvelopeSerializer, **errors(400, 401, 403, 409)},
     )
     def post(self, request):
-        currency = geography.currency_create(data=request.data, actor=request.user)
+        serializer = CurrencyInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        currency = geography.currency_create(data=serializer.validated_data, actor=request.user)
         return Response(
             {
                 "currency": CurrencySerializer(currency).data,
@@ -202,12 +206,15 @@ class AdminCurrencyDetailView(AdminMixin, ApiView):
         tags=CURRENCY_TAGS,
         summary="Update a currency (partial; code is immutable)",
         parameters=[CODE_PARAMETER],
-        request=CurrencyUpdateRequestSerializer,
+        request=CurrencyInputSerializer,
         responses={200: CurrencyEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, code):
+        currency = geography.currency_get(code)
+        serializer = CurrencyInputSerializer(data=request.data, context={"currency": currency})
+        serializer.is_valid(raise_exception=True)
         currency = geography.currency_update(
-            currency=geography.currency_get(code), data=request.data, actor=request.user
+            currency=currency, data=serializer.validated_data, actor=request.user
         )
         return Response(
             {
@@ -245,35 +252,17 @@ class AdminCurrencySetDefaultView(AdminMixin, ApiView):
 # --- admin: tax rates -----------------------------------------------------------------------
 
 
-def _valid_on(value) -> datetime.date | None:
-    if value in (None, ""):
-        return None
-    try:
-        return datetime.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationFailed("valid_on must be a date (YYYY-MM-DD)", field="valid_on") from None
-
-
 class AdminTaxRatesView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAX_TAGS,
         summary="Tax rates by country, region and valid_from (newest first)",
-        parameters=[
-            OpenApiParameter("country", str, description="Country code"),
-            OpenApiParameter("is_active", bool),
-            OpenApiParameter("valid_on", datetime.date, description="Rates valid on this day"),
-        ],
+        parameters=[TaxRateQuerySerializer],
         responses={200: TaxRateListSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
-        tax_rates = list(
-            geography.tax_rates_filtered(
-                country=known_country(query.get("country"), field="country"),
-                is_active=parse_bool(query.get("is_active"), name="is_active"),
-                valid_on=_valid_on(query.get("valid_on")),
-            )
-        )
+        query = TaxRateQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        tax_rates = list(geography.tax_rates_filtered(**query.validated_data))
         return Response(
             {"tax_rates": TaxRateSerializer(tax_rates, many=True).data, "total": len(tax_rates)}
         )
@@ -281,11 +270,13 @@ class AdminTaxRatesView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAX_TAGS,
         summary="Create a tax rate",
-        request=TaxRateWriteRequestSerializer,
+        request=TaxRateInputSerializer,
         responses={201: TaxRateEnvelopeSerializer, **errors(400, 401, 403, 409)},
     )
     def post(self, request):
-        tax_rate = geography.tax_rate_create(data=request.data, actor=request.user)
+        serializer = TaxRateInputSerializer(data=request.data, context={"creating": True})
+        serializer.is_valid(raise_exception=True)
+        tax_rate = geography.tax_rate_create(data=serializer.validated_data, actor=request.user)
         return Response(
             {
                 "tax_rate": TaxRateSerializer(tax_rate).data,
@@ -307,12 +298,15 @@ class AdminTaxRateDetailView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAX_TAGS,
         summary="Update a tax rate (partial; limited once it is on invoices)",
-        request=TaxRateUpdateRequestSerializer,
+        request=TaxRateInputSerializer,
         responses={200: TaxRateEnvelopeSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def put(self, request, tax_rate_id):
+        tax_rate = geography.tax_rate_get(tax_rate_id)
+        serializer = TaxRateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         tax_rate = geography.tax_rate_update(
-            tax_rate=geography.tax_rate_get(tax_rate_id), data=request.data, actor=request.user
+            tax_rate=tax_rate, data=serializer.validated_data, actor=request.user
         )
         return Response(
             {

@@ -1,21 +1,25 @@
-"""Payment methods: the public list (API.md §3) and the admin routes (§17)."""
+"""Payment methods: the public list and the admin routes."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from billing.catalog.serializers.payment_method_input import (
+    PaymentMethodInputSerializer,
+    PaymentMethodReorderInputSerializer,
+    PaymentMethodTranslationInputSerializer,
+    PublicPaymentMethodDetailQuerySerializer,
+    PublicPaymentMethodQuerySerializer,
+)
 from billing.catalog.serializers.payment_methods import (
     PaymentMethodEnvelopeSerializer,
     PaymentMethodListSerializer,
     PaymentMethodMessageSerializer,
-    PaymentMethodReorderRequestSerializer,
     PaymentMethodSerializer,
     PaymentMethodTranslationEnvelopeSerializer,
     PaymentMethodTranslationListSerializer,
     PaymentMethodTranslationSerializer,
-    PaymentMethodTranslationWriteRequestSerializer,
-    PaymentMethodWriteRequestSerializer,
     PublicPaymentMethodEnvelopeSerializer,
     PublicPaymentMethodListSerializer,
     PublicPaymentMethodSerializer,
@@ -28,7 +32,6 @@ from vbwd.schema import errors
 
 PUBLIC_TAGS = ["public"]
 TAGS = ["admin: payment methods"]
-LOCALE_PARAMETER = OpenApiParameter("locale", str, description="e.g. de or pt-BR")
 
 
 def _admin_payload(method) -> dict:
@@ -44,18 +47,14 @@ class PublicPaymentMethodsView(PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC_TAGS,
         summary="Payment methods a customer can use",
-        parameters=[
-            LOCALE_PARAMETER,
-            OpenApiParameter("currency", str, description="3-letter code"),
-            OpenApiParameter("country", str, description="2-letter code"),
-            OpenApiParameter("amount", str, description="money, in currency"),
-        ],
+        parameters=[PublicPaymentMethodQuerySerializer],
         responses={200: PublicPaymentMethodListSerializer, **errors(400)},
     )
     def get(self, request):
-        filters = services.clean_public_filters(request.query_params)
-        methods = services.payment_methods_public(filters)
-        context = {"locale": filters.locale}
+        query = PublicPaymentMethodQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        methods = services.payment_methods_public(**query.validated_data)
+        context = {"locale": query.validated_data.get("locale")}
         return Response(
             {"methods": PublicPaymentMethodSerializer(methods, many=True, context=context).data}
         )
@@ -65,13 +64,13 @@ class PublicPaymentMethodDetailView(PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC_TAGS,
         summary="One available payment method by code",
-        parameters=[LOCALE_PARAMETER],
+        parameters=[PublicPaymentMethodDetailQuerySerializer],
         responses={200: PublicPaymentMethodEnvelopeSerializer, **errors(400, 404)},
     )
     def get(self, request, code):
-        locale = (request.query_params.get("locale") or "").strip() or None
-        if locale is not None:
-            locale = services.canonical_locale(locale)
+        query = PublicPaymentMethodDetailQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        locale = query.validated_data.get("locale")
         method = services.payment_method_public(code=code, locale=locale)
         return Response(
             {"method": PublicPaymentMethodSerializer(method, context={"locale": locale}).data}
@@ -92,12 +91,13 @@ class AdminPaymentMethodsView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Create a payment method",
-        request=PaymentMethodWriteRequestSerializer,
+        request=PaymentMethodInputSerializer,
         responses={201: PaymentMethodEnvelopeSerializer, **errors(400, 401, 403, 409)},
     )
     def post(self, request):
-        data = services.clean_payment_method_input(request.data)
-        method = services.payment_method_create(data=data, actor=request.user)
+        serializer = PaymentMethodInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        method = services.payment_method_create(data=serializer.validated_data, actor=request.user)
         return Response(_envelope(method, "Payment method created successfully"), status=201)
 
 
@@ -114,13 +114,16 @@ class AdminPaymentMethodDetailView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Update a payment method (partial; the code cannot change)",
-        request=PaymentMethodWriteRequestSerializer,
+        request=PaymentMethodInputSerializer,
         responses={200: PaymentMethodEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, method_id):
         method = services.payment_method_by_id(method_id)
-        data = services.clean_payment_method_input(request.data, method=method)
-        services.payment_method_update(method=method, data=data, actor=request.user)
+        serializer = PaymentMethodInputSerializer(data=request.data, context={"method": method})
+        serializer.is_valid(raise_exception=True)
+        services.payment_method_update(
+            method=method, data=serializer.validated_data, actor=request.user
+        )
         return Response(_envelope(method, "Payment method updated successfully"))
 
     patch = put
@@ -190,12 +193,15 @@ class AdminPaymentMethodReorderView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Set the positions of payment methods",
-        request=PaymentMethodReorderRequestSerializer,
+        request=PaymentMethodReorderInputSerializer,
         responses={200: PaymentMethodListSerializer, **errors(400, 401, 403)},
     )
     def put(self, request):
-        order = services.clean_reorder_input(request.data)
-        methods = services.payment_methods_reorder(order=order, actor=request.user)
+        serializer = PaymentMethodReorderInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        methods = services.payment_methods_reorder(
+            order=serializer.validated_data["order"], actor=request.user
+        )
         data = PaymentMethodSerializer(methods, many=True, context=serializer_context()).data
         return Response({"payment_methods": data})
 
@@ -218,12 +224,15 @@ class AdminPaymentMethodTranslationsView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Insert or update the translation for a locale",
-        request=PaymentMethodTranslationWriteRequestSerializer,
+        request=PaymentMethodTranslationInputSerializer,
         responses={200: PaymentMethodTranslationEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, method_id):
         method = services.payment_method_by_id(method_id)
-        locale, texts = services.clean_translation_input(request.data)
+        serializer = PaymentMethodTranslationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        texts = dict(serializer.validated_data)
+        locale = texts.pop("locale")
         translation = services.payment_method_translation_save(
             method=method, locale=locale, data=texts, actor=request.user
         )

@@ -1,18 +1,15 @@
-"""Shapes of API.md §2.1 (output) and the validated input of the details and profile updates."""
+"""Shapes of users and their details and the validated input of the details and
+profile updates."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import extensions, passwords
+from accounts import extensions
 from accounts.countries import is_known_country
 from accounts.models import User, UserDetails, UserRole, UserStatus
 from accounts.selectors import token_balance_of
-from accounts.services import validate_email_address
-from vbwd.exceptions import ValidationFailed
-from vbwd.filters import normalise_enum, parse_bool
-from vbwd.money import parse_money
 
 
 class UserDetailsSerializer(serializers.ModelSerializer):
@@ -61,7 +58,7 @@ class _UserBase(serializers.ModelSerializer):
 
 
 class UserSerializer(_UserBase):
-    """User (API.md §2.1)."""
+    """User."""
 
     token_balance = serializers.SerializerMethodField()
     details = serializers.SerializerMethodField()
@@ -176,43 +173,6 @@ class UserDetailsUpdateSerializer(serializers.Serializer):
             if field != "config" and value == "":
                 attrs[field] = None
         return attrs
-
-
-class RegisterRequestSerializer(serializers.Serializer):
-    email = serializers.CharField()
-    password = serializers.CharField()
-    first_name = serializers.CharField(required=False)
-    last_name = serializers.CharField(required=False)
-    locale = serializers.CharField(required=False)
-
-
-class LoginRequestSerializer(serializers.Serializer):
-    email = serializers.CharField()
-    password = serializers.CharField()
-
-
-class RefreshRequestSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(help_text="Alias: refresh")
-
-
-class LogoutRequestSerializer(serializers.Serializer):
-    refresh_token = serializers.CharField(required=False)
-    all = serializers.BooleanField(required=False)
-
-
-class ForgotPasswordRequestSerializer(serializers.Serializer):
-    email = serializers.CharField()
-
-
-class ResetPasswordRequestSerializer(serializers.Serializer):
-    uid = serializers.CharField()
-    token = serializers.CharField()
-    new_password = serializers.CharField()
-
-
-class ChangePasswordRequestSerializer(serializers.Serializer):
-    currentPassword = serializers.CharField(help_text="Alias: current_password")  # noqa: N815
-    newPassword = serializers.CharField(help_text="Alias: new_password")  # noqa: N815
 
 
 class TokenResponseSerializer(serializers.Serializer):
@@ -348,119 +308,3 @@ class AdminProfileUserSerializer(_UserBase):
     def get_details(self, user: User):
         details = getattr(user, "details", None)
         return UserDetailsSerializer(details).data if details is not None else None
-
-
-# --- staff input (API.md §12) -----------------------------------------------------------------
-
-
-def _details_from(data: dict, *, nested_only: bool = False) -> dict:
-    """Writable details fields, flat in ``data`` and/or nested under ``details``."""
-    raw: dict = {}
-    if not nested_only:
-        raw.update({key: data[key] for key in UserDetailsUpdateSerializer().fields if key in data})
-    nested = data.get("details")
-    if nested is not None:
-        if not isinstance(nested, dict):
-            raise ValidationFailed("details must be an object", field="details")
-        raw.update(nested)
-    serializer = UserDetailsUpdateSerializer(data=raw, partial=True)
-    if not serializer.is_valid():
-        raise ValidationFailed.from_errors(
-            {
-                key: [str(message) for message in messages]
-                for key, messages in serializer.errors.items()
-            }
-        )
-    return dict(serializer.validated_data)
-
-
-def _staff_password(value) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValidationFailed("Password is required", field="password")
-    errors = passwords.staff_set_errors(value)
-    if errors:
-        raise ValidationFailed(errors[0], field="password")
-    return value
-
-
-def _enum(value, enum, field: str) -> str:
-    canonical = normalise_enum(value, enum) if isinstance(value, str) else None
-    if canonical is None:
-        raise ValidationFailed(f"Unknown {field}: {value}", field=field)
-    return canonical
-
-
-def parse_staff_create(data: dict) -> dict:
-    email = data.get("email")
-    if not isinstance(email, str) or not email.strip():
-        raise ValidationFailed("Email is required", field="email")
-    parsed = {
-        "email": validate_email_address(email),
-        "password": _staff_password(data.get("password")),
-    }
-    if data.get("status") not in (None, ""):
-        parsed["status"] = _enum(data["status"], UserStatus, "status")
-        if parsed["status"] == UserStatus.DELETED:
-            raise ValidationFailed("A new user cannot be DELETED", field="status")
-    if data.get("role") not in (None, ""):
-        parsed["role"] = _enum(data["role"], UserRole, "role")
-    for field in ("first_name", "last_name"):
-        value = data.get(field)
-        if value is not None and (not isinstance(value, str) or len(value) > 100):
-            raise ValidationFailed(f"{field} must be at most 100 characters", field=field)
-        parsed[field] = value or None
-    parsed["details"] = _details_from(data, nested_only=True)
-    return parsed
-
-
-def parse_staff_update(data: dict) -> dict:
-    """Validated changes of ``PUT /admin/users/<id>``; only present keys are returned."""
-    parsed: dict = {}
-    if "email" in data:
-        if not isinstance(data["email"], str) or not data["email"].strip():
-            raise ValidationFailed("Email is required", field="email")
-        parsed["email"] = validate_email_address(data["email"])
-    if data.get("status") not in (None, ""):
-        parsed["status"] = _enum(data["status"], UserStatus, "status")
-        if parsed["status"] == UserStatus.DELETED:
-            raise ValidationFailed("Use DELETE to anonymise a user", field="status")
-    elif "is_active" in data:
-        is_active = parse_bool(data["is_active"], name="is_active")
-        if is_active is not None:
-            parsed["status"] = UserStatus.ACTIVE if is_active else UserStatus.SUSPENDED
-    if data.get("role") not in (None, ""):
-        parsed["role"] = _enum(data["role"], UserRole, "role")
-    if data.get("password") not in (None, ""):
-        parsed["password"] = _staff_password(data["password"])
-    if "has_used_trial" in data:
-        value = parse_bool(data["has_used_trial"], name="has_used_trial")
-        if value is not None:
-            parsed["has_used_trial"] = value
-    if "balance" in data and data["balance"] is not None:
-        parsed["balance"] = parse_money(data["balance"], field="balance")
-    if "token_balance" in data and data["token_balance"] is not None:
-        value = data["token_balance"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValidationFailed(
-                "token_balance must be a non-negative integer", field="token_balance"
-            )
-        parsed["token_balance"] = value
-        reason = data.get("token_balance_reason")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > 255):
-            raise ValidationFailed(
-                "token_balance_reason must be at most 255 characters", field="token_balance_reason"
-            )
-        parsed["token_balance_reason"] = reason or None
-    details = _details_from(data)
-    if (
-        "name" in data
-        and "first_name" not in data
-        and "last_name" not in data
-        and isinstance(data["name"], str)
-    ):
-        first, _, last = data["name"].strip().partition(" ")
-        details["first_name"] = first.strip()[:100] or None
-        details["last_name"] = last.strip()[:100] or None
-    if details:
-        parsed["details"] = details
-    return parsed

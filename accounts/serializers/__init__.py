@@ -1,0 +1,46 @@
+"""The shapes of users (``shapes``) and the input of the authentication (``auth_input``) and
+staff (``staff_input``) endpoints."""
+
+from accounts.serializers.shapes import (
+    EMPTY_SUBSCRIPTION,
+    AdminProfileUserSerializer,
+    AdminUserDetailSerializer,
+    AdminUserListItemSerializer,
+    AdminUserStatsSerializer,
+    AuthUserSerializer,
+    ChangePasswordResponseSerializer,
+    CheckEmailResponseSerializer,
+    MeResponseSerializer,
+    ProfileResponseSerializer,
+    ProfileUpdateResponseSerializer,
+    ProfileUserSerializer,
+    RefreshResponseSerializer,
+    SubscriptionSummarySerializer,
+    SuccessMessageSerializer,
+    TokenResponseSerializer,
+    UserDetailsSerializer,
+    UserDetailsUpdateSerializer,
+    UserSerializer,
+)
+
+__all__ = [
+    "EMPTY_SUBSCRIPTION",
+    "AdminProfileUserSerializer",
+    "AdminUserDetailSerializer",
+    "AdminUserListItemSerializer",
+    "AdminUserStatsSerializer",
+    "AuthUserSerializer",
+    "ChangePasswordResponseSerializer",
+    "CheckEmailResponseSerializer",
+    "MeResponseSerializer",
+    "ProfileResponseSerializer",
+    "ProfileUpdateResponseSerializer",
+    "ProfileUserSerializer",
+    "RefreshResponseSerializer",
+    "SubscriptionSummarySerializer",
+    "SuccessMessageSerializer",
+    "TokenResponseSerializer",
+    "UserDetailsSerializer",
+    "UserDetailsUpdateSerializer",
+    "UserSerializer",
+]
