@@ -20,6 +20,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from vbwd.exceptions import InvalidTransition
+
 
 class ImmutableRecordError(Exception):
     """An attempt to change or delete an issued invoice, line or credit note."""
@@ -71,6 +73,26 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     InvoiceStatus.CANCELLED: frozenset(),
     InvoiceStatus.FAILED: frozenset(),
 }
+
+# Which payment status may follow which. A payment is captured from PENDING (or FAILED, when the
+# provider retried and succeeded); a captured payment moves between CAPTURED, PARTIALLY_REFUNDED
+# and REFUNDED as refunds are recorded and reversed (a further partial refund, or the reversal of
+# one of several, leaves it PARTIALLY_REFUNDED).
+PAYMENT_TRANSITIONS: dict[str, frozenset[str]] = {
+    PaymentStatus.PENDING: frozenset({PaymentStatus.CAPTURED, PaymentStatus.FAILED}),
+    PaymentStatus.FAILED: frozenset({PaymentStatus.CAPTURED}),
+    PaymentStatus.CAPTURED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}),
+    PaymentStatus.PARTIALLY_REFUNDED: frozenset(
+        {PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED, PaymentStatus.CAPTURED}
+    ),
+    PaymentStatus.REFUNDED: frozenset({PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.CAPTURED}),
+}
+# Payment states that hold captured money (some of it may be refunded).
+SETTLED_PAYMENT_STATUSES = (
+    PaymentStatus.CAPTURED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+)
 
 OPEN_STATUSES = (InvoiceStatus.PENDING, InvoiceStatus.OVERDUE)
 MONEY = {"max_digits": 14, "decimal_places": 4}
@@ -249,6 +271,56 @@ class Invoice(ImmutableModel):
     def can_become(self, status: str) -> bool:
         return status in TRANSITIONS[self.status]
 
+    def _become(self, status: str, message: str | None = None) -> None:
+        if not self.can_become(status):
+            raise InvalidTransition(message or f"A {self.status} invoice cannot become {status}")
+        self.status = status
+
+    def mark_paid(self, *, at, payment_ref: str) -> None:
+        """An open invoice is paid by the payment ``payment_ref`` names."""
+        if not self.is_open:
+            raise InvalidTransition(f"A {self.status} invoice cannot become {InvoiceStatus.PAID}")
+        self._become(InvoiceStatus.PAID)
+        self.paid_at = at
+        self.payment_ref = payment_ref
+
+    def mark_overdue(self) -> None:
+        self._become(InvoiceStatus.OVERDUE)
+
+    def mark_failed(self) -> None:
+        """An open invoice that can no longer be paid."""
+        self._become(InvoiceStatus.FAILED)
+
+    def void(self, *, at) -> None:
+        if self.status == InvoiceStatus.PAID:
+            raise InvalidTransition("Paid invoices cannot be voided; refund them instead")
+        if self.status == InvoiceStatus.CANCELLED:
+            raise InvalidTransition("Invoice is already voided")
+        self._become(InvoiceStatus.CANCELLED, f"Cannot void an invoice in status {self.status}")
+        self.cancelled_at = at
+
+    def refund(self, amount: Decimal, *, at) -> None:
+        """``amount`` of a PAID invoice is refunded; refunding all of it makes it REFUNDED."""
+        if self.status != InvoiceStatus.PAID:
+            raise InvalidTransition("Only paid invoices can be refunded")
+        refunded = self.refunded_amount + amount
+        if refunded == self.total_amount:
+            self._become(InvoiceStatus.REFUNDED)
+        self.refunded_amount = refunded
+        self.refunded_at = at
+
+    def reverse_refund(self, amount: Decimal, *, full_refund: bool, last_refunded_at) -> None:
+        """The provider undid a refund of ``amount``. Only undoing the refund that completed the
+        invoice (and reversed its lines) makes it PAID again; undoing an earlier partial one
+        leaves the lines reversed and the invoice REFUNDED. ``last_refunded_at`` is the time of
+        the last refund still in force."""
+        if full_refund:
+            if self.status != InvoiceStatus.REFUNDED:
+                raise InvalidTransition(f"A {self.status} invoice has no full refund to undo")
+            self._become(InvoiceStatus.PAID)
+        self.refunded_amount = max(self.refunded_amount - amount, Decimal(0))
+        self.refunded_at = last_refunded_at
+
 
 class InvoiceLine(ImmutableModel):
     """One item of an invoice (DOMAIN §6). ``item_id`` is the purchase record the line activates
@@ -340,6 +412,49 @@ class Payment(models.Model):
     def __str__(self) -> str:
         reference = self.external_id or self.pk
         return f"{self.gateway} {reference}: {self.amount.normalize()} {self.currency}"
+
+    def can_become(self, status: str) -> bool:
+        return status in PAYMENT_TRANSITIONS[self.status]
+
+    def _become(self, status: str) -> None:
+        if not self.can_become(status):
+            raise InvalidTransition(f"A {self.status} payment cannot become {status}")
+        self.status = status
+
+    def _status_for_refunded(self, refunded: Decimal) -> str:
+        if refunded <= 0:
+            return PaymentStatus.CAPTURED
+        if refunded >= self.amount:
+            return PaymentStatus.REFUNDED
+        return PaymentStatus.PARTIALLY_REFUNDED
+
+    def capture(self, *, at) -> None:
+        """The provider took the money: a pending (or failed, then retried) attempt captured."""
+        if self.status in SETTLED_PAYMENT_STATUSES:
+            raise InvalidTransition(f"A {self.status} payment was captured before")
+        self._become(PaymentStatus.CAPTURED)
+        self.captured_at = at
+        self.failure_reason = None
+        self.call_started_at = None
+
+    def fail(self, reason: str) -> None:
+        self._become(PaymentStatus.FAILED)
+        self.failure_reason = reason[:500]
+        self.call_started_at = None
+
+    def _move_refunded(self, refunded: Decimal) -> None:
+        if self.status not in SETTLED_PAYMENT_STATUSES:
+            raise InvalidTransition(f"A {self.status} payment holds no money to refund")
+        self._become(self._status_for_refunded(refunded))
+        self.refunded_amount = refunded
+
+    def refund(self, amount: Decimal) -> None:
+        """``amount`` of the captured money is refunded (never more than the payment)."""
+        self._move_refunded(min(self.refunded_amount + amount, self.amount))
+
+    def reverse_refund(self, amount: Decimal) -> None:
+        """The provider undid a refund of ``amount``."""
+        self._move_refunded(max(self.refunded_amount - amount, Decimal(0)))
 
 
 class CreditNote(ImmutableModel):

@@ -37,7 +37,7 @@ def invoices_mark_overdue(*, batch_size: int = 500, now: datetime.datetime | Non
             if not batch:
                 return marked
             for invoice in batch:
-                invoice.status = InvoiceStatus.OVERDUE
+                invoice.mark_overdue()
                 invoice.save(update_fields=["status", "updated_at"])
                 audit_record(
                     action="invoice.overdue",

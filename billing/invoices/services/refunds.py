@@ -26,6 +26,7 @@ from billing.catalog.selectors import currency_places, money_text
 from billing.invoices import lines as line_registry
 from billing.invoices.extensions import token_ledger
 from billing.invoices.models import (
+    SETTLED_PAYMENT_STATUSES,
     CreditNote,
     Invoice,
     InvoiceLine,
@@ -61,12 +62,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_REFUND_REFERENCE = "ADMIN_REFUND"
 # Gateways that are not plugins: nothing to call, the money moved outside the system.
 OFFLINE_GATEWAYS = (MANUAL_GATEWAY, ZERO_GATEWAY)
-# Payment states in which a payment has captured money (some of it may be refunded).
-SETTLED_PAYMENT_STATUSES = (
-    PaymentStatus.CAPTURED,
-    PaymentStatus.PARTIALLY_REFUNDED,
-    PaymentStatus.REFUNDED,
-)
 ZERO = Decimal(0)
 
 
@@ -163,14 +158,6 @@ def _split(
         return invoice.subtotal - earlier["net"], invoice.tax_amount - earlier["tax"]
     tax = round_money(amount * invoice.tax_amount / invoice.total_amount, places)
     return amount - tax, tax
-
-
-def _payment_status_after(payment: Payment) -> str:
-    if payment.refunded_amount <= 0:
-        return PaymentStatus.CAPTURED
-    if payment.refunded_amount >= payment.amount:
-        return PaymentStatus.REFUNDED
-    return PaymentStatus.PARTIALLY_REFUNDED
 
 
 @dataclass(frozen=True)
@@ -503,8 +490,7 @@ def _refund_record(
             "status": payment.status,
             "refunded_amount": format_money(payment.refunded_amount, places),
         }
-        payment.refunded_amount = min(payment.refunded_amount + amount, payment.amount)
-        payment.status = _payment_status_after(payment)
+        payment.refund(amount)
         payment.save(update_fields=["refunded_amount", "status", "updated_at"])
 
     net, tax = _split(invoice, amount, full=full, places=places)
@@ -515,10 +501,7 @@ def _refund_record(
         "status": invoice.status,
         "refunded_amount": format_money(invoice.refunded_amount, places),
     }
-    invoice.refunded_amount += amount
-    invoice.refunded_at = now
-    if full:
-        invoice.status = InvoiceStatus.REFUNDED
+    invoice.refund(amount, at=now)
     invoice.save(update_fields=["status", "refunded_amount", "refunded_at", "updated_at"])
 
     reversal_data: dict[str, dict] = {}
@@ -738,20 +721,14 @@ def invoice_refund_reverse(
             "status": invoice.status,
             "refunded_amount": format_money(invoice.refunded_amount, places),
         }
-        invoice.refunded_amount = max(invoice.refunded_amount - credit_note.amount, ZERO)
-        # Only undoing the refund that completed the invoice (and reversed its lines) makes it
-        # PAID again; undoing an earlier partial one leaves the lines reversed and it REFUNDED.
-        if (
-            credit_note.full_refund
-            and invoice.status == InvoiceStatus.REFUNDED
-            and invoice.can_become(InvoiceStatus.PAID)
-        ):
-            invoice.status = InvoiceStatus.PAID
-        # refunded_at is the time of the last refund still in force.
-        invoice.refunded_at = (
-            CreditNote.objects.filter(invoice=invoice, reversed_at__isnull=True)
-            .exclude(pk=credit_note.pk)
-            .aggregate(last=Max("created_at"))["last"]
+        invoice.reverse_refund(
+            credit_note.amount,
+            full_refund=credit_note.full_refund,
+            last_refunded_at=(
+                CreditNote.objects.filter(invoice=invoice, reversed_at__isnull=True)
+                .exclude(pk=credit_note.pk)
+                .aggregate(last=Max("created_at"))["last"]
+            ),
         )
         invoice.save(update_fields=["status", "refunded_amount", "refunded_at", "updated_at"])
         audit_record(
@@ -776,8 +753,7 @@ def invoice_refund_reverse(
                 "status": payment.status,
                 "refunded_amount": format_money(payment.refunded_amount, places),
             }
-            payment.refunded_amount = max(payment.refunded_amount - credit_note.amount, ZERO)
-            payment.status = _payment_status_after(payment)
+            payment.reverse_refund(credit_note.amount)
             payment.save(update_fields=["refunded_amount", "status", "updated_at"])
             audit_record(
                 action="payment.refund_reversed",
