@@ -16,6 +16,7 @@ from billing.checkout import (
     CheckoutResult,
     checkout_create,
 )
+from billing.invoices.selectors import currency_places_by_code
 from billing.invoices.serializers import InvoiceSerializer, invoice_data
 from billing.subscriptions.serializers import (
     AddOnSubscriptionSerializer,
@@ -70,7 +71,7 @@ class CheckoutResponseSerializer(serializers.Serializer):
 def checkout_data(result: CheckoutResult) -> dict:
     """The 201 body of a checkout; the currencies are read once."""
     currencies = currencies_by_code()
-    places = {code: currency.decimal_places for code, currency in currencies.items()}
+    places = currency_places_by_code(currencies)
     subscription = result.subscription
     return {
         "invoice": invoice_data(result.invoice, places=places),

@@ -8,11 +8,29 @@ import uuid
 
 from django.db.models import Prefetch, QuerySet
 
+from billing.catalog.selectors import currencies_by_code, currency_places
 from billing.invoices.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, Payment
 from vbwd.exceptions import NotFound, ValidationFailed
 from vbwd.filters import normalise_enum
 
 NOT_FOUND = "Invoice not found"
+
+
+class PlacesByCode(dict):
+    """``{currency code: decimal places}``; a code the table does not know is answered, once, by
+    ``billing.catalog.selectors.currency_places``."""
+
+    def __missing__(self, code: str) -> int:
+        places = self[code] = currency_places(code)
+        return places
+
+
+def currency_places_by_code(currencies: dict | None = None) -> PlacesByCode:
+    """The decimal places of every currency, in one query (none when the caller read
+    ``currencies_by_code`` already): for rendering many amounts."""
+    if currencies is None:
+        currencies = currencies_by_code()
+    return PlacesByCode((code, currency.decimal_places) for code, currency in currencies.items())
 
 
 def _uuid(value) -> uuid.UUID:

@@ -23,7 +23,6 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.catalog.pricing import format_money
-from billing.catalog.selectors import currencies_by_code
 from billing.invoices.extensions import subscription_facts
 from billing.invoices.models import (
     CreditNote,
@@ -34,23 +33,21 @@ from billing.invoices.models import (
     Payment,
     PaymentStatus,
 )
+from billing.invoices.selectors import currency_places_by_code
 
-# Only when a currency row is missing (a currency cannot be deleted while invoices use it).
-FALLBACK_PLACES = 2
 PERCENT = Decimal("0.01")
 RATE = Decimal("0.000001")
 
 
-def currency_places() -> dict[str, int]:
-    """``{code: decimal places}`` of every currency, in one query."""
-    return {code: currency.decimal_places for code, currency in currencies_by_code().items()}
+# The name other apps' serializers import for places in bulk.
+currency_places = currency_places_by_code
 
 
 def _places(context, code: str | None) -> int:
     places = context.get("places")
     if places is None:
-        places = context["places"] = currency_places()
-    return places.get(code, FALLBACK_PLACES)
+        places = context["places"] = currency_places_by_code()
+    return places[code]
 
 
 def _money(context, amount, code: str | None) -> str | None:
@@ -569,7 +566,7 @@ class PaymentStartSerializer(serializers.Serializer):
 
 
 def _context(places: dict[str, int] | None) -> dict:
-    return {"places": places if places is not None else currency_places()}
+    return {"places": places if places is not None else currency_places_by_code()}
 
 
 def invoice_data(invoice: Invoice, *, detail: bool = False, places=None) -> dict:
@@ -581,7 +578,7 @@ def invoice_data(invoice: Invoice, *, detail: bool = False, places=None) -> dict
 def invoices_data(invoices: Iterable[Invoice]) -> list:
     """Invoices in the user shape, currencies read once."""
     invoices = list(invoices)
-    places = currency_places() if invoices else {}
+    places = currency_places_by_code() if invoices else {}
     return InvoiceSerializer(invoices, many=True, context=_context(places)).data
 
 
@@ -611,7 +608,7 @@ def admin_invoice_data(
 def admin_invoices_data(invoices: Iterable[Invoice]) -> list:
     """Invoices in the admin list shape, currencies read once."""
     invoices = list(invoices)
-    places = currency_places() if invoices else {}
+    places = currency_places_by_code() if invoices else {}
     return AdminInvoiceSerializer(invoices, many=True, context=_context(places)).data
 
 
@@ -652,7 +649,7 @@ def payment_start_data(start) -> dict:
 
 def credit_notes_data(credit_notes: Iterable[CreditNote]) -> list:
     credit_notes = list(credit_notes)
-    places = currency_places() if credit_notes else {}
+    places = currency_places_by_code() if credit_notes else {}
     return CreditNoteSerializer(credit_notes, many=True, context=_context(places)).data
 
 

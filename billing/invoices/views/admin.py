@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.catalog.pricing import format_money
+from billing.catalog.selectors import currency_places
 from billing.invoices import selectors, services
 from billing.invoices.models import CreditNote, InvoiceType
 from billing.invoices.pdf import render_credit_note_pdf, render_invoice_pdf
@@ -32,7 +33,6 @@ from billing.invoices.serializers import (
     admin_invoices_data,
     credit_note_data,
     credit_notes_data,
-    currency_places,
     payment_data,
 )
 from billing.invoices.services.capture import MANUAL_GATEWAY
@@ -138,10 +138,6 @@ def _filter_dates(queryset, query, field: str):
             moment, lookup = bound
             queryset = queryset.filter(**{f"{field}__{lookup}": moment})
     return queryset
-
-
-def _places_of(currency: str) -> int:
-    return currency_places().get(currency, 2)
 
 
 def _invoice_response(invoice_id) -> dict:
@@ -315,7 +311,7 @@ class AdminInvoiceMarkPaidView(AdminMixin, ApiView):
         label = _text(
             data, "payment_method", max_length=MAX_METHOD_LABEL_LENGTH, default=MANUAL_GATEWAY
         )
-        amount = _amount(data, places=_places_of(invoice.currency))
+        amount = _amount(data, places=currency_places(invoice.currency))
         paid_at = _paid_at(data)
         result = services.invoice_mark_paid(
             invoice_id=invoice.pk,
@@ -362,7 +358,7 @@ class AdminInvoiceRefundView(AdminMixin, ApiView):
     def post(self, request, invoice_id):
         invoice = selectors.invoice_for_staff(invoice_id, detail=False)
         data = request.data
-        places = _places_of(invoice.currency)
+        places = currency_places(invoice.currency)
         # Negative amounts reach the service, whose message is "must be greater than zero".
         amount = _amount(data, places=places, allow_negative=True)
         reason = _text(data, "reason", max_length=MAX_REASON_LENGTH)
