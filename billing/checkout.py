@@ -356,23 +356,70 @@ def _payment_method(code, *, order: _Order, user, default: Currency) -> None:
         raise _unavailable(f"Payment method '{method.name}' is not available for this order")
 
 
+def _checked_plan(plan_uuid):
+    if plan_uuid is None:
+        return None
+    plan = Plan.objects.prefetch_related("categories").filter(pk=plan_uuid).first()
+    if plan is None:
+        raise ValidationFailed("Plan not found", field="plan_id")
+    if not plan.is_active:
+        raise _unavailable("Plan is not active")
+    return plan
+
+
+def _add_bundles(order: _Order, bundle_uuids, currencies) -> None:
+    bundles = {row.pk: row for row in TokenBundle.objects.filter(pk__in=set(bundle_uuids))}
+    for bundle_uuid in bundle_uuids:
+        bundle = bundles.get(bundle_uuid)
+        if bundle is None:
+            raise ValidationFailed(
+                f"Token bundle {bundle_uuid} not found", field="token_bundle_ids"
+            )
+        if not bundle.is_active:
+            raise _unavailable(f"Token bundle {bundle.name} is not active")
+        price = _converted(bundle.price, bundle.currency, order.currency, currencies)
+        order.bundles.append((bundle, price))
+
+
+def _add_addons(order: _Order, addon_uuids, currencies, *, user, now) -> None:
+    plan = order.plan
+    addons = {
+        row.pk: row for row in AddOn.objects.prefetch_related("plans").filter(pk__in=addon_uuids)
+    }
+    valid_subscriptions = None
+    for addon_uuid in addon_uuids:
+        addon = addons.get(addon_uuid)
+        if addon is None:
+            raise ValidationFailed(f"Add-on {addon_uuid} not found", field="add_on_ids")
+        if not addon.is_active:
+            raise _unavailable(f"Add-on {addon.name} is not active")
+        plan_ids = {bound.pk for bound in addon.plans.all()}
+        if plan_ids and (plan is None or plan.pk not in plan_ids):
+            if valid_subscriptions is None:
+                valid_subscriptions = list(
+                    subscription_selectors.subscriptions_valid(user, now=now)
+                )
+            owner = next((row for row in valid_subscriptions if row.plan_id in plan_ids), None)
+            if owner is None:
+                raise _unavailable(
+                    f"Add-on {addon.name} requires a subscription to one of its plans"
+                )
+            order.addon_owner[addon.pk] = owner
+        price = _converted(addon.price, addon.currency, order.currency, currencies)
+        order.addons.append((addon, price))
+
+
 def _validate(
     *, user, plan_id, token_bundle_ids, add_on_ids, currency, payment_method_code, now
 ) -> _Order:
-    """Checks 1–8 of API.md §7 in order; reads only."""
+    """Every check of a checkout, in order, the first failure refused; reads only."""
     plan_uuid, bundle_uuids, addon_uuids = _parse_ids(plan_id, token_bundle_ids, add_on_ids)
     currencies = currencies_by_code()
     requested = None
     if currency not in (None, ""):
         requested = _active_currency(currency, currencies)
 
-    plan = None
-    if plan_uuid is not None:
-        plan = Plan.objects.prefetch_related("categories").filter(pk=plan_uuid).first()
-        if plan is None:
-            raise ValidationFailed("Plan not found", field="plan_id")
-        if not plan.is_active:
-            raise _unavailable("Plan is not active")
+    plan = _checked_plan(plan_uuid)
 
     default = next((row for row in currencies.values() if row.is_default), None)
     default = default or default_currency()
@@ -386,46 +433,10 @@ def _validate(
         _exclusive_refusal(user=user, plan=plan)
         order.plan = plan
         order.plan_price = _converted(plan.price, plan.currency, invoice_currency, currencies)
-
     if bundle_uuids:
-        bundles = {row.pk: row for row in TokenBundle.objects.filter(pk__in=set(bundle_uuids))}
-        for bundle_uuid in bundle_uuids:
-            bundle = bundles.get(bundle_uuid)
-            if bundle is None:
-                raise ValidationFailed(
-                    f"Token bundle {bundle_uuid} not found", field="token_bundle_ids"
-                )
-            if not bundle.is_active:
-                raise _unavailable(f"Token bundle {bundle.name} is not active")
-            price = _converted(bundle.price, bundle.currency, invoice_currency, currencies)
-            order.bundles.append((bundle, price))
-
+        _add_bundles(order, bundle_uuids, currencies)
     if addon_uuids:
-        addons = {
-            row.pk: row
-            for row in AddOn.objects.prefetch_related("plans").filter(pk__in=addon_uuids)
-        }
-        valid_subscriptions = None
-        for addon_uuid in addon_uuids:
-            addon = addons.get(addon_uuid)
-            if addon is None:
-                raise ValidationFailed(f"Add-on {addon_uuid} not found", field="add_on_ids")
-            if not addon.is_active:
-                raise _unavailable(f"Add-on {addon.name} is not active")
-            plan_ids = {bound.pk for bound in addon.plans.all()}
-            if plan_ids and (plan is None or plan.pk not in plan_ids):
-                if valid_subscriptions is None:
-                    valid_subscriptions = list(
-                        subscription_selectors.subscriptions_valid(user, now=now)
-                    )
-                owner = next((row for row in valid_subscriptions if row.plan_id in plan_ids), None)
-                if owner is None:
-                    raise _unavailable(
-                        f"Add-on {addon.name} requires a subscription to one of its plans"
-                    )
-                order.addon_owner[addon.pk] = owner
-            price = _converted(addon.price, addon.currency, invoice_currency, currencies)
-            order.addons.append((addon, price))
+        _add_addons(order, addon_uuids, currencies, user=user, now=now)
 
     _payment_method(payment_method_code, order=order, user=user, default=default)
     return order
