@@ -9,9 +9,8 @@ import uuid
 from django.db.models import Prefetch, QuerySet
 
 from billing.catalog.selectors import currencies_by_code, currency_places
-from billing.invoices.models import CreditNote, Invoice, InvoiceLine, InvoiceStatus, Payment
-from vbwd.exceptions import NotFound, ValidationFailed
-from vbwd.filters import normalise_enum
+from billing.invoices.models import CreditNote, Invoice, InvoiceLine, Payment
+from vbwd.exceptions import NotFound
 
 NOT_FOUND = "Invoice not found"
 
@@ -88,14 +87,3 @@ def invoice_for_staff(invoice_id, *, detail: bool = True) -> Invoice:
     if invoice is None:
         raise NotFound(NOT_FOUND)
     return invoice
-
-
-def invoice_status_filter(value) -> str | None:
-    """The ``status`` query parameter: empty = no filter, any case, ``canceled`` alias; an unknown
-    value is a 400 "Unknown status: X"."""
-    if value is None or str(value).strip() == "":
-        return None
-    status = normalise_enum(value, InvoiceStatus)
-    if status is None:
-        raise ValidationFailed(f"Unknown status: {value}", field="status")
-    return status

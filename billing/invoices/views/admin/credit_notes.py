@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.invoices import selectors
@@ -18,16 +19,16 @@ from billing.invoices.serializers import (
 from billing.invoices.views.admin.common import (
     CREDIT_NOTE_NOT_FOUND,
     CREDIT_NOTE_TAGS,
-    DATE_PARAMETERS,
     PAGINATION_PARAMETERS,
     PDF_RESPONSE,
     TAGS,
+    UUID_MESSAGES,
     _filter_dates,
     _pdf,
 )
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
-from vbwd.filters import parse_uuid
+from vbwd.fields import DateOrDateTimeField, UUIDField
 from vbwd.pagination import paginate
 from vbwd.schema import errors
 
@@ -58,29 +59,33 @@ def _credit_note(credit_note_id) -> CreditNote:
     return note
 
 
+class AdminCreditNotesQuerySerializer(serializers.Serializer):
+    user_id = UUIDField(required=False, blank_as_null=True, error_messages=UUID_MESSAGES)
+    invoice_id = UUIDField(required=False, blank_as_null=True, error_messages=UUID_MESSAGES)
+    date_from = DateOrDateTimeField()
+    date_to = DateOrDateTimeField()
+
+
 class AdminCreditNotesView(AdminMixin, ApiView):
     @extend_schema(
         tags=CREDIT_NOTE_TAGS,
         summary="Every credit note, paginated, newest first",
-        parameters=[
-            *PAGINATION_PARAMETERS,
-            OpenApiParameter("user_id", str),
-            OpenApiParameter("invoice_id", str),
-            *DATE_PARAMETERS,
-        ],
+        parameters=[AdminCreditNotesQuerySerializer, *PAGINATION_PARAMETERS],
         responses={200: CreditNotePageSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
+        query = AdminCreditNotesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
         notes = CreditNote.objects.select_related("invoice")
-        user_id = parse_uuid(query.get("user_id"), name="user_id")
-        if user_id:
-            notes = notes.filter(user_id=user_id)
-        invoice_id = parse_uuid(query.get("invoice_id"), name="invoice_id")
-        if invoice_id:
-            notes = notes.filter(invoice_id=invoice_id)
-        notes = _filter_dates(notes, query, "created_at")
-        rows, meta = paginate(query, notes.order_by("-created_at", "-credit_note_number"))
+        if filters.get("user_id"):
+            notes = notes.filter(user_id=filters["user_id"])
+        if filters.get("invoice_id"):
+            notes = notes.filter(invoice_id=filters["invoice_id"])
+        notes = _filter_dates(notes, filters, "created_at")
+        rows, meta = paginate(
+            request.query_params, notes.order_by("-created_at", "-credit_note_number")
+        )
         return Response({"credit_notes": credit_notes_data(rows), **meta})
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import Q
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.invoices import selectors, services
-from billing.invoices.models import InvoiceType
+from billing.invoices.models import InvoiceStatus, InvoiceType
 from billing.invoices.pdf import render_invoice_pdf
 from billing.invoices.serializers import (
     AdminInvoiceEnvelopeSerializer,
@@ -17,78 +18,84 @@ from billing.invoices.serializers import (
     admin_invoices_data,
 )
 from billing.invoices.views.admin.common import (
-    DATE_PARAMETERS,
     INVOICE_ORDERING,
     NOT_DELETABLE,
     PAGINATION_PARAMETERS,
     PDF_RESPONSE,
     TAGS,
+    UUID_MESSAGES,
     _filter_dates,
     _invoice_response,
     _pdf,
 )
 from vbwd.api import AdminMixin, ApiView
-from vbwd.exceptions import BusinessRuleError, ValidationFailed
-from vbwd.filters import normalise_enum, parse_bool, parse_ordering, parse_uuid
+from vbwd.exceptions import BusinessRuleError
+from vbwd.fields import (
+    DateOrDateTimeField,
+    OrderingField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    UUIDField,
+)
 from vbwd.pagination import paginate
 from vbwd.schema import MessageSerializer, errors
+
+
+class AdminInvoicesQuerySerializer(serializers.Serializer):
+    """The filters of the staff invoice list, checked in this order."""
+
+    status = StrictChoiceField(
+        InvoiceStatus, required=False, allow_null=True, blank_as_null=True, help_text="any case"
+    )
+    user_id = UUIDField(required=False, blank_as_null=True, error_messages=UUID_MESSAGES)
+    invoice_type = StrictChoiceField(
+        InvoiceType, required=False, allow_null=True, blank_as_null=True, help_text="any case"
+    )
+    payment_method = StrictCharField(required=False, empty_as_none=True, help_text="method code")
+    needs_review = StrictBooleanField(
+        required=False, allow_null=True, accept_strings=True, blank_as_null=True
+    )
+    search = StrictCharField(
+        required=False, empty_as_none=True, help_text="invoice number or user email"
+    )
+    date_from = DateOrDateTimeField()
+    date_to = DateOrDateTimeField()
+    ordering = OrderingField(allowed=INVOICE_ORDERING, default="-invoiced_at")
 
 
 class AdminInvoicesView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Every invoice, paginated and filtered; newest invoiced_at first by default",
-        parameters=[
-            *PAGINATION_PARAMETERS,
-            OpenApiParameter("status", str, description="InvoiceStatus"),
-            OpenApiParameter("user_id", str),
-            OpenApiParameter("invoice_type", str, description="InvoiceType"),
-            OpenApiParameter("payment_method", str, description="method code"),
-            OpenApiParameter("needs_review", bool),
-            OpenApiParameter("search", str, description="invoice number or user email"),
-            *DATE_PARAMETERS,
-            OpenApiParameter(
-                "ordering",
-                str,
-                description="invoiced_at, due_date, total_amount or invoice_number; - for "
-                "descending (default -invoiced_at)",
-            ),
-        ],
+        parameters=[AdminInvoicesQuerySerializer, *PAGINATION_PARAMETERS],
         responses={200: AdminInvoicePageSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
+        query = AdminInvoicesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = query.validated_data
         invoices = selectors.invoices_for_staff()
-        status = selectors.invoice_status_filter(query.get("status"))
-        if status:
-            invoices = invoices.filter(status=status)
-        user_id = parse_uuid(query.get("user_id"), name="user_id")
-        if user_id:
-            invoices = invoices.filter(user_id=user_id)
-        raw_type = query.get("invoice_type")
-        if raw_type not in (None, ""):
-            invoice_type = normalise_enum(raw_type, InvoiceType)
-            if invoice_type is None:
-                raise ValidationFailed(f"Unknown invoice_type: {raw_type}", field="invoice_type")
-            invoices = invoices.filter(invoice_type=invoice_type)
-        method = (query.get("payment_method") or "").strip()
-        if method:
-            invoices = invoices.filter(payment_method__iexact=method)
-        needs_review = parse_bool(query.get("needs_review"), name="needs_review")
-        if needs_review is not None:
-            invoices = invoices.filter(needs_review=needs_review)
-        search = (query.get("search") or "").strip()
+        if filters.get("status"):
+            invoices = invoices.filter(status=filters["status"])
+        if filters.get("user_id"):
+            invoices = invoices.filter(user_id=filters["user_id"])
+        if filters.get("invoice_type"):
+            invoices = invoices.filter(invoice_type=filters["invoice_type"])
+        if filters.get("payment_method"):
+            invoices = invoices.filter(payment_method__iexact=filters["payment_method"])
+        if filters.get("needs_review") is not None:
+            invoices = invoices.filter(needs_review=filters["needs_review"])
+        search = filters.get("search")
         if search:
             invoices = invoices.filter(
                 Q(invoice_number__icontains=search) | Q(user__email__icontains=search)
             )
-        invoices = _filter_dates(invoices, query, "invoiced_at")
-        ordering = parse_ordering(
-            query.get("ordering"), allowed=INVOICE_ORDERING, default="-invoiced_at"
-        )
+        invoices = _filter_dates(invoices, filters, "invoiced_at")
+        ordering = filters["ordering"]
         tie_break = "-invoice_number" if ordering.startswith("-") else "invoice_number"
         order = [ordering] if ordering.lstrip("-") == "invoice_number" else [ordering, tie_break]
-        rows, meta = paginate(query, invoices.order_by(*order))
+        rows, meta = paginate(request.query_params, invoices.order_by(*order))
         return Response({"invoices": admin_invoices_data(rows), **meta})
 
 

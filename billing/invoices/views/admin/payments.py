@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -24,27 +25,51 @@ from billing.invoices.views.admin.common import (
     MAX_REASON_LENGTH,
     MAX_REFERENCE_LENGTH,
     TAGS,
-    _amount,
-    _flag,
     _invoice_response,
-    _paid_at,
-    _text,
 )
 from vbwd.api import AdminMixin, ApiView
+from vbwd.fields import MoneyField, StrictBooleanField, StrictCharField, StrictDateTimeField
 from vbwd.schema import ErrorSerializer, errors
 
 
+def _optional_text(max_length: int, **kwargs) -> StrictCharField:
+    """Text that may be left out: null, "" and blanks mean "not given"; trimmed."""
+    return StrictCharField(required=False, empty_as_none=True, max_length=max_length, **kwargs)
+
+
+def _optional_flag(help_text: str) -> StrictBooleanField:
+    return StrictBooleanField(
+        required=False,
+        allow_null=True,
+        accept_strings=True,
+        blank_as_null=True,
+        help_text=help_text,
+    )
+
+
+# Money is in the invoice currency: the view passes its decimal places as context["places"].
 class MarkPaidRequestSerializer(serializers.Serializer):
-    payment_reference = serializers.CharField(
-        required=False, max_length=MAX_REFERENCE_LENGTH, help_text='default "MANUAL"'
+    payment_reference = _optional_text(MAX_REFERENCE_LENGTH, help_text='default "MANUAL"')
+    payment_method = _optional_text(
+        MAX_METHOD_LABEL_LENGTH, help_text='informational label, default "manual"'
     )
-    payment_method = serializers.CharField(
-        required=False, help_text='informational label, default "manual"'
+    amount = MoneyField(
+        required=False,
+        allow_null=True,
+        blank_as_null=True,
+        help_text="money; when given it must equal total_amount",
     )
-    amount = serializers.CharField(
-        required=False, help_text="money; when given it must equal total_amount"
+    paid_at = StrictDateTimeField(
+        required=False,
+        allow_null=True,
+        blank_as_null=True,
+        help_text="not in the future; default now",
     )
-    paid_at = serializers.DateTimeField(required=False, help_text="not in the future; default now")
+
+    def validate_paid_at(self, value):
+        if value is not None and value > timezone.now():
+            raise serializers.ValidationError("paid_at cannot be in the future")
+        return value
 
 
 class MarkPaidResponseSerializer(serializers.Serializer):
@@ -54,25 +79,24 @@ class MarkPaidResponseSerializer(serializers.Serializer):
 
 
 class VoidRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, max_length=MAX_REASON_LENGTH)
+    reason = _optional_text(MAX_REASON_LENGTH)
 
 
 class RefundRequestSerializer(serializers.Serializer):
-    amount = serializers.CharField(
-        required=False, help_text="money; default: the remaining refundable amount"
-    )
-    reason = serializers.CharField(required=False, max_length=MAX_REASON_LENGTH)
-    refund_reference = serializers.CharField(
+    # A negative amount reaches the service, whose message is "must be greater than zero".
+    amount = MoneyField(
         required=False,
-        max_length=MAX_REFERENCE_LENGTH,
-        help_text='default: the gateway refund id, else "ADMIN_REFUND"',
+        allow_null=True,
+        blank_as_null=True,
+        allow_negative=True,
+        help_text="money; default: the remaining refundable amount",
     )
-    record_only = serializers.BooleanField(
-        required=False, help_text="only record a refund made outside the system"
+    reason = _optional_text(MAX_REASON_LENGTH)
+    refund_reference = _optional_text(
+        MAX_REFERENCE_LENGTH, help_text='default: the gateway refund id, else "ADMIN_REFUND"'
     )
-    force = serializers.BooleanField(
-        required=False, help_text="claw back the tokens available when the balance is short"
-    )
+    record_only = _optional_flag("only record a refund made outside the system")
+    force = _optional_flag("claw back the tokens available when the balance is short")
 
 
 class RefundResponseSerializer(serializers.Serializer):
@@ -93,25 +117,18 @@ class AdminInvoiceMarkPaidView(AdminMixin, ApiView):
     )
     def post(self, request, invoice_id):
         invoice = selectors.invoice_for_staff(invoice_id, detail=False)
-        data = request.data
-        reference = _text(
-            data,
-            "payment_reference",
-            max_length=MAX_REFERENCE_LENGTH,
-            default=DEFAULT_PAYMENT_REFERENCE,
+        serializer = MarkPaidRequestSerializer(
+            data=request.data, context={"places": currency_places(invoice.currency)}
         )
-        label = _text(
-            data, "payment_method", max_length=MAX_METHOD_LABEL_LENGTH, default=MANUAL_GATEWAY
-        )
-        amount = _amount(data, places=currency_places(invoice.currency))
-        paid_at = _paid_at(data)
+        serializer.is_valid(raise_exception=True)
+        given = serializer.validated_data
         result = services.invoice_mark_paid(
             invoice_id=invoice.pk,
             actor=request.user,
-            payment_reference=reference,
-            amount=amount,
-            paid_at=paid_at,
-            method_label=label,
+            payment_reference=given.get("payment_reference") or DEFAULT_PAYMENT_REFERENCE,
+            amount=given.get("amount"),
+            paid_at=given.get("paid_at"),
+            method_label=given.get("payment_method") or MANUAL_GATEWAY,
         )
         return Response(
             {
@@ -131,8 +148,13 @@ class AdminInvoiceVoidView(AdminMixin, ApiView):
     )
     def post(self, request, invoice_id):
         invoice = selectors.invoice_for_staff(invoice_id, detail=False)
-        reason = _text(request.data, "reason", max_length=MAX_REASON_LENGTH)
-        services.invoice_void(invoice_id=invoice.pk, actor=request.user, reason=reason)
+        serializer = VoidRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.invoice_void(
+            invoice_id=invoice.pk,
+            actor=request.user,
+            reason=serializer.validated_data.get("reason"),
+        )
         return Response({"invoice": _invoice_response(invoice.pk), "message": "Invoice voided"})
 
 
@@ -149,23 +171,19 @@ class AdminInvoiceRefundView(AdminMixin, ApiView):
     )
     def post(self, request, invoice_id):
         invoice = selectors.invoice_for_staff(invoice_id, detail=False)
-        data = request.data
         places = currency_places(invoice.currency)
-        # Negative amounts reach the service, whose message is "must be greater than zero".
-        amount = _amount(data, places=places, allow_negative=True)
-        reason = _text(data, "reason", max_length=MAX_REASON_LENGTH)
-        # Not given: the gateway's refund id, or "ADMIN_REFUND" when no gateway is called.
-        reference = _text(data, "refund_reference", max_length=MAX_REFERENCE_LENGTH)
-        record_only = _flag(data, "record_only")
-        force = _flag(data, "force")
+        serializer = RefundRequestSerializer(data=request.data, context={"places": places})
+        serializer.is_valid(raise_exception=True)
+        given = serializer.validated_data
         outcome = services.invoice_refund(
             invoice_id=invoice.pk,
             actor=request.user,
-            amount=amount,
-            reason=reason,
-            refund_reference=reference,
-            record_only=record_only,
-            force=force,
+            amount=given.get("amount"),
+            reason=given.get("reason"),
+            # Not given: the gateway's refund id, or "ADMIN_REFUND" when no gateway is called.
+            refund_reference=given.get("refund_reference"),
+            record_only=bool(given.get("record_only")),
+            force=bool(given.get("force")),
         )
         note = outcome.credit_note
         if outcome.full_refund:
