@@ -124,6 +124,8 @@ def _unavailable(message: str) -> BusinessRuleError:
 
 
 def _uuid(value) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
     if not isinstance(value, str):
         return None
     try:
@@ -140,8 +142,10 @@ def _list(value, *, name: str) -> list:
     return list(value)
 
 
-def _parse_ids(plan_id, token_bundle_ids, add_on_ids):
-    """Checks 1–2: at least one item, id formats, the bundle limit, add-ons given once."""
+def checkout_ids_parse(*, plan_id, token_bundle_ids, add_on_ids):
+    """The first checks of a checkout, on the ids as given: at least one item, the lists are
+    lists, id formats, the bundle limit, add-ons given once. Returns (plan id or None, bundle
+    ids, add-on ids) as UUIDs; the first failure is a ValidationFailed."""
     if plan_id == "":
         plan_id = None
     bundle_values = _list(token_bundle_ids, name="token_bundle_ids")
@@ -413,7 +417,9 @@ def _validate(
     *, user, plan_id, token_bundle_ids, add_on_ids, currency, payment_method_code, now
 ) -> _Order:
     """Every check of a checkout, in order, the first failure refused; reads only."""
-    plan_uuid, bundle_uuids, addon_uuids = _parse_ids(plan_id, token_bundle_ids, add_on_ids)
+    plan_uuid, bundle_uuids, addon_uuids = checkout_ids_parse(
+        plan_id=plan_id, token_bundle_ids=token_bundle_ids, add_on_ids=add_on_ids
+    )
     currencies = currencies_by_code()
     requested = None
     if currency not in (None, ""):
@@ -455,7 +461,7 @@ def checkout_create(
     currency=None,
     payment_method_code=None,
 ) -> CheckoutResult:
-    """Validates the order (API.md §7, first failure is a 400 and nothing is written), then in one
+    """Validates the order (the first failing check is a 400 and nothing is written), then in one
     transaction opens the subscription, bundle purchases and add-on subscriptions and issues
     their CHECKOUT invoice; a zero total is captured at once. ``checkout_requested`` after
     commit."""
