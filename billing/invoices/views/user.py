@@ -30,10 +30,10 @@ from billing.invoices.serializers import (
     payment_start_data,
 )
 from billing.invoices.services.payments import invoice_payment_start
+from billing.invoices.views.filters import EnumFilterField
 from vbwd import idempotency
 from vbwd.api import ApiView, OptionalAuthMixin, UserMixin
 from vbwd.exceptions import AuthenticationError, ValidationFailed
-from vbwd.fields import StrictChoiceField
 from vbwd.pagination import is_requested, paginate
 from vbwd.schema import ErrorSerializer, errors
 from vbwd.throttling import rate_limit
@@ -102,13 +102,7 @@ class PaymentStartInputSerializer(serializers.Serializer):
 
 
 class UserInvoicesQuerySerializer(serializers.Serializer):
-    status = StrictChoiceField(
-        InvoiceStatus,
-        required=False,
-        allow_null=True,
-        blank_as_null=True,
-        help_text="InvoiceStatus (any case)",
-    )
+    status = EnumFilterField(InvoiceStatus, help_text="InvoiceStatus (any case)")
 
 
 class InvoicePdfQuerySerializer(serializers.Serializer):

@@ -28,6 +28,7 @@ from billing.invoices.views.admin.common import (
     _invoice_response,
     _pdf,
 )
+from billing.invoices.views.filters import EnumFilterField
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import BusinessRuleError
 from vbwd.fields import (
@@ -35,7 +36,6 @@ from vbwd.fields import (
     OrderingField,
     StrictBooleanField,
     StrictCharField,
-    StrictChoiceField,
     UUIDField,
 )
 from vbwd.pagination import paginate
@@ -45,13 +45,9 @@ from vbwd.schema import MessageSerializer, errors
 class AdminInvoicesQuerySerializer(serializers.Serializer):
     """The filters of the staff invoice list, checked in this order."""
 
-    status = StrictChoiceField(
-        InvoiceStatus, required=False, allow_null=True, blank_as_null=True, help_text="any case"
-    )
+    status = EnumFilterField(InvoiceStatus, help_text="any case")
     user_id = UUIDField(required=False, blank_as_null=True, error_messages=UUID_MESSAGES)
-    invoice_type = StrictChoiceField(
-        InvoiceType, required=False, allow_null=True, blank_as_null=True, help_text="any case"
-    )
+    invoice_type = EnumFilterField(InvoiceType, help_text="any case")
     payment_method = StrictCharField(required=False, empty_as_none=True, help_text="method code")
     needs_review = StrictBooleanField(
         required=False, allow_null=True, accept_strings=True, blank_as_null=True
