@@ -1,6 +1,6 @@
-"""Checkout (DOMAIN §5, API.md §7): one plan, token bundles and add-ons bought on one invoice.
+"""Checkout: one plan, token bundles and add-ons bought on one invoice.
 
-Everything is validated first, in the order of the table in API.md §7, and the first problem
+Everything is validated first, in a fixed order, and the first problem
 answers 400 with nothing written. Then one transaction, with the buyer's row locked, opens the
 subscription, the pending bundle purchases and add-on subscriptions, and issues one CHECKOUT
 invoice; a zero total is captured in the same transaction. ``checkout_requested`` is sent after
@@ -188,7 +188,7 @@ def _active_currency(code, currencies: dict[str, Currency]) -> Currency:
 
 
 def _exclusive_refusal(*, user, plan: Plan) -> None:
-    """Check 5 (DOMAIN §4): no holding subscription in an exclusive category of ``plan``."""
+    """Check 5: no holding subscription in an exclusive category of ``plan``."""
     category = subscription_selectors.exclusive_category_held(user=user, plan=plan)
     if category is not None:
         raise BusinessRuleError(

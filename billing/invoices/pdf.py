@@ -1,4 +1,4 @@
-"""Invoice and credit-note PDFs (DOMAIN §6): a Django template rendered by xhtml2pdf.
+"""Invoice and credit-note PDFs: a Django template rendered by xhtml2pdf.
 
 What the document says comes from the invoice itself: its lines, amounts and the buyer and seller
 snapshots taken at issue, so a PDF printed years later shows what was issued. Only two things are

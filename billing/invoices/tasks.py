@@ -1,4 +1,4 @@
-"""Invoice jobs: the invoice email (PDF attached) and the overdue scan (DOMAIN §11)."""
+"""Invoice jobs: the invoice email (PDF attached) and the overdue scan."""
 
 from celery import shared_task
 from django.conf import settings

@@ -1,4 +1,4 @@
-"""Capture: the one path that marks an invoice PAID (DOMAIN §7), and failed payment attempts."""
+"""Capture: the one path that marks an invoice PAID, and failed payment attempts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The overdue job (DOMAIN §6, §11): PENDING invoices past their due date become OVERDUE."""
+"""The overdue job: PENDING invoices past their due date become OVERDUE."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Voiding an unpaid invoice (API.md §14)."""
+"""Voiding an unpaid invoice."""
 
 from __future__ import annotations
 
