@@ -1,10 +1,6 @@
-"""What the staff invoice and credit-note endpoints share: tags, limits, the period filter and the
-PDF response.
-"""
+"""What the staff invoice and credit-note endpoints share: tags, limits and the PDF response."""
 
 from __future__ import annotations
-
-import datetime
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -34,30 +30,8 @@ PAGINATION_PARAMETERS = [
 ]
 
 
-# --- input ----------------------------------------------------------------------------------
-
-
 # A malformed id in a query string, in the words the list filters always used.
 UUID_MESSAGES = {"invalid": "{name} must be a valid UUID"}
-
-
-def _filter_dates(queryset, period: dict, field: str):
-    """``date_from`` / ``date_to`` of ``period``: a date is the whole UTC day, inclusive; a
-    datetime is exact and inclusive."""
-    for name, end in (("date_from", False), ("date_to", True)):
-        value = period.get(name)
-        if value is None:
-            continue
-        if isinstance(value, datetime.datetime):
-            lookup, moment = ("lte" if end else "gte"), value
-        else:
-            start = datetime.datetime.combine(value, datetime.time.min, tzinfo=datetime.UTC)
-            if end:
-                lookup, moment = "lt", start + datetime.timedelta(days=1)
-            else:
-                lookup, moment = "gte", start
-        queryset = queryset.filter(**{f"{field}__{lookup}": moment})
-    return queryset
 
 
 def _invoice_response(invoice_id) -> dict:
@@ -75,6 +49,3 @@ def _pdf(content: bytes, filename: str) -> HttpResponse:
     response = HttpResponse(content, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-# --- invoices -------------------------------------------------------------------------------

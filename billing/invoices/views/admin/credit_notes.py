@@ -23,7 +23,6 @@ from billing.invoices.views.admin.common import (
     PDF_RESPONSE,
     TAGS,
     UUID_MESSAGES,
-    _filter_dates,
     _pdf,
 )
 from vbwd.api import AdminMixin, ApiView
@@ -76,16 +75,8 @@ class AdminCreditNotesView(AdminMixin, ApiView):
     def get(self, request):
         query = AdminCreditNotesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        filters = query.validated_data
-        notes = CreditNote.objects.select_related("invoice")
-        if filters.get("user_id"):
-            notes = notes.filter(user_id=filters["user_id"])
-        if filters.get("invoice_id"):
-            notes = notes.filter(invoice_id=filters["invoice_id"])
-        notes = _filter_dates(notes, filters, "created_at")
-        rows, meta = paginate(
-            request.query_params, notes.order_by("-created_at", "-credit_note_number")
-        )
+        notes = selectors.credit_notes_for_staff(**query.validated_data)
+        rows, meta = paginate(request.query_params, notes)
         return Response({"credit_notes": credit_notes_data(rows), **meta})
 
 

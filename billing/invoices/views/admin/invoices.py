@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -24,7 +23,6 @@ from billing.invoices.views.admin.common import (
     PDF_RESPONSE,
     TAGS,
     UUID_MESSAGES,
-    _filter_dates,
     _invoice_response,
     _pdf,
 )
@@ -70,28 +68,8 @@ class AdminInvoicesView(AdminMixin, ApiView):
     def get(self, request):
         query = AdminInvoicesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        filters = query.validated_data
-        invoices = selectors.invoices_for_staff()
-        if filters.get("status"):
-            invoices = invoices.filter(status=filters["status"])
-        if filters.get("user_id"):
-            invoices = invoices.filter(user_id=filters["user_id"])
-        if filters.get("invoice_type"):
-            invoices = invoices.filter(invoice_type=filters["invoice_type"])
-        if filters.get("payment_method"):
-            invoices = invoices.filter(payment_method__iexact=filters["payment_method"])
-        if filters.get("needs_review") is not None:
-            invoices = invoices.filter(needs_review=filters["needs_review"])
-        search = filters.get("search")
-        if search:
-            invoices = invoices.filter(
-                Q(invoice_number__icontains=search) | Q(user__email__icontains=search)
-            )
-        invoices = _filter_dates(invoices, filters, "invoiced_at")
-        ordering = filters["ordering"]
-        tie_break = "-invoice_number" if ordering.startswith("-") else "invoice_number"
-        order = [ordering] if ordering.lstrip("-") == "invoice_number" else [ordering, tie_break]
-        rows, meta = paginate(request.query_params, invoices.order_by(*order))
+        invoices = selectors.invoices_for_staff_filtered(**query.validated_data)
+        rows, meta = paginate(request.query_params, invoices)
         return Response({"invoices": admin_invoices_data(rows), **meta})
 
 
