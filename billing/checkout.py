@@ -1,12 +1,12 @@
-"""Checkout (DOMAIN §5, API.md §7): one plan, token bundles and add-ons bought on one invoice.
+"""Checkout: one plan, token bundles and add-ons bought on one invoice.
 
-Everything is validated first, in the order of the table in API.md §7, and the first problem
+Everything is validated first, in a fixed order, and the first problem
 answers 400 with nothing written. Then one transaction, with the buyer's row locked, opens the
 subscription, the pending bundle purchases and add-on subscriptions, and issues one CHECKOUT
 invoice; a zero total is captured in the same transaction. ``checkout_requested`` is sent after
 commit.
 
-Rules written down here (the specs are silent on them):
+Rules decided here:
 
 - Prices. Every catalog price is converted into the invoice currency at the current rates
   (``pricing.convert``) and then treated like any catalog price by ``invoice_issue``: gross when
@@ -27,9 +27,7 @@ Rules written down here (the specs are silent on them):
 
 from __future__ import annotations
 
-import datetime
-import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -37,53 +35,29 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.catalog.models import (
-    AddOn,
-    BillingPeriod,
-    Currency,
-    FeeChargedTo,
-    FeeType,
-    PaymentMethod,
     Plan,
 )
-from billing.catalog.periods import period_end
-from billing.catalog.pricing import HUNDRED, convert
-from billing.catalog.selectors import currencies_by_code, default_currency
-from billing.catalog.services.payment_methods import (
-    payment_method_accepts,
-    payment_method_is_available,
+from billing.checkout_order import (
+    MAX_BUNDLE_ENTRIES,
+    NO_ITEMS,
+    _drafts,
+    _exclusive_refusal,
+    _validate,
+    checkout_ids_parse,
+    fee_amount,
 )
-from billing.invoices.models import Invoice, InvoiceType, LineType
-from billing.invoices.services import LineDraft, build_lines, invoice_capture_zero, invoice_issue
-from billing.invoices.services.issuing import buyer_snapshot, treatment_for
+from billing.invoices.models import Invoice, InvoiceType
+from billing.invoices.services import invoice_capture_zero, invoice_issue
 from billing.invoices.signals import checkout_requested
-from billing.invoices.tax import TaxTreatment
-from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import addon_subscription_create, subscription_create
-from platform_settings.selectors import platform_settings_get
-from tokens.models import TokenBundle, TokenBundlePurchase
+from tokens.models import TokenBundlePurchase
 from tokens.services.purchases import token_bundle_purchase_create
-from vbwd.exceptions import BusinessRuleError, ValidationFailed
-from vbwd.money import round_money
-
-NO_ITEMS = "At least one item required (plan_id, token_bundle_ids, or add_on_ids)"
-MAX_BUNDLE_ENTRIES = 50
-ITEM_UNAVAILABLE = "item_unavailable"
-EXCLUSIVE_CATEGORY = "exclusive_category"
 
 MESSAGE_FREE_PLAN = "Checkout complete. Free plan activated."
 MESSAGE_COMPLETE = "Checkout complete."
 MESSAGE_TRIAL = "Checkout created. Trial started."
 MESSAGE_AWAITING = "Checkout created. Awaiting payment."
-
-PERIOD_LABELS = {
-    BillingPeriod.DAILY: "daily",
-    BillingPeriod.WEEKLY: "weekly",
-    BillingPeriod.MONTHLY: "monthly",
-    BillingPeriod.QUARTERLY: "quarterly",
-    BillingPeriod.YEARLY: "yearly",
-    BillingPeriod.ONE_TIME: "one-time",
-}
 
 
 @dataclass
@@ -102,335 +76,6 @@ class CheckoutResult:
         return MESSAGE_TRIAL if self.trial else MESSAGE_AWAITING
 
 
-@dataclass
-class _Order:
-    """A validated order: the catalog rows and their prices in the invoice currency."""
-
-    currency: Currency
-    treatment: TaxTreatment
-    plan: Plan | None = None
-    plan_price: Decimal | None = None
-    bundles: list[tuple[TokenBundle, Decimal]] = field(default_factory=list)
-    addons: list[tuple[AddOn, Decimal]] = field(default_factory=list)
-    # add-on id -> the user's valid subscription that meets its binding (the bought plan does not)
-    addon_owner: dict = field(default_factory=dict)
-    method: PaymentMethod | None = None
-    fee: Decimal | None = None
-    zero_total: bool = False
-
-
-def _unavailable(message: str) -> BusinessRuleError:
-    return BusinessRuleError(message, code=ITEM_UNAVAILABLE)
-
-
-def _uuid(value) -> uuid.UUID | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
-def _list(value, *, name: str) -> list:
-    if value is None or value == "":
-        return []
-    if not isinstance(value, (list, tuple)):
-        raise ValidationFailed(f"{name} must be a list", field=name)
-    return list(value)
-
-
-def _parse_ids(plan_id, token_bundle_ids, add_on_ids):
-    """Checks 1–2: at least one item, id formats, the bundle limit, add-ons given once."""
-    if plan_id == "":
-        plan_id = None
-    bundle_values = _list(token_bundle_ids, name="token_bundle_ids")
-    addon_values = _list(add_on_ids, name="add_on_ids")
-    if plan_id is None and not bundle_values and not addon_values:
-        raise ValidationFailed(NO_ITEMS)
-    plan_uuid = None
-    if plan_id is not None:
-        plan_uuid = _uuid(plan_id)
-        if plan_uuid is None:
-            raise ValidationFailed("Invalid plan_id format", field="plan_id")
-    if len(bundle_values) > MAX_BUNDLE_ENTRIES:
-        raise ValidationFailed(
-            f"token_bundle_ids may contain at most {MAX_BUNDLE_ENTRIES} entries",
-            field="token_bundle_ids",
-        )
-    bundle_uuids = []
-    for value in bundle_values:
-        parsed = _uuid(value)
-        if parsed is None:
-            raise ValidationFailed(f"Invalid token_bundle_id: {value}", field="token_bundle_ids")
-        bundle_uuids.append(parsed)
-    addon_uuids: list[uuid.UUID] = []
-    for value in addon_values:
-        parsed = _uuid(value)
-        if parsed is None:
-            raise ValidationFailed(f"Invalid add_on_id: {value}", field="add_on_ids")
-        if parsed in addon_uuids:
-            raise ValidationFailed(f"Duplicate add_on_id: {value}", field="add_on_ids")
-        addon_uuids.append(parsed)
-    return plan_uuid, bundle_uuids, addon_uuids
-
-
-def _active_currency(code, currencies: dict[str, Currency]) -> Currency:
-    """Check 3: the requested invoice currency exists and is active."""
-    row = currencies.get(str(code).strip().upper()) if isinstance(code, str) else None
-    if row is None or not row.is_active:
-        raise _unavailable(f"Currency '{code}' is not supported")
-    return row
-
-
-def _exclusive_refusal(*, user, plan: Plan) -> None:
-    """Check 5 (DOMAIN §4): no holding subscription in an exclusive category of ``plan``."""
-    category = subscription_selectors.exclusive_category_held(user=user, plan=plan)
-    if category is not None:
-        raise BusinessRuleError(
-            f"You already have an active subscription in category '{category.name}'. "
-            "Upgrade or downgrade instead.",
-            code=EXCLUSIVE_CATEGORY,
-        )
-
-
-def _converted(price: Decimal, code: str, order_currency: Currency, currencies) -> Decimal:
-    """A catalog price in ``code`` converted into the invoice currency at the current rates."""
-    source = currencies.get(code)
-    if source is None:  # a currency in use cannot be deleted; only a broken catalog lacks it
-        raise _unavailable(f"Currency '{code}' is not supported")
-    return convert(
-        price,
-        from_rate=source.exchange_rate,
-        to_rate=order_currency.exchange_rate,
-        places=order_currency.decimal_places,
-    )
-
-
-def _period_label(billing_period: str) -> str:
-    return PERIOD_LABELS.get(billing_period, billing_period.lower())
-
-
-def _plan_description(plan: Plan) -> str:
-    return f"{plan.name} ({_period_label(plan.billing_period)})"
-
-
-def fee_amount(
-    method: PaymentMethod, *, net_total: Decimal, currency: Currency, default: Currency
-) -> Decimal | None:
-    """The net FEE line a customer pays for ``method``, in the invoice currency, or None.
-
-    Only when ``fee_charged_to`` is ``customer`` and ``fee_type`` is not ``none``:
-    ``fixed`` — ``fee_amount`` is in the default currency and converted into the invoice
-    currency at the current rates; ``percentage`` — ``fee_amount`` % of ``net_total`` (the sum of
-    the item lines' net amounts), rounded ROUND_HALF_UP to the currency's places. A zero fee adds
-    no line.
-    """
-    if method.fee_charged_to != FeeChargedTo.CUSTOMER or method.fee_type == FeeType.NONE:
-        return None
-    if method.fee_type == FeeType.FIXED:
-        fee = convert(
-            method.fee_amount,
-            from_rate=default.exchange_rate,
-            to_rate=currency.exchange_rate,
-            places=currency.decimal_places,
-        )
-    elif method.fee_type == FeeType.PERCENTAGE:
-        fee = round_money(net_total * method.fee_amount / HUNDRED, currency.decimal_places)
-    else:
-        return None
-    return fee if fee > 0 else None
-
-
-def _fee_description(method: PaymentMethod) -> str:
-    if method.fee_type == FeeType.PERCENTAGE:
-        return f"Payment fee: {method.name} ({method.fee_amount.normalize():f} %)"
-    return f"Payment fee: {method.name}"
-
-
-def _drafts(
-    order: _Order,
-    *,
-    subscription: Subscription | None = None,
-    trial_end: datetime.datetime | None = None,
-    purchases: list[TokenBundlePurchase] | None = None,
-    addon_items: list[AddOnSubscription] | None = None,
-    with_fee: bool = True,
-) -> list[LineDraft]:
-    """The invoice lines of ``order``: plan, bundles in request order, add-ons, then the fee.
-    Without the purchase records (validation) the lines carry no item ids."""
-    drafts = []
-    if order.plan is not None:
-        plan = order.plan
-        drafts.append(
-            LineDraft(
-                type=LineType.SUBSCRIPTION,
-                description=_plan_description(plan),
-                unit_price=order.plan_price,
-                item_id=subscription.pk if subscription is not None else None,
-                catalog_item_id=plan.pk,
-                period_start=trial_end,
-                period_end=period_end(trial_end, plan.billing_period) if trial_end else None,
-            )
-        )
-    for index, (bundle, price) in enumerate(order.bundles):
-        drafts.append(
-            LineDraft(
-                type=LineType.TOKEN_BUNDLE,
-                description=f"{bundle.name} ({bundle.token_amount} tokens)",
-                unit_price=price,
-                item_id=purchases[index].pk if purchases else None,
-                catalog_item_id=bundle.pk,
-            )
-        )
-    for index, (addon, price) in enumerate(order.addons):
-        drafts.append(
-            LineDraft(
-                type=LineType.ADD_ON,
-                description=f"{addon.name} ({_period_label(addon.billing_period)})",
-                unit_price=price,
-                item_id=addon_items[index].pk if addon_items else None,
-                catalog_item_id=addon.pk,
-            )
-        )
-    if with_fee and order.fee is not None:
-        drafts.append(
-            LineDraft(
-                type=LineType.FEE,
-                description=_fee_description(order.method),
-                unit_price=order.fee,
-                price_is_net=True,
-            )
-        )
-    return drafts
-
-
-def _gross_total(drafts: list[LineDraft], order: _Order) -> tuple[Decimal, Decimal]:
-    """(net, gross) sums of ``drafts`` as ``invoice_issue`` will compute them."""
-    lines = build_lines(drafts, treatment=order.treatment, places=order.currency.decimal_places)
-    net = sum((line.amount for line in lines), Decimal(0))
-    gross = sum((line.gross_amount for line in lines), Decimal(0))
-    return net, gross
-
-
-def _payment_method(code, *, order: _Order, user, default: Currency) -> None:
-    """Check 8: the method (``code`` or the default one) exists, is available and accepts the
-    order; sets ``order.method`` and ``order.fee``. Skipped for a zero item total."""
-    net, gross = _gross_total(_drafts(order, with_fee=False), order)
-    if gross == 0:
-        order.zero_total = True
-        return
-    if code in (None, ""):
-        method = PaymentMethod.objects.filter(is_default=True).first()
-        if method is None:
-            raise _unavailable("No payment method is available for this order")
-    else:
-        method = (
-            PaymentMethod.objects.filter(code=code.strip()).first()
-            if isinstance(code, str)
-            else None
-        )
-        if method is None:
-            raise ValidationFailed(
-                f"Payment method '{code}' not found", field="payment_method_code"
-            )
-    order.method = method
-    order.fee = fee_amount(method, net_total=net, currency=order.currency, default=default)
-    if order.fee is not None:
-        _net, gross = _gross_total(_drafts(order), order)
-    country = buyer_snapshot(user)["country"] or platform_settings_get().address_country or None
-    # As amount_in_default_currency does, with the rates already loaded.
-    amount_in_default = convert(
-        gross,
-        from_rate=order.currency.exchange_rate,
-        to_rate=default.exchange_rate,
-        places=default.decimal_places,
-    )
-    accepted = payment_method_is_available(method) and payment_method_accepts(
-        method,
-        currency=order.currency.code,
-        country=country,
-        amount_in_default=amount_in_default,
-    )
-    if not accepted:
-        raise _unavailable(f"Payment method '{method.name}' is not available for this order")
-
-
-def _validate(
-    *, user, plan_id, token_bundle_ids, add_on_ids, currency, payment_method_code, now
-) -> _Order:
-    """Checks 1–8 of API.md §7 in order; reads only."""
-    plan_uuid, bundle_uuids, addon_uuids = _parse_ids(plan_id, token_bundle_ids, add_on_ids)
-    currencies = currencies_by_code()
-    requested = None
-    if currency not in (None, ""):
-        requested = _active_currency(currency, currencies)
-
-    plan = None
-    if plan_uuid is not None:
-        plan = Plan.objects.prefetch_related("categories").filter(pk=plan_uuid).first()
-        if plan is None:
-            raise ValidationFailed("Plan not found", field="plan_id")
-        if not plan.is_active:
-            raise _unavailable("Plan is not active")
-
-    default = next((row for row in currencies.values() if row.is_default), None)
-    default = default or default_currency()
-    if requested is not None:
-        invoice_currency = requested
-    else:
-        invoice_currency = _active_currency(plan.currency if plan else default.code, currencies)
-    order = _Order(currency=invoice_currency, treatment=treatment_for(user, on=now.date()))
-
-    if plan is not None:
-        _exclusive_refusal(user=user, plan=plan)
-        order.plan = plan
-        order.plan_price = _converted(plan.price, plan.currency, invoice_currency, currencies)
-
-    if bundle_uuids:
-        bundles = {row.pk: row for row in TokenBundle.objects.filter(pk__in=set(bundle_uuids))}
-        for bundle_uuid in bundle_uuids:
-            bundle = bundles.get(bundle_uuid)
-            if bundle is None:
-                raise ValidationFailed(
-                    f"Token bundle {bundle_uuid} not found", field="token_bundle_ids"
-                )
-            if not bundle.is_active:
-                raise _unavailable(f"Token bundle {bundle.name} is not active")
-            price = _converted(bundle.price, bundle.currency, invoice_currency, currencies)
-            order.bundles.append((bundle, price))
-
-    if addon_uuids:
-        addons = {
-            row.pk: row
-            for row in AddOn.objects.prefetch_related("plans").filter(pk__in=addon_uuids)
-        }
-        valid_subscriptions = None
-        for addon_uuid in addon_uuids:
-            addon = addons.get(addon_uuid)
-            if addon is None:
-                raise ValidationFailed(f"Add-on {addon_uuid} not found", field="add_on_ids")
-            if not addon.is_active:
-                raise _unavailable(f"Add-on {addon.name} is not active")
-            plan_ids = {bound.pk for bound in addon.plans.all()}
-            if plan_ids and (plan is None or plan.pk not in plan_ids):
-                if valid_subscriptions is None:
-                    valid_subscriptions = list(
-                        subscription_selectors.subscriptions_valid(user, now=now)
-                    )
-                owner = next((row for row in valid_subscriptions if row.plan_id in plan_ids), None)
-                if owner is None:
-                    raise _unavailable(
-                        f"Add-on {addon.name} requires a subscription to one of its plans"
-                    )
-                order.addon_owner[addon.pk] = owner
-            price = _converted(addon.price, addon.currency, invoice_currency, currencies)
-            order.addons.append((addon, price))
-
-    _payment_method(payment_method_code, order=order, user=user, default=default)
-    return order
-
-
 def _trial_applies(plan: Plan | None, plan_price: Decimal | None, user) -> bool:
     return bool(plan is not None and plan.trial_days > 0 and plan_price and not user.has_used_trial)
 
@@ -444,7 +89,7 @@ def checkout_create(
     currency=None,
     payment_method_code=None,
 ) -> CheckoutResult:
-    """Validates the order (API.md §7, first failure is a 400 and nothing is written), then in one
+    """Validates the order (the first failing check is a 400 and nothing is written), then in one
     transaction opens the subscription, bundle purchases and add-on subscriptions and issues
     their CHECKOUT invoice; a zero total is captured at once. ``checkout_requested`` after
     commit."""
@@ -576,3 +221,17 @@ def _reloaded(subscription, purchases, addon_items):
         )
         addon_items = [fresh[row.pk] for row in addon_items]
     return subscription, purchases, addon_items
+
+
+__all__ = [
+    "MAX_BUNDLE_ENTRIES",
+    "MESSAGE_AWAITING",
+    "MESSAGE_COMPLETE",
+    "MESSAGE_FREE_PLAN",
+    "MESSAGE_TRIAL",
+    "NO_ITEMS",
+    "CheckoutResult",
+    "checkout_create",
+    "checkout_ids_parse",
+    "fee_amount",
+]

@@ -1,4 +1,4 @@
-"""Route of the checkout use case (API.md §7)."""
+"""Route of the checkout use case."""
 
 from billing.checkout_views import CheckoutView
 from vbwd.api import route

@@ -1,8 +1,8 @@
-"""``POST /user/checkout`` (API.md §7): one plan, token bundles and add-ons on one invoice."""
+"""``POST /user/checkout``: one plan, token bundles and add-ons on one invoice."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -15,7 +15,9 @@ from billing.checkout import (
     MESSAGE_TRIAL,
     CheckoutResult,
     checkout_create,
+    checkout_ids_parse,
 )
+from billing.invoices.selectors import currency_places_by_code
 from billing.invoices.serializers import InvoiceSerializer, invoice_data
 from billing.subscriptions.serializers import (
     AddOnSubscriptionSerializer,
@@ -31,30 +33,79 @@ from vbwd.throttling import rate_limit
 TAGS = ["user: checkout"]
 
 
-class CheckoutSerializer(serializers.Serializer):
-    """The checkout body; the service checks it in the order of API.md §7 (this serializer only
-    documents it)."""
+class _AsGiven(serializers.Field):
+    """A value taken as the client sent it: ``checkout_ids_parse`` and the checkout's own checks
+    read it, in the order their messages are reported."""
 
-    plan_id = serializers.UUIDField(required=False, allow_null=True)
-    token_bundle_ids = serializers.ListField(
-        child=serializers.UUIDField(),
-        required=False,
-        max_length=MAX_BUNDLE_ENTRIES,
-        help_text="repeats allowed: each entry is one purchase and one line",
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if data is serializers.empty:
+            raise serializers.SkipField
+        return (False, data)
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+@extend_schema_field({"type": "string", "format": "uuid", "nullable": True})
+class _GivenId(_AsGiven):
+    pass
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "format": "uuid"}})
+class _GivenIds(_AsGiven):
+    pass
+
+
+@extend_schema_field(
+    {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": MAX_BUNDLE_ENTRIES}
+)
+class _GivenBundleIds(_AsGiven):
+    pass
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class _GivenCode(_AsGiven):
+    pass
+
+
+class CheckoutSerializer(serializers.Serializer):
+    """The checkout body. The ids are checked here (at least one item, formats, the bundle
+    limit, add-ons once); the currency and the payment method against the catalog by the
+    checkout, after the ids."""
+
+    plan_id = _GivenId()
+    token_bundle_ids = _GivenBundleIds(
+        help_text="repeats allowed: each entry is one purchase and one line"
     )
-    add_on_ids = serializers.ListField(
-        child=serializers.UUIDField(), required=False, help_text="each id at most once"
-    )
-    currency = serializers.CharField(
-        required=False,
-        allow_null=True,
+    add_on_ids = _GivenIds(help_text="each id at most once")
+    currency = _GivenCode(
         help_text="invoice currency; default: the plan's currency, else the default currency",
     )
-    payment_method_code = serializers.CharField(
-        required=False,
-        allow_null=True,
+    payment_method_code = _GivenCode(
         help_text="default: the default payment method; ignored when the total is zero",
     )
+
+    def validate(self, attrs):
+        plan_id, bundle_ids, add_on_ids = checkout_ids_parse(
+            plan_id=attrs.get("plan_id"),
+            token_bundle_ids=attrs.get("token_bundle_ids"),
+            add_on_ids=attrs.get("add_on_ids"),
+        )
+        return {
+            "plan_id": plan_id,
+            "token_bundle_ids": bundle_ids,
+            "add_on_ids": add_on_ids,
+            "currency": attrs.get("currency"),
+            "payment_method_code": attrs.get("payment_method_code"),
+        }
 
 
 class CheckoutResponseSerializer(serializers.Serializer):
@@ -70,7 +121,7 @@ class CheckoutResponseSerializer(serializers.Serializer):
 def checkout_data(result: CheckoutResult) -> dict:
     """The 201 body of a checkout; the currencies are read once."""
     currencies = currencies_by_code()
-    places = {code: currency.decimal_places for code, currency in currencies.items()}
+    places = currency_places_by_code(currencies)
     subscription = result.subscription
     return {
         "invoice": invoice_data(result.invoice, places=places),
@@ -91,19 +142,13 @@ class CheckoutView(UserMixin, ApiView):
         summary="Buy a plan, token bundles and add-ons on one invoice",
         description=(
             "Validation runs first and the first failing check answers 400 with nothing "
-            "created (API.md §7). A zero total is captured at once and everything activates."
+            "created. A zero total is captured at once and everything activates."
         ),
         request=CheckoutSerializer,
         responses={201: CheckoutResponseSerializer, **errors(400, 401, 409, 429)},
     )
     def post(self, request):
-        data = request.data
-        result = checkout_create(
-            user=request.user,
-            plan_id=data.get("plan_id"),
-            token_bundle_ids=data.get("token_bundle_ids"),
-            add_on_ids=data.get("add_on_ids"),
-            currency=data.get("currency"),
-            payment_method_code=data.get("payment_method_code"),
-        )
+        serializer = CheckoutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = checkout_create(user=request.user, **serializer.validated_data)
         return Response(checkout_data(result), status=201)

@@ -25,6 +25,8 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from django.core.validators import MaxLengthValidator
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -415,3 +417,101 @@ class StrictDateField(_NamedMessagesMixin, serializers.DateField):
             except ValueError:
                 pass
         self.fail("invalid")
+
+
+class StrictDateTimeField(_NamedMessagesMixin, serializers.DateTimeField):
+    """An ISO datetime; one without an offset is UTC. ``blank_as_null`` reads "" like ``null``."""
+
+    default_error_messages = {
+        "invalid": "{name} must be a datetime",
+        "null": "{name} must be a datetime",
+    }
+
+    def __init__(self, *, blank_as_null: bool = False, **kwargs):
+        self.blank_as_null = blank_as_null
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if data == "" and self.blank_as_null and self.allow_null:
+            return (True, None)
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> datetime.datetime:
+        moment = None
+        if isinstance(data, str):
+            try:
+                moment = parse_datetime(data)
+            except ValueError:
+                moment = None
+        if moment is None:
+            self.fail("invalid")
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, datetime.UTC)
+        return moment
+
+
+@extend_schema_field({"type": "string", "description": "a date (YYYY-MM-DD) or a datetime"})
+class DateOrDateTimeField(_NamedMessagesMixin, serializers.Field):
+    """A bound of a period filter: a ``datetime.date`` for ``YYYY-MM-DD`` (the whole UTC day),
+    else an aware datetime (UTC when no offset is given); "" means not given."""
+
+    default_error_messages = {"invalid": "{name} must be a date (YYYY-MM-DD) or a datetime"}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and data.strip() == "":
+            return (True, None)
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> datetime.date | datetime.datetime:
+        text = str(data).strip()
+        try:
+            day = parse_date(text) if len(text) == 10 else None
+            moment = None if day else parse_datetime(text)
+        except ValueError:
+            day = moment = None
+        if day is not None:
+            return day
+        if moment is None:
+            self.fail("invalid")
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, datetime.UTC)
+        return moment
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class OrderingField(_NamedMessagesMixin, serializers.Field):
+    """``ordering``: one of ``allowed``, ``-`` in front for descending; empty means ``default``."""
+
+    default_error_messages = {
+        "invalid": "{name} must be one of {allowed} (with - for descending)",
+    }
+
+    def __init__(self, *, allowed: tuple[str, ...], default: str, **kwargs):
+        self.allowed = allowed
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault(
+            "help_text", f"{', '.join(allowed)}; - for descending (default {default})"
+        )
+        super().__init__(default=default, **kwargs)
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and data.strip() == "":
+            return (True, self.get_default())
+        if data is None:
+            return (True, self.get_default())
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> str:
+        text = str(data).strip()
+        if text.lstrip("-") not in self.allowed:
+            self.fail("invalid", allowed=", ".join(self.allowed))
+        return text
+
+    def to_representation(self, value) -> str:
+        return value

@@ -1,4 +1,4 @@
-"""The line-type registry (DOMAIN §6): what each invoice line type does when its invoice is paid,
+"""The line-type registry: what each invoice line type does when its invoice is paid,
 voided, fully refunded or the refund is reversed.
 
 Apps above invoices register their types in ``AppConfig.ready()`` (subscriptions:

@@ -1,4 +1,4 @@
-"""Invoice and credit-note PDFs (DOMAIN §6): a Django template rendered by xhtml2pdf.
+"""Invoice and credit-note PDFs: a Django template rendered by xhtml2pdf.
 
 What the document says comes from the invoice itself: its lines, amounts and the buyer and seller
 snapshots taken at issue, so a PDF printed years later shows what was issued. Only two things are
@@ -28,8 +28,9 @@ from xhtml2pdf.config.resources import ResourceAccessPolicy
 from xhtml2pdf.default import DEFAULT_FONT
 
 from accounts.models import UserDetails
-from billing.catalog.models import Country, Currency, PaymentMethod
+from billing.catalog.models import Country, PaymentMethod
 from billing.catalog.pricing import format_money
+from billing.catalog.selectors import currency_places
 from billing.catalog.services.payment_methods import (
     PaymentMethodKind,
     localized_texts,
@@ -117,7 +118,7 @@ def html_to_pdf(html: str) -> bytes:
 
 def invoice_pdf_context(invoice: Invoice, locale: str | None = None) -> dict:
     """Everything the invoice template prints, amounts already formatted."""
-    places = _places(invoice.currency)
+    places = currency_places(invoice.currency)
     lines = list(invoice.lines.all())
     seller = dict(invoice.seller or {})
     buyer = dict(invoice.billing_address or {})
@@ -176,7 +177,7 @@ def invoice_pdf_context(invoice: Invoice, locale: str | None = None) -> dict:
 def credit_note_pdf_context(credit_note: CreditNote) -> dict:
     """Everything the credit-note template prints, amounts already formatted."""
     invoice = credit_note.invoice
-    places = _places(credit_note.currency)
+    places = currency_places(credit_note.currency)
     seller = dict(invoice.seller or {})
     buyer = dict(invoice.billing_address or {})
     countries = _country_names(seller.get("address_country"), buyer.get("country"))
@@ -296,13 +297,6 @@ def _country_names(*codes) -> dict[str, str]:
         code: f"{name} ({code})"
         for code, name in Country.objects.filter(code__in=wanted).values_list("code", "name")
     }
-
-
-def _places(currency_code: str) -> int:
-    places = (
-        Currency.objects.filter(code=currency_code).values_list("decimal_places", flat=True).first()
-    )
-    return 2 if places is None else places
 
 
 def _money(amount: Decimal, places: int) -> str:

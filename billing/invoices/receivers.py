@@ -52,7 +52,7 @@ def register_account_hooks() -> None:
 
 @receiver(account_extensions.user_anonymising, dispatch_uid="invoices.void_open_on_anonymise")
 def void_open_invoices(sender, user, actor=None, **kwargs) -> None:
-    """Anonymisation (API.md §12) voids the user's PENDING/OVERDUE invoices, in its transaction."""
+    """Anonymisation voids the user's PENDING/OVERDUE invoices, in its transaction."""
     from billing.invoices.services import invoice_void
 
     open_ids = Invoice.objects.filter(user=user, status__in=OPEN_STATUSES).values_list(

@@ -1,4 +1,4 @@
-"""Domain events of checkout, invoices and payments (DOMAIN §9). Every one is sent after the
+"""Domain events of checkout, invoices and payments. Every one is sent after the
 transaction that made the change has committed (``transaction.on_commit``), with
 ``send_robust`` so a failing receiver never undoes a committed change. Receivers of a disabled
 plugin are skipped (PluginSignal)."""

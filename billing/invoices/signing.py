@@ -1,4 +1,4 @@
-"""Signed invoice download links (API.md §11): ``/api/v1/user/invoices/<id>/pdf?signature=<s>``
+"""Signed invoice download links: ``/api/v1/user/invoices/<id>/pdf?signature=<s>``
 works without an Authorization header for ``VBWD_PDF_LINK_TTL_SECONDS`` (default 300).
 
 The signature binds the invoice id and the user id with a salt used for nothing else, so a link

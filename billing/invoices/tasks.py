@@ -1,4 +1,4 @@
-"""Invoice jobs: the invoice email (PDF attached) and the overdue scan (DOMAIN §11)."""
+"""Invoice jobs: the invoice email (PDF attached) and the overdue scan."""
 
 from celery import shared_task
 from django.conf import settings
@@ -14,8 +14,9 @@ def _day(value) -> str | None:
 def send_invoice_email(invoice_id: str) -> bool:
     """Emails the invoice with its PDF to the buyer; an anonymised buyer gets nothing.
     Returns whether a message was sent."""
-    from billing.catalog.models import Currency, PaymentMethod
+    from billing.catalog.models import PaymentMethod
     from billing.catalog.pricing import format_money
+    from billing.catalog.selectors import currency_places
     from billing.invoices.models import Invoice, InvoiceStatus
     from billing.invoices.pdf import render_invoice_pdf
     from billing.invoices.services.emailing import invoice_recipient
@@ -26,8 +27,7 @@ def send_invoice_email(invoice_id: str) -> bool:
     email = invoice_recipient(invoice)
     if email is None:
         return False
-    currency = Currency.objects.filter(code=invoice.currency).first()
-    places = currency.decimal_places if currency is not None else 2
+    places = currency_places(invoice.currency)
     seller = invoice.seller or {}
     open_invoice = invoice.status in (InvoiceStatus.PENDING, InvoiceStatus.OVERDUE)
     method = (

@@ -1,4 +1,4 @@
-"""Tax of invoice lines (DOMAIN §6).
+"""Tax of invoice lines.
 
 The buyer's country (billing details; else the seller's country) picks the rate valid on the issue
 date. Catalog prices are net unless that rate says the country's prices include tax. A business

@@ -1,4 +1,4 @@
-"""admin invoice routes (API.md §14)."""
+"""admin invoice routes."""
 
 from billing.invoices.views import admin as views
 from vbwd.api import UUID_PATTERN, route

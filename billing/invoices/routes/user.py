@@ -1,4 +1,4 @@
-"""user invoice routes (API.md §11)."""
+"""user invoice routes."""
 
 from billing.invoices.views import user as views
 from vbwd.api import UUID_PATTERN, route

@@ -1,4 +1,4 @@
-"""Capture: the one path that marks an invoice PAID (DOMAIN §7), and failed payment attempts."""
+"""Capture: the one path that marks an invoice PAID, and failed payment attempts."""
 
 from __future__ import annotations
 
@@ -248,10 +248,7 @@ def _capture(
         payment.currency = currency
         if provider_data:
             payment.provider_data = provider_data
-        payment.status = PaymentStatus.CAPTURED
-        payment.captured_at = paid_at
-        payment.failure_reason = None
-        payment.call_started_at = None
+        payment.capture(at=paid_at)
         payment.save(
             update_fields=[
                 "external_id",
@@ -295,9 +292,7 @@ def _capture(
             return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
 
         before = invoice.status
-        invoice.status = InvoiceStatus.PAID
-        invoice.paid_at = paid_at
-        invoice.payment_ref = _reference(payment)
+        invoice.mark_paid(at=paid_at, payment_ref=_reference(payment))
         # needs_review stays as it was: an earlier mismatched payment is still money that
         # staff must return or settle.
         invoice.save(update_fields=["status", "paid_at", "payment_ref", "updated_at"])
@@ -363,9 +358,7 @@ def payment_fail(
         )
         if payment.status != PaymentStatus.PENDING:
             return payment
-        payment.status = PaymentStatus.FAILED
-        payment.failure_reason = reason[:500]
-        payment.call_started_at = None
+        payment.fail(reason)
         if provider_data:
             payment.provider_data = provider_data
         payment.save()

@@ -1,4 +1,4 @@
-"""Duplicating an invoice (API.md §14): a new MANUAL invoice that bills the same amounts again."""
+"""Duplicating an invoice: a new MANUAL invoice that bills the same amounts again."""
 
 from __future__ import annotations
 

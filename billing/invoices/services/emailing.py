@@ -1,4 +1,4 @@
-"""Sending an invoice to its buyer by email (API.md §14 resend)."""
+"""Sending an invoice to its buyer by email."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The inbound provider-event store (DOMAIN §7): every verified webhook event is stored once per
+"""The inbound provider-event store: every verified webhook event is stored once per
 (provider, event id) and processed at most once successfully, however often and however
 concurrently the provider delivers it."""
 

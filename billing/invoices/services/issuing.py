@@ -53,7 +53,7 @@ class LineDraft:
 
 
 def buyer_snapshot(user) -> dict:
-    """BillingSnapshot (API.md §2.7) of the user's billing details now."""
+    """BillingSnapshot of the user's billing details now."""
     details = getattr(user, "details", None)
 
     def value(name: str):
@@ -75,7 +75,7 @@ def buyer_snapshot(user) -> dict:
 
 
 def seller_snapshot() -> dict:
-    """SellerSnapshot (API.md §2.7) from the platform settings now."""
+    """SellerSnapshot from the platform settings now."""
     settings = platform_settings_get()
     snapshot = {name: getattr(settings, name) or None for name in SELLER_FIELDS}
     snapshot["email"] = settings.company_email or settings.contact_email or None

@@ -1,4 +1,4 @@
-"""Gapless invoice and credit-note numbers (DOMAIN §6)."""
+"""Gapless invoice and credit-note numbers."""
 
 from __future__ import annotations
 

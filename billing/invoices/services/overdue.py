@@ -1,4 +1,4 @@
-"""The overdue job (DOMAIN §6, §11): PENDING invoices past their due date become OVERDUE."""
+"""The overdue job: PENDING invoices past their due date become OVERDUE."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def invoices_mark_overdue(*, batch_size: int = 500, now: datetime.datetime | Non
             if not batch:
                 return marked
             for invoice in batch:
-                invoice.status = InvoiceStatus.OVERDUE
+                invoice.mark_overdue()
                 invoice.save(update_fields=["status", "updated_at"])
                 audit_record(
                     action="invoice.overdue",

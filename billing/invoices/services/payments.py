@@ -1,4 +1,4 @@
-"""Starting the payment of an invoice (API.md §11, ``POST /user/invoices/<id>/pay``).
+"""Starting the payment of an invoice (``POST /user/invoices/<id>/pay``).
 
 Starting a payment never marks a non-zero invoice paid: an offline method (bank transfer) only
 returns the transfer details, a gateway method opens (or reuses) a provider checkout session and
@@ -51,7 +51,7 @@ class PaymentAction(enum.StrEnum):
 
 @dataclass(frozen=True)
 class PaymentStart:
-    """What the customer does next (the PaymentStart shape of API.md §2.7)."""
+    """What the customer does next (the PaymentStart shape)."""
 
     action: str
     invoice: Invoice
@@ -96,7 +96,7 @@ def _method_for(invoice: Invoice) -> PaymentMethod:
 def bank_transfer_instructions(
     invoice: Invoice, method: PaymentMethod, *, locale: str | None
 ) -> dict:
-    """BankTransferInstructions (API.md §2.7): the method's texts for ``locale`` (default: the
+    """BankTransferInstructions: the method's texts for ``locale`` (default: the
     owner's saved language) and the seller's bank account as printed on the invoice (its seller
     snapshot, so the response, the PDF and the e-mail name one account); the reference is the
     invoice number."""

@@ -1,18 +1,25 @@
-"""The caller's invoices and paying them (API.md §11)."""
+"""The caller's invoices and paying them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import urlencode
 
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.catalog.services.payment_methods import canonical_locale
 from billing.invoices import selectors, signing
+from billing.invoices.models import InvoiceStatus
 from billing.invoices.serializers import (
     InvoiceDownloadSerializer,
     InvoiceEnvelopeSerializer,
@@ -23,6 +30,7 @@ from billing.invoices.serializers import (
     payment_start_data,
 )
 from billing.invoices.services.payments import invoice_payment_start
+from billing.invoices.views.filters import EnumFilterField
 from vbwd import idempotency
 from vbwd.api import ApiView, OptionalAuthMixin, UserMixin
 from vbwd.exceptions import AuthenticationError, ValidationFailed
@@ -51,17 +59,56 @@ def _pdf_response(invoice) -> HttpResponse:
     return response
 
 
-def _locale(request) -> str | None:
-    """``locale`` from the query or the body; a malformed value is ignored (the service then
+@extend_schema_field(OpenApiTypes.STR)
+class _LocaleField(serializers.Field):
+    """A language code such as ``de`` or ``pt-BR``, taken as given; ``_locale_or_none`` reads
+    it (a malformed value is ignored)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("help_text", "language of the instructions text")
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
+def _locale_or_none(value) -> str | None:
+    """The canonical language code, or None for a missing or malformed one (the service then
     uses the caller's saved language)."""
-    data = request.data if hasattr(request.data, "get") else {}
-    raw = request.query_params.get("locale") or data.get("locale")
-    if not isinstance(raw, str) or not raw.strip():
+    if not isinstance(value, str) or not value.strip():
         return None
     try:
-        return canonical_locale(raw)
+        return canonical_locale(value)
     except ValidationFailed:
         return None
+
+
+class PaymentStartQuerySerializer(serializers.Serializer):
+    locale = _LocaleField()
+
+
+class PaymentStartInputSerializer(serializers.Serializer):
+    """The body is optional; one that is not an object is ignored like an absent one."""
+
+    locale = _LocaleField()
+
+    def run_validation(self, data=serializers.empty):
+        return super().run_validation(data if isinstance(data, Mapping) else {})
+
+
+class UserInvoicesQuerySerializer(serializers.Serializer):
+    status = EnumFilterField(InvoiceStatus, help_text="InvoiceStatus (any case)")
+
+
+class InvoicePdfQuerySerializer(serializers.Serializer):
+    signature = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, help_text="from …/download"
+    )
 
 
 class UserInvoicesView(UserMixin, ApiView):
@@ -70,7 +117,7 @@ class UserInvoicesView(UserMixin, ApiView):
         summary="The caller's invoices, newest first (all rows unless a pagination parameter "
         "is given)",
         parameters=[
-            OpenApiParameter("status", str, description="InvoiceStatus (any case)"),
+            UserInvoicesQuerySerializer,
             OpenApiParameter("page", int),
             OpenApiParameter("per_page", int),
             OpenApiParameter("limit", int),
@@ -80,8 +127,11 @@ class UserInvoicesView(UserMixin, ApiView):
     )
     def get(self, request):
         query = request.query_params
-        status = selectors.invoice_status_filter(query.get("status"))
-        invoices = selectors.invoices_for_user(request.user, status=status)
+        filters = UserInvoicesQuerySerializer(data=query)
+        filters.is_valid(raise_exception=True)
+        invoices = selectors.invoices_for_user(
+            request.user, status=filters.validated_data.get("status")
+        )
         if is_requested(query):
             rows, meta = paginate(query, invoices)
             return Response({"invoices": invoices_data(rows), **meta})
@@ -107,10 +157,8 @@ class UserInvoicePayView(UserMixin, ApiView):
         tags=TAGS,
         summary="Start paying an invoice: bank transfer details, a gateway session, or paid at "
         "once for a zero total (never marks a non-zero invoice paid)",
-        request=None,
-        parameters=[
-            OpenApiParameter("locale", str, description="language of the instructions text")
-        ],
+        request=PaymentStartInputSerializer,
+        parameters=[PaymentStartQuerySerializer],
         responses={
             200: PaymentStartSerializer,
             **errors(400, 401, 404, 429, 503),
@@ -118,10 +166,18 @@ class UserInvoicePayView(UserMixin, ApiView):
         },
     )
     def post(self, request, invoice_id):
+        query = PaymentStartQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        body = PaymentStartInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        # A locale in the query string wins over the body's, even a malformed one.
+        locale = _locale_or_none(
+            query.validated_data.get("locale") or body.validated_data.get("locale")
+        )
         start = invoice_payment_start(
             invoice_id=invoice_id,
             user=request.user,
-            locale=_locale(request),
+            locale=locale,
             idempotency_key=idempotency.key_from(request),
         )
         return Response(payment_start_data(start))
@@ -133,12 +189,14 @@ class UserInvoicePdfView(OptionalAuthMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="The invoice as PDF (bearer token or signed link)",
-        parameters=[OpenApiParameter("signature", str, description="from …/download")],
+        parameters=[InvoicePdfQuerySerializer],
         responses={**PDF_RESPONSE, **errors(401, 404)},
     )
     def get(self, request, invoice_id):
+        query = InvoicePdfQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         signed_user_id = signing.download_signature_user_id(
-            request.query_params.get("signature"), invoice_id=invoice_id
+            query.validated_data.get("signature"), invoice_id=invoice_id
         )
         if signed_user_id is not None:
             invoice = selectors.invoice_for_user(signed_user_id, invoice_id, detail=False)

@@ -1,0 +1,110 @@
+"""Starting a payment, and the envelopes of the invoice endpoints (for the schema)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.invoices.serializers.documents import CreditNoteSerializer, PaymentSerializer
+from billing.invoices.serializers.invoices import (
+    AdminInvoiceDetailSerializer,
+    AdminInvoiceSerializer,
+    InvoiceDetailSerializer,
+    InvoiceSerializer,
+)
+
+
+class BankTransferInstructionsSerializer(serializers.Serializer):
+    """BankTransferInstructions."""
+
+    method_code = serializers.CharField()
+    method_name = serializers.CharField()
+    text = serializers.CharField(allow_null=True, help_text="the method's translated instructions")
+    account_holder = serializers.CharField(allow_null=True)
+    bank_name = serializers.CharField(allow_null=True)
+    iban = serializers.CharField(allow_null=True)
+    bic = serializers.CharField(allow_null=True)
+    reference = serializers.CharField(help_text="the invoice number")
+    amount = serializers.CharField(help_text="money")
+    currency = serializers.CharField()
+    due_date = serializers.DateTimeField()
+
+
+class GatewaySessionSerializer(serializers.Serializer):
+    """GatewaySession."""
+
+    provider = serializers.CharField()
+    session_id = serializers.CharField()
+    session_url = serializers.CharField(allow_null=True)
+    client_secret = serializers.CharField(allow_null=True, help_text="Stripe only")
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class PaymentStartSerializer(serializers.Serializer):
+    """PaymentStart: the result of ``POST /user/invoices/<id>/pay``."""
+
+    action = serializers.ChoiceField(choices=["BANK_TRANSFER", "REDIRECT", "PAID"])
+    invoice = InvoiceSerializer()
+    payment = PaymentSerializer(allow_null=True)
+    instructions = BankTransferInstructionsSerializer(allow_null=True)
+    session = GatewaySessionSerializer(allow_null=True)
+    message = serializers.CharField()
+
+
+class InvoiceListSerializer(serializers.Serializer):
+    """``GET /user/invoices``: all rows and ``total``; the pagination keys only when paged."""
+
+    invoices = InvoiceSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField(required=False, help_text="only when paginated")
+    per_page = serializers.IntegerField(required=False, help_text="only when paginated")
+    pages = serializers.IntegerField(required=False, help_text="only when paginated")
+    limit = serializers.IntegerField(required=False, help_text="only when paginated")
+    offset = serializers.IntegerField(required=False, help_text="only when paginated")
+
+
+class InvoiceEnvelopeSerializer(serializers.Serializer):
+    invoice = InvoiceDetailSerializer()
+
+
+class InvoiceDownloadSerializer(serializers.Serializer):
+    downloadUrl = serializers.CharField(help_text="site-relative signed link")  # noqa: N815
+    download_url = serializers.CharField(help_text="same as downloadUrl")
+    filename = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+
+
+class AdminInvoicePageSerializer(serializers.Serializer):
+    invoices = AdminInvoiceSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+
+
+class AdminInvoiceEnvelopeSerializer(serializers.Serializer):
+    invoice = AdminInvoiceDetailSerializer()
+
+
+class AdminInvoiceMessageSerializer(serializers.Serializer):
+    invoice = AdminInvoiceSerializer()
+    message = serializers.CharField()
+
+
+class CreditNoteEnvelopeSerializer(serializers.Serializer):
+    credit_note = CreditNoteSerializer()
+
+
+class CreditNoteListSerializer(serializers.Serializer):
+    credit_notes = CreditNoteSerializer(many=True)
+
+
+class CreditNotePageSerializer(serializers.Serializer):
+    credit_notes = CreditNoteSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
