@@ -89,8 +89,7 @@ def _displace_exclusive(subscription: Subscription, context) -> list[Subscriptio
         if not other.is_valid_at(context.now) and other.status != SubscriptionStatus.PAUSED:
             continue
         before = {"status": other.status, "expires_at": _iso(other.expires_at)}
-        other.status = SubscriptionStatus.CANCELLED
-        other.cancelled_at = other.cancelled_at or context.now
+        other.end_now(at=context.now)
         other.expires_at = context.now
         other.pending_plan = None
         other.save(
@@ -105,8 +104,7 @@ def _displace_exclusive(subscription: Subscription, context) -> list[Subscriptio
             context,
         )
         for item in other.addons.select_for_update().filter(status=AddOnSubscriptionStatus.ACTIVE):
-            item.status = AddOnSubscriptionStatus.CANCELLED
-            item.cancelled_at = context.now
+            item.cancel(at=context.now)
             item.expires_at = context.now
             item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
             audit_record(
@@ -224,8 +222,8 @@ class SubscriptionLine(registry.LineHandler):
         subscription.plan = plan
         if plan.pk != old_plan.pk or kind == "plan_changed":
             subscription.pending_plan = None
-        if status != SubscriptionStatus.PAUSED:
-            subscription.status = SubscriptionStatus.ACTIVE
+        if status not in (SubscriptionStatus.PAUSED, SubscriptionStatus.ACTIVE):
+            subscription.activate()
         subscription.started_at = subscription.started_at or context.now
         subscription.current_period_start = start
         subscription.expires_at = end
@@ -321,8 +319,7 @@ class SubscriptionLine(registry.LineHandler):
         if subscription is None or subscription.status != SubscriptionStatus.PENDING:
             return
         before = {"status": subscription.status, "expires_at": None}
-        subscription.status = SubscriptionStatus.CANCELLED
-        subscription.cancelled_at = context.now
+        subscription.cancel(at=context.now)
         subscription.save(update_fields=["status", "cancelled_at", "updated_at"])
         _audit(
             subscription,
@@ -345,8 +342,7 @@ class SubscriptionLine(registry.LineHandler):
             "expires_at": _iso(subscription.expires_at),
             "cancelled_at": _iso(subscription.cancelled_at),
         }
-        subscription.status = SubscriptionStatus.CANCELLED
-        subscription.cancelled_at = subscription.cancelled_at or context.now
+        subscription.end_now(at=context.now)
         if subscription.expires_at is None or subscription.expires_at > context.now:
             subscription.expires_at = context.now
         subscription.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
@@ -373,10 +369,10 @@ class SubscriptionLine(registry.LineHandler):
         if subscription is None or not data:
             return
         before = {"status": subscription.status, "expires_at": _iso(subscription.expires_at)}
-        subscription.status = data["status"]
-        subscription.expires_at = parse_datetime(data["expires_at"]) if data["expires_at"] else None
-        subscription.cancelled_at = (
-            parse_datetime(data["cancelled_at"]) if data["cancelled_at"] else None
+        subscription.restore(
+            status=data["status"],
+            expires_at=parse_datetime(data["expires_at"]) if data["expires_at"] else None,
+            cancelled_at=parse_datetime(data["cancelled_at"]) if data["cancelled_at"] else None,
         )
         subscription.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
         _audit(
@@ -433,8 +429,10 @@ class AddOnLine(registry.LineHandler):
             return
         before = {"status": item.status, "expires_at": _iso(item.expires_at)}
         if item.status == AddOnSubscriptionStatus.PENDING:
-            item.starts_at = context.now
-            item.expires_at = period_end(context.now, item.addon.billing_period)
+            item.activate(
+                starts_at=context.now,
+                expires_at=period_end(context.now, item.addon.billing_period),
+            )
         elif (
             context.invoice.invoice_type == InvoiceType.RENEWAL
             and item.status == AddOnSubscriptionStatus.ACTIVE
@@ -445,7 +443,6 @@ class AddOnLine(registry.LineHandler):
             )
         else:
             return
-        item.status = AddOnSubscriptionStatus.ACTIVE
         item.save(update_fields=["status", "starts_at", "expires_at", "updated_at"])
         self._audit(
             item,
@@ -461,8 +458,7 @@ class AddOnLine(registry.LineHandler):
         if item is None or item.status != AddOnSubscriptionStatus.PENDING:
             return
         before = {"status": item.status, "expires_at": None}
-        item.status = AddOnSubscriptionStatus.CANCELLED
-        item.cancelled_at = context.now
+        item.cancel(at=context.now)
         item.save(update_fields=["status", "cancelled_at", "updated_at"])
         self._audit(
             item,
@@ -485,8 +481,7 @@ class AddOnLine(registry.LineHandler):
             "expires_at": _iso(item.expires_at),
             "cancelled_at": _iso(item.cancelled_at),
         }
-        item.status = AddOnSubscriptionStatus.CANCELLED
-        item.cancelled_at = item.cancelled_at or context.now
+        item.cancel(at=context.now)
         if item.expires_at is None or item.expires_at > context.now:
             item.expires_at = context.now
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
@@ -504,9 +499,11 @@ class AddOnLine(registry.LineHandler):
         if item is None or not data:
             return
         before = {"status": item.status, "expires_at": _iso(item.expires_at)}
-        item.status = data["status"]
-        item.expires_at = parse_datetime(data["expires_at"]) if data["expires_at"] else None
-        item.cancelled_at = parse_datetime(data["cancelled_at"]) if data["cancelled_at"] else None
+        item.restore(
+            status=data["status"],
+            expires_at=parse_datetime(data["expires_at"]) if data["expires_at"] else None,
+            cancelled_at=parse_datetime(data["cancelled_at"]) if data["cancelled_at"] else None,
+        )
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
         self._audit(
             item,

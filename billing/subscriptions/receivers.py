@@ -43,8 +43,7 @@ def end_subscriptions(sender, user, actor=None, **kwargs) -> None:
         ):
             continue
         before = {"status": subscription.status, "expires_at": subscription.expires_at}
-        subscription.status = SubscriptionStatus.CANCELLED
-        subscription.cancelled_at = subscription.cancelled_at or now
+        subscription.end_now(at=now)
         subscription.expires_at = now
         subscription.pending_plan = None
         subscription.paused_at = None
@@ -84,8 +83,7 @@ def end_subscriptions(sender, user, actor=None, **kwargs) -> None:
         status__in=(AddOnSubscriptionStatus.PENDING, AddOnSubscriptionStatus.ACTIVE),
     ):
         before = item.status
-        item.status = AddOnSubscriptionStatus.CANCELLED
-        item.cancelled_at = now
+        item.cancel(at=now)
         item.expires_at = now
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
         audit_record(

@@ -142,8 +142,7 @@ def _cancel_addons(subscription: Subscription, *, now, immediate: bool, actor, r
     items = AddOnSubscription.objects.select_for_update(of=("self",)).select_related("addon")
     for item in items.filter(subscription=subscription, status=AddOnSubscriptionStatus.ACTIVE):
         before = {"status": item.status, "expires_at": iso(item.expires_at)}
-        item.status = AddOnSubscriptionStatus.CANCELLED
-        item.cancelled_at = now
+        item.cancel(at=now)
         if immediate:
             if item.expires_at is None or item.expires_at > now:
                 item.expires_at = now
@@ -177,12 +176,7 @@ def subscription_cancel(
         if subscription.status == S.PAUSED and subscription.paused_at is not None:
             # Settle the pause: the paid time left is kept, counted from now.
             move_end(subscription, now - subscription.paused_at)
-        subscription.paused_at = None
-        subscription.pause_ends_at = None
-        subscription.status = S.CANCELLED
-        subscription.cancelled_at = now
-        subscription.cancel_reason = reason or None
-        subscription.pending_plan = None
+        subscription.cancel(at=now, reason=reason)
         # Access ends now when immediate, and for a subscription without an end (ONE_TIME); an
         # end already past (PAST_DUE) stays where it is.
         if subscription.expires_at is None or (immediate and subscription.expires_at > now):
@@ -223,11 +217,7 @@ def _reverse_cancellation(subscription: Subscription, now) -> None:
     if subscription.paused_at is not None:
         end = subscription.cancelled_at or now
         move_end(subscription, max(end - subscription.paused_at, datetime.timedelta(0)))
-    subscription.paused_at = None
-    subscription.pause_ends_at = None
-    subscription.status = S.ACTIVE
-    subscription.cancelled_at = None
-    subscription.cancel_reason = None
+    subscription.reactivate()
     subscription.save()
 
 
@@ -271,8 +261,7 @@ def _restore_addons(subscription: Subscription, *, cancelled_at, now, actor, rea
     ends = _ends_before_cancellation(items)
     for item in items:
         before = {"status": item.status, "expires_at": iso(item.expires_at)}
-        item.status = AddOnSubscriptionStatus.ACTIVE
-        item.cancelled_at = None
+        item.activate()
         if ends.get(str(item.pk), "") is None:
             item.expires_at = None  # a one-time add-on: no end, as before the cancellation
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
@@ -331,10 +320,8 @@ def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> 
             raise BusinessRuleError(ONE_TIME_PAUSE)
         now = timezone.now()
         before = state_of(subscription)
-        subscription.status = S.PAUSED
-        subscription.paused_at = now
         days = platform_settings_get().max_pause_days
-        subscription.pause_ends_at = now + datetime.timedelta(days=days)
+        subscription.pause(at=now, until=now + datetime.timedelta(days=days))
         subscription.save()
         audit_subscription(
             subscription,
@@ -353,9 +340,7 @@ def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> 
 def _resume(subscription: Subscription, now) -> datetime.timedelta:
     paused = max(now - (subscription.paused_at or now), datetime.timedelta(0))
     move_end(subscription, paused)
-    subscription.status = S.ACTIVE
-    subscription.paused_at = None
-    subscription.pause_ends_at = None
+    subscription.resume()
     subscription.save()
     return paused
 
@@ -474,7 +459,7 @@ def subscription_extend(
         if status == S.TRIALING and subscription.trial_end_at is not None:
             subscription.trial_end_at += delta
         if status == S.PAST_DUE and subscription.expires_at > now:
-            subscription.status = S.ACTIVE
+            subscription.activate()
         subscription.save()
         extended_days = math.ceil(delta.total_seconds() / SECONDS_PER_DAY)
         audit_subscription(

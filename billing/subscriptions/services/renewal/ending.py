@@ -84,7 +84,7 @@ def _audit_subscription(subscription, action: str, summary: str, before: str, jo
 
 def _expire_addon(item: AddOnSubscription, *, job: str, summary: str) -> None:
     before = item.status
-    item.status = AddOnSubscriptionStatus.EXPIRED
+    item.expire()
     item.save(update_fields=["status", "updated_at"])
     audit_record(
         action="addon_subscription.expired",
@@ -126,7 +126,7 @@ def subscriptions_mark_past_due(
             subscription.refresh_from_db()
             if subscription.status != SubscriptionStatus.ACTIVE or subscription.expires_at > now:
                 return False  # a zero total renewed it at once
-        subscription.status = SubscriptionStatus.PAST_DUE
+        subscription.mark_past_due()
         subscription.save(update_fields=["status", "updated_at"])
         what = "trial" if before == SubscriptionStatus.TRIALING else "period"
         _audit_subscription(
@@ -176,7 +176,7 @@ def _expire_one(pk, *, deadline: datetime.datetime) -> bool:
             actor_type=ActorType.SYSTEM,
             actor_label=EXPIRE_JOB,
         )
-    subscription.status = SubscriptionStatus.EXPIRED
+    subscription.expire()
     subscription.save(update_fields=["status", "updated_at"])
     _audit_subscription(
         subscription,
