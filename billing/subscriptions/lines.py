@@ -20,6 +20,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.subscriptions.services.cancellation import subscription_end_now
 from billing.subscriptions.signals import (
     subscription_activated,
     subscription_cancelled,
@@ -88,20 +89,17 @@ def _displace_exclusive(subscription: Subscription, context) -> list[Subscriptio
     for other in others:
         if not other.is_valid_at(context.now) and other.status != SubscriptionStatus.PAUSED:
             continue
-        before = {"status": other.status, "expires_at": _iso(other.expires_at)}
-        other.end_now(at=context.now)
-        other.expires_at = context.now
-        other.pending_plan = None
-        other.save(
-            update_fields=["status", "cancelled_at", "expires_at", "pending_plan", "updated_at"]
-        )
-        _audit(
-            other,
-            "subscription.cancelled",
-            f"Subscription ended: {subscription.plan.name} was activated in the same exclusive "
-            "category",
-            before,
-            context,
+        subscription_end_now(
+            subscription=other,
+            now=context.now,
+            summary=f"Subscription ended: {subscription.plan.name} was activated in the same "
+            "exclusive category",
+            signal_reason="exclusive_category",
+            actor=context.actor,
+            actor_type=context.actor_type,
+            actor_label=context.actor_label,
+            reason=context.reason,
+            send_signal=False,  # sent after the activation's own signals
         )
         for item in other.addons.select_for_update().filter(status=AddOnSubscriptionStatus.ACTIVE):
             item.cancel(at=context.now)
@@ -142,6 +140,22 @@ def _void_open_invoices(subscription_ids, context, *, reason: str) -> None:
             actor_label=context.actor_label,
             reason=reason,
         )
+
+
+def _parsed(value: str | None) -> datetime.datetime | None:
+    return parse_datetime(value) if value else None
+
+
+# What a reversed refund puts back.
+RESTORED_FIELDS = [
+    "status",
+    "cancelled_at",
+    "expires_at",
+    "paused_at",
+    "pause_ends_at",
+    "pending_plan",
+    "updated_at",
+]
 
 
 class SubscriptionLine(registry.LineHandler):
@@ -341,26 +355,22 @@ class SubscriptionLine(registry.LineHandler):
             "status": subscription.status,
             "expires_at": _iso(subscription.expires_at),
             "cancelled_at": _iso(subscription.cancelled_at),
+            "paused_at": _iso(subscription.paused_at),
+            "pause_ends_at": _iso(subscription.pause_ends_at),
+            "pending_plan_id": str(subscription.pending_plan_id)
+            if subscription.pending_plan_id
+            else None,
         }
-        subscription.end_now(at=context.now)
-        if subscription.expires_at is None or subscription.expires_at > context.now:
-            subscription.expires_at = context.now
-        subscription.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
-        _audit(
-            subscription,
-            "subscription.cancelled",
-            f"Subscription to {subscription.plan.name} ended: invoice "
+        subscription_end_now(
+            subscription=subscription,
+            now=context.now,
+            summary=f"Subscription to {subscription.plan.name} ended: invoice "
             f"{context.invoice.invoice_number} refunded",
-            {"status": data["status"], "expires_at": data["expires_at"]},
-            context,
-        )
-        transaction.on_commit(
-            lambda: subscription_cancelled.send_robust(
-                sender=Subscription,
-                subscription=subscription,
-                immediate=True,
-                reason="refund",
-            )
+            signal_reason="refund",
+            actor=context.actor,
+            actor_type=context.actor_type,
+            actor_label=context.actor_label,
+            reason=context.reason,
         )
         return data
 
@@ -369,12 +379,22 @@ class SubscriptionLine(registry.LineHandler):
         if subscription is None or not data:
             return
         before = {"status": subscription.status, "expires_at": _iso(subscription.expires_at)}
+        ended = {}
+        # Absent from what refunds recorded while a refund left the pause and a scheduled
+        # downgrade in place: those are still on the row.
+        if "paused_at" in data:
+            ended = {
+                "paused_at": _parsed(data["paused_at"]),
+                "pause_ends_at": _parsed(data["pause_ends_at"]),
+                "pending_plan_id": data["pending_plan_id"],
+            }
         subscription.restore(
             status=data["status"],
-            expires_at=parse_datetime(data["expires_at"]) if data["expires_at"] else None,
-            cancelled_at=parse_datetime(data["cancelled_at"]) if data["cancelled_at"] else None,
+            expires_at=_parsed(data["expires_at"]),
+            cancelled_at=_parsed(data["cancelled_at"]),
+            **ended,
         )
-        subscription.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
+        subscription.save(update_fields=RESTORED_FIELDS)
         _audit(
             subscription,
             "subscription.restored",

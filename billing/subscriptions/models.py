@@ -149,9 +149,13 @@ class Subscription(models.Model):
 
     def end_now(self, *, at) -> None:
         """Access ends now (the service moves ``expires_at``): CANCELLED, kept when it was,
-        with the first cancellation time."""
+        with the first cancellation time; an ended subscription has no pause and no scheduled
+        downgrade."""
         self._move_to(S.CANCELLED)
         self.cancelled_at = self.cancelled_at or at
+        self.pending_plan = None
+        self.paused_at = None
+        self.pause_ends_at = None
 
     def reactivate(self) -> None:
         """A cancellation is taken back: renewals go on."""
@@ -161,11 +165,19 @@ class Subscription(models.Model):
         self.paused_at = None
         self.pause_ends_at = None
 
-    def restore(self, *, status: str, expires_at, cancelled_at) -> None:
-        """A reversed refund puts back what the refund ended."""
+    RESTORABLE = frozenset({"paused_at", "pause_ends_at", "pending_plan_id"})
+
+    def restore(self, *, status: str, expires_at, cancelled_at, **ended) -> None:
+        """A reversed refund puts back what the refund ended: the status, the end, the
+        cancellation and, when given (``RESTORABLE``), the pause and the scheduled downgrade."""
+        unknown = set(ended) - self.RESTORABLE
+        if unknown:
+            raise TypeError(f"Cannot restore {sorted(unknown)}")
         self._move_to(status)
         self.expires_at = expires_at
         self.cancelled_at = cancelled_at
+        for name, value in ended.items():
+            setattr(self, name, value)
 
 
 class AddOnSubscriptionStatus(models.TextChoices):

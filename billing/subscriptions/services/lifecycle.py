@@ -8,13 +8,7 @@ one audit row records before → after; signals go out after commit.
 
 Rules written down here (the specs are silent on them):
 
-- Cancelling a PAUSED subscription settles the pause first: ``expires_at`` moves forward by the
-  time paused so far and the pause ends. The customer keeps the paid time that was left, as
-  access until the moved end; a reactivation then makes it ACTIVE with nothing left to shift.
-- A ONE_TIME subscription has no end; cancelling it ends access at once.
-- Cancel voids the subscription's unpaid CHECKOUT (the trial invoice), RENEWAL and PLAN_CHANGE
-  invoices. Voiding the trial invoice also cancels what else was pending on it (bundles, add-ons).
-  Add-ons still PENDING on another open invoice are left to that invoice.
+- Cancelling (``cancellation``) settles a pause first, so a reactivation has nothing to shift.
 - A trial is a subscription with ``trial_end_at`` and no paid period yet (its current period
   started before the trial end). A cancelled trial cannot be reactivated: its invoice is void.
 - Pause leaves an open renewal invoice as it is: it stays payable. Pause voids the open
@@ -51,6 +45,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.subscriptions.services.cancellation import ALREADY_ENDED, subscription_cancel
 from billing.subscriptions.services.common import (
     NOT_FOUND,
     as_utc,
@@ -67,7 +62,6 @@ from billing.subscriptions.services.common import (
     user_id_of,
 )
 from billing.subscriptions.services.staff_create import subscription_staff_create
-from billing.subscriptions.signals import subscription_cancelled
 from platform_settings.selectors import platform_settings_get
 from vbwd.exceptions import BusinessRuleError, InvalidTransition, NotFound, ValidationFailed
 
@@ -84,8 +78,6 @@ __all__ = [
 
 S = SubscriptionStatus
 
-ALREADY_CANCELLED = "Subscription is already cancelled"
-ALREADY_ENDED = "Subscription has already ended"
 ONLY_CANCELLED_REACTIVATE = "Only cancelled subscriptions can be reactivated"
 TRIAL_NOT_REACTIVATABLE = "A cancelled trial cannot be reactivated"
 ALREADY_PAUSED = "Subscription is already paused"
@@ -120,83 +112,6 @@ def _issue_renewal_if_due(subscription: Subscription, now: datetime.datetime) ->
     from billing.subscriptions.services.renewal import renewal_invoice_issue
 
     renewal_invoice_issue(subscription_id=subscription.pk, now=now)
-
-
-# --- cancel -------------------------------------------------------------------------------------
-
-
-def _check_cancellable(subscription: Subscription, now: datetime.datetime) -> None:
-    if subscription.status == S.CANCELLED:
-        if subscription.expires_at is not None and subscription.expires_at <= now:
-            raise InvalidTransition(ALREADY_ENDED)
-        raise InvalidTransition(ALREADY_CANCELLED)
-    if subscription.status == S.EXPIRED:
-        raise InvalidTransition(ALREADY_ENDED)
-    if subscription.status == S.PENDING or not subscription.can_become(S.CANCELLED):
-        raise InvalidTransition(f"Subscription cannot be cancelled in status {subscription.status}")
-
-
-def _cancel_addons(subscription: Subscription, *, now, immediate: bool, actor, reason) -> None:
-    """The ACTIVE add-ons bound to the subscription end with it: access to their own end (the
-    subscription's when they have none), or now when immediate."""
-    items = AddOnSubscription.objects.select_for_update(of=("self",)).select_related("addon")
-    for item in items.filter(subscription=subscription, status=AddOnSubscriptionStatus.ACTIVE):
-        before = {"status": item.status, "expires_at": iso(item.expires_at)}
-        item.cancel(at=now)
-        if immediate:
-            if item.expires_at is None or item.expires_at > now:
-                item.expires_at = now
-        elif item.expires_at is None:
-            item.expires_at = subscription.expires_at
-        item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
-        audit_record(
-            action="addon_subscription.cancelled",
-            object_type="addon_subscription",
-            object_id=item.pk,
-            subject_user_id=item.user_id,
-            summary=f"Add-on {item.addon.name} cancelled with its subscription",
-            actor=actor,
-            before=before,
-            after={"status": item.status, "expires_at": iso(item.expires_at)},
-            reason=reason,
-        )
-
-
-def subscription_cancel(
-    *, subscription_id, actor, reason: str | None = None, immediate: bool = False
-) -> Subscription:
-    """ACTIVE, TRIALING, PAST_DUE or PAUSED → CANCELLED: access until ``expires_at`` (now when
-    ``immediate``), no further renewal, bound add-ons cancelled, unpaid trial / renewal /
-    plan-change invoices voided, a scheduled downgrade cleared; ``subscription_cancelled``."""
-    with transaction.atomic():
-        invoices, subscription = locked_with_open_invoices(subscription_id)
-        now = timezone.now()
-        _check_cancellable(subscription, now)
-        before = state_of(subscription)
-        if subscription.status == S.PAUSED and subscription.paused_at is not None:
-            # Settle the pause: the paid time left is kept, counted from now.
-            move_end(subscription, now - subscription.paused_at)
-        subscription.cancel(at=now, reason=reason)
-        # Access ends now when immediate, and for a subscription without an end (ONE_TIME); an
-        # end already past (PAST_DUE) stays where it is.
-        if subscription.expires_at is None or (immediate and subscription.expires_at > now):
-            subscription.expires_at = now
-        subscription.save()
-        summary = f"Subscription to {subscription.plan.name} cancelled"
-        summary += ", access ended now" if immediate else ", access until its end"
-        audit_subscription(subscription, "subscription.cancelled", summary, before, actor, reason)
-        for invoice in invoices:
-            invoice_void(invoice_id=invoice.pk, actor=actor, reason="Subscription cancelled")
-        _cancel_addons(subscription, now=now, immediate=immediate, actor=actor, reason=reason)
-        transaction.on_commit(
-            lambda: subscription_cancelled.send_robust(
-                sender=Subscription,
-                subscription=subscription,
-                immediate=bool(immediate),
-                reason=reason,
-            )
-        )
-    return subscription
 
 
 # --- reactivate ---------------------------------------------------------------------------------
