@@ -46,7 +46,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.subscriptions.services.common import lock_in_order
+from billing.subscriptions.services.common import iso, lock_in_order
 from billing.subscriptions.services.renewal.batches import logger, run_per_row
 from billing.subscriptions.services.renewal.issuing import (
     RELATED,
@@ -64,10 +64,6 @@ RESUME_JOB = "pauses_auto_resume"
 STALE_PLAN_CHANGE_JOB = "plan_change_invoices_void_stale"
 
 
-def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _audit_subscription(subscription, action: str, summary: str, before: str, job: str) -> None:
     audit_record(
         action=action,
@@ -77,8 +73,8 @@ def _audit_subscription(subscription, action: str, summary: str, before: str, jo
         summary=summary,
         actor_type=ActorType.SYSTEM,
         actor_label=job,
-        before={"status": before, "expires_at": _iso(subscription.expires_at)},
-        after={"status": subscription.status, "expires_at": _iso(subscription.expires_at)},
+        before={"status": before, "expires_at": iso(subscription.expires_at)},
+        after={"status": subscription.status, "expires_at": iso(subscription.expires_at)},
     )
 
 
@@ -94,8 +90,8 @@ def _expire_addon(item: AddOnSubscription, *, job: str, summary: str) -> None:
         summary=summary,
         actor_type=ActorType.SYSTEM,
         actor_label=job,
-        before={"status": before, "expires_at": _iso(item.expires_at)},
-        after={"status": item.status, "expires_at": _iso(item.expires_at)},
+        before={"status": before, "expires_at": iso(item.expires_at)},
+        after={"status": item.status, "expires_at": iso(item.expires_at)},
     )
 
 
