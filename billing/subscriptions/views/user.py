@@ -20,14 +20,13 @@ from billing.subscriptions.serializers import (
     subscription_data,
     subscriptions_data,
 )
+from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, ReasonField
 from vbwd.api import ApiView, UserMixin
-from vbwd.exceptions import ValidationFailed
 from vbwd.pagination import is_requested, paginate
 from vbwd.schema import errors
 
 TAGS = ["user: subscriptions"]
 ADDON_TAGS = ["user: add-ons"]
-MAX_REASON_LENGTH = 500
 
 MESSAGE_CANCELLED = "Subscription cancelled. Access continues until expiration."
 MESSAGE_REACTIVATED = "Subscription reactivated. It will renew as usual."
@@ -42,19 +41,6 @@ LIST_PARAMETERS = [
     OpenApiParameter("limit", int),
     OpenApiParameter("offset", int),
 ]
-
-
-def text_input(data, name: str, *, max_length: int = MAX_REASON_LENGTH) -> str | None:
-    """An optional text field of the body: null and "" mean "not given"."""
-    value = data.get(name) if hasattr(data, "get") else None
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return None
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{name} must be a string", field=name)
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationFailed(f"{name} must be at most {max_length} characters", field=name)
-    return value
 
 
 # --- shapes (schema) ----------------------------------------------------------------------------
@@ -93,7 +79,7 @@ class SubscriptionMessageSerializer(serializers.Serializer):
 
 
 class SubscriptionCancelRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
+    reason = ReasonField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
 
 
 class AddOnSubscriptionListSerializer(_PageKeys):
@@ -182,9 +168,12 @@ class UserSubscriptionCancelView(UserMixin, ApiView):
     )
     def post(self, request, subscription_id):
         subscription = selectors.subscription_for_user(request.user, subscription_id)
-        reason = text_input(request.data, "reason")
+        serializer = SubscriptionCancelRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         services.subscription_cancel(
-            subscription_id=subscription.pk, actor=request.user, reason=reason
+            subscription_id=subscription.pk,
+            actor=request.user,
+            reason=serializer.validated_data.get("reason"),
         )
         return _answer(request, subscription.pk, MESSAGE_CANCELLED)
 
