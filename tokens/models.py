@@ -1,4 +1,4 @@
-"""Tokens (DOMAIN §8): bundles sold at a price, one balance per user and the append-only ledger
+"""Tokens: bundles sold at a price, one balance per user and the append-only ledger
 whose sum the balance always equals."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class TokenTransactionQuerySet(models.QuerySet):
 
 
 class TokenTransaction(models.Model):
-    """One signed change of a balance (API.md §2.8). Append-only: never changed or deleted."""
+    """One signed change of a balance. Append-only: never changed or deleted."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # PROTECT: the ledger is a financial record; a user with entries is anonymised, not deleted.

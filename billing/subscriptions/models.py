@@ -1,4 +1,4 @@
-"""Subscriptions to plans and add-on subscriptions (DOMAIN §3–§4).
+"""Subscriptions to plans and add-on subscriptions.
 
 States and the transitions allowed between them are data (``TRANSITIONS``); services move them,
 with the row locked, an audit entry and a signal.
@@ -95,7 +95,7 @@ class Subscription(models.Model):
         return self.plan.billing_period != BillingPeriod.ONE_TIME
 
     def is_valid_at(self, moment) -> bool:
-        """Access right at ``moment`` (DOMAIN §4)."""
+        """Access right at ``moment``."""
         if self.status in (S.TRIALING, S.ACTIVE, S.PAST_DUE):
             return True
         return (

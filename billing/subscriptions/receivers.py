@@ -1,4 +1,4 @@
-"""What anonymisation does to subscriptions: current ones end at once (API.md §12)."""
+"""What anonymisation does to subscriptions: current ones end at once."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Add-on subscription verbs (API.md §9, §12): the customer's or staff cancel and the staff grant.
+"""Add-on subscription verbs: the customer's or staff cancel and the staff grant.
 
-Rules written down here (the specs are silent on them):
+Rules written down here:
 
 - "Other unpaid items" of a PENDING add-on's invoice are its lines other than this add-on's own
   line and FEE lines (the fee belongs to the invoice as a whole).

@@ -1,12 +1,12 @@
-"""The subscription lifecycle (DOMAIN §4, API.md §8, §13): cancel, reactivate, pause, resume, and
+"""The subscription lifecycle: cancel, reactivate, pause, resume, and
 the staff verbs extend, activate and refund (staff creation: ``staff_create``).
 
 Each verb runs in one transaction. Rows are locked in the order capture uses (the subscription's
 open invoices, then the subscription), with the user's row first where an exclusive category is
-checked. The transition is checked against ``TRANSITIONS`` and refused with the API.md message;
-one audit row records before → after; signals go out after commit.
+checked. The transition is checked against ``TRANSITIONS`` and refused with the documented
+message; one audit row records before → after; signals go out after commit.
 
-Rules written down here (the specs are silent on them):
+Rules written down here:
 
 - Cancelling (``cancellation``) settles a pause first, so a reactivation has nothing to shift.
 - A trial is a subscription with ``trial_end_at`` and no paid period yet (its current period

@@ -1,4 +1,4 @@
-"""Staff subscription endpoints (API.md §13) and the per-user add-on routes (§12)."""
+"""Staff subscription endpoints and the per-user add-on routes."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Plan changes of the caller's subscriptions (API.md §8): proration preview, upgrade, scheduled
+"""Plan changes of the caller's subscriptions: proration preview, upgrade, scheduled
 downgrade and cancelling it. Another user's subscription answers 404 like an unknown one.
 
-The Proration and ProrationLine shapes (API.md §2.7) are defined here with their data function.
+The Proration and ProrationLine shapes are defined here with their data function.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ MONEY = "money: decimal string with the currency's places"
 
 
 class ProrationLineSerializer(serializers.Serializer):
-    """ProrationLine (API.md §2.7): one line of the plan-change invoice as it would be issued."""
+    """ProrationLine: one line of the plan-change invoice as it would be issued."""
 
     type = serializers.ChoiceField(choices=[LineType.SUBSCRIPTION, LineType.PRORATION])
     description = serializers.CharField()
@@ -62,7 +62,7 @@ class ProrationLineSerializer(serializers.Serializer):
 
 
 class ProrationSerializer(serializers.Serializer):
-    """Proration (API.md §2.7): the basis of the plan-change invoice."""
+    """Proration: the basis of the plan-change invoice."""
 
     subscription_id = serializers.UUIDField()
     current_plan = PlanRefSerializer()

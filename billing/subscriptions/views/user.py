@@ -1,7 +1,7 @@
-"""The caller's subscriptions and add-ons (API.md §8, §9; plan changes are in ``plan_change``).
+"""The caller's subscriptions and add-ons (plan changes are in ``plan_change``).
 
 Every route sees only the caller's rows: another user's id answers the same 404 as an unknown
-one. Lists return every row with ``total`` unless a pagination parameter is given (§1.7).
+one. Lists return every row with ``total`` unless a pagination parameter is given.
 """
 
 from __future__ import annotations

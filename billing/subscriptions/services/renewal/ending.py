@@ -1,4 +1,4 @@
-"""Scheduled state changes when periods end (DOMAIN §4, §11).
+"""Scheduled state changes when periods end.
 
 - ``subscriptions_mark_past_due``: an ACTIVE subscription whose period ended unrenewed, and a
   TRIALING one whose trial ended with its invoice unpaid, become PAST_DUE (access continues
