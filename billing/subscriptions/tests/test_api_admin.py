@@ -151,6 +151,12 @@ def test_list_filters(admin_client):
         ("ordering=price", "ordering must be one of created_at, expires_at, status (with - for "
          "descending)"),
         ("page=x", "page must be an integer"),
+        ("page=x&ordering=price&plan_id=x&user_id=42&status=gone", "Unknown status: gone"),
+        ("page=x&ordering=price&plan_id=x&user_id=42", "user_id must be a valid UUID"),
+        ("page=x&ordering=price&plan_id=x", "plan_id must be a valid UUID"),
+        ("page=x&ordering=price", "ordering must be one of created_at, expires_at, status "
+         "(with - for descending)"),
+        ("status=%20&user_id=&ordering=%20&page=x", "page must be an integer"),
     ],
 )  # fmt: skip
 def test_list_bad_filters(admin_client, query, message):

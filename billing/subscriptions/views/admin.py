@@ -34,15 +34,18 @@ from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND
 from billing.subscriptions.views.inputs import (
     FlagField,
     MomentField,
+    OrderingFilterField,
     PassedMoneyField,
     PassedUUIDField,
     ReasonField,
+    SearchField,
+    StatusFilterField,
+    UUIDFilterField,
     WholeNumberField,
 )
 from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
-from vbwd.filters import parse_ordering, parse_uuid
 from vbwd.pagination import paginate
 from vbwd.schema import ErrorSerializer, errors
 
@@ -72,6 +75,29 @@ def _answer(subscription_id, message: str) -> Response:
 
 
 # --- shapes (schema) ----------------------------------------------------------------------------
+
+
+class AdminSubscriptionsQuerySerializer(serializers.Serializer):
+    """The list filters, checked in this order (then the pagination parameters)."""
+
+    status = StatusFilterField(
+        read_status=selectors.subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text="SubscriptionStatus (any case)",
+    )
+    user_id = UUIDFilterField(required=False)
+    plan_id = UUIDFilterField(required=False)
+    plan = SearchField(
+        required=False, allow_blank=True, help_text="plan name, exact, case-insensitive"
+    )
+    search = SearchField(required=False, allow_blank=True, help_text="user email")
+    ordering = OrderingFilterField(
+        allowed=ORDERING,
+        allow_blank=True,
+        default="-created_at",
+        help_text="created_at, expires_at or status; - for descending (default -created_at)",
+    )
 
 
 class AdminSubscriptionPageSerializer(serializers.Serializer):
@@ -190,46 +216,30 @@ class AdminSubscriptionsView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Every subscription, paginated and filtered; newest first by default",
-        parameters=[
-            *PAGINATION_PARAMETERS,
-            OpenApiParameter("status", str, description="SubscriptionStatus (any case)"),
-            OpenApiParameter("user_id", str),
-            OpenApiParameter("plan_id", str),
-            OpenApiParameter("plan", str, description="plan name, exact, case-insensitive"),
-            OpenApiParameter("search", str, description="user email"),
-            OpenApiParameter(
-                "ordering",
-                str,
-                description="created_at, expires_at or status; - for descending "
-                "(default -created_at)",
-            ),
-        ],
+        parameters=[*PAGINATION_PARAMETERS, AdminSubscriptionsQuerySerializer],
         responses={200: AdminSubscriptionPageSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
+        serializer = AdminSubscriptionsQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        query = serializer.validated_data
         subscriptions = selectors.subscriptions_for_staff()
-        status = selectors.subscription_status_filter(query.get("status"))
-        if status:
-            subscriptions = subscriptions.filter(status=status)
-        user_id = parse_uuid(query.get("user_id"), name="user_id")
-        if user_id:
-            subscriptions = subscriptions.filter(user_id=user_id)
-        plan_id = parse_uuid(query.get("plan_id"), name="plan_id")
-        if plan_id:
-            subscriptions = subscriptions.filter(plan_id=plan_id)
-        plan = (query.get("plan") or "").strip()
-        if plan:
-            subscriptions = subscriptions.filter(plan__name__iexact=plan)
-        search = (query.get("search") or "").strip()
-        if search:
-            subscriptions = subscriptions.filter(Q(user__email__icontains=search))
-        ordering = parse_ordering(query.get("ordering"), allowed=ORDERING, default="-created_at")
+        if query.get("status"):
+            subscriptions = subscriptions.filter(status=query["status"])
+        if query.get("user_id"):
+            subscriptions = subscriptions.filter(user_id=query["user_id"])
+        if query.get("plan_id"):
+            subscriptions = subscriptions.filter(plan_id=query["plan_id"])
+        if query.get("plan"):
+            subscriptions = subscriptions.filter(plan__name__iexact=query["plan"])
+        if query.get("search"):
+            subscriptions = subscriptions.filter(Q(user__email__icontains=query["search"]))
+        ordering = query["ordering"]
         tie_break = "-pk" if ordering.startswith("-") else "pk"
         order = [ordering, tie_break]
         if ordering.lstrip("-") != "created_at":
             order = [ordering, "-created_at", "-pk"]
-        rows, meta = paginate(query, subscriptions.order_by(*order))
+        rows, meta = paginate(request.query_params, subscriptions.order_by(*order))
         return Response({"subscriptions": admin_subscriptions_data(rows), **meta})
 
     @extend_schema(

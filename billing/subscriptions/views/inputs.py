@@ -11,7 +11,7 @@ from rest_framework.fields import empty
 
 from billing.subscriptions.services.common import parse_int, parse_moment
 from vbwd.exceptions import ValidationFailed
-from vbwd.filters import parse_bool
+from vbwd.filters import parse_bool, parse_ordering, parse_uuid
 
 MAX_REASON_LENGTH = 500
 
@@ -82,3 +82,42 @@ class PassedMoneyField(_ReadMixin, serializers.CharField):
 
     def read(self, data):
         return None if data in (None, "") else data
+
+
+# --- list filters -------------------------------------------------------------------------------
+
+
+class StatusFilterField(_ReadMixin, serializers.CharField):
+    """A status of ``statuses`` in any case (``canceled`` = CANCELLED); blank = every status."""
+
+    def __init__(self, *, read_status, **kwargs):
+        self.read_status = read_status
+        super().__init__(**kwargs)
+
+    def read(self, data):
+        return self.read_status(data)
+
+
+class UUIDFilterField(_ReadMixin, serializers.UUIDField):
+    """An id to filter by; blank = no filter."""
+
+    def read(self, data):
+        return parse_uuid(data, name=self.field_name)
+
+
+class SearchField(_ReadMixin, serializers.CharField):
+    """A text to filter by, trimmed; blank = no filter."""
+
+    def read(self, data):
+        return (data or "").strip() if isinstance(data, str) else data
+
+
+class OrderingFilterField(_ReadMixin, serializers.CharField):
+    """One of ``allowed``, ``-`` for descending; blank = the field's ``default``."""
+
+    def __init__(self, *, allowed: tuple[str, ...], **kwargs):
+        self.allowed = allowed
+        super().__init__(**kwargs)
+
+    def read(self, data):
+        return parse_ordering(data, allowed=self.allowed, default=self.default)

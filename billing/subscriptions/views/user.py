@@ -20,7 +20,7 @@ from billing.subscriptions.serializers import (
     subscription_data,
     subscriptions_data,
 )
-from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, ReasonField
+from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, ReasonField, StatusFilterField
 from vbwd.api import ApiView, UserMixin
 from vbwd.pagination import is_requested, paginate
 from vbwd.schema import errors
@@ -34,8 +34,8 @@ MESSAGE_PAUSED = "Subscription paused."
 MESSAGE_RESUMED = "Subscription resumed. Expiration extended by pause duration."
 MESSAGE_ADDON_CANCELLED = "Add-on cancelled successfully"
 
-LIST_PARAMETERS = [
-    OpenApiParameter("status", str, description="status (any case; canceled = CANCELLED)"),
+STATUS_HELP = "status (any case; canceled = CANCELLED)"
+PAGINATION_PARAMETERS = [
     OpenApiParameter("page", int),
     OpenApiParameter("per_page", int),
     OpenApiParameter("limit", int),
@@ -44,6 +44,24 @@ LIST_PARAMETERS = [
 
 
 # --- shapes (schema) ----------------------------------------------------------------------------
+
+
+class SubscriptionListQuerySerializer(serializers.Serializer):
+    status = StatusFilterField(
+        read_status=selectors.subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text=STATUS_HELP,
+    )
+
+
+class AddOnListQuerySerializer(serializers.Serializer):
+    status = StatusFilterField(
+        read_status=selectors.addon_subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text=STATUS_HELP,
+    )
 
 
 class _PageKeys(serializers.Serializer):
@@ -103,13 +121,16 @@ class UserSubscriptionsView(UserMixin, ApiView):
         tags=TAGS,
         summary="The caller's subscriptions in every state, newest first (all rows unless a "
         "pagination parameter is given)",
-        parameters=LIST_PARAMETERS,
+        parameters=[SubscriptionListQuerySerializer, *PAGINATION_PARAMETERS],
         responses={200: SubscriptionListSerializer, **errors(400, 401)},
     )
     def get(self, request):
         query = request.query_params
-        status = selectors.subscription_status_filter(query.get("status"))
-        subscriptions = selectors.subscriptions_for_user(request.user, status=status)
+        filters = SubscriptionListQuerySerializer(data=query)
+        filters.is_valid(raise_exception=True)
+        subscriptions = selectors.subscriptions_for_user(
+            request.user, status=filters.validated_data.get("status")
+        )
         if is_requested(query):
             rows, meta = paginate(query, subscriptions)
             return Response({"subscriptions": subscriptions_data(rows), **meta})
@@ -225,13 +246,16 @@ class UserAddOnsView(UserMixin, ApiView):
         tags=ADDON_TAGS,
         summary="The caller's add-on subscriptions, newest first (all rows unless a pagination "
         "parameter is given)",
-        parameters=LIST_PARAMETERS,
+        parameters=[AddOnListQuerySerializer, *PAGINATION_PARAMETERS],
         responses={200: AddOnSubscriptionListSerializer, **errors(400, 401)},
     )
     def get(self, request):
         query = request.query_params
-        status = selectors.addon_subscription_status_filter(query.get("status"))
-        items = selectors.addon_subscriptions_for_user(request.user, status=status)
+        filters = AddOnListQuerySerializer(data=query)
+        filters.is_valid(raise_exception=True)
+        items = selectors.addon_subscriptions_for_user(
+            request.user, status=filters.validated_data.get("status")
+        )
         if is_requested(query):
             rows, meta = paginate(query, items)
             return Response({"addon_subscriptions": addon_subscriptions_data(rows), **meta})
