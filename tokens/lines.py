@@ -32,9 +32,11 @@ class TokenBundleLine(registry.LineHandler):
             .first()
         )
 
-    def _move(self, purchase, status: str, context, summary: str) -> None:
+    def _move(self, purchase, verb, context, summary: str) -> None:
+        """Calls the purchase's transition ``verb``, saves and writes the audit row."""
         before = purchase.status
-        purchase.status = status
+        verb()
+        status = purchase.status
         purchase.save(update_fields=["status", "tokens_credited", "completed_at", "updated_at"])
         audit_record(
             action=f"token_bundle_purchase.{status.lower()}",
@@ -63,11 +65,9 @@ class TokenBundleLine(registry.LineHandler):
             reference_id=purchase.pk,
             idempotency_key=registry.activation_key(line),
         )
-        purchase.tokens_credited = True
-        purchase.completed_at = context.now
         self._move(
             purchase,
-            PurchaseStatus.COMPLETED,
+            lambda: purchase.complete(at=context.now),
             context,
             f"{purchase.bundle_name} completed: {purchase.token_amount} tokens credited",
         )
@@ -78,7 +78,7 @@ class TokenBundleLine(registry.LineHandler):
             return
         self._move(
             purchase,
-            PurchaseStatus.CANCELLED,
+            purchase.cancel,
             context,
             f"{purchase.bundle_name} cancelled: invoice {context.invoice.invoice_number} voided",
         )
@@ -90,7 +90,7 @@ class TokenBundleLine(registry.LineHandler):
             return {}
         self._move(
             purchase,
-            PurchaseStatus.REFUNDED,
+            purchase.refund,
             context,
             f"{purchase.bundle_name} refunded with invoice {context.invoice.invoice_number}",
         )
@@ -102,7 +102,7 @@ class TokenBundleLine(registry.LineHandler):
             return
         self._move(
             purchase,
-            PurchaseStatus.COMPLETED,
+            purchase.reinstate,
             context,
             f"{purchase.bundle_name} restored: the refund of {context.invoice.invoice_number} "
             "was reversed",

@@ -1,4 +1,4 @@
-"""Tokens (DOMAIN §8): bundles sold at a price, one balance per user and the append-only ledger
+"""Tokens: bundles sold at a price, one balance per user and the append-only ledger
 whose sum the balance always equals."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 
 from billing.catalog.models import TimestampedModel
+from vbwd.exceptions import InvalidTransition
 
 # Upper bound of the token_amount column (a 32-bit integer on every backend).
 MAX_TOKEN_AMOUNT = 2_147_483_647
@@ -82,7 +83,7 @@ class TokenTransactionQuerySet(models.QuerySet):
 
 
 class TokenTransaction(models.Model):
-    """One signed change of a balance (API.md §2.8). Append-only: never changed or deleted."""
+    """One signed change of a balance. Append-only: never changed or deleted."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # PROTECT: the ledger is a financial record; a user with entries is anonymised, not deleted.
@@ -146,6 +147,7 @@ class PurchaseStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
 
 
+# Which status may follow which; the verbs below refuse anything else.
 PURCHASE_TRANSITIONS: dict[str, frozenset[str]] = {
     PurchaseStatus.PENDING: frozenset({PurchaseStatus.COMPLETED, PurchaseStatus.CANCELLED}),
     PurchaseStatus.COMPLETED: frozenset({PurchaseStatus.REFUNDED}),
@@ -190,3 +192,26 @@ class TokenBundlePurchase(models.Model):
 
     def can_become(self, status: str) -> bool:
         return status in PURCHASE_TRANSITIONS[self.status]
+
+    def _move_to(self, status: str) -> None:
+        if not self.can_become(status):
+            raise InvalidTransition(f"Bundle purchase cannot move from {self.status} to {status}")
+        self.status = status
+
+    def complete(self, *, at) -> None:
+        """Paid: its tokens were credited."""
+        self._move_to(PurchaseStatus.COMPLETED)
+        self.tokens_credited = True
+        self.completed_at = at
+
+    def cancel(self) -> None:
+        """Its invoice was voided unpaid."""
+        self._move_to(PurchaseStatus.CANCELLED)
+
+    def refund(self) -> None:
+        """Its invoice was refunded (the ledger takes the tokens back)."""
+        self._move_to(PurchaseStatus.REFUNDED)
+
+    def reinstate(self) -> None:
+        """The refund was reversed."""
+        self._move_to(PurchaseStatus.COMPLETED)

@@ -1,4 +1,4 @@
-"""The scheduled billing jobs (DOMAIN §11) in the order one round runs them.
+"""The scheduled billing jobs in the order one round runs them.
 
 Each is ``(*, batch_size=..., now=None) -> int`` (how many rows it changed), claims its rows with
 ``select_for_update(skip_locked=True)`` in batches of one transaction each, and is safe to run

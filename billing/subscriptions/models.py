@@ -1,4 +1,4 @@
-"""Subscriptions to plans and add-on subscriptions (DOMAIN §3–§4).
+"""Subscriptions to plans and add-on subscriptions.
 
 States and the transitions allowed between them are data (``TRANSITIONS``); services move them,
 with the row locked, an audit entry and a signal.
@@ -13,6 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from billing.catalog.models import AddOn, BillingPeriod, Plan
+from vbwd.exceptions import InvalidTransition
 
 
 class SubscriptionStatus(models.TextChoices):
@@ -26,14 +27,18 @@ class SubscriptionStatus(models.TextChoices):
 
 
 S = SubscriptionStatus
-# DOMAIN §4. CANCELLED → ACTIVE only before expires_at (checked by the service).
+# Which status may follow which; the verbs below refuse anything else. CANCELLED → ACTIVE only
+# before expires_at (checked by the service). CANCELLED → CANCELLED: access that runs to its
+# end is ended now (a refund, another subscription taking the exclusive category, an
+# anonymised account). A reversed refund puts back the status the refund ended, so CANCELLED
+# may also return to PENDING, TRIALING, PAST_DUE or PAUSED.
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.PENDING: frozenset({S.ACTIVE, S.CANCELLED}),
     S.TRIALING: frozenset({S.ACTIVE, S.PAST_DUE, S.CANCELLED}),
     S.ACTIVE: frozenset({S.PAST_DUE, S.PAUSED, S.CANCELLED}),
     S.PAST_DUE: frozenset({S.ACTIVE, S.EXPIRED, S.CANCELLED}),
     S.PAUSED: frozenset({S.ACTIVE, S.CANCELLED}),
-    S.CANCELLED: frozenset({S.ACTIVE}),
+    S.CANCELLED: frozenset({S.PENDING, S.TRIALING, S.ACTIVE, S.PAST_DUE, S.PAUSED, S.CANCELLED}),
     S.EXPIRED: frozenset(),
 }
 # Holding one of these blocks checkout of a plan that shares an exclusive category.
@@ -90,7 +95,7 @@ class Subscription(models.Model):
         return self.plan.billing_period != BillingPeriod.ONE_TIME
 
     def is_valid_at(self, moment) -> bool:
-        """Access right at ``moment`` (DOMAIN §4)."""
+        """Access right at ``moment``."""
         if self.status in (S.TRIALING, S.ACTIVE, S.PAST_DUE):
             return True
         return (
@@ -104,6 +109,76 @@ class Subscription(models.Model):
     def can_become(self, status: str) -> bool:
         return status in TRANSITIONS[self.status]
 
+    # --- verbs: each refuses a transition ``TRANSITIONS`` does not list -------------------------
+
+    def _move_to(self, status: str) -> None:
+        if not self.can_become(status):
+            raise InvalidTransition(f"Subscription cannot move from {self.status} to {status}")
+        self.status = status
+
+    def activate(self) -> None:
+        """A paid invoice starts a period (first payment, trial conversion, late renewal)."""
+        self._move_to(S.ACTIVE)
+
+    def mark_past_due(self) -> None:
+        self._move_to(S.PAST_DUE)
+
+    def expire(self) -> None:
+        self._move_to(S.EXPIRED)
+
+    def pause(self, *, at, until) -> None:
+        self._move_to(S.PAUSED)
+        self.paused_at = at
+        self.pause_ends_at = until
+
+    def resume(self) -> None:
+        """The pause ends (moving the end by the paused time is the service's part)."""
+        self._move_to(S.ACTIVE)
+        self.paused_at = None
+        self.pause_ends_at = None
+
+    def cancel(self, *, at, reason: str | None = None) -> None:
+        """No further renewal; access until ``expires_at`` (the service moves it when access
+        ends now). A scheduled downgrade and a pause end with it."""
+        self._move_to(S.CANCELLED)
+        self.cancelled_at = at
+        self.cancel_reason = reason or None
+        self.pending_plan = None
+        self.paused_at = None
+        self.pause_ends_at = None
+
+    def end_now(self, *, at) -> None:
+        """Access ends now (the service moves ``expires_at``): CANCELLED, kept when it was,
+        with the first cancellation time; an ended subscription has no pause and no scheduled
+        downgrade."""
+        self._move_to(S.CANCELLED)
+        self.cancelled_at = self.cancelled_at or at
+        self.pending_plan = None
+        self.paused_at = None
+        self.pause_ends_at = None
+
+    def reactivate(self) -> None:
+        """A cancellation is taken back: renewals go on."""
+        self._move_to(S.ACTIVE)
+        self.cancelled_at = None
+        self.cancel_reason = None
+        self.paused_at = None
+        self.pause_ends_at = None
+
+    RESTORABLE = frozenset({"paused_at", "pause_ends_at", "pending_plan_id"})
+
+    def restore(self, *, status: str, expires_at, cancelled_at, **ended) -> None:
+        """A reversed refund puts back what the refund ended: the status, the end, the
+        cancellation and, when given (``RESTORABLE``), the pause and the scheduled downgrade."""
+        unknown = set(ended) - self.RESTORABLE
+        if unknown:
+            raise TypeError(f"Cannot restore {sorted(unknown)}")
+        self._move_to(status)
+        self.expires_at = expires_at
+        self.cancelled_at = cancelled_at
+        for name, value in ended.items():
+            setattr(self, name, value)
+
 
 class AddOnSubscriptionStatus(models.TextChoices):
     PENDING = "PENDING"
@@ -113,10 +188,12 @@ class AddOnSubscriptionStatus(models.TextChoices):
 
 
 A = AddOnSubscriptionStatus
+# CANCELLED → ACTIVE: a reactivation of its subscription or a refund reversal restores it.
+# CANCELLED → CANCELLED: access that runs to its end is ended now (a refund).
 ADDON_TRANSITIONS: dict[str, frozenset[str]] = {
     A.PENDING: frozenset({A.ACTIVE, A.CANCELLED}),
     A.ACTIVE: frozenset({A.CANCELLED, A.EXPIRED}),
-    A.CANCELLED: frozenset({A.ACTIVE}),  # a refund reversal restores it
+    A.CANCELLED: frozenset({A.ACTIVE, A.CANCELLED}),
     A.EXPIRED: frozenset(),
 }
 
@@ -160,3 +237,37 @@ class AddOnSubscription(models.Model):
 
     def can_become(self, status: str) -> bool:
         return status in ADDON_TRANSITIONS[self.status]
+
+    # --- verbs: each refuses a transition ``ADDON_TRANSITIONS`` does not list -------------------
+
+    def _move_to(self, status: str) -> None:
+        if not self.can_become(status):
+            raise InvalidTransition(
+                f"Add-on subscription cannot move from {self.status} to {status}"
+            )
+        self.status = status
+
+    def activate(self, *, starts_at=None, expires_at=None) -> None:
+        """Paid (``starts_at`` and ``expires_at`` give the first period) or restored."""
+        self._move_to(A.ACTIVE)
+        self.cancelled_at = None
+        if starts_at is not None:
+            self.starts_at = starts_at
+            self.expires_at = expires_at
+
+    def cancel(self, *, at) -> None:
+        """No further renewal; access until ``expires_at`` unless the caller moves it. A
+        cancelled one keeps its first cancellation time."""
+        was_cancelled = self.status == A.CANCELLED
+        self._move_to(A.CANCELLED)
+        if not was_cancelled:
+            self.cancelled_at = at
+
+    def expire(self) -> None:
+        self._move_to(A.EXPIRED)
+
+    def restore(self, *, status: str, expires_at, cancelled_at) -> None:
+        """A reversed refund puts back what the refund ended."""
+        self._move_to(status)
+        self.expires_at = expires_at
+        self.cancelled_at = cancelled_at

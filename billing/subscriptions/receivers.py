@@ -1,10 +1,7 @@
-"""What anonymisation does to subscriptions: current ones end at once (API.md §12)."""
+"""What anonymisation does to subscriptions: current ones end at once."""
 
 from __future__ import annotations
 
-from functools import partial
-
-from django.db import transaction
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -17,8 +14,8 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.subscriptions.services.cancellation import subscription_end_now
 from billing.subscriptions.services.saved_methods import subscription_saved_method_store
-from billing.subscriptions.signals import subscription_cancelled
 
 ENDABLE = (
     SubscriptionStatus.PENDING,
@@ -41,50 +38,19 @@ def end_subscriptions(sender, user, actor=None, **kwargs) -> None:
             subscription.expires_at is None or subscription.expires_at <= now
         ):
             continue
-        before = {"status": subscription.status, "expires_at": subscription.expires_at}
-        subscription.status = SubscriptionStatus.CANCELLED
-        subscription.cancelled_at = subscription.cancelled_at or now
-        subscription.expires_at = now
-        subscription.pending_plan = None
-        subscription.paused_at = None
-        subscription.pause_ends_at = None
-        subscription.save(
-            update_fields=[
-                "status",
-                "cancelled_at",
-                "expires_at",
-                "pending_plan",
-                "paused_at",
-                "pause_ends_at",
-                "updated_at",
-            ]
-        )
-        transaction.on_commit(
-            partial(
-                subscription_cancelled.send_robust,
-                sender=Subscription,
-                subscription=subscription,
-                immediate=True,
-                reason="account_anonymised",
-            )
-        )
-        audit_record(
-            action="subscription.cancelled",
-            object_type="subscription",
-            object_id=subscription.pk,
-            subject_user_id=user.pk,
+        subscription_end_now(
+            subscription=subscription,
+            now=now,
             summary="Subscription ended: account anonymised",
+            signal_reason="account_anonymised",
             actor=actor,
-            before={key: str(value) if value else value for key, value in before.items()},
-            after={"status": subscription.status, "expires_at": now.isoformat()},
         )
     for item in AddOnSubscription.objects.select_for_update().filter(
         user=user,
         status__in=(AddOnSubscriptionStatus.PENDING, AddOnSubscriptionStatus.ACTIVE),
     ):
         before = item.status
-        item.status = AddOnSubscriptionStatus.CANCELLED
-        item.cancelled_at = now
+        item.cancel(at=now)
         item.expires_at = now
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
         audit_record(

@@ -23,7 +23,7 @@ from vbwd.filters import normalise_enum
 
 
 def valid_q(now: datetime.datetime, prefix: str = "") -> Q:
-    """``is_valid`` (DOMAIN §4) as a filter: TRIALING, ACTIVE, PAST_DUE, or CANCELLED with
+    """``is_valid`` as a filter: TRIALING, ACTIVE, PAST_DUE, or CANCELLED with
     ``expires_at`` still ahead of ``now``."""
     return Q(
         **{
@@ -98,7 +98,7 @@ def addon_subscriptions_for_output(
     return queryset.select_related(*related)
 
 
-# --- subscription and add-on endpoints (API.md §8, §9, §12, §13) ------------------------------
+# --- subscription and add-on endpoints ---------------------------------------------------------
 
 SUBSCRIPTION_NOT_FOUND = "Subscription not found"
 ADDON_SUBSCRIPTION_NOT_FOUND = "Add-on subscription not found"
@@ -170,7 +170,7 @@ def subscriptions_current(user, *, now: datetime.datetime | None = None) -> list
 
 
 def subscription_primary(user, *, now: datetime.datetime | None = None) -> Subscription | None:
-    """The primary current subscription (API.md §8): exclusive category first, then ACTIVE >
+    """The primary current subscription: exclusive category first, then ACTIVE >
     TRIALING > PAST_DUE > PAUSED > CANCELLED, then the newest."""
     current = subscriptions_current(user, now=now)
     exclusive_plan_ids = {row.plan_id for row in current if row.in_exclusive}

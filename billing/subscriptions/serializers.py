@@ -1,5 +1,5 @@
-"""Shapes of subscriptions and add-on subscriptions (API.md §2.6), with the PlanSummary and
-AddOnSummary they embed (§2.3, §2.4).
+"""Shapes of subscriptions and add-on subscriptions, with the PlanSummary and
+AddOnSummary they embed.
 
 Money strings use ``context["places"]`` (currency code → places, loaded once per call by the data
 functions, as in ``billing.invoices.serializers``). For a constant query count, subscriptions come
@@ -52,7 +52,7 @@ def _now(context) -> datetime.datetime:
 
 
 class PlanSummarySerializer(serializers.ModelSerializer):
-    """PlanSummary (API.md §2.3): the plan as embedded in a subscription."""
+    """PlanSummary: the plan as embedded in a subscription."""
 
     price = MoneyField()
     billing_period = serializers.ChoiceField(choices=BillingPeriod.choices, read_only=True)
@@ -75,7 +75,7 @@ class PlanSummarySerializer(serializers.ModelSerializer):
 
 
 class AddOnSummarySerializer(serializers.ModelSerializer):
-    """AddOnSummary (API.md §2.4)."""
+    """AddOnSummary."""
 
     price = MoneyField()
     billing_period = serializers.ChoiceField(choices=BillingPeriod.choices, read_only=True)
@@ -87,7 +87,7 @@ class AddOnSummarySerializer(serializers.ModelSerializer):
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
-    """Subscription (API.md §2.6)."""
+    """Subscription."""
 
     user_id = serializers.UUIDField(read_only=True)
     tarif_plan_id = serializers.UUIDField(source="plan_id", read_only=True)
@@ -135,7 +135,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_is_valid(self, subscription: Subscription) -> bool:
-        """Access right now (DOMAIN §4)."""
+        """Access right now."""
         return subscription.is_valid_at(_now(self.context))
 
     def get_is_trialing(self, subscription: Subscription) -> bool:
@@ -184,7 +184,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class AddOnSubscriptionSerializer(serializers.ModelSerializer):
-    """AddOnSubscription (API.md §2.6)."""
+    """AddOnSubscription."""
 
     user_id = serializers.UUIDField(read_only=True)
     addon_id = serializers.UUIDField(read_only=True)
@@ -272,7 +272,7 @@ def addon_subscriptions_data(
     return serializer(items, many=True, context=_context(places)).data
 
 
-# --- admin variants (API.md §2.6, §12, §13) -----------------------------------------------------
+# --- admin variants -----------------------------------------------------------------------------
 
 
 class AdminSubscriptionSerializer(SubscriptionSerializer):

@@ -1,4 +1,4 @@
-"""Subscription lifecycle events (DOMAIN §9), each sent after the changing transaction commits,
+"""Subscription lifecycle events, each sent after the changing transaction commits,
 with ``send_robust``. Receivers of a disabled plugin are skipped."""
 
 from plugins.signals import PluginSignal

@@ -1,4 +1,4 @@
-"""Celery tasks of the scheduled subscription jobs (DOMAIN §11), one per job; beat entries and
+"""Celery tasks of the scheduled subscription jobs, one per job; beat entries and
 their schedules are in ``vbwd/celery.py``. Each returns the job's count."""
 
 from celery import shared_task

@@ -234,7 +234,7 @@ def _lock(bundle: TokenBundle) -> TokenBundle:
 
 
 def token_bundle_create(*, data: Mapping, actor=None) -> TokenBundle:
-    """Validates ``data`` (write fields of API.md §16.2) and creates the bundle with an audit
+    """Validates ``data`` (the bundle's writable fields) and creates the bundle with an audit
     entry; nothing is written when a field is refused."""
     values = bundle_input_clean(data)
     with transaction.atomic():

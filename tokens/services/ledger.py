@@ -1,4 +1,4 @@
-"""The token ledger (DOMAIN §8): every balance change is one ledger row written in the same
+"""The token ledger: every balance change is one ledger row written in the same
 transaction, with the balance row locked, so the balance always equals the sum of the ledger.
 
 A debit larger than the balance raises InsufficientTokens and writes nothing. An idempotency key

@@ -1,4 +1,4 @@
-"""Staff subscription routes (API.md §13) and a user's add-ons (§12)."""
+"""Staff subscription routes and a user's add-ons."""
 
 from billing.subscriptions.views import admin as views
 from vbwd.api import UUID_PATTERN, route

@@ -1,4 +1,4 @@
-"""Plan-change routes of the caller's subscriptions (API.md §8)."""
+"""Plan-change routes of the caller's subscriptions."""
 
 from billing.subscriptions.views import plan_change as views
 from vbwd.api import UUID_PATTERN, route

@@ -1,4 +1,4 @@
-"""User subscription and add-on routes (API.md §8, §9; plan changes: ``plan_change``)."""
+"""User subscription and add-on routes (plan changes: ``plan_change``)."""
 
 from billing.subscriptions.views import user as views
 from vbwd.api import UUID_PATTERN, route

@@ -1,6 +1,6 @@
-"""Add-on subscription verbs (API.md §9, §12): the customer's or staff cancel and the staff grant.
+"""Add-on subscription verbs: the customer's or staff cancel and the staff grant.
 
-Rules written down here (the specs are silent on them):
+Rules written down here:
 
 - "Other unpaid items" of a PENDING add-on's invoice are its lines other than this add-on's own
   line and FEE lines (the fee belongs to the invoice as a whole).
@@ -180,8 +180,7 @@ def addon_subscription_cancel(
                 )
                 item.refresh_from_db()
                 return item
-            item.status = A.CANCELLED
-            item.cancelled_at = now
+            item.cancel(at=now)
             item.save(update_fields=["status", "cancelled_at", "updated_at"])
             _audit(
                 item,
@@ -194,8 +193,7 @@ def addon_subscription_cancel(
             return item
         if item.status != A.ACTIVE or not item.can_become(A.CANCELLED):
             raise InvalidTransition(NOT_CANCELLABLE)
-        item.status = A.CANCELLED
-        item.cancelled_at = now
+        item.cancel(at=now)
         if item.expires_at is None or (immediate and item.expires_at > now):
             item.expires_at = now
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])

@@ -104,7 +104,7 @@ def user_id_of(subscription_id):
 
 
 def as_utc(value: datetime.datetime) -> datetime.datetime:
-    """An input datetime without offset is read as UTC (API.md §1.4)."""
+    """An input datetime without offset is read as UTC."""
     if timezone.is_naive(value):
         return timezone.make_aware(value, datetime.UTC)
     return value

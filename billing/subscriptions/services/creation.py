@@ -15,10 +15,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-
-
-def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+from billing.subscriptions.services.common import iso
 
 
 def subscription_create(
@@ -68,8 +65,8 @@ def subscription_create(
             after={
                 "status": subscription.status,
                 "plan_id": str(plan.pk),
-                "trial_end_at": _iso(subscription.trial_end_at),
-                "expires_at": _iso(subscription.expires_at),
+                "trial_end_at": iso(subscription.trial_end_at),
+                "expires_at": iso(subscription.expires_at),
             },
         )
     return subscription

@@ -1,20 +1,14 @@
-"""The subscription lifecycle (DOMAIN §4, API.md §8, §13): cancel, reactivate, pause, resume, and
+"""The subscription lifecycle: cancel, reactivate, pause, resume, and
 the staff verbs extend, activate and refund (staff creation: ``staff_create``).
 
 Each verb runs in one transaction. Rows are locked in the order capture uses (the subscription's
 open invoices, then the subscription), with the user's row first where an exclusive category is
-checked. The transition is checked against ``TRANSITIONS`` and refused with the API.md message;
-one audit row records before → after; signals go out after commit.
+checked. The transition is checked against ``TRANSITIONS`` and refused with the documented
+message; one audit row records before → after; signals go out after commit.
 
-Rules written down here (the specs are silent on them):
+Rules written down here:
 
-- Cancelling a PAUSED subscription settles the pause first: ``expires_at`` moves forward by the
-  time paused so far and the pause ends. The customer keeps the paid time that was left, as
-  access until the moved end; a reactivation then makes it ACTIVE with nothing left to shift.
-- A ONE_TIME subscription has no end; cancelling it ends access at once.
-- Cancel voids the subscription's unpaid CHECKOUT (the trial invoice), RENEWAL and PLAN_CHANGE
-  invoices. Voiding the trial invoice also cancels what else was pending on it (bundles, add-ons).
-  Add-ons still PENDING on another open invoice are left to that invoice.
+- Cancelling (``cancellation``) settles a pause first, so a reactivation has nothing to shift.
 - A trial is a subscription with ``trial_end_at`` and no paid period yet (its current period
   started before the trial end). A cancelled trial cannot be reactivated: its invoice is void.
 - Pause leaves an open renewal invoice as it is: it stays payable. Pause voids the open
@@ -51,6 +45,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
+from billing.subscriptions.services.cancellation import ALREADY_ENDED, subscription_cancel
 from billing.subscriptions.services.common import (
     NOT_FOUND,
     as_utc,
@@ -67,7 +62,6 @@ from billing.subscriptions.services.common import (
     user_id_of,
 )
 from billing.subscriptions.services.staff_create import subscription_staff_create
-from billing.subscriptions.signals import subscription_cancelled
 from platform_settings.selectors import platform_settings_get
 from vbwd.exceptions import BusinessRuleError, InvalidTransition, NotFound, ValidationFailed
 
@@ -84,8 +78,6 @@ __all__ = [
 
 S = SubscriptionStatus
 
-ALREADY_CANCELLED = "Subscription is already cancelled"
-ALREADY_ENDED = "Subscription has already ended"
 ONLY_CANCELLED_REACTIVATE = "Only cancelled subscriptions can be reactivated"
 TRIAL_NOT_REACTIVATABLE = "A cancelled trial cannot be reactivated"
 ALREADY_PAUSED = "Subscription is already paused"
@@ -122,89 +114,6 @@ def _issue_renewal_if_due(subscription: Subscription, now: datetime.datetime) ->
     renewal_invoice_issue(subscription_id=subscription.pk, now=now)
 
 
-# --- cancel -------------------------------------------------------------------------------------
-
-
-def _check_cancellable(subscription: Subscription, now: datetime.datetime) -> None:
-    if subscription.status == S.CANCELLED:
-        if subscription.expires_at is not None and subscription.expires_at <= now:
-            raise InvalidTransition(ALREADY_ENDED)
-        raise InvalidTransition(ALREADY_CANCELLED)
-    if subscription.status == S.EXPIRED:
-        raise InvalidTransition(ALREADY_ENDED)
-    if subscription.status == S.PENDING or not subscription.can_become(S.CANCELLED):
-        raise InvalidTransition(f"Subscription cannot be cancelled in status {subscription.status}")
-
-
-def _cancel_addons(subscription: Subscription, *, now, immediate: bool, actor, reason) -> None:
-    """The ACTIVE add-ons bound to the subscription end with it: access to their own end (the
-    subscription's when they have none), or now when immediate."""
-    items = AddOnSubscription.objects.select_for_update(of=("self",)).select_related("addon")
-    for item in items.filter(subscription=subscription, status=AddOnSubscriptionStatus.ACTIVE):
-        before = {"status": item.status, "expires_at": iso(item.expires_at)}
-        item.status = AddOnSubscriptionStatus.CANCELLED
-        item.cancelled_at = now
-        if immediate:
-            if item.expires_at is None or item.expires_at > now:
-                item.expires_at = now
-        elif item.expires_at is None:
-            item.expires_at = subscription.expires_at
-        item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
-        audit_record(
-            action="addon_subscription.cancelled",
-            object_type="addon_subscription",
-            object_id=item.pk,
-            subject_user_id=item.user_id,
-            summary=f"Add-on {item.addon.name} cancelled with its subscription",
-            actor=actor,
-            before=before,
-            after={"status": item.status, "expires_at": iso(item.expires_at)},
-            reason=reason,
-        )
-
-
-def subscription_cancel(
-    *, subscription_id, actor, reason: str | None = None, immediate: bool = False
-) -> Subscription:
-    """ACTIVE, TRIALING, PAST_DUE or PAUSED → CANCELLED: access until ``expires_at`` (now when
-    ``immediate``), no further renewal, bound add-ons cancelled, unpaid trial / renewal /
-    plan-change invoices voided, a scheduled downgrade cleared; ``subscription_cancelled``."""
-    with transaction.atomic():
-        invoices, subscription = locked_with_open_invoices(subscription_id)
-        now = timezone.now()
-        _check_cancellable(subscription, now)
-        before = state_of(subscription)
-        if subscription.status == S.PAUSED and subscription.paused_at is not None:
-            # Settle the pause: the paid time left is kept, counted from now.
-            move_end(subscription, now - subscription.paused_at)
-        subscription.paused_at = None
-        subscription.pause_ends_at = None
-        subscription.status = S.CANCELLED
-        subscription.cancelled_at = now
-        subscription.cancel_reason = reason or None
-        subscription.pending_plan = None
-        # Access ends now when immediate, and for a subscription without an end (ONE_TIME); an
-        # end already past (PAST_DUE) stays where it is.
-        if subscription.expires_at is None or (immediate and subscription.expires_at > now):
-            subscription.expires_at = now
-        subscription.save()
-        summary = f"Subscription to {subscription.plan.name} cancelled"
-        summary += ", access ended now" if immediate else ", access until its end"
-        audit_subscription(subscription, "subscription.cancelled", summary, before, actor, reason)
-        for invoice in invoices:
-            invoice_void(invoice_id=invoice.pk, actor=actor, reason="Subscription cancelled")
-        _cancel_addons(subscription, now=now, immediate=immediate, actor=actor, reason=reason)
-        transaction.on_commit(
-            lambda: subscription_cancelled.send_robust(
-                sender=Subscription,
-                subscription=subscription,
-                immediate=bool(immediate),
-                reason=reason,
-            )
-        )
-    return subscription
-
-
 # --- reactivate ---------------------------------------------------------------------------------
 
 
@@ -223,11 +132,7 @@ def _reverse_cancellation(subscription: Subscription, now) -> None:
     if subscription.paused_at is not None:
         end = subscription.cancelled_at or now
         move_end(subscription, max(end - subscription.paused_at, datetime.timedelta(0)))
-    subscription.paused_at = None
-    subscription.pause_ends_at = None
-    subscription.status = S.ACTIVE
-    subscription.cancelled_at = None
-    subscription.cancel_reason = None
+    subscription.reactivate()
     subscription.save()
 
 
@@ -271,8 +176,7 @@ def _restore_addons(subscription: Subscription, *, cancelled_at, now, actor, rea
     ends = _ends_before_cancellation(items)
     for item in items:
         before = {"status": item.status, "expires_at": iso(item.expires_at)}
-        item.status = AddOnSubscriptionStatus.ACTIVE
-        item.cancelled_at = None
+        item.activate()
         if ends.get(str(item.pk), "") is None:
             item.expires_at = None  # a one-time add-on: no end, as before the cancellation
         item.save(update_fields=["status", "cancelled_at", "expires_at", "updated_at"])
@@ -331,10 +235,8 @@ def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> 
             raise BusinessRuleError(ONE_TIME_PAUSE)
         now = timezone.now()
         before = state_of(subscription)
-        subscription.status = S.PAUSED
-        subscription.paused_at = now
         days = platform_settings_get().max_pause_days
-        subscription.pause_ends_at = now + datetime.timedelta(days=days)
+        subscription.pause(at=now, until=now + datetime.timedelta(days=days))
         subscription.save()
         audit_subscription(
             subscription,
@@ -353,9 +255,7 @@ def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> 
 def _resume(subscription: Subscription, now) -> datetime.timedelta:
     paused = max(now - (subscription.paused_at or now), datetime.timedelta(0))
     move_end(subscription, paused)
-    subscription.status = S.ACTIVE
-    subscription.paused_at = None
-    subscription.pause_ends_at = None
+    subscription.resume()
     subscription.save()
     return paused
 
@@ -474,7 +374,7 @@ def subscription_extend(
         if status == S.TRIALING and subscription.trial_end_at is not None:
             subscription.trial_end_at += delta
         if status == S.PAST_DUE and subscription.expires_at > now:
-            subscription.status = S.ACTIVE
+            subscription.activate()
         subscription.save()
         extended_days = math.ceil(delta.total_seconds() / SECONDS_PER_DAY)
         audit_subscription(

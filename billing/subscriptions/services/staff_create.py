@@ -1,4 +1,4 @@
-"""Staff open a subscription for a user (API.md §13, ``POST /admin/subscriptions``).
+"""Staff open a subscription for a user.
 
 ``active`` is complimentary: ACTIVE at once from ``started_at``, no invoice, the plan's tokens
 credited. ``trialing`` and ``pending`` do what a checkout of the plan would do on the user's
@@ -234,7 +234,7 @@ def _create_with_invoice(*, user, plan, status, data, actor, now, reason):
 
 
 def subscription_staff_create(*, actor, data: dict) -> tuple[Subscription, Invoice | None]:
-    """Staff open a subscription for a user (API.md §13): ``active`` is complimentary (no
+    """Staff open a subscription for a user: ``active`` is complimentary (no
     invoice; the plan's tokens unless ``grant_tokens`` is false), ``trialing`` and ``pending``
     issue the trial / checkout invoice as a checkout would. Exclusive categories are respected."""
     user_id = _required_uuid(data, "user_id", label="user_id")

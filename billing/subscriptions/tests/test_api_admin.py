@@ -151,6 +151,12 @@ def test_list_filters(admin_client):
         ("ordering=price", "ordering must be one of created_at, expires_at, status (with - for "
          "descending)"),
         ("page=x", "page must be an integer"),
+        ("page=x&ordering=price&plan_id=x&user_id=42&status=gone", "Unknown status: gone"),
+        ("page=x&ordering=price&plan_id=x&user_id=42", "user_id must be a valid UUID"),
+        ("page=x&ordering=price&plan_id=x", "plan_id must be a valid UUID"),
+        ("page=x&ordering=price", "ordering must be one of created_at, expires_at, status "
+         "(with - for descending)"),
+        ("status=%20&user_id=&ordering=%20&page=x", "page must be an integer"),
     ],
 )  # fmt: skip
 def test_list_bad_filters(admin_client, query, message):
@@ -814,3 +820,62 @@ def test_staff_cancel_of_another_users_addon_is_not_found(admin_client):
     assert response.status_code == 404
     assert response.json() == {"error": "Add-on subscription not found", "code": "not_found"}
     assert AddOnSubscription.objects.get(pk=foreign.pk).status == "ACTIVE"
+
+
+# --- input checks, in the order they are reported -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "body", "message"),
+    [
+        ("/extend", {"days": "x", "until": "soon", "reason": 5},
+         "days must be an integer between 1 and 3650"),
+        ("/extend", {"until": "soon", "reason": 5}, "until must be a datetime"),
+        ("/extend", {"days": "2", "reason": 5}, "reason must be a string"),
+        ("/cancel", {"reason": 5, "immediate": "maybe"}, "reason must be a string"),
+        ("/cancel", {"immediate": "maybe"}, "immediate must be true or false"),
+        ("/activate", {"reason": "x" * 501}, "reason must be at most 500 characters"),
+        ("/refund", {"amount": "1", "reason": [], "force": "maybe"}, "reason must be a string"),
+        ("/refund", {"force": "maybe"}, "force must be true or false"),
+    ],
+)  # fmt: skip
+def test_staff_subscription_input_refusals(admin_client, suffix, body, message):
+    subscription = SubscriptionFactory()
+
+    response = admin_client.post(url(subscription, suffix), body, format="json")
+
+    assert error(response) == (400, "validation_error", message)
+    assert response.json()["errors"][message.split(" ")[0]] == [message]
+    assert Subscription.objects.get(pk=subscription.pk).status == "ACTIVE"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"expires_at": "tomorrow", "reason": 5}, "expires_at must be a datetime"),
+        ({"reason": 5}, "reason must be a string"),
+        ({}, "addon_id is required"),
+        ({"addon_id": None}, "addon_id is required"),
+        ({"addon_id": "nope"}, "Add-on not found"),
+    ],
+)
+def test_grant_input_refusals_in_order(admin_client, body, message):
+    user = buyer()
+
+    response = admin_client.post(user_addons_url(user), body, format="json")
+
+    assert error(response) == (400, "validation_error", message)
+
+
+def test_staff_addon_cancel_reports_immediate_before_reason(admin_client):
+    user = buyer()
+    item = AddOnSubscriptionFactory(user=user)
+
+    response = admin_client.post(
+        user_addons_url(user, f"/{item.pk}/cancel"),
+        {"reason": 5, "immediate": "maybe"},
+        format="json",
+    )
+
+    assert error(response) == (400, "validation_error", "immediate must be true or false")
+    assert AddOnSubscription.objects.get(pk=item.pk).status == "ACTIVE"

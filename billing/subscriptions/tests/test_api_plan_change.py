@@ -206,7 +206,7 @@ def test_money_uses_the_currency_places(client, customer, main):
 @pytest.mark.parametrize(
     ("query", "message"),
     [(None, "new_plan_id is required"), ("", "new_plan_id is required"),
-     ("abc", "Invalid plan_id format")],
+     ("  ", "new_plan_id is required"), ("abc", "Invalid plan_id format")],
 )  # fmt: skip
 def test_the_preview_needs_a_plan_id(client, sub, query, message):
     response = preview(client, sub.pk, query)
@@ -343,6 +343,8 @@ def test_a_zero_upgrade_switches_at_once(client, customer, sub, main):
     ("body", "status", "code", "message"),
     [({}, 400, "validation_error", "plan_id is required"),
      ({"plan_id": 7}, 400, "validation_error", "Invalid plan_id format"),
+     ({"plan_id": None}, 400, "validation_error", "plan_id is required"),
+     ({"plan_id": " "}, 400, "validation_error", "plan_id is required"),
      ({"plan_id": str(uuid.UUID(int=1))}, 400, "validation_error", "Plan not found")],
 )  # fmt: skip
 def test_upgrade_errors_use_the_envelope(client, sub, body, status, code, message):
@@ -368,6 +370,33 @@ def test_an_upgrade_checks_the_payment_method(client, sub, pro):
     assert response.status_code == 400
     assert response.json()["error"] == "Payment method 'x' not found"
     assert Invoice.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [(" x ", "Payment method ' x ' not found"), (True, "Payment method 'True' not found"),
+     (5, "Payment method '5' not found")],
+)  # fmt: skip
+def test_a_payment_method_that_is_not_a_known_code_is_not_found(client, sub, pro, code, message):
+    with time_machine.travel(APRIL_21, tick=False):
+        response = post(
+            client, url(sub.pk, "upgrade"), {"plan_id": str(pro.pk), "payment_method_code": code}
+        )
+
+    assert response.status_code == 400
+    assert (response.json()["error"], response.json()["code"]) == (message, "validation_error")
+    assert response.json()["errors"] == {"payment_method_code": [message]}
+
+
+def test_the_plan_checks_come_before_the_payment_method(client, sub, basic):
+    response = post(
+        client, url(sub.pk, "upgrade"), {"plan_id": str(basic.pk), "payment_method_code": True}
+    )
+
+    assert (response.status_code, response.json()["error"]) == (
+        400,
+        "Already subscribed to this plan",
+    )
 
 
 # --- downgrade and cancel-downgrade -------------------------------------------------------------

@@ -13,7 +13,7 @@ from audit.models import AuditEntry
 from billing.catalog.models import BillingPeriod
 from billing.catalog.tests.factories import CategoryFactory
 from billing.invoices.models import InvoiceStatus, InvoiceType
-from billing.invoices.services import invoice_mark_paid, invoice_refund
+from billing.invoices.services import invoice_mark_paid, invoice_refund, invoice_refund_reverse
 from billing.invoices.tests.factories import (
     addon_draft,
     addon_subscription,
@@ -290,6 +290,68 @@ def test_a_full_refund_voids_the_subscriptions_other_open_invoices(admin_user):
     sub.refresh_from_db()
     assert open_renewal.status == InvoiceStatus.CANCELLED
     assert sub.status == SubscriptionStatus.CANCELLED
+
+
+def test_a_displaced_paused_subscription_ends_without_its_pause():
+    customer = buyer()
+    basic, pro = monthly_plan(name="Basic"), monthly_plan(name="Pro")
+    CategoryFactory(is_single=True).plans.add(basic, pro)
+    old = subscription(customer, basic)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        paid_invoice(customer, [subscription_draft(old)], reference="OLD")
+    old.refresh_from_db()
+    old.status, old.paused_at, old.pause_ends_at = "PAUSED", at(2027, 4, 10), at(2027, 7, 9)
+    old.save(update_fields=["status", "paused_at", "pause_ends_at"])
+    new = subscription(customer, pro)
+
+    with time_machine.travel(at(2027, 4, 15), tick=False):
+        paid_invoice(customer, [subscription_draft(new)], reference="NEW")
+
+    old.refresh_from_db()
+    assert (old.status, old.cancelled_at, old.expires_at) == (
+        SubscriptionStatus.CANCELLED,
+        at(2027, 4, 15),
+        at(2027, 4, 15),
+    )
+    assert (old.paused_at, old.pause_ends_at, old.pending_plan_id) == (None, None, None)
+    entry = AuditEntry.objects.get(object_id=str(old.pk), action="subscription.cancelled")
+    assert (entry.before["status"], entry.before["paused_at"], entry.after["paused_at"]) == (
+        "PAUSED",
+        at(2027, 4, 10).isoformat(),
+        None,
+    )
+
+
+def test_a_refund_ends_the_pause_and_the_downgrade_and_its_reversal_puts_them_back(admin_user):
+    customer = buyer()
+    plan, cheaper = monthly_plan(name="Pro"), monthly_plan(name="Basic")
+    sub = subscription(customer, plan)
+    with time_machine.travel(at(2027, 4, 1), tick=False):
+        first = paid_invoice(customer, [subscription_draft(sub)], reference="FIRST")
+    sub.refresh_from_db()
+    sub.status, sub.paused_at, sub.pause_ends_at = "PAUSED", at(2027, 4, 10), at(2027, 7, 9)
+    sub.pending_plan = cheaper
+    sub.save(update_fields=["status", "paused_at", "pause_ends_at", "pending_plan"])
+
+    with time_machine.travel(at(2027, 4, 15), tick=False):
+        outcome = invoice_refund(invoice_id=first.pk, actor=admin_user, force=True)
+    sub.refresh_from_db()
+    assert (sub.status, sub.expires_at) == (SubscriptionStatus.CANCELLED, at(2027, 4, 15))
+    assert (sub.paused_at, sub.pause_ends_at, sub.pending_plan_id) == (None, None, None)
+
+    with time_machine.travel(at(2027, 4, 16), tick=False):
+        invoice_refund_reverse(credit_note_id=outcome.credit_note.pk, actor_label="stripe")
+    sub.refresh_from_db()
+    assert (sub.status, sub.expires_at, sub.cancelled_at) == (
+        SubscriptionStatus.PAUSED,
+        at(2027, 5, 1),
+        None,
+    )
+    assert (sub.paused_at, sub.pause_ends_at, sub.pending_plan_id) == (
+        at(2027, 4, 10),
+        at(2027, 7, 9),
+        cheaper.pk,
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Staff subscription endpoints (API.md §13) and the per-user add-on routes (§12)."""
+"""Staff subscription endpoints and the per-user add-on routes."""
 
 from __future__ import annotations
 
@@ -30,12 +30,22 @@ from billing.subscriptions.serializers import (
     admin_user_addon_subscriptions_data,
     subscription_data,
 )
-from billing.subscriptions.services.common import parse_int, parse_moment
 from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND_DAYS
-from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED, text_input
+from billing.subscriptions.views.inputs import (
+    FlagField,
+    MomentField,
+    OrderingFilterField,
+    PassedMoneyField,
+    PassedUUIDField,
+    ReasonField,
+    SearchField,
+    StatusFilterField,
+    UUIDFilterField,
+    WholeNumberField,
+)
+from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
-from vbwd.filters import parse_bool, parse_ordering, parse_uuid
 from vbwd.pagination import paginate
 from vbwd.schema import ErrorSerializer, errors
 
@@ -59,16 +69,35 @@ PAGINATION_PARAMETERS = [
 ]
 
 
-def _flag(data, name: str) -> bool:
-    return bool(parse_bool(data.get(name) if hasattr(data, "get") else None, name=name))
-
-
 def _answer(subscription_id, message: str) -> Response:
     subscription = selectors.subscription_for_staff(subscription_id)
     return Response({"subscription": admin_subscription_data(subscription), "message": message})
 
 
 # --- shapes (schema) ----------------------------------------------------------------------------
+
+
+class AdminSubscriptionsQuerySerializer(serializers.Serializer):
+    """The list filters, checked in this order (then the pagination parameters)."""
+
+    status = StatusFilterField(
+        read_status=selectors.subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text="SubscriptionStatus (any case)",
+    )
+    user_id = UUIDFilterField(required=False)
+    plan_id = UUIDFilterField(required=False)
+    plan = SearchField(
+        required=False, allow_blank=True, help_text="plan name, exact, case-insensitive"
+    )
+    search = SearchField(required=False, allow_blank=True, help_text="user email")
+    ordering = OrderingFilterField(
+        allowed=ORDERING,
+        allow_blank=True,
+        default="-created_at",
+        help_text="created_at, expires_at or status; - for descending (default -created_at)",
+    )
 
 
 class AdminSubscriptionPageSerializer(serializers.Serializer):
@@ -124,26 +153,31 @@ class SubscriptionCreateResponseSerializer(SubscriptionSerializer):
 
 
 class SubscriptionExtendRequestSerializer(serializers.Serializer):
-    days = serializers.IntegerField(
+    days = WholeNumberField(
         required=False, min_value=MIN_EXTEND_DAYS, max_value=MAX_EXTEND_DAYS, help_text="default 30"
     )
-    until = serializers.DateTimeField(required=False, help_text="later than expires_at")
-    reason = serializers.CharField(required=False)
+    until = MomentField(required=False, help_text="later than expires_at")
+    reason = ReasonField(required=False)
 
 
 class StaffCancelRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False)
-    immediate = serializers.BooleanField(required=False, help_text="default false")
+    reason = ReasonField(required=False)
+    immediate = FlagField(required=False, help_text="default false")
+
+
+class AddOnCancelRequestSerializer(serializers.Serializer):
+    immediate = FlagField(required=False, help_text="default false")
+    reason = ReasonField(required=False)
 
 
 class SubscriptionActivateRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False)
+    reason = ReasonField(required=False)
 
 
 class SubscriptionRefundRequestSerializer(serializers.Serializer):
-    amount = serializers.CharField(required=False, help_text="money; default: full refund")
-    reason = serializers.CharField(required=False)
-    force = serializers.BooleanField(
+    amount = PassedMoneyField(required=False, help_text="money; default: full refund")
+    reason = ReasonField(required=False)
+    force = FlagField(
         required=False, help_text="claw back the tokens available when the balance is short"
     )
 
@@ -160,12 +194,14 @@ class AdminUserAddOnListSerializer(serializers.Serializer):
 
 
 class AddOnGrantRequestSerializer(serializers.Serializer):
-    addon_id = serializers.UUIDField()
-    subscription_id = serializers.UUIDField(required=False)
-    expires_at = serializers.DateTimeField(
+    # The add-on and the subscription are looked up (and refused) by the service; a missing
+    # add-on is reported after the fields before it.
+    subscription_id = PassedUUIDField(required=False)
+    expires_at = MomentField(
         required=False, help_text="default: now + the add-on's period; null for ONE_TIME"
     )
-    reason = serializers.CharField(required=False)
+    reason = ReasonField(required=False)
+    addon_id = PassedUUIDField(error_messages={"required": "addon_id is required"})
 
 
 class AdminUserAddOnMessageSerializer(serializers.Serializer):
@@ -180,46 +216,30 @@ class AdminSubscriptionsView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Every subscription, paginated and filtered; newest first by default",
-        parameters=[
-            *PAGINATION_PARAMETERS,
-            OpenApiParameter("status", str, description="SubscriptionStatus (any case)"),
-            OpenApiParameter("user_id", str),
-            OpenApiParameter("plan_id", str),
-            OpenApiParameter("plan", str, description="plan name, exact, case-insensitive"),
-            OpenApiParameter("search", str, description="user email"),
-            OpenApiParameter(
-                "ordering",
-                str,
-                description="created_at, expires_at or status; - for descending "
-                "(default -created_at)",
-            ),
-        ],
+        parameters=[*PAGINATION_PARAMETERS, AdminSubscriptionsQuerySerializer],
         responses={200: AdminSubscriptionPageSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        query = request.query_params
+        serializer = AdminSubscriptionsQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        query = serializer.validated_data
         subscriptions = selectors.subscriptions_for_staff()
-        status = selectors.subscription_status_filter(query.get("status"))
-        if status:
-            subscriptions = subscriptions.filter(status=status)
-        user_id = parse_uuid(query.get("user_id"), name="user_id")
-        if user_id:
-            subscriptions = subscriptions.filter(user_id=user_id)
-        plan_id = parse_uuid(query.get("plan_id"), name="plan_id")
-        if plan_id:
-            subscriptions = subscriptions.filter(plan_id=plan_id)
-        plan = (query.get("plan") or "").strip()
-        if plan:
-            subscriptions = subscriptions.filter(plan__name__iexact=plan)
-        search = (query.get("search") or "").strip()
-        if search:
-            subscriptions = subscriptions.filter(Q(user__email__icontains=search))
-        ordering = parse_ordering(query.get("ordering"), allowed=ORDERING, default="-created_at")
+        if query.get("status"):
+            subscriptions = subscriptions.filter(status=query["status"])
+        if query.get("user_id"):
+            subscriptions = subscriptions.filter(user_id=query["user_id"])
+        if query.get("plan_id"):
+            subscriptions = subscriptions.filter(plan_id=query["plan_id"])
+        if query.get("plan"):
+            subscriptions = subscriptions.filter(plan__name__iexact=query["plan"])
+        if query.get("search"):
+            subscriptions = subscriptions.filter(Q(user__email__icontains=query["search"]))
+        ordering = query["ordering"]
         tie_break = "-pk" if ordering.startswith("-") else "pk"
         order = [ordering, tie_break]
         if ordering.lstrip("-") != "created_at":
             order = [ordering, "-created_at", "-pk"]
-        rows, meta = paginate(query, subscriptions.order_by(*order))
+        rows, meta = paginate(request.query_params, subscriptions.order_by(*order))
         return Response({"subscriptions": admin_subscriptions_data(rows), **meta})
 
     @extend_schema(
@@ -268,17 +288,15 @@ class AdminSubscriptionExtendView(AdminMixin, ApiView):
     )
     def post(self, request, subscription_id):
         subscription = selectors.subscription_for_staff(subscription_id)
-        data = request.data
-        days = parse_int(
-            data.get("days"), name="days", minimum=MIN_EXTEND_DAYS, maximum=MAX_EXTEND_DAYS
-        )
-        until = parse_moment(data.get("until"), name="until")
+        serializer = SubscriptionExtendRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         extended = services.subscription_extend(
             subscription_id=subscription.pk,
             actor=request.user,
-            days=days,
-            until=until,
-            reason=text_input(data, "reason"),
+            days=data.get("days"),
+            until=data.get("until"),
+            reason=data.get("reason"),
         )
         return _answer(subscription.pk, f"Subscription extended by {extended.extended_days} days")
 
@@ -292,12 +310,14 @@ class AdminSubscriptionCancelView(AdminMixin, ApiView):
     )
     def post(self, request, subscription_id):
         subscription = selectors.subscription_for_staff(subscription_id)
-        data = request.data
+        serializer = StaffCancelRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         services.subscription_cancel(
             subscription_id=subscription.pk,
             actor=request.user,
-            reason=text_input(data, "reason"),
-            immediate=_flag(data, "immediate"),
+            reason=data.get("reason"),
+            immediate=data.get("immediate", False),
         )
         return _answer(subscription.pk, MESSAGE_CANCELLED)
 
@@ -338,10 +358,12 @@ class AdminSubscriptionActivateView(AdminMixin, ApiView):
     )
     def post(self, request, subscription_id):
         subscription = selectors.subscription_for_staff(subscription_id)
+        serializer = SubscriptionActivateRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         services.subscription_staff_activate(
             subscription_id=subscription.pk,
             actor=request.user,
-            reason=text_input(request.data, "reason"),
+            reason=serializer.validated_data.get("reason"),
         )
         return _answer(subscription.pk, MESSAGE_ACTIVATED)
 
@@ -360,14 +382,15 @@ class AdminSubscriptionRefundView(AdminMixin, ApiView):
     )
     def post(self, request, subscription_id):
         subscription = selectors.subscription_for_staff(subscription_id)
-        data = request.data
-        amount = data.get("amount")
+        serializer = SubscriptionRefundRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         outcome = services.subscription_refund(
             subscription_id=subscription.pk,
             actor=request.user,
-            amount=None if amount in (None, "") else amount,
-            reason=text_input(data, "reason"),
-            force=_flag(data, "force"),
+            amount=data.get("amount"),
+            reason=data.get("reason"),
+            force=data.get("force", False),
         )
         invoice = invoice_selectors.invoice_for_staff(outcome.invoice.pk, detail=False)
         subscription = selectors.subscription_for_staff(subscription.pk)
@@ -412,15 +435,16 @@ class AdminUserAddOnsView(AdminMixin, ApiView):
     )
     def post(self, request, user_id):
         user = user_for_staff(user_id)
-        data = request.data
-        expires_at = parse_moment(data.get("expires_at"), name="expires_at")
+        serializer = AddOnGrantRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         item = services.addon_subscription_grant(
             user=user,
             addon_id=data.get("addon_id"),
             actor=request.user,
             subscription_id=data.get("subscription_id"),
-            expires_at=expires_at,
-            reason=text_input(data, "reason"),
+            expires_at=data.get("expires_at"),
+            reason=data.get("reason"),
         )
         item = _user_addons(user).get(pk=item.pk)
         return Response(
@@ -436,7 +460,7 @@ class AdminUserAddOnCancelView(AdminMixin, ApiView):
     @extend_schema(
         tags=USER_ADDON_TAGS,
         summary="Cancel one of the user's add-ons; immediate ends access now",
-        request=StaffCancelRequestSerializer,
+        request=AddOnCancelRequestSerializer,
         responses={200: AdminUserAddOnMessageSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, user_id, addon_subscription_id):
@@ -444,12 +468,14 @@ class AdminUserAddOnCancelView(AdminMixin, ApiView):
         item = _user_addons(user).filter(pk=addon_subscription_id).first()
         if item is None:
             raise NotFound(ADDON_NOT_FOUND)
-        data = request.data
+        serializer = AddOnCancelRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         services.addon_subscription_cancel(
             addon_subscription_id=item.pk,
             actor=request.user,
-            immediate=_flag(data, "immediate"),
-            reason=text_input(data, "reason"),
+            immediate=data.get("immediate", False),
+            reason=data.get("reason"),
         )
         item = _user_addons(user).get(pk=item.pk)
         return Response(

@@ -1,14 +1,14 @@
-"""Plan changes of the caller's subscriptions (API.md §8): proration preview, upgrade, scheduled
+"""Plan changes of the caller's subscriptions: proration preview, upgrade, scheduled
 downgrade and cancelling it. Another user's subscription answers 404 like an unknown one.
 
-The Proration and ProrationLine shapes (API.md §2.7) are defined here with their data function.
+The Proration and ProrationLine shapes are defined here with their data function.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -33,6 +33,7 @@ from billing.subscriptions.services.plan_change import (
 )
 from vbwd.api import ApiView, UserMixin
 from vbwd.exceptions import NotFound
+from vbwd.fields import UUIDField
 from vbwd.schema import errors
 
 TAGS = ["user: subscriptions"]
@@ -45,7 +46,7 @@ MONEY = "money: decimal string with the currency's places"
 
 
 class ProrationLineSerializer(serializers.Serializer):
-    """ProrationLine (API.md §2.7): one line of the plan-change invoice as it would be issued."""
+    """ProrationLine: one line of the plan-change invoice as it would be issued."""
 
     type = serializers.ChoiceField(choices=[LineType.SUBSCRIPTION, LineType.PRORATION])
     description = serializers.CharField()
@@ -61,7 +62,7 @@ class ProrationLineSerializer(serializers.Serializer):
 
 
 class ProrationSerializer(serializers.Serializer):
-    """Proration (API.md §2.7): the basis of the plan-change invoice."""
+    """Proration: the basis of the plan-change invoice."""
 
     subscription_id = serializers.UUIDField()
     current_plan = PlanRefSerializer()
@@ -135,19 +136,51 @@ class ProrationEnvelopeSerializer(serializers.Serializer):
     proration = ProrationSerializer()
 
 
-class UpgradeSerializer(serializers.Serializer):
-    """The upgrade body; the service checks it in the order of API.md §8 (documentation only)."""
+class PlanIdField(UUIDField):
+    """The target plan's id; an id of blanks counts as missing."""
 
-    plan_id = serializers.UUIDField()
-    payment_method_code = serializers.CharField(
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and not data.strip():
+            data = ""
+        return super().validate_empty_values(data)
+
+
+class MethodCodeField(serializers.CharField):
+    """A payment method code as given (the service strips it to look it up); any other JSON
+    value is read as its text, so it is reported as a method that was not found, after the
+    plan-change checks."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("trim_whitespace", False)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        return data if isinstance(data, str) else str(data)
+
+
+class ProrationQuerySerializer(serializers.Serializer):
+    new_plan_id = PlanIdField(
+        error_messages={"invalid": "Invalid plan_id format"},
+        help_text="uuid of the target plan",
+    )
+
+
+@extend_schema_serializer(component_name="Upgrade")  # the schema's name for it
+class UpgradeInputSerializer(serializers.Serializer):
+    """The upgrade body; the plan-change checks follow in the service."""
+
+    plan_id = PlanIdField()
+    payment_method_code = MethodCodeField(
         required=False,
         allow_null=True,
+        allow_blank=True,
         help_text="default: the subscription's method, else the default method",
     )
 
 
-class DowngradeSerializer(serializers.Serializer):
-    plan_id = serializers.UUIDField(help_text="the current plan clears a scheduled downgrade")
+@extend_schema_serializer(component_name="Downgrade")
+class DowngradeInputSerializer(serializers.Serializer):
+    plan_id = PlanIdField(help_text="the current plan clears a scheduled downgrade")
 
 
 class UpgradeResponseSerializer(serializers.Serializer):
@@ -194,14 +227,16 @@ class ProrationView(UserMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Preview an upgrade: exactly the lines its invoice would carry now",
-        description="Nothing is written. The plan-change checks of API.md §8 apply.",
-        parameters=[OpenApiParameter("new_plan_id", str, description="uuid of the target plan")],
+        description="Nothing is written. The plan-change checks apply.",
+        parameters=[ProrationQuerySerializer],
         responses={200: ProrationEnvelopeSerializer, **errors(400, 401, 404)},
     )
     def get(self, request, subscription_id):
         subscription = _own_subscription(request.user, subscription_id)
+        query = ProrationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         proration = proration_preview(
-            subscription=subscription, new_plan_id=request.query_params.get("new_plan_id")
+            subscription=subscription, new_plan_id=query.validated_data["new_plan_id"]
         )
         return Response({"proration": proration_data(proration)})
 
@@ -210,16 +245,18 @@ class UpgradeView(UserMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Upgrade now: issue the PLAN_CHANGE invoice (paid at once when it is zero)",
-        request=UpgradeSerializer,
+        request=UpgradeInputSerializer,
         responses={200: UpgradeResponseSerializer, **errors(400, 401, 404)},
     )
     def post(self, request, subscription_id):
         _own_subscription_id(request.user, subscription_id)
-        data = request.data
+        serializer = UpgradeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         result = subscription_upgrade(
             subscription_id=subscription_id,
             actor=request.user,
-            plan_id=data.get("plan_id"),
+            plan_id=data["plan_id"],
             payment_method_code=data.get("payment_method_code"),
         )
         places = currency_places()
@@ -238,15 +275,17 @@ class DowngradeView(UserMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Schedule a plan for the next renewal (the current plan clears the schedule)",
-        request=DowngradeSerializer,
+        request=DowngradeInputSerializer,
         responses={200: DowngradeResponseSerializer, **errors(400, 401, 404)},
     )
     def post(self, request, subscription_id):
         _own_subscription_id(request.user, subscription_id)
+        serializer = DowngradeInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         subscription, message = subscription_downgrade(
             subscription_id=subscription_id,
             actor=request.user,
-            plan_id=request.data.get("plan_id"),
+            plan_id=serializer.validated_data["plan_id"],
         )
         return Response(
             {

@@ -1,7 +1,7 @@
-"""The caller's subscriptions and add-ons (API.md §8, §9; plan changes are in ``plan_change``).
+"""The caller's subscriptions and add-ons (plan changes are in ``plan_change``).
 
 Every route sees only the caller's rows: another user's id answers the same 404 as an unknown
-one. Lists return every row with ``total`` unless a pagination parameter is given (§1.7).
+one. Lists return every row with ``total`` unless a pagination parameter is given.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from billing.subscriptions.serializers import (
     subscription_data,
     subscriptions_data,
 )
+from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, ReasonField, StatusFilterField
 from vbwd.api import ApiView, UserMixin
-from vbwd.exceptions import ValidationFailed
 from vbwd.pagination import is_requested, paginate
 from vbwd.schema import errors
 
 TAGS = ["user: subscriptions"]
 ADDON_TAGS = ["user: add-ons"]
-MAX_REASON_LENGTH = 500
 
 MESSAGE_CANCELLED = "Subscription cancelled. Access continues until expiration."
 MESSAGE_REACTIVATED = "Subscription reactivated. It will renew as usual."
@@ -35,8 +34,8 @@ MESSAGE_PAUSED = "Subscription paused."
 MESSAGE_RESUMED = "Subscription resumed. Expiration extended by pause duration."
 MESSAGE_ADDON_CANCELLED = "Add-on cancelled successfully"
 
-LIST_PARAMETERS = [
-    OpenApiParameter("status", str, description="status (any case; canceled = CANCELLED)"),
+STATUS_HELP = "status (any case; canceled = CANCELLED)"
+PAGINATION_PARAMETERS = [
     OpenApiParameter("page", int),
     OpenApiParameter("per_page", int),
     OpenApiParameter("limit", int),
@@ -44,20 +43,25 @@ LIST_PARAMETERS = [
 ]
 
 
-def text_input(data, name: str, *, max_length: int = MAX_REASON_LENGTH) -> str | None:
-    """An optional text field of the body: null and "" mean "not given"."""
-    value = data.get(name) if hasattr(data, "get") else None
-    if value is None or (isinstance(value, str) and value.strip() == ""):
-        return None
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{name} must be a string", field=name)
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValidationFailed(f"{name} must be at most {max_length} characters", field=name)
-    return value
-
-
 # --- shapes (schema) ----------------------------------------------------------------------------
+
+
+class SubscriptionListQuerySerializer(serializers.Serializer):
+    status = StatusFilterField(
+        read_status=selectors.subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text=STATUS_HELP,
+    )
+
+
+class AddOnListQuerySerializer(serializers.Serializer):
+    status = StatusFilterField(
+        read_status=selectors.addon_subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text=STATUS_HELP,
+    )
 
 
 class _PageKeys(serializers.Serializer):
@@ -93,7 +97,7 @@ class SubscriptionMessageSerializer(serializers.Serializer):
 
 
 class SubscriptionCancelRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
+    reason = ReasonField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
 
 
 class AddOnSubscriptionListSerializer(_PageKeys):
@@ -117,13 +121,16 @@ class UserSubscriptionsView(UserMixin, ApiView):
         tags=TAGS,
         summary="The caller's subscriptions in every state, newest first (all rows unless a "
         "pagination parameter is given)",
-        parameters=LIST_PARAMETERS,
+        parameters=[SubscriptionListQuerySerializer, *PAGINATION_PARAMETERS],
         responses={200: SubscriptionListSerializer, **errors(400, 401)},
     )
     def get(self, request):
         query = request.query_params
-        status = selectors.subscription_status_filter(query.get("status"))
-        subscriptions = selectors.subscriptions_for_user(request.user, status=status)
+        filters = SubscriptionListQuerySerializer(data=query)
+        filters.is_valid(raise_exception=True)
+        subscriptions = selectors.subscriptions_for_user(
+            request.user, status=filters.validated_data.get("status")
+        )
         if is_requested(query):
             rows, meta = paginate(query, subscriptions)
             return Response({"subscriptions": subscriptions_data(rows), **meta})
@@ -182,9 +189,12 @@ class UserSubscriptionCancelView(UserMixin, ApiView):
     )
     def post(self, request, subscription_id):
         subscription = selectors.subscription_for_user(request.user, subscription_id)
-        reason = text_input(request.data, "reason")
+        serializer = SubscriptionCancelRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         services.subscription_cancel(
-            subscription_id=subscription.pk, actor=request.user, reason=reason
+            subscription_id=subscription.pk,
+            actor=request.user,
+            reason=serializer.validated_data.get("reason"),
         )
         return _answer(request, subscription.pk, MESSAGE_CANCELLED)
 
@@ -236,13 +246,16 @@ class UserAddOnsView(UserMixin, ApiView):
         tags=ADDON_TAGS,
         summary="The caller's add-on subscriptions, newest first (all rows unless a pagination "
         "parameter is given)",
-        parameters=LIST_PARAMETERS,
+        parameters=[AddOnListQuerySerializer, *PAGINATION_PARAMETERS],
         responses={200: AddOnSubscriptionListSerializer, **errors(400, 401)},
     )
     def get(self, request):
         query = request.query_params
-        status = selectors.addon_subscription_status_filter(query.get("status"))
-        items = selectors.addon_subscriptions_for_user(request.user, status=status)
+        filters = AddOnListQuerySerializer(data=query)
+        filters.is_valid(raise_exception=True)
+        items = selectors.addon_subscriptions_for_user(
+            request.user, status=filters.validated_data.get("status")
+        )
         if is_requested(query):
             rows, meta = paginate(query, items)
             return Response({"addon_subscriptions": addon_subscriptions_data(rows), **meta})

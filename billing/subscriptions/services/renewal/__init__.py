@@ -1,4 +1,4 @@
-"""Renewals and the scheduled subscription jobs (DOMAIN §4, §11). Each job is
+"""Renewals and the scheduled subscription jobs. Each job is
 ``(*, batch_size=..., now=None) -> int``, safe to run twice and on several workers at once;
 ``billing.subscriptions.jobs`` lists them in the order they run."""
 

@@ -1,4 +1,4 @@
-"""How every scheduled job claims its rows (DOMAIN §11): in batches ordered by primary key, each
+"""How every scheduled job claims its rows: in batches ordered by primary key, each
 batch one transaction whose rows are locked with ``select_for_update(skip_locked=True)``, so two
 runs at once (a second beat, a manual command) share the work instead of doing it twice."""
 

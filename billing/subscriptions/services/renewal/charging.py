@@ -1,4 +1,4 @@
-"""Charging saved payment methods for open renewals (DOMAIN §4 Renewal, §7).
+"""Charging saved payment methods for open renewals.
 
 A subscription whose customer let a gateway keep a payment method (``saved_method_gateway`` /
 ``saved_method_id``) has its open renewal invoice charged off-session, when that gateway's

@@ -1,4 +1,4 @@
-"""Dunning (DOMAIN §4 Renewal): payment reminders as a signal the email side listens to.
+"""Dunning: payment reminders as a signal the email side listens to.
 
 A PAST_DUE subscription, and a subscription whose open renewal invoice is past its due date, gets
 ``subscription_payment_reminder`` at most once per calendar day (UTC), recorded in

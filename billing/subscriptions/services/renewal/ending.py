@@ -1,4 +1,4 @@
-"""Scheduled state changes when periods end (DOMAIN §4, §11).
+"""Scheduled state changes when periods end.
 
 - ``subscriptions_mark_past_due``: an ACTIVE subscription whose period ended unrenewed, and a
   TRIALING one whose trial ended with its invoice unpaid, become PAST_DUE (access continues
@@ -46,7 +46,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.subscriptions.services.common import lock_in_order
+from billing.subscriptions.services.common import iso, lock_in_order
 from billing.subscriptions.services.renewal.batches import logger, run_per_row
 from billing.subscriptions.services.renewal.issuing import (
     RELATED,
@@ -64,10 +64,6 @@ RESUME_JOB = "pauses_auto_resume"
 STALE_PLAN_CHANGE_JOB = "plan_change_invoices_void_stale"
 
 
-def _iso(value: datetime.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _audit_subscription(subscription, action: str, summary: str, before: str, job: str) -> None:
     audit_record(
         action=action,
@@ -77,14 +73,14 @@ def _audit_subscription(subscription, action: str, summary: str, before: str, jo
         summary=summary,
         actor_type=ActorType.SYSTEM,
         actor_label=job,
-        before={"status": before, "expires_at": _iso(subscription.expires_at)},
-        after={"status": subscription.status, "expires_at": _iso(subscription.expires_at)},
+        before={"status": before, "expires_at": iso(subscription.expires_at)},
+        after={"status": subscription.status, "expires_at": iso(subscription.expires_at)},
     )
 
 
 def _expire_addon(item: AddOnSubscription, *, job: str, summary: str) -> None:
     before = item.status
-    item.status = AddOnSubscriptionStatus.EXPIRED
+    item.expire()
     item.save(update_fields=["status", "updated_at"])
     audit_record(
         action="addon_subscription.expired",
@@ -94,8 +90,8 @@ def _expire_addon(item: AddOnSubscription, *, job: str, summary: str) -> None:
         summary=summary,
         actor_type=ActorType.SYSTEM,
         actor_label=job,
-        before={"status": before, "expires_at": _iso(item.expires_at)},
-        after={"status": item.status, "expires_at": _iso(item.expires_at)},
+        before={"status": before, "expires_at": iso(item.expires_at)},
+        after={"status": item.status, "expires_at": iso(item.expires_at)},
     )
 
 
@@ -126,7 +122,7 @@ def subscriptions_mark_past_due(
             subscription.refresh_from_db()
             if subscription.status != SubscriptionStatus.ACTIVE or subscription.expires_at > now:
                 return False  # a zero total renewed it at once
-        subscription.status = SubscriptionStatus.PAST_DUE
+        subscription.mark_past_due()
         subscription.save(update_fields=["status", "updated_at"])
         what = "trial" if before == SubscriptionStatus.TRIALING else "period"
         _audit_subscription(
@@ -176,7 +172,7 @@ def _expire_one(pk, *, deadline: datetime.datetime) -> bool:
             actor_type=ActorType.SYSTEM,
             actor_label=EXPIRE_JOB,
         )
-    subscription.status = SubscriptionStatus.EXPIRED
+    subscription.expire()
     subscription.save(update_fields=["status", "updated_at"])
     _audit_subscription(
         subscription,

@@ -1,4 +1,4 @@
-"""Renewal invoices (DOMAIN §4 Renewal, §6 due dates).
+"""Renewal invoices.
 
 A recurring subscription that is ACTIVE, not cancelled and not paused gets its renewal invoice
 ``renewal_lead_days`` before ``expires_at``:

@@ -1,0 +1,310 @@
+"""The proration of a plan change: the checks a target plan must pass, in the order their
+refusals are reported, and the lines an upgrade would be invoiced with now.
+
+- Proration is measured in whole seconds of the real calendar period ``current_period_start`` →
+  ``expires_at``. The remaining time is clamped to 0..period (an ACTIVE subscription converted
+  from a trial has a first period that starts at the trial end, possibly still ahead: the unused
+  trial days are not credited, only the paid period).
+- ``credit`` is computed on the current plan's catalog price (rounded to the currency) and
+  ``credit_applied = min(credit, new plan catalog price)``, both in catalog terms (gross when the
+  buyer country's prices include tax). Both lines then go through ``build_lines`` exactly like an
+  invoice, so the preview equals the invoice to the cent and the total is never negative.
+- A PRORATION line is only added when ``credit_applied`` is above zero; it carries the unused part
+  of the current period (now → period end) as its service period.
+- Exclusive categories: the target is refused when another of the user's subscriptions in
+  TRIALING, ACTIVE, PAST_DUE or PAUSED holds a plan of an exclusive category of the target (the
+  subscription being changed does not count).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.utils import timezone
+
+from billing.catalog.models import BillingPeriod, Category, Currency, Plan
+from billing.catalog.periods import period_end as compute_period_end
+from billing.invoices.models import LineType
+from billing.invoices.services import LineDraft, build_lines
+from billing.invoices.services.issuing import treatment_for
+from billing.invoices.tax import TaxTreatment
+from billing.subscriptions.models import HOLDING_STATUSES, Subscription, SubscriptionStatus
+from vbwd.exceptions import BusinessRuleError, InvalidTransition, ValidationFailed
+from vbwd.money import round_money
+
+NO_PRORATION = "Unable to calculate proration"
+ONE_TIME_REFUSED = "Plan changes are not available for one-time plans"
+DOWNGRADE_NOT_RECURRING = "A downgrade target must be a recurring plan"
+ITEM_UNAVAILABLE = "item_unavailable"
+EXCLUSIVE_CATEGORY = "exclusive_category"
+
+PREVIEW, UPGRADE, DOWNGRADE = "preview", "upgrade", "downgrade"
+
+SECONDS_PER_MINUTE = 60
+SECONDS_PER_HOUR = 3600
+SECONDS_PER_DAY = 86400
+
+PERIOD_LABELS = {
+    BillingPeriod.DAILY: "daily",
+    BillingPeriod.WEEKLY: "weekly",
+    BillingPeriod.MONTHLY: "monthly",
+    BillingPeriod.QUARTERLY: "quarterly",
+    BillingPeriod.YEARLY: "yearly",
+    BillingPeriod.ONE_TIME: "one-time",
+}
+
+
+@dataclass(frozen=True)
+class ProrationLine:
+    """One line of the plan-change invoice as it would be issued (money in the invoice
+    currency, net unit price, tax rounded per line), with a human explanation."""
+
+    type: str
+    description: str
+    explanation: str
+    quantity: int
+    unit_price: Decimal
+    amount: Decimal
+    tax_rate: Decimal
+    tax_amount: Decimal
+    gross_amount: Decimal
+    period_start: datetime.datetime | None
+    period_end: datetime.datetime | None
+
+
+@dataclass
+class Proration:
+    """The proration an upgrade is invoiced with; ``drafts`` are what ``invoice_issue`` receives and
+    ``lines`` what it would write from them (``build_lines`` with ``treatment``)."""
+
+    subscription_id: uuid.UUID
+    current_plan: Plan
+    new_plan: Plan
+    currency: str
+    period_start: datetime.datetime
+    period_end: datetime.datetime
+    period_seconds: int
+    remaining_seconds: int
+    days_remaining: int
+    credit: Decimal  # current price × remaining ÷ period, rounded to the currency
+    credit_applied: Decimal  # min(credit, new plan price): the part that fits on the invoice
+    new_price: Decimal  # net amount of the SUBSCRIPTION line
+    subtotal: Decimal
+    tax_amount: Decimal
+    amount_due: Decimal  # gross total of the lines, never negative
+    lines: list[ProrationLine]
+    drafts: list[LineDraft]
+    treatment: TaxTreatment
+    places: int
+    computed_at: datetime.datetime
+
+
+# --- checks and computation ---------------------------------------------------------------------
+
+
+def _period_label(billing_period: str) -> str:
+    return PERIOD_LABELS.get(billing_period, billing_period.lower())
+
+
+def duration_text(seconds: int) -> str:
+    """``"<d> d <h> h"``; a zero part is left out (``"31 d"``, ``"5 h"``), ``"<m> min"`` below
+    one hour."""
+    seconds = max(0, int(seconds))
+    if seconds < SECONDS_PER_HOUR:
+        return f"{seconds // SECONDS_PER_MINUTE} min"
+    days, rest = divmod(seconds, SECONDS_PER_DAY)
+    hours = rest // SECONDS_PER_HOUR
+    parts = []
+    if days:
+        parts.append(f"{days} d")
+    if hours:
+        parts.append(f"{hours} h")
+    return " ".join(parts)
+
+
+def unavailable(message: str) -> BusinessRuleError:
+    return BusinessRuleError(message, code=ITEM_UNAVAILABLE)
+
+
+def _parse_plan_id(plan_id, *, field: str) -> uuid.UUID:
+    if plan_id is None or (isinstance(plan_id, str) and not plan_id.strip()):
+        raise ValidationFailed(f"{field} is required", field=field)
+    if isinstance(plan_id, uuid.UUID):
+        return plan_id
+    try:
+        if isinstance(plan_id, str):
+            return uuid.UUID(plan_id.strip())
+    except ValueError:
+        pass
+    raise ValidationFailed("Invalid plan_id format", field=field)
+
+
+def _exclusive_category_held_elsewhere(subscription: Subscription, plan: Plan) -> Category | None:
+    """The first exclusive category of ``plan`` that one of the user's other subscriptions in
+    HOLDING_STATUSES holds a plan of. One query."""
+    others = (
+        Subscription.objects.filter(user_id=subscription.user_id, status__in=HOLDING_STATUSES)
+        .exclude(pk=subscription.pk)
+        .values("plan_id")
+    )
+    return (
+        Category.objects.filter(is_single=True, plans=plan)
+        .filter(plans__in=others)
+        .order_by("sort_order", "name", "pk")
+        .first()
+    )
+
+
+def checked_target(subscription: Subscription, plan_id, *, action: str) -> Plan:
+    """The plan-change checks, in the order their refusals are reported; returns the target
+    plan. For a downgrade to the current plan the remaining checks are skipped (the request
+    clears the schedule)."""
+    plan_uuid = _parse_plan_id(plan_id, field="new_plan_id" if action == PREVIEW else "plan_id")
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        verb = "downgraded" if action == DOWNGRADE else "upgraded"
+        raise InvalidTransition(f"Only active subscriptions can be {verb}")
+    target = Plan.objects.filter(pk=plan_uuid).first()
+    if target is None:
+        raise ValidationFailed("Plan not found", field="plan_id")
+    current = subscription.plan
+    if action == DOWNGRADE and target.pk == current.pk:
+        return target
+    if not target.is_active:
+        raise unavailable("Plan is not active")
+    if target.pk == current.pk:
+        raise BusinessRuleError("Already subscribed to this plan")
+    if not current.is_recurring:
+        raise BusinessRuleError(ONE_TIME_REFUSED)
+    if not target.is_recurring:
+        raise BusinessRuleError(
+            DOWNGRADE_NOT_RECURRING if action == DOWNGRADE else ONE_TIME_REFUSED
+        )
+    if target.currency != current.currency:
+        raise BusinessRuleError(f"The new plan must use the same currency ({current.currency})")
+    category = _exclusive_category_held_elsewhere(subscription, target)
+    if category is not None:
+        raise BusinessRuleError(
+            f"You already have an active subscription in category '{category.name}'. "
+            "Upgrade or downgrade instead.",
+            code=EXCLUSIVE_CATEGORY,
+        )
+    return target
+
+
+def currency_for(code: str) -> Currency:
+    currency = Currency.objects.filter(code=code).first()
+    if currency is None:  # a currency in use cannot be deleted; only a broken catalog lacks it
+        raise unavailable(f"Currency '{code}' is not supported")
+    return currency
+
+
+def _compute(
+    subscription: Subscription,
+    new_plan: Plan,
+    *,
+    now: datetime.datetime,
+    currency: Currency,
+    treatment: TaxTreatment,
+) -> Proration:
+    start, end = subscription.current_period_start, subscription.expires_at
+    if start is None or end is None or end <= start:
+        raise BusinessRuleError(NO_PRORATION)
+    current = subscription.plan
+    places = currency.decimal_places
+    period_seconds = int((end - start).total_seconds())
+    remaining_seconds = min(period_seconds, max(0, int((end - now).total_seconds())))
+    current_price = round_money(current.price, places)
+    new_catalog_price = round_money(new_plan.price, places)
+    credit = round_money(current_price * remaining_seconds / period_seconds, places)
+    credit_applied = min(credit, new_catalog_price)
+
+    label = _period_label(new_plan.billing_period)
+    drafts = [
+        LineDraft(
+            type=LineType.SUBSCRIPTION,
+            description=f"{new_plan.name} ({label})",
+            unit_price=new_catalog_price,
+            item_id=subscription.pk,
+            catalog_item_id=new_plan.pk,
+            period_start=now,
+            period_end=compute_period_end(now, new_plan.billing_period),
+        )
+    ]
+    explanations = [f"Full price of {new_plan.name} for a new {label} period"]
+    if credit_applied > 0:
+        drafts.append(
+            LineDraft(
+                type=LineType.PRORATION,
+                description=f"Credit for unused time on {current.name}",
+                unit_price=-credit_applied,
+                item_id=subscription.pk,
+                catalog_item_id=current.pk,
+                period_start=max(now, start),
+                period_end=end,
+            )
+        )
+        explanations.append(
+            f"Unused time on {current.name}, {duration_text(remaining_seconds)} of "
+            f"{duration_text(period_seconds)}"
+        )
+    built = build_lines(drafts, treatment=treatment, places=places)
+    lines = [
+        ProrationLine(
+            type=line.type,
+            description=line.description,
+            explanation=explanation,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            tax_rate=line.tax_rate,
+            tax_amount=line.tax_amount,
+            gross_amount=line.gross_amount,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line, explanation in zip(built, explanations, strict=True)
+    ]
+    zero = round_money(Decimal(0), places)
+    gross = sum((line.gross_amount for line in lines), zero)
+    return Proration(
+        subscription_id=subscription.pk,
+        current_plan=current,
+        new_plan=new_plan,
+        currency=currency.code,
+        period_start=start,
+        period_end=end,
+        period_seconds=period_seconds,
+        remaining_seconds=remaining_seconds,
+        days_remaining=remaining_seconds // SECONDS_PER_DAY,
+        credit=credit,
+        credit_applied=credit_applied,
+        new_price=lines[0].amount,
+        subtotal=sum((line.amount for line in lines), zero),
+        tax_amount=sum((line.tax_amount for line in lines), zero),
+        amount_due=max(gross, zero),
+        lines=lines,
+        drafts=drafts,
+        treatment=treatment,
+        places=places,
+        computed_at=now,
+    )
+
+
+def prorate(subscription: Subscription, plan_id, *, action: str, now) -> Proration:
+    target = checked_target(subscription, plan_id, action=action)
+    return _compute(
+        subscription,
+        target,
+        now=now,
+        currency=currency_for(subscription.plan.currency),
+        treatment=treatment_for(subscription.user, on=now.date()),
+    )
+
+
+def proration_preview(*, subscription: Subscription, new_plan_id, now=None) -> Proration:
+    """The lines an upgrade of ``subscription`` to ``new_plan_id`` would be invoiced with now,
+    after the plan-change checks; writes nothing."""
+    return prorate(subscription, new_plan_id, action=PREVIEW, now=now or timezone.now())
