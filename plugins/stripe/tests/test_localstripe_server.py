@@ -15,6 +15,8 @@ import pytest
 import requests
 import stripe
 
+from tests.support.race import run_together
+
 WEBHOOK_SECRET = "whsec_localstripe_test"
 WAIT_SECONDS = 5.0
 DECLINED_OFF_SESSION = "4000000000000341"
@@ -448,24 +450,16 @@ def test_reusing_a_key_with_other_parameters_is_an_idempotency_error(stripe_api)
 
 
 def test_concurrent_requests_with_one_key_execute_once(stripe_api):
-    barrier = threading.Barrier(5)
-    results = []
-
     def post():
-        barrier.wait(timeout=5)
         response = requests.post(
             f"{stripe_api.url}/v1/payment_intents",
             data={"amount": "3000", "currency": "eur"},
             headers={"Authorization": f"Bearer {stripe.api_key}", "Idempotency-Key": "same"},
             timeout=5,
         )
-        results.append((response.status_code, response.json()["id"]))
+        return response.status_code, response.json()["id"]
 
-    threads = [threading.Thread(target=post) for _ in range(5)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
+    results = run_together([post] * 5, timeout=5)
 
     assert len(results) == 5
     assert {status for status, _ in results} == {200}

@@ -43,6 +43,7 @@ from billing.invoices.signals import payment_captured
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from conftest import bearer
 from plugins.stripe.tests.conftest import TEST_API_KEY, WEBHOOK_SECRET, checkout_with_stripe
+from tests.support.race import run_together
 from tokens.models import TokenBalance, TokenTransaction
 
 D = Decimal
@@ -131,32 +132,10 @@ def _post_live(url: str, body: bytes) -> tuple[int, dict]:
 
 
 def _concurrently(calls: list[Callable[[], object]]) -> list:
-    """Runs the calls in threads released together by a barrier; returns their results in
-    order. Each thread closes its own database connection, so none is left open."""
-    barrier = threading.Barrier(len(calls), timeout=WAIT_SECONDS)
-    results: list = [None] * len(calls)
-    errors: list[BaseException] = []
-
-    def run(index: int, call) -> None:
-        try:
-            barrier.wait()
-            results[index] = call()
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, call), daemon=True)
-        for index, call in enumerate(calls)
-    ]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + WAIT_SECONDS * 2
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert not any(thread.is_alive() for thread in threads), "a delivery did not finish in time"
-    assert errors == []
+    """Runs the calls together (``run_together``); returns their results in order and fails
+    the test when any of them raised."""
+    results = run_together(calls, timeout=WAIT_SECONDS)
+    assert [result for result in results if isinstance(result, Exception)] == []
     return results
 
 
