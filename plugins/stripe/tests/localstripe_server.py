@@ -769,48 +769,63 @@ def _parse_line_items(line_items):
     parsed = []
     currency = None
     for index, line in enumerate(line_items):
-        prefix = f"line_items[{index}]"
-        if type(line) is not dict:
-            raise invalid_request(f"Invalid {prefix}: must be an object", param=prefix)
-        for key in line:
-            if key == "price":
-                raise invalid_request(
-                    f"{prefix}[price]: this test server only knows price_data line items",
-                    param=f"{prefix}[price]",
-                )
-            if key not in ("price_data", "quantity"):
-                raise unknown_param(f"{prefix}[{key}]")
-        price_data = line.get("price_data")
-        if type(price_data) is not dict:
-            raise missing_param(f"{prefix}[price_data]")
-        for key in price_data:
-            if key not in ("currency", "unit_amount", "product_data"):
-                raise unknown_param(f"{prefix}[price_data][{key}]")
-        line_currency = price_data.get("currency")
-        if not line_currency or type(line_currency) is not str:
-            raise missing_param(f"{prefix}[price_data][currency]")
-        line_currency = line_currency.lower()
-        if currency is not None and line_currency != currency:
-            raise invalid_request(
-                "All line items in a Checkout Session must share the same currency "
-                f"(got {currency} and {line_currency}).",
-                param=f"{prefix}[price_data][currency]",
-            )
-        currency = line_currency
-        if price_data.get("unit_amount") is None:
-            raise missing_param(f"{prefix}[price_data][unit_amount]")
-        unit_amount = _as_int(price_data["unit_amount"], f"{prefix}[price_data][unit_amount]", 0)
-        product_data = price_data.get("product_data")
-        if type(product_data) is not dict or not product_data.get("name"):
-            raise missing_param(f"{prefix}[price_data][product_data][name]")
-        for key in product_data:
-            if key not in ("name", "description"):
-                raise unknown_param(f"{prefix}[price_data][product_data][{key}]")
-        if line.get("quantity") is None:
-            raise missing_param(f"{prefix}[quantity]")
-        quantity = _as_int(line["quantity"], f"{prefix}[quantity]", 1)
-        parsed.append(_LineItem(str(product_data["name"]), currency, unit_amount, quantity))
+        item = _parse_line_item(line, f"line_items[{index}]", currency)
+        currency = item.currency
+        parsed.append(item)
     return parsed, currency
+
+
+def _check_line_item_keys(line, prefix):
+    if type(line) is not dict:
+        raise invalid_request(f"Invalid {prefix}: must be an object", param=prefix)
+    for key in line:
+        if key == "price":
+            raise invalid_request(
+                f"{prefix}[price]: this test server only knows price_data line items",
+                param=f"{prefix}[price]",
+            )
+        if key not in ("price_data", "quantity"):
+            raise unknown_param(f"{prefix}[{key}]")
+
+
+def _line_item_currency(price_data, prefix, currency):
+    """The line's currency, lower-cased; every line of a session shares ``currency``."""
+    line_currency = price_data.get("currency")
+    if not line_currency or type(line_currency) is not str:
+        raise missing_param(f"{prefix}[price_data][currency]")
+    line_currency = line_currency.lower()
+    if currency is not None and line_currency != currency:
+        raise invalid_request(
+            "All line items in a Checkout Session must share the same currency "
+            f"(got {currency} and {line_currency}).",
+            param=f"{prefix}[price_data][currency]",
+        )
+    return line_currency
+
+
+def _parse_line_item(line, prefix, currency):
+    """One ``price_data`` line item; ``currency`` is that of the lines before it (or None)."""
+    _check_line_item_keys(line, prefix)
+    price_data = line.get("price_data")
+    if type(price_data) is not dict:
+        raise missing_param(f"{prefix}[price_data]")
+    for key in price_data:
+        if key not in ("currency", "unit_amount", "product_data"):
+            raise unknown_param(f"{prefix}[price_data][{key}]")
+    currency = _line_item_currency(price_data, prefix, currency)
+    if price_data.get("unit_amount") is None:
+        raise missing_param(f"{prefix}[price_data][unit_amount]")
+    unit_amount = _as_int(price_data["unit_amount"], f"{prefix}[price_data][unit_amount]", 0)
+    product_data = price_data.get("product_data")
+    if type(product_data) is not dict or not product_data.get("name"):
+        raise missing_param(f"{prefix}[price_data][product_data][name]")
+    for key in product_data:
+        if key not in ("name", "description"):
+            raise unknown_param(f"{prefix}[price_data][product_data][{key}]")
+    if line.get("quantity") is None:
+        raise missing_param(f"{prefix}[quantity]")
+    quantity = _as_int(line["quantity"], f"{prefix}[quantity]", 1)
+    return _LineItem(str(product_data["name"]), currency, unit_amount, quantity)
 
 
 def _parse_payment_intent_data(value):
@@ -836,6 +851,95 @@ def _parse_payment_intent_data(value):
     parsed = dict(value)
     parsed["metadata"] = _as_metadata(value.get("metadata"), "payment_intent_data[metadata]")
     return parsed
+
+
+def _checked_mode(mode):
+    if not mode:
+        raise missing_param("mode")
+    if mode in ("subscription", "setup"):
+        raise invalid_request(
+            f"mode={mode} is not supported by this test server; only mode=payment is.",
+            param="mode",
+        )
+    if mode != "payment":
+        raise invalid_request(
+            "Invalid mode: must be one of payment, setup, or subscription", param="mode"
+        )
+    return mode
+
+
+def _checked_customer(params):
+    """The id of the session's existing customer (None without one), after checking
+    ``customer``, ``customer_email`` and ``customer_creation`` together."""
+    customer = params.get("customer")
+    customer_email = params.get("customer_email")
+    customer_creation = params.get("customer_creation")
+    if customer is not None:
+        if customer_email is not None:
+            raise invalid_request(
+                "You may only specify one of these parameters: customer, customer_email.",
+                param="customer_email",
+            )
+        if customer_creation is not None:
+            raise invalid_request(
+                "You may only specify one of these parameters: customer, customer_creation.",
+                param="customer_creation",
+            )
+        customer = _retrieve_or_missing(Customer, customer, "customer").id
+    if customer_email is not None and (
+        type(customer_email) is not str or "@" not in customer_email
+    ):
+        raise invalid_request(
+            f"Invalid email address: {customer_email}",
+            param="customer_email",
+            code="email_invalid",
+        )
+    if customer_creation is not None and customer_creation not in ("always", "if_required"):
+        raise invalid_request(
+            "Invalid customer_creation: must be one of always or if_required",
+            param="customer_creation",
+        )
+    return customer
+
+
+def _checked_client_reference_id(value):
+    if value is not None and (type(value) is not str or len(value) > 200):
+        raise invalid_request(
+            "Invalid client_reference_id: must be a string of at most 200 characters",
+            param="client_reference_id",
+        )
+    return value
+
+
+def _checked_payment_method_types(value):
+    payment_method_types = value or ["card"]
+    if type(payment_method_types) is not list or not all(
+        type(item) is str for item in payment_method_types
+    ):
+        raise invalid_request(
+            "Invalid payment_method_types: must be an array of strings",
+            param="payment_method_types",
+        )
+    return payment_method_types
+
+
+def _checked_expires_at(expires_at):
+    now = int(time.time())
+    if expires_at is None:
+        return now + CHECKOUT_SESSION_LIFETIME
+    expires_at = _as_int(expires_at, "expires_at", 0)
+    if expires_at < now + CHECKOUT_MIN_LIFETIME - EXPIRES_AT_SLACK:
+        raise invalid_request(
+            "The `expires_at` timestamp must be at least 30 minutes from Checkout "
+            "Session creation.",
+            param="expires_at",
+        )
+    if expires_at > now + CHECKOUT_SESSION_LIFETIME + EXPIRES_AT_SLACK:
+        raise invalid_request(
+            "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.",
+            param="expires_at",
+        )
+    return expires_at
 
 
 class CheckoutSession(StripeObject):
@@ -867,88 +971,21 @@ class CheckoutSession(StripeObject):
         for key in params:
             if key not in self._PARAMS:
                 raise unknown_param(key)
-        mode = params.get("mode")
-        if not mode:
-            raise missing_param("mode")
-        if mode in ("subscription", "setup"):
-            raise invalid_request(
-                f"mode={mode} is not supported by this test server; only mode=payment is.",
-                param="mode",
-            )
-        if mode != "payment":
-            raise invalid_request(
-                "Invalid mode: must be one of payment, setup, or subscription", param="mode"
-            )
+        mode = _checked_mode(params.get("mode"))
         line_items, currency = _parse_line_items(params.get("line_items"))
         amount_total = sum(item.amount for item in line_items)
         _check_minimum_amount(amount_total, currency, param="line_items")
 
-        customer = params.get("customer")
+        customer = _checked_customer(params)
         customer_email = params.get("customer_email")
         customer_creation = params.get("customer_creation")
-        if customer is not None:
-            if customer_email is not None:
-                raise invalid_request(
-                    "You may only specify one of these parameters: customer, customer_email.",
-                    param="customer_email",
-                )
-            if customer_creation is not None:
-                raise invalid_request(
-                    "You may only specify one of these parameters: customer, customer_creation.",
-                    param="customer_creation",
-                )
-            customer = _retrieve_or_missing(Customer, customer, "customer").id
-        if customer_email is not None and (
-            type(customer_email) is not str or "@" not in customer_email
-        ):
-            raise invalid_request(
-                f"Invalid email address: {customer_email}",
-                param="customer_email",
-                code="email_invalid",
-            )
-        if customer_creation is not None and customer_creation not in ("always", "if_required"):
-            raise invalid_request(
-                "Invalid customer_creation: must be one of always or if_required",
-                param="customer_creation",
-            )
-        client_reference_id = params.get("client_reference_id")
-        if client_reference_id is not None and (
-            type(client_reference_id) is not str or len(client_reference_id) > 200
-        ):
-            raise invalid_request(
-                "Invalid client_reference_id: must be a string of at most 200 characters",
-                param="client_reference_id",
-            )
+        client_reference_id = _checked_client_reference_id(params.get("client_reference_id"))
         metadata = _as_metadata(params.get("metadata"), "metadata")
         payment_intent_data = _parse_payment_intent_data(params.get("payment_intent_data"))
         success_url = _as_url(params.get("success_url"), "success_url")
         cancel_url = _as_url(params.get("cancel_url"), "cancel_url")
-        payment_method_types = params.get("payment_method_types") or ["card"]
-        if type(payment_method_types) is not list or not all(
-            type(item) is str for item in payment_method_types
-        ):
-            raise invalid_request(
-                "Invalid payment_method_types: must be an array of strings",
-                param="payment_method_types",
-            )
-        now = int(time.time())
-        expires_at = params.get("expires_at")
-        if expires_at is None:
-            expires_at = now + CHECKOUT_SESSION_LIFETIME
-        else:
-            expires_at = _as_int(expires_at, "expires_at", 0)
-            if expires_at < now + CHECKOUT_MIN_LIFETIME - EXPIRES_AT_SLACK:
-                raise invalid_request(
-                    "The `expires_at` timestamp must be at least 30 minutes from Checkout "
-                    "Session creation.",
-                    param="expires_at",
-                )
-            if expires_at > now + CHECKOUT_SESSION_LIFETIME + EXPIRES_AT_SLACK:
-                raise invalid_request(
-                    "The `expires_at` timestamp must be less than 24 hours from Checkout "
-                    "Session creation.",
-                    param="expires_at",
-                )
+        payment_method_types = _checked_payment_method_types(params.get("payment_method_types"))
+        expires_at = _checked_expires_at(params.get("expires_at"))
 
         # All exceptions must be raised before this point: this stores the session.
         super().__init__()
