@@ -1,8 +1,12 @@
 """The payment gateway interface every payment plugin implements (Stripe, PayPal, YooKassa).
 
-Money crosses this boundary as ``Decimal`` with a currency; a gateway converts to the provider's
-minor units itself with ``to_minor_units`` / ``from_minor_units`` and nowhere else. Results are
-plain dataclasses so billing code never touches a provider SDK object.
+Money crosses this boundary as ``Decimal`` with a currency. How many decimal places a currency
+has is the catalog's to say, never a gateway's: every request billing sends carries the
+currency's places (``currency_places``), and a gateway converts to the provider's minor units
+with ``to_minor_units`` / ``from_minor_units`` and those places. What a provider reports on its
+own (a webhook event, a session's status) stays in the provider's minor units (``*_minor``
+fields): billing turns it into ``Decimal`` with the currency's places. Results are plain
+dataclasses so billing code never touches a provider SDK object.
 """
 
 from __future__ import annotations
@@ -11,13 +15,6 @@ import abc
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-
-# ISO 4217 currencies without minor units (amounts are whole numbers), and those with three.
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
-     "XAF", "XOF", "XPF"}
-)  # fmt: skip
-THREE_DECIMAL_CURRENCIES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 
 
 class GatewayError(Exception):
@@ -37,26 +34,17 @@ class NotConfigured(Exception):
     """A secret the call needs (API key, webhook secret) is not configured."""
 
 
-def currency_exponent(currency: str) -> int:
-    code = currency.upper()
-    if code in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if code in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
-
-
-def to_minor_units(amount: Decimal, currency: str) -> int:
-    """9.99 EUR → 999; refuses amounts with more precision than the currency has."""
-    scaled = amount.scaleb(currency_exponent(currency))
+def to_minor_units(amount: Decimal, currency: str, places: int) -> int:
+    """9.99 EUR with 2 places → 999; refuses amounts with more places than the currency has."""
+    scaled = amount.scaleb(places)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} has more decimal places than {currency} allows")
     return int(scaled)
 
 
-def from_minor_units(value: int, currency: str) -> Decimal:
-    exponent = currency_exponent(currency)
-    return Decimal(value).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
+def from_minor_units(value: int, places: int) -> Decimal:
+    """999 with 2 places → 9.99 (always with exactly ``places`` places: 10.00, not 10)."""
+    return Decimal(value).scaleb(-places).quantize(Decimal(1).scaleb(-places))
 
 
 @dataclass(frozen=True)
@@ -74,6 +62,7 @@ class PaymentRequest:
     user_id: str
     amount: Decimal
     currency: str
+    currency_places: int  # the currency's decimal places, as the catalog has them
     description: str
     success_url: str
     cancel_url: str
@@ -107,7 +96,7 @@ class SessionStatus:
     status: str  # open / complete / expired / failed (the gateway session status values)
     payment_status: str  # the provider's raw value
     external_payment_id: str | None
-    amount: Decimal | None
+    amount_minor: int | None  # in the provider's minor units of ``currency``
     currency: str | None
     saved_payment_method_id: str | None = None
     saved_customer_id: str | None = None
@@ -118,7 +107,7 @@ class EventAction:
 
     CAPTURE = "capture"  # money received for an invoice
     FAIL = "fail"  # a payment attempt failed or its session expired
-    REFUND = "refund"  # money went back; ``refunded_total`` is the payment's refunded sum
+    REFUND = "refund"  # money went back; ``refunded_total_minor`` is the payment's refunded sum
     REFUND_REVERSED = "refund_reversed"  # the provider undid the refund ``refund_id``
     IGNORE = "ignore"
 
@@ -137,11 +126,12 @@ class WebhookEvent:
     # invoice and the claiming payment; billing ties the event to its own records first.
     invoice_id: str | None = None
     payment_id: str | None = None
-    amount: Decimal | None = None
+    # Amounts as the provider sent them, in its minor units of ``currency`` (cents, yen).
+    amount_minor: int | None = None
     currency: str | None = None
     saved_payment_method_id: str | None = None
     saved_customer_id: str | None = None
-    refunded_total: Decimal | None = None
+    refunded_total_minor: int | None = None
     refund_id: str | None = None
     failure_reason: str | None = None
 
@@ -207,9 +197,11 @@ class PaymentGateway(abc.ABC):
         external_payment_id: str,
         amount: Decimal,
         currency: str,
+        currency_places: int,
         idempotency_key: str | None = None,
     ) -> RefundResult:
-        """Refunds all or part of a captured payment."""
+        """Refunds all or part of a captured payment; ``currency_places`` are the currency's
+        decimal places, as the catalog has them."""
 
     def charge_saved_method(
         self,

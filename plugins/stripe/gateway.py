@@ -9,7 +9,9 @@
   a retry after a timeout gets Stripe's first answer back instead of a second object.
 - Webhooks are verified with the endpoint's signing secret on the raw body (300 s tolerance)
   before they are read.
-- Money crosses as ``Decimal`` and becomes Stripe's minor units only here.
+- Money crosses as ``Decimal`` and becomes Stripe's minor units only here, with the currency's
+  decimal places that billing sends along; amounts Stripe reports on its own (events, a
+  session's status) are handed to billing in Stripe's minor units.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ def _id_of(value) -> str | None:
     if value is None or isinstance(value, str):
         return value
     return value.get("id") if isinstance(value, dict) else getattr(value, "id", None)
+
+
+def _minor(amount: Decimal, request: gateways.PaymentRequest) -> int:
+    """``amount`` of the request's currency in Stripe's minor units."""
+    return to_minor_units(amount, request.currency, request.currency_places)
 
 
 def _moment(timestamp) -> datetime.datetime | None:
@@ -127,7 +134,7 @@ class StripeGateway(gateways.PaymentGateway):
 
     def _payment_intent_session(self, client, request, customer) -> gateways.PaymentSession:
         params = {
-            "amount": to_minor_units(request.amount, request.currency),
+            "amount": _minor(request.amount, request),
             "currency": request.currency.lower(),
             "description": request.description,
             "metadata": dict(request.metadata),
@@ -158,7 +165,7 @@ class StripeGateway(gateways.PaymentGateway):
             {
                 "price_data": {
                     "currency": currency,
-                    "unit_amount": to_minor_units(line.amount, request.currency),
+                    "unit_amount": _minor(line.amount, request),
                     "product_data": {
                         "name": line.description
                         if line.quantity == 1
@@ -175,7 +182,7 @@ class StripeGateway(gateways.PaymentGateway):
                 {
                     "price_data": {
                         "currency": currency,
-                        "unit_amount": to_minor_units(request.amount, request.currency),
+                        "unit_amount": _minor(request.amount, request),
                         "product_data": {"name": request.description},
                     },
                     "quantity": 1,
@@ -239,7 +246,7 @@ class StripeGateway(gateways.PaymentGateway):
             status=status,
             payment_status=session.get("payment_status") or "unpaid",
             external_payment_id=intent_id if paid else None,
-            amount=from_minor_units(session.get("amount_total") or 0, session.get("currency")),
+            amount_minor=session.get("amount_total") or 0,
             currency=(session.get("currency") or "").upper() or None,
             saved_payment_method_id=saved[0],
             saved_customer_id=saved[1],
@@ -257,9 +264,7 @@ class StripeGateway(gateways.PaymentGateway):
             status=status,
             payment_status=raw,
             external_payment_id=intent["id"] if raw == "succeeded" else None,
-            amount=from_minor_units(
-                intent.get("amount_received") or intent.get("amount") or 0, currency
-            ),
+            amount_minor=intent.get("amount_received") or intent.get("amount") or 0,
             currency=currency.upper() or None,
             saved_payment_method_id=saved[0],
             saved_customer_id=saved[1],
@@ -321,7 +326,7 @@ class StripeGateway(gateways.PaymentGateway):
                 **common,
                 action=EventAction.REFUND,
                 external_payment_id=_id_of(obj.get("payment_intent")),
-                refunded_total=from_minor_units(obj.get("amount_refunded") or 0, currency),
+                refunded_total_minor=obj.get("amount_refunded") or 0,
                 currency=currency.upper() or None,
                 refund_id=refunds[0].get("id") if refunds else None,
             )
@@ -346,7 +351,7 @@ class StripeGateway(gateways.PaymentGateway):
                 action=EventAction.CAPTURE,
                 external_payment_id=_id_of(obj.get("payment_intent")),
                 session_id=obj.get("id"),
-                amount=from_minor_units(obj.get("amount_total") or 0, currency),
+                amount_minor=obj.get("amount_total") or 0,
                 currency=currency.upper(),
                 # Whether the card was kept: its PaymentIntent says (complete_event reads it).
                 saved_customer_id=_id_of(obj.get("customer")),
@@ -358,7 +363,7 @@ class StripeGateway(gateways.PaymentGateway):
             action=EventAction.CAPTURE,
             external_payment_id=obj.get("id"),
             session_id=obj.get("id"),
-            amount=from_minor_units(obj.get("amount_received") or obj.get("amount") or 0, currency),
+            amount_minor=obj.get("amount_received") or obj.get("amount") or 0,
             currency=currency.upper(),
             saved_payment_method_id=saved[0],
             saved_customer_id=saved[1],
@@ -391,13 +396,14 @@ class StripeGateway(gateways.PaymentGateway):
         external_payment_id: str,
         amount: Decimal,
         currency: str,
+        currency_places: int,
         idempotency_key: str | None = None,
     ) -> gateways.RefundResult:
         refund = self._call(
             self._client().v1.refunds.create,
             params={
                 "payment_intent": external_payment_id,
-                "amount": to_minor_units(amount, currency),
+                "amount": to_minor_units(amount, currency, currency_places),
             },
             options=self._options(idempotency_key),
         )
@@ -405,7 +411,7 @@ class StripeGateway(gateways.PaymentGateway):
         return gateways.RefundResult(
             refund_id=refund["id"],
             status={"canceled": "failed"}.get(status, status),
-            amount=from_minor_units(refund.get("amount") or 0, currency),
+            amount=from_minor_units(refund.get("amount") or 0, currency_places),
             currency=currency.upper(),
         )
 
@@ -417,7 +423,7 @@ class StripeGateway(gateways.PaymentGateway):
         customer_id: str | None = None,
     ) -> gateways.ChargeResult:
         params = {
-            "amount": to_minor_units(request.amount, request.currency),
+            "amount": _minor(request.amount, request),
             "currency": request.currency.lower(),
             "payment_method": saved_payment_method_id,
             "off_session": True,
@@ -439,7 +445,7 @@ class StripeGateway(gateways.PaymentGateway):
             external_payment_id=intent["id"],
             status=status,
             amount=from_minor_units(
-                intent.get("amount_received") or intent.get("amount") or 0, request.currency
+                intent.get("amount_received") or intent.get("amount") or 0, request.currency_places
             ),
             currency=request.currency.upper(),
             failure_reason=None

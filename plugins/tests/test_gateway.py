@@ -20,7 +20,6 @@ from plugins.gateway import (
     RefundResult,
     SessionStatus,
     WebhookEvent,
-    currency_exponent,
     from_minor_units,
     to_minor_units,
 )
@@ -55,7 +54,7 @@ class FakeGateway(PaymentGateway):
             session_id=session_id,
             invoice_id=request.invoice_id,
             currency=request.currency,
-            amount_minor=to_minor_units(request.amount, request.currency),
+            amount_minor=to_minor_units(request.amount, request.currency, request.currency_places),
         )
         return PaymentSession(
             session_id=session_id,
@@ -78,7 +77,7 @@ class FakeGateway(PaymentGateway):
             status=stored.status,
             payment_status="paid" if stored.status == "complete" else "unpaid",
             external_payment_id=stored.external_payment_id,
-            amount=from_minor_units(stored.amount_minor, stored.currency),
+            amount_minor=stored.amount_minor,
             currency=stored.currency,
         )
 
@@ -98,7 +97,7 @@ class FakeGateway(PaymentGateway):
             action="capture" if payload["type"] == "payment.succeeded" else "ignore",
             external_payment_id=data["payment"],
             invoice_id=data["invoice"],
-            amount=from_minor_units(data["amount"], data["currency"]),
+            amount_minor=data["amount"],
             currency=data["currency"],
         )
 
@@ -108,6 +107,7 @@ class FakeGateway(PaymentGateway):
         external_payment_id: str,
         amount: Decimal,
         currency: str,
+        currency_places: int,
         idempotency_key: str | None = None,
     ) -> RefundResult:
         stored = next(
@@ -115,24 +115,25 @@ class FakeGateway(PaymentGateway):
             for payment in self.sessions.values()
             if payment.external_payment_id == external_payment_id
         )
-        minor = to_minor_units(amount, currency)
+        minor = to_minor_units(amount, currency, currency_places)
         if stored.refunded_minor + minor > stored.amount_minor:
             raise GatewayError("refund exceeds the captured amount")
         stored.refunded_minor += minor
         return RefundResult(
             refund_id=f"re_{external_payment_id}_{stored.refunded_minor}",
             status="succeeded",
-            amount=from_minor_units(minor, currency),
+            amount=from_minor_units(minor, currency_places),
             currency=currency,
         )
 
 
-def _request(amount: str = "19.99", currency: str = "EUR") -> PaymentRequest:
+def _request(amount: str = "19.99", currency: str = "EUR", places: int = 2) -> PaymentRequest:
     return PaymentRequest(
         invoice_id="inv-1",
         user_id="user-1",
         amount=Decimal(amount),
         currency=currency,
+        currency_places=places,
         description="Pro plan",
         success_url="https://app.example.test/ok",
         cancel_url="https://app.example.test/cancel",
@@ -155,40 +156,41 @@ def _webhook_body(amount_minor: int, currency: str = "EUR") -> bytes:
 
 
 # --- minor units -------------------------------------------------------------------------------
+# The places are the caller's (billing reads them from the catalog); the gateway keeps no table.
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency", "minor"),
+    ("amount", "currency", "places", "minor"),
     [
-        ("9.99", "EUR", 999),
-        ("9.9", "EUR", 990),
-        ("10", "EUR", 1000),
-        ("0.01", "eur", 1),
-        ("1500", "JPY", 1500),
-        ("12.345", "KWD", 12345),
-        ("0.5", "KWD", 500),
+        ("9.99", "EUR", 2, 999),
+        ("9.9", "EUR", 2, 990),
+        ("10", "EUR", 2, 1000),
+        ("0.01", "eur", 2, 1),
+        ("1500", "JPY", 0, 1500),
+        ("12.345", "KWD", 3, 12345),
+        ("0.5", "KWD", 3, 500),
     ],
 )
-def test_to_minor_units(amount, currency, minor):
-    result = to_minor_units(Decimal(amount), currency)
+def test_to_minor_units(amount, currency, places, minor):
+    result = to_minor_units(Decimal(amount), currency, places)
 
     assert result == minor
     assert type(result) is int
 
 
 @pytest.mark.parametrize(
-    ("minor", "currency", "amount"),
+    ("minor", "places", "amount"),
     [
-        (999, "EUR", "9.99"),
-        (1000, "EUR", "10.00"),
-        (1, "EUR", "0.01"),
-        (1500, "JPY", "1500"),
-        (12345, "KWD", "12.345"),
-        (500, "KWD", "0.500"),
+        (999, 2, "9.99"),
+        (1000, 2, "10.00"),
+        (1, 2, "0.01"),
+        (1500, 0, "1500"),
+        (12345, 3, "12.345"),
+        (500, 3, "0.500"),
     ],
 )
-def test_from_minor_units_keeps_the_currency_places(minor, currency, amount):
-    result = from_minor_units(minor, currency)
+def test_from_minor_units_keeps_the_currency_places(minor, places, amount):
+    result = from_minor_units(minor, places)
 
     assert isinstance(result, Decimal)
     # str() compares the exponent too: 10.00 EUR, not 10 or 1E+1.
@@ -196,24 +198,25 @@ def test_from_minor_units_keeps_the_currency_places(minor, currency, amount):
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency"),
-    [("9.999", "EUR"), ("0.001", "EUR"), ("1500.5", "JPY"), ("1.2345", "KWD")],
+    ("amount", "currency", "places"),
+    [("9.999", "EUR", 2), ("0.001", "EUR", 2), ("1500.5", "JPY", 0), ("1.2345", "KWD", 3)],
 )
-def test_to_minor_units_refuses_more_places_than_the_currency_has(amount, currency):
+def test_to_minor_units_refuses_more_places_than_the_currency_has(amount, currency, places):
     with pytest.raises(ValueError, match=rf"^{amount} has more decimal places than {currency}"):
-        to_minor_units(Decimal(amount), currency)
+        to_minor_units(Decimal(amount), currency, places)
 
 
 def test_trailing_zeros_beyond_the_places_are_not_extra_precision():
-    assert to_minor_units(Decimal("9.9900"), "EUR") == 999
-    assert to_minor_units(Decimal("1500.00"), "JPY") == 1500
+    assert to_minor_units(Decimal("9.9900"), "EUR", 2) == 999
+    assert to_minor_units(Decimal("1500.00"), "JPY", 0) == 1500
 
 
-@pytest.mark.parametrize(
-    ("currency", "exponent"), [("EUR", 2), ("usd", 2), ("JPY", 0), ("krw", 0), ("KWD", 3)]
-)
-def test_currency_exponent(currency, exponent):
-    assert currency_exponent(currency) == exponent
+def test_the_places_given_decide_not_the_currency_code():
+    # A currency the catalog keeps with 0 places sends whole units, whatever its code.
+    assert to_minor_units(Decimal("1500"), "EUR", 0) == 1500
+    assert str(from_minor_units(1500, 0)) == "1500"
+    assert to_minor_units(Decimal("15.00"), "JPY", 2) == 1500
+    assert str(from_minor_units(1500, 2)) == "15.00"
 
 
 # --- the abstract class ------------------------------------------------------------------------
@@ -290,7 +293,7 @@ def test_a_session_keeps_the_amount_in_minor_units_inside_the_gateway():
         status="complete",
         payment_status="paid",
         external_payment_id="pay_sess_1",
-        amount=Decimal("19.99"),
+        amount_minor=1999,
         currency="EUR",
     )
 
@@ -299,11 +302,11 @@ def test_a_session_for_an_amount_the_currency_cannot_hold_is_refused():
     gateway = FakeGateway("whsec")
 
     with pytest.raises(ValueError, match="more decimal places than JPY allows"):
-        gateway.create_session(_request("10.5", "JPY"))
+        gateway.create_session(_request("10.5", "JPY", places=0))
     assert gateway.sessions == {}
 
 
-def test_parse_webhook_with_a_good_signature_returns_the_event_in_decimal():
+def test_parse_webhook_with_a_good_signature_returns_the_event_in_minor_units():
     gateway = FakeGateway("whsec")
     body = _webhook_body(12345, "KWD")
 
@@ -316,10 +319,10 @@ def test_parse_webhook_with_a_good_signature_returns_the_event_in_decimal():
         action="capture",
         external_payment_id="pay_sess_1",
         invoice_id="inv-1",
-        amount=Decimal("12.345"),
+        amount_minor=12345,
         currency="KWD",
     )
-    assert isinstance(event.amount, Decimal)
+    assert type(event.amount_minor) is int
 
 
 def test_parse_webhook_refuses_a_tampered_body():
@@ -349,8 +352,12 @@ def test_a_partial_refund_returns_decimal_amounts():
     session = gateway.create_session(_request("19.99", "EUR"))
     payment_id = gateway.pay(session.session_id)
 
-    first = gateway.refund(external_payment_id=payment_id, amount=Decimal("5.50"), currency="EUR")
-    second = gateway.refund(external_payment_id=payment_id, amount=Decimal("14.49"), currency="EUR")
+    first = gateway.refund(
+        external_payment_id=payment_id, amount=Decimal("5.50"), currency="EUR", currency_places=2
+    )
+    second = gateway.refund(
+        external_payment_id=payment_id, amount=Decimal("14.49"), currency="EUR", currency_places=2
+    )
 
     assert first == RefundResult(
         refund_id="re_pay_sess_1_550", status="succeeded", amount=Decimal("5.50"), currency="EUR"
@@ -364,10 +371,17 @@ def test_a_refund_beyond_the_captured_amount_is_a_gateway_error():
     gateway = FakeGateway("whsec")
     session = gateway.create_session(_request("19.99", "EUR"))
     payment_id = gateway.pay(session.session_id)
-    gateway.refund(external_payment_id=payment_id, amount=Decimal("19.00"), currency="EUR")
+    gateway.refund(
+        external_payment_id=payment_id, amount=Decimal("19.00"), currency="EUR", currency_places=2
+    )
 
     with pytest.raises(GatewayError, match=r"^refund exceeds the captured amount$"):
-        gateway.refund(external_payment_id=payment_id, amount=Decimal("1.00"), currency="EUR")
+        gateway.refund(
+            external_payment_id=payment_id,
+            amount=Decimal("1.00"),
+            currency="EUR",
+            currency_places=2,
+        )
     assert gateway.sessions["sess_1"].refunded_minor == 1900
 
 

@@ -22,11 +22,13 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from audit.models import ActorType
-from billing.catalog.selectors import currency_places, money_text
+from billing.catalog.models import Currency
+from billing.catalog.pricing import format_money
+from billing.catalog.selectors import currency_places
 from billing.invoices.models import (
     CreditNote,
     Invoice,
@@ -43,7 +45,11 @@ from billing.invoices.services.refunds import (
     invoice_refund_reverse,
     refund_claim_complete,
 )
-from billing.invoices.services.sessions import ProviderError, gateway_or_unavailable
+from billing.invoices.services.sessions import (
+    ProviderError,
+    gateway_or_unavailable,
+    provider_amount,
+)
 from plugins import gateway as gateways
 from plugins.gateway import EventAction, WebhookEvent
 from vbwd.exceptions import DomainError, ServiceUnavailable
@@ -152,6 +158,13 @@ class _Tie:
     session_id: str | None
     currency: str
     provider_data: dict
+    places: int | None  # of ``currency``, read with the row; None for a code the catalog lacks
+
+    def places_of(self, code: str) -> int:
+        """Decimal places of ``code``, the catalog's; this row's currency costs no query."""
+        if code == self.currency and self.places is not None:
+            return self.places
+        return currency_places(code)
 
 
 def _tied_payment(name: str, event: WebhookEvent) -> _Tie | None:
@@ -166,13 +179,15 @@ def _tied_payment(name: str, event: WebhookEvent) -> _Tie | None:
     claim_id = _as_uuid(event.payment_id)
     if claim_id is not None:
         wanted |= Q(pk=claim_id)
+    places = Currency.objects.filter(code=OuterRef("currency")).values("decimal_places")[:1]
     rows = [
         _Tie(*row)
         for row in Payment.objects.filter(wanted, gateway=name)
+        .annotate(places=Subquery(places))
         .order_by("-created_at")
-        .values_list("id", "invoice_id", "external_id", "session_id", "currency", "provider_data")[
-            :10
-        ]
+        .values_list(
+            "id", "invoice_id", "external_id", "session_id", "currency", "provider_data", "places"
+        )[:10]
     ]
     for matches in (
         lambda row: event.external_payment_id and row.external_id == event.external_payment_id,
@@ -192,11 +207,12 @@ def _untied(name: str, event: WebhookEvent) -> None:
     if invoice_id is None or not Invoice.objects.filter(pk=invoice_id).exists():
         logger.info("%s event %s names no payment of ours; ignored", name, event.event_id)
         return
-    amount = (
-        f" of {money_text(event.amount, event.currency.upper())}"
-        if event.amount is not None and event.currency
-        else ""
-    )
+    amount = ""
+    if event.amount_minor is not None and event.currency:
+        code = event.currency.upper()
+        places = currency_places(code)
+        paid = provider_amount(event.amount_minor, code, places=places)
+        amount = f" of {format_money(paid, places)} {code}"
     invoice_flag(
         invoice_id=invoice_id,
         reason=f"Payment {event.external_payment_id}{amount} via {name} names this invoice but "
@@ -226,12 +242,15 @@ def _capture(name: str, event: WebhookEvent):
             payment_method_id=event.saved_payment_method_id,
             customer_id=event.saved_customer_id,
         )
+    currency = event.currency or payment.currency
     return invoice_capture(
         invoice_id=payment.invoice_id,
         gateway=name,
         external_id=event.external_payment_id,
-        amount=event.amount,
-        currency=event.currency or payment.currency,
+        amount=provider_amount(
+            event.amount_minor, currency, places=payment.places_of(currency.upper())
+        ),
+        currency=currency,
         payment_id=payment.pk,
         provider_data={
             **(payment.provider_data or {}),
@@ -260,16 +279,18 @@ def _refund(name: str, event: WebhookEvent):
     """The provider reports the payment's refunded total. What our refund claims asked for is
     recorded as theirs; only the rest (a refund made at the provider) is a provider refund."""
     payment = _tied_payment(name, event)
-    if payment is None or event.refunded_total is None:
+    if payment is None or event.refunded_total_minor is None:
         return None
+    code = (event.currency or payment.currency).upper()
+    refunded_total = provider_amount(
+        event.refunded_total_minor, code, places=payment.places_of(code)
+    )
+    places = payment.places_of(payment.currency)
     with transaction.atomic():
         Invoice.objects.select_for_update().get(pk=payment.invoice_id)
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         # Amounts are stored with four places; the provider's are in the currency's own.
-        places = currency_places(payment.currency)
-        missing = round_money(event.refunded_total, places) - round_money(
-            payment.refunded_amount, places
-        )
+        missing = round_money(refunded_total, places) - round_money(payment.refunded_amount, places)
         claims = Refund.objects.filter(payment=payment, status=RefundStatus.PENDING).order_by(
             "created_at"
         )

@@ -16,7 +16,7 @@ from django.utils import timezone
 from audit.models import ActorType
 from audit.services import audit_record
 from billing.catalog.pricing import format_money
-from billing.catalog.selectors import money_text
+from billing.catalog.selectors import currency_places, money_text
 from billing.invoices.models import (
     Invoice,
     InvoiceStatus,
@@ -102,6 +102,7 @@ def _refund_at_gateway(claim: Refund) -> str:
             external_payment_id=payment.external_id,
             amount=claim.amount,
             currency=claim.currency,
+            currency_places=currency_places(claim.currency),
             idempotency_key=claim.idempotency_key,
         )
     except (plugin_gateway.GatewayError, plugin_gateway.ProviderUnavailable) as error:

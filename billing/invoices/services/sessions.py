@@ -80,6 +80,14 @@ def _has_recurring_item(invoice: Invoice) -> bool:
     return bool(addon_ids) and AddOn.objects.filter(recurring, pk__in=addon_ids).exists()
 
 
+def provider_amount(minor: int | None, currency: str, *, places: int | None = None):
+    """An amount a provider reported in its minor units of ``currency`` as ``Decimal``, with the
+    currency's decimal places (``places`` when the caller has read them already)."""
+    if minor is None:
+        return None
+    return gateways.from_minor_units(minor, currency_places(currency) if places is None else places)
+
+
 def _frontend_url() -> str:
     return str(getattr(settings, "VBWD_FRONTEND_URL", "http://localhost:5173")).rstrip("/")
 
@@ -99,6 +107,7 @@ def invoice_payment_request(
         user_id=str(invoice.user_id),
         amount=invoice.total_amount,
         currency=invoice.currency,
+        currency_places=currency_places(invoice.currency),
         description=f"Invoice {invoice.invoice_number}",
         success_url=success_url,
         cancel_url=cancel_url,
@@ -349,14 +358,20 @@ def payment_session_status(*, gateway_name: str, session_id: str, user) -> dict:
     except (gateways.GatewayError, gateways.ProviderUnavailable) as error:
         raise ProviderError(f"Payment provider error: {error}") from None
     invoice = payment.invoice
+    places = currency_places(invoice.currency)
     result_status = status.status
     if status.status == "complete" and status.external_payment_id:
+        currency = status.currency or invoice.currency
         result = invoice_capture(
             invoice_id=invoice.pk,
             gateway=gateway_name,
             external_id=status.external_payment_id,
-            amount=status.amount,
-            currency=status.currency or invoice.currency,
+            amount=provider_amount(
+                status.amount_minor,
+                currency,
+                places=places if currency == invoice.currency else None,
+            ),
+            currency=currency,
             payment_id=payment.pk,
             actor_type=ActorType.PROVIDER,
             actor_label=gateway_name,
@@ -374,7 +389,7 @@ def payment_session_status(*, gateway_name: str, session_id: str, user) -> dict:
         "payment_status": status.payment_status,
         "invoice_id": invoice.pk,
         "invoice_status": invoice.status,
-        "amount_total": format_money(invoice.total_amount, currency_places(invoice.currency)),
+        "amount_total": format_money(invoice.total_amount, places),
         "currency": invoice.currency,
     }
 

@@ -86,7 +86,9 @@ class FakeGateway(gateways.PaymentGateway):
     def parse_webhook(self, headers, body):
         raise NotImplementedError
 
-    def refund(self, *, external_payment_id, amount, currency, idempotency_key=None):
+    def refund(
+        self, *, external_payment_id, amount, currency, currency_places, idempotency_key=None
+    ):
         raise NotImplementedError
 
 
@@ -306,6 +308,7 @@ def test_gateway_method_opens_a_session_and_records_a_pending_payment(
         user_id=str(user.pk),
         amount=Decimal("15.00"),
         currency="EUR",
+        currency_places=2,
         description=f"Invoice {invoice.invoice_number}",
         success_url="https://app.example.test/pay/fakepay/success?session_id={CHECKOUT_SESSION_ID}",
         cancel_url=f"https://app.example.test/pay/fakepay/cancel?invoice={invoice.pk}",

@@ -44,7 +44,9 @@ class Provider(gateways.PaymentGateway):
     def parse_webhook(self, headers, body):
         raise gateways.InvalidSignature("not used here")
 
-    def refund(self, *, external_payment_id, amount, currency, idempotency_key=None):
+    def refund(
+        self, *, external_payment_id, amount, currency, currency_places, idempotency_key=None
+    ):
         self.keys.append(idempotency_key)
         step = self.script.pop(0) if self.script else "ok"
         if step == "down":

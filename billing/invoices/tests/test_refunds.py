@@ -510,7 +510,9 @@ class FakeGateway(plugin_gateway.PaymentGateway):
     def parse_webhook(self, headers, body):  # pragma: no cover
         raise NotImplementedError
 
-    def refund(self, *, external_payment_id, amount, currency, idempotency_key=None):
+    def refund(
+        self, *, external_payment_id, amount, currency, currency_places, idempotency_key=None
+    ):
         type(self).calls.append(
             {
                 "external_payment_id": external_payment_id,

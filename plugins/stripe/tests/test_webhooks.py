@@ -917,6 +917,86 @@ def test_a_paying_event_costs_a_constant_handful_of_queries(
     assert (invoice.status, invoice.payment_ref) == ("PAID", "pi_queries")
 
 
+def test_the_places_the_catalog_keeps_for_a_currency_drive_its_amounts_both_ways(
+    db, stripe_settings
+):
+    import stripe
+
+    from billing.catalog.tests.factories_geography import CurrencyFactory
+    from billing.invoices.models import Payment as PaymentRow
+    from billing.invoices.tests.factories import custom_draft, issue_invoice
+    from plugins.services import plugin_enable
+    from plugins.stripe.gateway import StripeGateway
+
+    plugin_enable(name="stripe")
+    # A currency the catalog keeps without minor units, whatever its code says.
+    whole = CurrencyFactory(decimal_places=0)
+    invoice = issue_invoice(drafts=[custom_draft("1690")], currency=whole)
+    claim = PaymentRow.objects.create(
+        invoice=invoice,
+        user_id=invoice.user_id,
+        gateway="stripe",
+        amount=invoice.total_amount,
+        currency=whole.code,
+        idempotency_key="whole-units",
+        provider_data={"kind": "session"},
+    )
+
+    # Out: the session asks Stripe for 1690 whole units, not 169000.
+    gateway = StripeGateway()
+    request = sessions.payment_request_for(invoice, gateway=gateway, payment=claim)
+    session = gateway.create_session(request)
+    PaymentRow.objects.filter(pk=claim.pk).update(session_id=session.session_id)
+    at_stripe = stripe.checkout.Session.retrieve(session.session_id)
+    assert request.currency_places == 0
+    assert (at_stripe.amount_total, at_stripe.currency) == (1690, whole.code.lower())
+
+    # In: Stripe's 1690 pays the invoice of 1690, and its refunded 500 are 500.
+    paid = _deliver(
+        _event(
+            "checkout.session.completed",
+            {
+                "id": session.session_id,
+                "object": "checkout.session",
+                "payment_intent": "pi_whole",
+                "payment_status": "paid",
+                "status": "complete",
+                "amount_total": 1690,
+                "currency": whole.code.lower(),
+                "customer": None,
+                "metadata": {"invoice_id": str(invoice.pk), "payment_id": str(claim.pk)},
+            },
+        )
+    )
+    refunded = _deliver(
+        _event(
+            "charge.refunded",
+            {
+                "id": "ch_whole",
+                "object": "charge",
+                "payment_intent": "pi_whole",
+                "amount_refunded": 500,
+                "currency": whole.code.lower(),
+                "refunds": {"data": [{"id": "re_whole"}]},
+            },
+        )
+    )
+
+    assert (paid.status_code, refunded.status_code) == (200, 200)
+    claim.refresh_from_db()
+    invoice.refresh_from_db()
+    assert (claim.status, claim.amount, claim.refunded_amount) == (
+        "PARTIALLY_REFUNDED",
+        Decimal("1690"),
+        Decimal("500"),
+    )
+    assert (invoice.status, invoice.refunded_amount, invoice.needs_review) == (
+        "PAID",
+        Decimal("500"),
+        False,
+    )
+
+
 def test_an_event_a_billing_rule_refuses_is_noted_and_flags_the_invoice(db, stripe_settings):
     from billing.invoices.models import Payment as PaymentRow
     from billing.invoices.models import ProviderEvent, ProviderEventStatus
