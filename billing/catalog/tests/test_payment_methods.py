@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from decimal import Decimal
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
@@ -22,6 +21,7 @@ from billing.catalog.tests.factories_payment_methods import (
     PaymentMethodTranslationFactory,
 )
 from plugins import registry, state
+from tests.support.race import run_together
 from vbwd.exceptions import BusinessRuleError
 
 pytestmark = pytest.mark.django_db
@@ -1110,28 +1110,14 @@ def test_concurrent_set_default_leaves_exactly_one_default(with_a_default):
     if with_a_default:
         PaymentMethodFactory(is_default=True)
     methods = PaymentMethodFactory.create_batch(6)
-    barrier = threading.Barrier(len(methods))
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
     def make_default(method):
-        try:
-            barrier.wait()
-            try:
-                services.payment_method_set_default(method=method, actor=None)
-                outcome = "default"
-            except Exception as error:  # any failure is the finding
-                outcome = repr(error)
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
+        services.payment_method_set_default(method=method, actor=None)
+        return "default"
 
-    threads = [threading.Thread(target=make_default, args=(method,)) for method in methods]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together([partial(make_default, method) for method in methods])
+    # Any failure is the finding.
+    outcomes = [repr(result) if isinstance(result, Exception) else result for result in results]
 
     assert outcomes == ["default"] * len(methods)
     assert PaymentMethod.objects.filter(is_default=True).count() == 1
