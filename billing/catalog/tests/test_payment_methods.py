@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.test import Client
+from django.urls import get_resolver
 
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
 from audit.models import AuditEntry
@@ -102,8 +103,11 @@ def gateway(monkeypatch):
     """An installed plugin ``fakepay`` with the payment-gateway capability; toggle
     ``gateway["fakepay"]`` to enable or disable it."""
     enabled = {"fakepay": True}
+    # The process builds its URL routes from the installed plugins on the first request; build
+    # them from the real plugins before faking one, so no test depends on which ran first.
+    get_resolver().url_patterns  # noqa: B018
     config = SimpleNamespace(
-        key="fakepay", capabilities=SimpleNamespace(payment_gateway="x.Gateway")
+        key="fakepay", capabilities=SimpleNamespace(payment_gateway="x.Gateway"), urls=None
     )
     real_installed = registry.installed
     monkeypatch.setattr(registry, "installed", lambda: {**real_installed(), "fakepay": config})
