@@ -21,7 +21,7 @@ Every message may name the field as ``{name}``; callers override the wording wit
 ``error_messages`` so each endpoint keeps the words its clients know.
 """
 
-from vbwd.fields.base import NamedMessagesMixin
+from vbwd.fields.base import BlankAsNullMixin, NamedMessagesMixin
 from vbwd.fields.choices import OrderingField, StrictBooleanField, StrictChoiceField
 from vbwd.fields.dates import DateOrDateTimeField, StrictDateField, StrictDateTimeField
 from vbwd.fields.ids import UUIDField
@@ -30,6 +30,7 @@ from vbwd.fields.numbers import StrictDecimalField, StrictIntegerField
 from vbwd.fields.text import StrictCharField
 
 __all__ = [
+    "BlankAsNullMixin",
     "DateOrDateTimeField",
     "MoneyField",
     "NamedMessagesMixin",

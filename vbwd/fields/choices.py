@@ -6,14 +6,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from vbwd.fields.base import NamedMessagesMixin
+from vbwd.fields.base import BlankAsNullMixin, NamedMessagesMixin
 from vbwd.filters import ENUM_ALIASES
 
 _TRUE_SPELLINGS = frozenset({"true", "1", "yes"})
 _FALSE_SPELLINGS = frozenset({"false", "0", "no"})
 
 
-class StrictBooleanField(NamedMessagesMixin, serializers.BooleanField):
+class StrictBooleanField(NamedMessagesMixin, BlankAsNullMixin, serializers.BooleanField):
     """JSON true / false only; ``accept_strings`` adds ``true/false/1/0/yes/no`` in any case;
     ``blank_as_null`` reads "" (a query parameter left empty) like ``null``."""
 
@@ -23,15 +23,9 @@ class StrictBooleanField(NamedMessagesMixin, serializers.BooleanField):
     }
     default_empty_html = serializers.empty  # absent from a query string means not given
 
-    def __init__(self, *, accept_strings: bool = False, blank_as_null: bool = False, **kwargs):
+    def __init__(self, *, accept_strings: bool = False, **kwargs):
         self.accept_strings = accept_strings
-        self.blank_as_null = blank_as_null
         super().__init__(**kwargs)
-
-    def validate_empty_values(self, data):
-        if isinstance(data, str) and data == "" and self.blank_as_null and self.allow_null:
-            return (True, None)
-        return super().validate_empty_values(data)
 
     def to_internal_value(self, data) -> bool:
         if isinstance(data, bool):
@@ -45,21 +39,15 @@ class StrictBooleanField(NamedMessagesMixin, serializers.BooleanField):
         self.fail("invalid")
 
 
-class StrictChoiceField(NamedMessagesMixin, serializers.ChoiceField):
+class StrictChoiceField(NamedMessagesMixin, BlankAsNullMixin, serializers.ChoiceField):
     """A value of ``choices`` (a ``TextChoices``) in any case and with surrounding spaces; the
     stored spelling is returned. ``invalid_choice`` may use ``{input}``, the value as given."""
 
     default_error_messages = {"invalid_choice": "Unknown {name}: {input}"}
 
-    def __init__(self, choices, *, blank_as_null: bool = False, **kwargs):
+    def __init__(self, choices, **kwargs):
         self.enum = choices
-        self.blank_as_null = blank_as_null
         super().__init__(choices=choices.choices, **kwargs)
-
-    def validate_empty_values(self, data):
-        if isinstance(data, str) and data == "" and self.blank_as_null and self.allow_null:
-            return (True, None)
-        return super().validate_empty_values(data)
 
     def to_internal_value(self, data) -> str:
         if isinstance(data, str):

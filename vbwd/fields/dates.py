@@ -9,10 +9,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from vbwd.fields.base import NamedMessagesMixin
+from vbwd.fields.base import BlankAsNullMixin, NamedMessagesMixin
 
 
-class StrictDateField(NamedMessagesMixin, serializers.DateField):
+class StrictDateField(NamedMessagesMixin, BlankAsNullMixin, serializers.DateField):
     """An ISO date (``2025-01-31``); ``blank_as_null`` reads "" like ``null``."""
 
     default_error_messages = {
@@ -20,15 +20,6 @@ class StrictDateField(NamedMessagesMixin, serializers.DateField):
         "null": "{name} must be a date (YYYY-MM-DD)",
         "datetime": "{name} must be a date (YYYY-MM-DD)",
     }
-
-    def __init__(self, *, blank_as_null: bool = False, **kwargs):
-        self.blank_as_null = blank_as_null
-        super().__init__(**kwargs)
-
-    def validate_empty_values(self, data):
-        if data == "" and self.blank_as_null and self.allow_null:
-            return (True, None)
-        return super().validate_empty_values(data)
 
     def to_internal_value(self, data) -> datetime.date:
         if isinstance(data, datetime.datetime):
@@ -43,22 +34,13 @@ class StrictDateField(NamedMessagesMixin, serializers.DateField):
         self.fail("invalid")
 
 
-class StrictDateTimeField(NamedMessagesMixin, serializers.DateTimeField):
+class StrictDateTimeField(NamedMessagesMixin, BlankAsNullMixin, serializers.DateTimeField):
     """An ISO datetime; one without an offset is UTC. ``blank_as_null`` reads "" like ``null``."""
 
     default_error_messages = {
         "invalid": "{name} must be a datetime",
         "null": "{name} must be a datetime",
     }
-
-    def __init__(self, *, blank_as_null: bool = False, **kwargs):
-        self.blank_as_null = blank_as_null
-        super().__init__(**kwargs)
-
-    def validate_empty_values(self, data):
-        if data == "" and self.blank_as_null and self.allow_null:
-            return (True, None)
-        return super().validate_empty_values(data)
 
     def to_internal_value(self, data) -> datetime.datetime:
         moment = None
