@@ -37,6 +37,19 @@ def _secret(message: str, **kwargs) -> StrictCharField:
     return StrictCharField(trim_whitespace=False, error_messages=_all_messages(message), **kwargs)
 
 
+def _person_name() -> StrictCharField:
+    """An optional first or last name: a string of at most 100 characters, kept as written."""
+    message = "{name} must be a string of at most 100 characters"
+    return StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=100,
+        error_messages={"invalid": message, "max_length": message},
+    )
+
+
 class _DictOnlyMixin:
     def to_internal_value(self, data):
         if not isinstance(data, dict):
@@ -50,28 +63,8 @@ class RegisterInputSerializer(serializers.Serializer):
 
     email = StrictCharField(error_messages=_all_messages(CREDENTIALS_REQUIRED))
     password = _secret(CREDENTIALS_REQUIRED)
-    first_name = StrictCharField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=100,
-        error_messages={
-            "invalid": "{name} must be a string of at most 100 characters",
-            "max_length": "{name} must be a string of at most 100 characters",
-        },
-    )
-    last_name = StrictCharField(
-        required=False,
-        allow_null=True,
-        allow_blank=True,
-        trim_whitespace=False,
-        max_length=100,
-        error_messages={
-            "invalid": "{name} must be a string of at most 100 characters",
-            "max_length": "{name} must be a string of at most 100 characters",
-        },
-    )
+    first_name = _person_name()
+    last_name = _person_name()
     locale = StrictCharField(
         required=False,
         empty_as_none=True,

@@ -123,6 +123,22 @@ def auth_logout(
             jwt.revoke_all(lock_user(user))
 
 
+def _password_replace(locked: User, new_password: str, *, action: str, summary: str) -> None:
+    """Stores the user's own new password and revokes every refresh token (each session signs
+    in again); audited as ``action``. ``locked`` is the user's row, locked by the caller."""
+    locked.set_password(new_password)
+    locked.save(update_fields=["password", "updated_at"])
+    jwt.revoke_all(locked)
+    audit_record(
+        action=action,
+        object_type="user",
+        object_id=locked.pk,
+        subject_user_id=locked.pk,
+        summary=summary,
+        actor=locked,
+    )
+
+
 def password_change(*, user: User, current_password: str, new_password: str) -> dict:
     """Sets a new password, revokes every refresh token and returns a fresh pair."""
     with transaction.atomic():
@@ -134,16 +150,11 @@ def password_change(*, user: User, current_password: str, new_password: str) -> 
             raise ValidationFailed(
                 "New password must be different from the current password", field="new_password"
             )
-        locked.set_password(new_password)
-        locked.save(update_fields=["password", "updated_at"])
-        jwt.revoke_all(locked)
-        audit_record(
+        _password_replace(
+            locked,
+            new_password,
             action="user.password_changed",
-            object_type="user",
-            object_id=locked.pk,
-            subject_user_id=locked.pk,
             summary=f"{locked.email} changed their password",
-            actor=locked,
         )
         pair = jwt.issue_pair(locked)
         _after_password_change(locked, via="change")
@@ -194,15 +205,10 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> None:
         # Re-check under the lock: a concurrent reset has changed the hash the token depends on.
         if not default_token_generator.check_token(locked, token):
             raise InvalidResetToken()
-        locked.set_password(new_password)
-        locked.save(update_fields=["password", "updated_at"])
-        jwt.revoke_all(locked)
-        audit_record(
+        _password_replace(
+            locked,
+            new_password,
             action="user.password_reset",
-            object_type="user",
-            object_id=locked.pk,
-            subject_user_id=locked.pk,
             summary=f"{locked.email} reset their password by email link",
-            actor=locked,
         )
         _after_password_change(locked, via="reset")

@@ -5,9 +5,9 @@ categories."""
 from __future__ import annotations
 
 import datetime
-import threading
 import uuid
 from decimal import Decimal
+from functools import partial
 
 import pytest
 from django.db import connection
@@ -45,6 +45,7 @@ from billing.subscriptions.models import (
     SubscriptionStatus,
 )
 from billing.subscriptions.tests.factories import SubscriptionFactory
+from tests.support.race import run_together
 from tokens.models import PurchaseStatus, TokenBundlePurchase
 from tokens.services.ledger import balance_of
 from tokens.tests.factories import TokenBundleFactory
@@ -787,24 +788,18 @@ def test_concurrent_trials_in_one_exclusive_category_give_one_subscription():
     category = CategoryFactory(is_single=True, name="Main")
     plans = [pro(name=f"Plan {n}", trial_days=14) for n in range(4)]
     category.plans.add(*plans)
-    barrier = threading.Barrier(len(plans))
-    outcomes: list = []
 
     def run(plan):
-        try:
-            barrier.wait()
-            result = checkout_create(user=User.objects.get(pk=user.pk), plan_id=str(plan.pk))
-            outcomes.append(result.subscription.status)
-        except DomainError as error:
-            outcomes.append(error.code)
-        finally:
-            connection.close()
+        return checkout_create(user=User.objects.get(pk=user.pk), plan_id=str(plan.pk))
 
-    threads = [threading.Thread(target=run, args=(plan,)) for plan in plans]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    def outcome(result):
+        if isinstance(result, DomainError):
+            return result.code
+        if isinstance(result, Exception):
+            raise result
+        return result.subscription.status
+
+    outcomes = [outcome(result) for result in run_together([partial(run, plan) for plan in plans])]
 
     assert sorted(outcomes) == ["TRIALING"] + ["exclusive_category"] * 3
     assert Subscription.objects.filter(user=user).count() == 1

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from audit.services import audit_record, changes
 from billing.catalog import extensions
 from billing.catalog.models import AddOn, Plan
-from vbwd.exceptions import Conflict, HasDependencies, ValidationFailed
+from billing.catalog.services.slugs import slug_check_free, slug_save
+from vbwd.exceptions import HasDependencies, ValidationFailed
 
 TRACKED_FIELDS = (
     "name",
@@ -43,23 +44,14 @@ def _snapshot(addon: AddOn) -> dict:
     return {field: getattr(addon, field) for field in TRACKED_FIELDS}
 
 
-def _save(addon: AddOn) -> None:
-    try:
-        with transaction.atomic():
-            addon.save()
-    except IntegrityError:
-        raise Conflict("Slug already exists") from None
-
-
 def addon_create(*, data: dict, actor) -> AddOn:
     """Creates an add-on (with the plans it is offered with) from validated input
     (``AddOnInputSerializer``); 409 when the slug is taken."""
     cleaned, plans = _split_plans(data)
     with transaction.atomic():
-        if AddOn.objects.filter(slug=cleaned["slug"]).exists():
-            raise Conflict("Slug already exists")
+        slug_check_free(model=AddOn, data=cleaned)
         addon = AddOn(**cleaned)
-        _save(addon)
+        slug_save(row=addon)
         if plans is not None:
             addon.plans.set(plans)
         audit_record(
@@ -79,16 +71,12 @@ def addon_update(*, addon: AddOn, data: dict, actor) -> AddOn:
     cleaned, plans = _split_plans(data)
     with transaction.atomic():
         locked = AddOn.objects.select_for_update().get(pk=addon.pk)
-        if (
-            "slug" in cleaned
-            and AddOn.objects.filter(slug=cleaned["slug"]).exclude(pk=locked.pk).exists()
-        ):
-            raise Conflict("Slug already exists")
+        slug_check_free(model=AddOn, data=cleaned, row=locked)
         before = _snapshot(locked)
         old_plans = sorted(str(pk) for pk in locked.plans.values_list("pk", flat=True))
         for field, value in cleaned.items():
             setattr(locked, field, value)
-        _save(locked)
+        slug_save(row=locked)
         if plans is not None:
             locked.plans.set(plans)
         old, new = changes(before, _snapshot(locked))

@@ -3,11 +3,12 @@ declare."""
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from audit.services import audit_record, changes
 from billing.catalog.models import Category, Plan
-from vbwd.exceptions import BusinessRuleError, Conflict, ValidationFailed
+from billing.catalog.services.slugs import slug_check_free, slug_save
+from vbwd.exceptions import BusinessRuleError, ValidationFailed
 
 
 def categories_register_for_plugin(*, plugin, actor=None) -> list[Category]:
@@ -76,23 +77,14 @@ def _snapshot(category: Category) -> dict:
     }
 
 
-def _save(category: Category) -> None:
-    try:
-        with transaction.atomic():
-            category.save()
-    except IntegrityError:
-        raise Conflict("Slug already exists") from None
-
-
 def category_create(*, data: dict, actor) -> Category:
     """Creates a category from validated input (``CategoryInputSerializer``); 409 when the
     slug is taken."""
     cleaned = _resolved(data)
     with transaction.atomic():
-        if Category.objects.filter(slug=cleaned["slug"]).exists():
-            raise Conflict("Slug already exists")
+        slug_check_free(model=Category, data=cleaned)
         category = Category(**cleaned)
-        _save(category)
+        slug_save(row=category)
         audit_record(
             action="category.created",
             object_type="category",
@@ -117,15 +109,11 @@ def category_update(*, category: Category, data: dict, actor) -> Category:
             raise BusinessRuleError("The root category's slug and parent cannot be changed")
         if "parent" in cleaned and _would_cycle(locked, cleaned["parent"]):
             raise BusinessRuleError("A category cannot be its own parent or descendant")
-        if (
-            "slug" in cleaned
-            and Category.objects.filter(slug=cleaned["slug"]).exclude(pk=locked.pk).exists()
-        ):
-            raise Conflict("Slug already exists")
+        slug_check_free(model=Category, data=cleaned, row=locked)
         before = _snapshot(locked)
         for field, value in cleaned.items():
             setattr(locked, field, value)
-        _save(locked)
+        slug_save(row=locked)
         old, new = changes(before, _snapshot(locked))
         if new:
             audit_record(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from audit.services import audit_record, changes
 from billing.catalog import extensions
 from billing.catalog.models import Category, Plan
-from vbwd.exceptions import BusinessRuleError, Conflict, HasDependencies, ValidationFailed
+from billing.catalog.services.slugs import slug_check_free, slug_save
+from vbwd.exceptions import BusinessRuleError, HasDependencies, ValidationFailed
 
 TRACKED_FIELDS = (
     "name",
@@ -45,23 +46,14 @@ def _snapshot(plan: Plan) -> dict:
     return {field: getattr(plan, field) for field in TRACKED_FIELDS}
 
 
-def _save_unique(plan: Plan) -> None:
-    try:
-        with transaction.atomic():
-            plan.save()
-    except IntegrityError:
-        raise Conflict("Slug already exists") from None
-
-
 def plan_create(*, data: dict, actor) -> Plan:
     """Creates a plan (with its categories) from validated input (``PlanInputSerializer``); 409
     when the slug is taken."""
     cleaned, categories = _split_categories(data)
     with transaction.atomic():
-        if Plan.objects.filter(slug=cleaned["slug"]).exists():
-            raise Conflict("Slug already exists")
+        slug_check_free(model=Plan, data=cleaned)
         plan = Plan(**cleaned)
-        _save_unique(plan)
+        slug_save(row=plan)
         if categories is not None:
             plan.categories.set(categories)
         audit_record(
@@ -88,15 +80,11 @@ def plan_update(*, plan: Plan, data: dict, actor) -> Plan:
             raise BusinessRuleError(
                 "Billing period cannot be changed while the plan has subscriptions"
             )
-        if (
-            "slug" in cleaned
-            and Plan.objects.filter(slug=cleaned["slug"]).exclude(pk=locked.pk).exists()
-        ):
-            raise Conflict("Slug already exists")
+        slug_check_free(model=Plan, data=cleaned, row=locked)
         before = _snapshot(locked)
         for field, value in cleaned.items():
             setattr(locked, field, value)
-        _save_unique(locked)
+        slug_save(row=locked)
         old_categories = sorted(str(pk) for pk in locked.categories.values_list("pk", flat=True))
         if categories is not None:
             locked.categories.set(categories)
@@ -184,7 +172,7 @@ def plan_copy(*, plan: Plan, actor) -> Plan:
             is_active=False,
             sort_order=source.sort_order,
         )
-        _save_unique(copy)
+        slug_save(row=copy)
         copy.categories.set(source.categories.all())
         audit_record(
             action="plan.copied",

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import datetime
 import json
-import threading
 from decimal import Decimal
+from functools import partial
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -21,6 +20,7 @@ from billing.catalog.models import AddOn, Country, Currency, Plan, TaxRate
 from billing.catalog.serializers.geography_input import TaxRateInputSerializer
 from billing.catalog.services import geography
 from billing.catalog.tests.factories_geography import CurrencyFactory, TaxRateFactory
+from tests.support.race import run_together
 from vbwd.exceptions import Conflict
 
 pytestmark = pytest.mark.django_db
@@ -1242,44 +1242,36 @@ def test_two_concurrent_overlapping_creates_give_one_rate_and_one_conflict():
     # Transactional tests flush the tables afterwards, so the seeded rows may be gone.
     Country.objects.get_or_create(code="CH", defaults={"name": "Switzerland"})
     actor = AdminFactory()
-    outcomes: list[str] = []
-    lock = threading.Lock()
+
+    def create(code, valid_from, round_number):
+        geography.tax_rate_create(
+            data={
+                "country_code": "CH",
+                "region_code": f"R{round_number}",
+                "name": "MWST",
+                "code": code,
+                "rate": "8.1",
+                "valid_from": valid_from,
+            },
+            actor=actor,
+        )
+        return "created"
+
+    def outcome(result):
+        if isinstance(result, Conflict):
+            return result.message
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     for round_number in range(5):
-        outcomes.clear()
-        barrier = threading.Barrier(2)
-
-        def create(code, valid_from, round_number=round_number, barrier=barrier):
-            try:
-                barrier.wait()
-                try:
-                    geography.tax_rate_create(
-                        data={
-                            "country_code": "CH",
-                            "region_code": f"R{round_number}",
-                            "name": "MWST",
-                            "code": code,
-                            "rate": "8.1",
-                            "valid_from": valid_from,
-                        },
-                        actor=actor,
-                    )
-                    outcome = "created"
-                except Conflict as error:
-                    outcome = error.message
-                with lock:
-                    outcomes.append(outcome)
-            finally:
-                connection.close()
-
-        threads = [
-            threading.Thread(target=create, args=(f"CH_A_{round_number}", "2025-01-01")),
-            threading.Thread(target=create, args=(f"CH_B_{round_number}", "2025-06-01")),
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        results = run_together(
+            [
+                partial(create, f"CH_A_{round_number}", "2025-01-01", round_number),
+                partial(create, f"CH_B_{round_number}", "2025-06-01", round_number),
+            ]
+        )
+        outcomes = [outcome(result) for result in results]
 
         assert len(outcomes) == 2
         assert outcomes.count("created") == 1, outcomes
@@ -1300,24 +1292,12 @@ def test_two_concurrent_enables_take_different_positions():
         Country.objects.filter(is_enabled=True).values_list("position", flat=True), default=-1
     )
     actor = AdminFactory()
-    barrier = threading.Barrier(2)
-    errors: list[Exception] = []
 
     def enable(code):
-        try:
-            barrier.wait()
-            try:
-                geography.country_enable(country=Country.objects.get(code=code), actor=actor)
-            except Exception as error:  # recorded for the assertion
-                errors.append(error)
-        finally:
-            connection.close()
+        geography.country_enable(country=Country.objects.get(code=code), actor=actor)
 
-    threads = [threading.Thread(target=enable, args=(code,)) for code in ("FR", "IT")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together([partial(enable, code) for code in ("FR", "IT")])
+    errors = [result for result in results if isinstance(result, Exception)]
 
     assert errors == []
     positions = dict(Country.objects.filter(code__in=["FR", "IT"]).values_list("code", "position"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
 from decimal import Decimal
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
-from django.db import connection
 from django.test import Client
+from django.urls import get_resolver
 
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
 from audit.models import AuditEntry
@@ -22,6 +22,7 @@ from billing.catalog.tests.factories_payment_methods import (
     PaymentMethodTranslationFactory,
 )
 from plugins import registry, state
+from tests.support.race import run_together
 from vbwd.exceptions import BusinessRuleError
 
 pytestmark = pytest.mark.django_db
@@ -102,8 +103,11 @@ def gateway(monkeypatch):
     """An installed plugin ``fakepay`` with the payment-gateway capability; toggle
     ``gateway["fakepay"]`` to enable or disable it."""
     enabled = {"fakepay": True}
+    # The process builds its URL routes from the installed plugins on the first request; build
+    # them from the real plugins before faking one, so no test depends on which ran first.
+    get_resolver().url_patterns  # noqa: B018
     config = SimpleNamespace(
-        key="fakepay", capabilities=SimpleNamespace(payment_gateway="x.Gateway")
+        key="fakepay", capabilities=SimpleNamespace(payment_gateway="x.Gateway"), urls=None
     )
     real_installed = registry.installed
     monkeypatch.setattr(registry, "installed", lambda: {**real_installed(), "fakepay": config})
@@ -1110,28 +1114,14 @@ def test_concurrent_set_default_leaves_exactly_one_default(with_a_default):
     if with_a_default:
         PaymentMethodFactory(is_default=True)
     methods = PaymentMethodFactory.create_batch(6)
-    barrier = threading.Barrier(len(methods))
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
     def make_default(method):
-        try:
-            barrier.wait()
-            try:
-                services.payment_method_set_default(method=method, actor=None)
-                outcome = "default"
-            except Exception as error:  # any failure is the finding
-                outcome = repr(error)
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
+        services.payment_method_set_default(method=method, actor=None)
+        return "default"
 
-    threads = [threading.Thread(target=make_default, args=(method,)) for method in methods]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together([partial(make_default, method) for method in methods])
+    # Any failure is the finding.
+    outcomes = [repr(result) if isinstance(result, Exception) else result for result in results]
 
     assert outcomes == ["default"] * len(methods)
     assert PaymentMethod.objects.filter(is_default=True).count() == 1

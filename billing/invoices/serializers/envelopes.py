@@ -11,6 +11,7 @@ from billing.invoices.serializers.invoices import (
     InvoiceDetailSerializer,
     InvoiceSerializer,
 )
+from vbwd.pagination import page_serializer
 
 
 class BankTransferInstructionsSerializer(serializers.Serializer):
@@ -50,16 +51,15 @@ class PaymentStartSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class InvoiceListSerializer(serializers.Serializer):
-    """``GET /user/invoices``: all rows and ``total``; the pagination keys only when paged."""
-
-    invoices = InvoiceSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField(required=False, help_text="only when paginated")
-    per_page = serializers.IntegerField(required=False, help_text="only when paginated")
-    pages = serializers.IntegerField(required=False, help_text="only when paginated")
-    limit = serializers.IntegerField(required=False, help_text="only when paginated")
-    offset = serializers.IntegerField(required=False, help_text="only when paginated")
+InvoiceListSerializer = page_serializer(
+    "InvoiceListSerializer",
+    items="invoices",
+    item=InvoiceSerializer,
+    always_paged=False,
+    description=(
+        "``GET /user/invoices``: all rows and ``total``; the pagination keys only when paged."
+    ),
+)
 
 
 class InvoiceEnvelopeSerializer(serializers.Serializer):
@@ -73,14 +73,9 @@ class InvoiceDownloadSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class AdminInvoicePageSerializer(serializers.Serializer):
-    invoices = AdminInvoiceSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+AdminInvoicePageSerializer = page_serializer(
+    "AdminInvoicePageSerializer", items="invoices", item=AdminInvoiceSerializer
+)
 
 
 class AdminInvoiceEnvelopeSerializer(serializers.Serializer):
@@ -100,11 +95,6 @@ class CreditNoteListSerializer(serializers.Serializer):
     credit_notes = CreditNoteSerializer(many=True)
 
 
-class CreditNotePageSerializer(serializers.Serializer):
-    credit_notes = CreditNoteSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+CreditNotePageSerializer = page_serializer(
+    "CreditNotePageSerializer", items="credit_notes", item=CreditNoteSerializer
+)

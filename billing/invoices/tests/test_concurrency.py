@@ -5,7 +5,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -26,35 +25,11 @@ from billing.invoices.tests.factories import (
     subscription_draft,
 )
 from billing.subscriptions.models import SubscriptionStatus
+from tests.support.race import run_together
 from tokens.models import PurchaseStatus, TokenTransaction
 from tokens.services import balance_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(actions) -> list[object]:
-    """Starts every callable at the same instant; returns what each returned or raised."""
-    barrier = threading.Barrier(len(actions))
-    results: list[object] = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            try:
-                results[index] = action()
-            except Exception as error:  # recorded for the assertions
-                results[index] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, action)) for index, action in enumerate(actions)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_twenty_concurrent_captures_pay_and_activate_exactly_once():
@@ -87,7 +62,7 @@ def test_twenty_concurrent_captures_pay_and_activate_exactly_once():
 
     signals.payment_captured.connect(on_captured, weak=False, dispatch_uid="test-race")
     try:
-        results = _race([capture(external_id) for external_id in external_ids])
+        results = run_together([capture(external_id) for external_id in external_ids])
     finally:
         signals.payment_captured.disconnect(dispatch_uid="test-race")
 
@@ -144,7 +119,7 @@ def test_thirty_two_issuers_of_a_hundred_invoices_leave_no_gap_and_no_duplicate(
 
         return run
 
-    results = _race([issue_many(customer) for customer in customers])
+    results = run_together([issue_many(customer) for customer in customers])
 
     assert [result for result in results if isinstance(result, Exception)] == []
     numbers = [number for result in results for number in result]

@@ -10,7 +10,6 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import connection
 
 from accounts.tests.factories import AdminFactory, UserFactory
 from audit.models import ActorType, AuditEntry
@@ -24,6 +23,7 @@ from billing.invoices.services import (
     invoices_mark_overdue,
 )
 from billing.invoices.signals import invoice_overdue
+from tests.support.race import run_together
 
 ISSUED = datetime.datetime(2026, 3, 1, 9, 0, tzinfo=datetime.UTC)
 
@@ -183,27 +183,13 @@ def test_concurrent_runs_mark_each_invoice_once_and_signal_once(overdue_sent):
     user = UserFactory()
     invoices = [_issue(user) for _ in range(30)]
     workers = 5
-    barrier = threading.Barrier(workers)
-    counts: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
 
     def run():
-        try:
-            barrier.wait()
-            marked = invoices_mark_overdue(batch_size=3, now=ISSUED + datetime.timedelta(days=15))
-            with lock:
-                counts.append(marked)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        return invoices_mark_overdue(batch_size=3, now=ISSUED + datetime.timedelta(days=15))
 
-    threads = [threading.Thread(target=run) for _ in range(workers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together([run] * workers)
+    errors = [result for result in results if isinstance(result, Exception)]
+    counts = [result for result in results if not isinstance(result, Exception)]
 
     assert errors == []
     assert sum(counts) == 30

@@ -5,13 +5,11 @@ invoice is never marked paid here."""
 from __future__ import annotations
 
 import datetime
-import threading
 import time
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
 
 from audit.models import AuditEntry
@@ -42,6 +40,7 @@ from billing.subscriptions.models import Subscription, SubscriptionStatus
 from platform_settings.services import platform_settings_update
 from plugins import gateway as gateways
 from plugins import state as plugin_state
+from tests.support.race import run_together
 from vbwd.exceptions import DomainError, InvalidTransition, NotFound
 
 pytestmark = pytest.mark.django_db
@@ -505,29 +504,17 @@ def test_another_users_invoice_is_not_found():
 
 
 def _run_twice(target) -> list:
-    """Runs ``target`` in two threads released together; returns both outcomes."""
-    barrier = threading.Barrier(2)
-    outcomes: list = []
-    lock = threading.Lock()
+    """Runs ``target`` in two threads released together; returns both outcomes (a refusal as
+    its message)."""
+    return [_outcome(result) for result in run_together([target, target])]
 
-    def run():
-        try:
-            barrier.wait()
-            try:
-                outcome = target()
-            except DomainError as error:
-                outcome = error.message
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+def _outcome(result):
+    if isinstance(result, DomainError):
+        return result.message
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 class SlowGateway(FakeGateway):

@@ -11,20 +11,21 @@ from billing.catalog.models import AddOn, Country, Currency, Plan, TaxRate
 from vbwd.exceptions import NotFound
 
 
-def currency_get(code: str) -> Currency:
+def _by_code(model, label: str, code: str):
+    """The row of ``model`` whose code is ``code`` trimmed and uppercased; 404 naming that code."""
     normalised = str(code).strip().upper()
-    currency = Currency.objects.filter(code=normalised).first()
-    if currency is None:
-        raise NotFound(f"Currency '{normalised}' not found")
-    return currency
+    row = model.objects.filter(code=normalised).first()
+    if row is None:
+        raise NotFound(f"{label} '{normalised}' not found")
+    return row
+
+
+def currency_get(code: str) -> Currency:
+    return _by_code(Currency, "Currency", code)
 
 
 def country_get(code: str) -> Country:
-    normalised = str(code).strip().upper()
-    country = Country.objects.filter(code=normalised).first()
-    if country is None:
-        raise NotFound(f"Country '{normalised}' not found")
-    return country
+    return _by_code(Country, "Country", code)
 
 
 def tax_rate_get(tax_rate_id) -> TaxRate:

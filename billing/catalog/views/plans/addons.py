@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.catalog import selectors
@@ -20,7 +19,7 @@ from billing.catalog.views.plans.common import (
 )
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
-from vbwd.pagination import paginate
+from vbwd.pagination import page_serializer, paginate
 from vbwd.schema import MessageSerializer, errors
 
 PAGINATION = [
@@ -31,14 +30,9 @@ PAGINATION = [
 ]
 
 
-class AdminAddOnListSerializer(serializers.Serializer):
-    items = AddOnSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+AdminAddOnListSerializer = page_serializer(
+    "AdminAddOnListSerializer", items="items", item=AddOnSerializer
+)
 
 
 def _addon_data(addon: AddOn) -> dict:
