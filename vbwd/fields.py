@@ -242,8 +242,9 @@ class StrictCharField(_NamedMessagesMixin, serializers.CharField):
 
 class StrictIntegerField(_NamedMessagesMixin, serializers.IntegerField):
     """A JSON integer within ``min_value``..``max_value``. ``accept_integral`` also reads whole
-    numbers written as strings or decimals (``"5"``, ``5.0``). Messages: ``invalid`` (not an
-    integer) and ``range`` (outside the bounds; ``{min_value}``/``{max_value}`` available)."""
+    numbers written as strings or decimals (``"5"``, ``5.0``); ``blank_as_null`` reads "" like
+    ``null``. Messages: ``invalid`` (not an integer) and ``range`` (outside the bounds;
+    ``{min_value}``/``{max_value}`` available)."""
 
     default_error_messages = {
         "invalid": "{name} must be an integer",
@@ -251,8 +252,9 @@ class StrictIntegerField(_NamedMessagesMixin, serializers.IntegerField):
         "range": "{name} must be an integer between {min_value} and {max_value}",
     }
 
-    def __init__(self, *, accept_integral: bool = False, **kwargs):
+    def __init__(self, *, accept_integral: bool = False, blank_as_null: bool = False, **kwargs):
         self.accept_integral = accept_integral
+        self.blank_as_null = blank_as_null
         low = kwargs.pop("min_value", None)
         high = kwargs.pop("max_value", None)
         super().__init__(**kwargs)
@@ -262,6 +264,11 @@ class StrictIntegerField(_NamedMessagesMixin, serializers.IntegerField):
         kwargs.setdefault("min_value", self.min_value)
         kwargs.setdefault("max_value", self.max_value)
         super().fail(key, **kwargs)
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and data == "" and self.blank_as_null and self.allow_null:
+            return (True, None)
+        return super().validate_empty_values(data)
 
     def _number(self, data) -> int:
         if isinstance(data, bool):

@@ -43,6 +43,7 @@ from billing.subscriptions.views.inputs import (
     UUIDFilterField,
     WholeNumberField,
 )
+from billing.subscriptions.views.staff_create_input import StaffSubscriptionCreateInputSerializer
 from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
@@ -117,26 +118,6 @@ class AdminSubscriptionEnvelopeSerializer(serializers.Serializer):
 class AdminSubscriptionMessageSerializer(serializers.Serializer):
     subscription = AdminSubscriptionSerializer()
     message = serializers.CharField()
-
-
-class SubscriptionCreateRequestSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    plan_id = serializers.UUIDField(help_text="alias tarif_plan_id")
-    status = serializers.ChoiceField(
-        choices=["active", "trialing", "pending"], required=False, help_text="default active"
-    )
-    started_at = serializers.DateTimeField(required=False, help_text="active only; default now")
-    expires_at = serializers.DateTimeField(
-        required=False, help_text="active only; overrides the computed period end"
-    )
-    billing_period_months = serializers.IntegerField(
-        required=False, min_value=1, max_value=1200, help_text="active only"
-    )
-    payment_method_code = serializers.CharField(
-        required=False, help_text="trialing / pending: method of the issued invoice"
-    )
-    grant_tokens = serializers.BooleanField(required=False, help_text="active only; default true")
-    reason = serializers.CharField(required=False)
 
 
 class SubscriptionCreateResponseSerializer(SubscriptionSerializer):
@@ -246,12 +227,25 @@ class AdminSubscriptionsView(AdminMixin, ApiView):
         tags=TAGS,
         summary="Create a subscription for a user: active (complimentary, no invoice), "
         "trialing or pending (with the trial / checkout invoice)",
-        request=SubscriptionCreateRequestSerializer,
+        request=StaffSubscriptionCreateInputSerializer,
         responses={201: SubscriptionCreateResponseSerializer, **errors(400, 401, 403)},
     )
     def post(self, request):
-        data = request.data if hasattr(request.data, "get") else {}
-        subscription, invoice = services.subscription_staff_create(actor=request.user, data=data)
+        serializer = StaffSubscriptionCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        subscription, invoice = services.subscription_staff_create(
+            actor=request.user,
+            user_id=values["user_id"],
+            plan_id=values["plan_id"],
+            status=values["status"],
+            reason=values["reason"],
+            started_at=values.get("started_at"),
+            expires_at=values.get("expires_at"),
+            billing_period_months=values.get("billing_period_months"),
+            grant_tokens=values.get("grant_tokens") is not False,
+            payment_method_code=values.get("payment_method_code"),
+        )
         shaped = subscription_data(selectors.subscriptions_for_output().get(pk=subscription.pk))
         invoice_shape = None
         if invoice is not None:

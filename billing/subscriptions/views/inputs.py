@@ -121,3 +121,10 @@ class OrderingFilterField(_ReadMixin, serializers.CharField):
 
     def read(self, data):
         return parse_ordering(data, allowed=self.allowed, default=self.default)
+
+
+class PassedValueField(_ReadMixin, serializers.CharField):
+    """A value the service looks up and reports on itself (a code); blank means "not given"."""
+
+    def read(self, data):
+        return None if data in (None, "") else data
