@@ -30,20 +30,16 @@ from billing.subscriptions.serializers import (
     admin_user_addon_subscriptions_data,
     subscription_data,
 )
-from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND_DAYS
-from billing.subscriptions.views.inputs import (
-    FlagField,
-    MomentField,
-    OrderingFilterField,
-    PassedMoneyField,
-    PassedUUIDField,
-    ReasonField,
-    SearchField,
-    StatusFilterField,
-    UUIDFilterField,
-    WholeNumberField,
+from billing.subscriptions.views.admin_inputs import (
+    AddOnCancelRequestSerializer,
+    AddOnGrantRequestSerializer,
+    AdminSubscriptionsQuerySerializer,
+    StaffCancelRequestSerializer,
+    StaffSubscriptionCreateInputSerializer,
+    SubscriptionActivateRequestSerializer,
+    SubscriptionExtendRequestSerializer,
+    SubscriptionRefundRequestSerializer,
 )
-from billing.subscriptions.views.staff_create_input import StaffSubscriptionCreateInputSerializer
 from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
@@ -52,7 +48,6 @@ from vbwd.schema import ErrorSerializer, errors
 
 TAGS = ["admin: subscriptions"]
 USER_ADDON_TAGS = ["admin: users"]
-ORDERING = ("created_at", "expires_at", "status")
 
 MESSAGE_CREATED = "Subscription created"
 MESSAGE_CANCELLED = "Subscription cancelled"
@@ -76,29 +71,6 @@ def _answer(subscription_id, message: str) -> Response:
 
 
 # --- shapes (schema) ----------------------------------------------------------------------------
-
-
-class AdminSubscriptionsQuerySerializer(serializers.Serializer):
-    """The list filters, checked in this order (then the pagination parameters)."""
-
-    status = StatusFilterField(
-        read_status=selectors.subscription_status_filter,
-        required=False,
-        allow_blank=True,
-        help_text="SubscriptionStatus (any case)",
-    )
-    user_id = UUIDFilterField(required=False)
-    plan_id = UUIDFilterField(required=False)
-    plan = SearchField(
-        required=False, allow_blank=True, help_text="plan name, exact, case-insensitive"
-    )
-    search = SearchField(required=False, allow_blank=True, help_text="user email")
-    ordering = OrderingFilterField(
-        allowed=ORDERING,
-        allow_blank=True,
-        default="-created_at",
-        help_text="created_at, expires_at or status; - for descending (default -created_at)",
-    )
 
 
 class AdminSubscriptionPageSerializer(serializers.Serializer):
@@ -133,36 +105,6 @@ class SubscriptionCreateResponseSerializer(SubscriptionSerializer):
         read_only_fields = fields
 
 
-class SubscriptionExtendRequestSerializer(serializers.Serializer):
-    days = WholeNumberField(
-        required=False, min_value=MIN_EXTEND_DAYS, max_value=MAX_EXTEND_DAYS, help_text="default 30"
-    )
-    until = MomentField(required=False, help_text="later than expires_at")
-    reason = ReasonField(required=False)
-
-
-class StaffCancelRequestSerializer(serializers.Serializer):
-    reason = ReasonField(required=False)
-    immediate = FlagField(required=False, help_text="default false")
-
-
-class AddOnCancelRequestSerializer(serializers.Serializer):
-    immediate = FlagField(required=False, help_text="default false")
-    reason = ReasonField(required=False)
-
-
-class SubscriptionActivateRequestSerializer(serializers.Serializer):
-    reason = ReasonField(required=False)
-
-
-class SubscriptionRefundRequestSerializer(serializers.Serializer):
-    amount = PassedMoneyField(required=False, help_text="money; default: full refund")
-    reason = ReasonField(required=False)
-    force = FlagField(
-        required=False, help_text="claw back the tokens available when the balance is short"
-    )
-
-
 class SubscriptionRefundResponseSerializer(serializers.Serializer):
     subscription = AdminSubscriptionSerializer()
     invoice = AdminInvoiceSerializer()
@@ -172,17 +114,6 @@ class SubscriptionRefundResponseSerializer(serializers.Serializer):
 
 class AdminUserAddOnListSerializer(serializers.Serializer):
     addon_subscriptions = AdminUserAddOnSubscriptionSerializer(many=True)
-
-
-class AddOnGrantRequestSerializer(serializers.Serializer):
-    # The add-on and the subscription are looked up (and refused) by the service; a missing
-    # add-on is reported after the fields before it.
-    subscription_id = PassedUUIDField(required=False)
-    expires_at = MomentField(
-        required=False, help_text="default: now + the add-on's period; null for ONE_TIME"
-    )
-    reason = ReasonField(required=False)
-    addon_id = PassedUUIDField(error_messages={"required": "addon_id is required"})
 
 
 class AdminUserAddOnMessageSerializer(serializers.Serializer):
@@ -311,7 +242,7 @@ class AdminSubscriptionCancelView(AdminMixin, ApiView):
             subscription_id=subscription.pk,
             actor=request.user,
             reason=data.get("reason"),
-            immediate=data.get("immediate", False),
+            immediate=bool(data.get("immediate")),
         )
         return _answer(subscription.pk, MESSAGE_CANCELLED)
 
@@ -384,7 +315,7 @@ class AdminSubscriptionRefundView(AdminMixin, ApiView):
             actor=request.user,
             amount=data.get("amount"),
             reason=data.get("reason"),
-            force=data.get("force", False),
+            force=bool(data.get("force")),
         )
         invoice = invoice_selectors.invoice_for_staff(outcome.invoice.pk, detail=False)
         subscription = selectors.subscription_for_staff(subscription.pk)
@@ -468,7 +399,7 @@ class AdminUserAddOnCancelView(AdminMixin, ApiView):
         services.addon_subscription_cancel(
             addon_subscription_id=item.pk,
             actor=request.user,
-            immediate=data.get("immediate", False),
+            immediate=bool(data.get("immediate")),
             reason=data.get("reason"),
         )
         item = _user_addons(user).get(pk=item.pk)

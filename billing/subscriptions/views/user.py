@@ -20,8 +20,9 @@ from billing.subscriptions.serializers import (
     subscription_data,
     subscriptions_data,
 )
-from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, ReasonField, StatusFilterField
+from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, StatusFilterField
 from vbwd.api import ApiView, UserMixin
+from vbwd.fields import StrictCharField
 from vbwd.pagination import is_requested, paginate
 from vbwd.schema import errors
 
@@ -97,7 +98,7 @@ class SubscriptionMessageSerializer(serializers.Serializer):
 
 
 class SubscriptionCancelRequestSerializer(serializers.Serializer):
-    reason = ReasonField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
+    reason = StrictCharField(required=False, empty_as_none=True, max_length=MAX_REASON_LENGTH)
 
 
 class AddOnSubscriptionListSerializer(_PageKeys):

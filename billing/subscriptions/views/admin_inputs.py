@@ -1,4 +1,4 @@
-"""The body of ``POST /admin/subscriptions`` (staff open a subscription for a user)."""
+"""The input serializers of the staff subscription endpoints and the per-user add-on routes."""
 
 from __future__ import annotations
 
@@ -11,15 +11,121 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.subscriptions import selectors
+from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND_DAYS
 from billing.subscriptions.services.staff_create import MAX_BILLING_PERIOD_MONTHS
-from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, PassedValueField
+from billing.subscriptions.views.inputs import (
+    MAX_REASON_LENGTH,
+    PassedMoneyField,
+    PassedUUIDField,
+    PassedValueField,
+    StatusFilterField,
+)
 from vbwd.fields import (
+    OrderingField,
     StrictBooleanField,
+    StrictCharField,
     StrictChoiceField,
     StrictDateTimeField,
     StrictIntegerField,
     UUIDField,
 )
+
+ORDERING = ("created_at", "expires_at", "status")
+
+UUID_FILTER_MESSAGES = {"invalid": "{name} must be a valid UUID"}
+
+
+def _reason() -> StrictCharField:
+    """An optional reason: null and blank mean none; trimmed."""
+    return StrictCharField(required=False, empty_as_none=True, max_length=MAX_REASON_LENGTH)
+
+
+def _flag(help_text: str) -> StrictBooleanField:
+    """true / false (also "true", "1", "yes" …); null and blank mean false."""
+    return StrictBooleanField(
+        required=False,
+        allow_null=True,
+        accept_strings=True,
+        blank_as_null=True,
+        help_text=help_text,
+    )
+
+
+def _moment(help_text: str) -> StrictDateTimeField:
+    """An ISO-8601 datetime, UTC without an offset; null and blank mean not given."""
+    return StrictDateTimeField(
+        required=False, allow_null=True, blank_as_null=True, help_text=help_text
+    )
+
+
+class AdminSubscriptionsQuerySerializer(serializers.Serializer):
+    """The list filters, checked in this order (then the pagination parameters)."""
+
+    status = StatusFilterField(
+        read_status=selectors.subscription_status_filter,
+        required=False,
+        allow_blank=True,
+        help_text="SubscriptionStatus (any case)",
+    )
+    user_id = UUIDField(required=False, blank_as_null=True, error_messages=UUID_FILTER_MESSAGES)
+    plan_id = UUIDField(required=False, blank_as_null=True, error_messages=UUID_FILTER_MESSAGES)
+    plan = StrictCharField(
+        required=False, allow_blank=True, help_text="plan name, exact, case-insensitive"
+    )
+    search = StrictCharField(required=False, allow_blank=True, help_text="user email")
+    ordering = OrderingField(
+        allowed=ORDERING,
+        default="-created_at",
+        help_text="created_at, expires_at or status; - for descending (default -created_at)",
+    )
+
+
+class SubscriptionExtendRequestSerializer(serializers.Serializer):
+    days = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        blank_as_null=True,
+        accept_integral=True,
+        min_value=MIN_EXTEND_DAYS,
+        max_value=MAX_EXTEND_DAYS,
+        error_messages={"invalid": "{name} must be an integer between {min_value} and {max_value}"},
+        help_text="default 30",
+    )
+    until = _moment("later than expires_at")
+    reason = _reason()
+
+
+class StaffCancelRequestSerializer(serializers.Serializer):
+    reason = _reason()
+    immediate = _flag("default false")
+
+
+class AddOnCancelRequestSerializer(serializers.Serializer):
+    immediate = _flag("default false")
+    reason = _reason()
+
+
+class SubscriptionActivateRequestSerializer(serializers.Serializer):
+    reason = _reason()
+
+
+class SubscriptionRefundRequestSerializer(serializers.Serializer):
+    amount = PassedMoneyField(required=False, help_text="money; default: full refund")
+    reason = _reason()
+    force = _flag("claw back the tokens available when the balance is short")
+
+
+class AddOnGrantRequestSerializer(serializers.Serializer):
+    # The add-on and the subscription are looked up (and refused) by the service; a missing
+    # add-on is reported after the fields before it.
+    subscription_id = PassedUUIDField(required=False)
+    expires_at = _moment("default: now + the add-on's period; null for ONE_TIME")
+    reason = _reason()
+    addon_id = PassedUUIDField(error_messages={"required": "addon_id is required"})
+
+
+# --- staff creation ---------------------------------------------------------------------------
 
 
 class StaffCreateStatus(models.TextChoices):
