@@ -27,6 +27,7 @@ from vbwd.fields import (
     StrictChoiceField,
     StrictIntegerField,
 )
+from vbwd.pagination import page_serializer
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
 FALLBACK_PLACES = 2
@@ -211,16 +212,6 @@ class TokenBundleMessageEnvelopeSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class AdminTokenBundlePageSerializer(serializers.Serializer):
-    items = TokenBundleSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
-
-
 class TokenTransactionSerializer(serializers.ModelSerializer):
     """TokenTransaction."""
 
@@ -244,18 +235,18 @@ class TokenTransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+AdminTokenBundlePageSerializer = page_serializer(
+    "AdminTokenBundlePageSerializer", items="items", item=TokenBundleSerializer
+)
+
+
 class TokenBalanceSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
 
 
-class TokenTransactionPageSerializer(serializers.Serializer):
-    transactions = TokenTransactionSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+TokenTransactionPageSerializer = page_serializer(
+    "TokenTransactionPageSerializer", items="transactions", item=TokenTransactionSerializer
+)
 
 
 class AdminTokenPageSerializer(TokenTransactionPageSerializer):

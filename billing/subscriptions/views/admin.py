@@ -43,7 +43,7 @@ from billing.subscriptions.views.admin_inputs import (
 from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
-from vbwd.pagination import paginate
+from vbwd.pagination import page_serializer, paginate
 from vbwd.schema import ErrorSerializer, errors
 
 TAGS = ["admin: subscriptions"]
@@ -73,14 +73,9 @@ def _answer(subscription_id, message: str) -> Response:
 # --- shapes (schema) ----------------------------------------------------------------------------
 
 
-class AdminSubscriptionPageSerializer(serializers.Serializer):
-    subscriptions = AdminSubscriptionSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+AdminSubscriptionPageSerializer = page_serializer(
+    "AdminSubscriptionPageSerializer", items="subscriptions", item=AdminSubscriptionSerializer
+)
 
 
 class AdminSubscriptionEnvelopeSerializer(serializers.Serializer):
