@@ -384,10 +384,3 @@ def token_bundle_purchases_data(
     return TokenBundlePurchaseSerializer(
         purchases, many=True, context={"currencies": currencies}
     ).data
-
-
-def token_bundle_purchase_data(
-    purchase: TokenBundlePurchase, *, currencies: dict | None = None
-) -> dict:
-    """One purchase in the API shape."""
-    return token_bundle_purchases_data([purchase], currencies=currencies)[0]

@@ -147,16 +147,6 @@ def open_invoices(subscription_id, *, invoice_types=CANCELLED_INVOICE_TYPES) -> 
     )
 
 
-def lock_open_invoices(subscription_id, *, invoice_types=CANCELLED_INVOICE_TYPES) -> list[Invoice]:
-    """``open_invoices`` locked in primary-key order (before the subscription, in the order
-    capture locks)."""
-    return list(
-        open_invoices(subscription_id, invoice_types=invoice_types)
-        .select_for_update()
-        .order_by("pk")
-    )
-
-
 class _InvoiceAppeared(Exception):
     """An invoice to lock first was committed while the rows after it were awaited."""
 
