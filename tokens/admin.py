@@ -15,10 +15,12 @@ from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
 from tokens import services
 from tokens.models import TokenBalance, TokenBundle, TokenTransaction
+from tokens.selectors import purchase_count_of_bundle
+from tokens.serializers import TokenBundleWriteSerializer
 from tokens.services import ledger
 from vbwd.exceptions import DomainError, ValidationFailed
 
-FORM_FIELDS = services.WRITE_FIELDS
+FORM_FIELDS = tuple(TokenBundleWriteSerializer().fields)
 
 
 class TokenBundleForm(forms.ModelForm):
@@ -64,13 +66,22 @@ class TokenBundleForm(forms.ModelForm):
         if data.get("price") is not None:
             # The form field allows the column's four places; trailing zeros are not places.
             data["price"] = services.significant_price(data["price"])
+        serializer = TokenBundleWriteSerializer(data=data, partial=editing)
+        if not serializer.is_valid():
+            self._add_errors({field: list(found) for field, found in serializer.errors.items()})
+            return cleaned
         try:
-            services.bundle_input_clean(data, bundle=self.instance if editing else None)
+            services.bundle_values_check(
+                serializer.validated_data, bundle=self.instance if editing else None
+            )
         except ValidationFailed as error:
-            for field, field_messages in (error.errors or {}).items():
-                self.add_error(field if field in self.fields else None, field_messages)
-        self.service_input = data
+            self._add_errors(error.errors or {})
+        self.service_input = serializer.validated_data
         return cleaned
+
+    def _add_errors(self, errors: dict) -> None:
+        for field, field_messages in errors.items():
+            self.add_error(field if field in self.fields else None, field_messages)
 
 
 @admin.register(TokenBundle)
@@ -109,16 +120,16 @@ class TokenBundleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.token_bundle_update(bundle=obj, data=form.service_input, actor=request.user)
+            services.token_bundle_update(bundle=obj, values=form.service_input, actor=request.user)
             return
-        created = services.token_bundle_create(data=form.service_input, actor=request.user)
+        created = services.token_bundle_create(values=form.service_input, actor=request.user)
         obj.pk = created.pk
         obj._state.adding = False
         obj._state.db = created._state.db
 
     def delete_view(self, request, object_id, extra_context=None):
         bundle = self.get_object(request, unquote(object_id))
-        if bundle is not None and services.purchase_count(bundle) > 0:
+        if bundle is not None and purchase_count_of_bundle(bundle) > 0:
             self.message_user(request, services.HAS_PURCHASES, messages.ERROR)
             return HttpResponseRedirect(
                 reverse("admin:tokens_tokenbundle_change", args=[bundle.pk])
@@ -130,6 +141,12 @@ class TokenBundleAdmin(admin.ModelAdmin):
             services.token_bundle_delete(bundle=obj, actor=request.user)
         except DomainError as error:
             self.message_user(request, f"{obj.name}: {error.message}", messages.ERROR)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, _protected = super().get_deleted_objects(objs, request)
+        # Purchases protect a bought bundle; the delete service refuses it by name, one by one,
+        # while the others selected are still deleted.
+        return deleted, model_count, perms_needed, []
 
     def delete_queryset(self, request, queryset):
         for bundle in queryset:

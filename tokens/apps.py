@@ -11,14 +11,11 @@ class TokensConfig(AppConfig):
     def ready(self) -> None:
         from billing.catalog.extensions import CURRENCY_USAGE
         from tokens import lines, receivers  # noqa: F401
-        from tokens.selectors import bundle_count_in_currency, purchase_count_of_bundle
-        from tokens.services.bundles import register_purchase_counter
+        from tokens.selectors import bundle_count_in_currency
         from tokens.services.ledger import register_account_hooks
 
         # A currency that prices bundles cannot be deleted (deactivate it instead).
         CURRENCY_USAGE.register(bundle_count_in_currency)
         register_account_hooks()
-        # A bundle that was bought cannot be deleted (409; deactivate it instead).
-        register_purchase_counter(purchase_count_of_bundle)
         # Paying a TOKEN_BUNDLE line credits the bundle; refunds claw back through the ledger.
         lines.register()

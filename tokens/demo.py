@@ -6,6 +6,7 @@ from django.db import transaction
 
 from tokens import services
 from tokens.models import TokenBundle
+from tokens.serializers import TokenBundleWriteSerializer
 
 DEMO_BUNDLES = (
     {"name": "500 Tokens", "token_amount": 500, "price": "5.00", "sort_order": 1},
@@ -21,6 +22,8 @@ def seed_bundles() -> int:
         for spec in DEMO_BUNDLES:
             if TokenBundle.objects.filter(name=spec["name"]).exists():
                 continue
-            services.token_bundle_create(data={**spec, "currency": "EUR"}, actor=None)
+            serializer = TokenBundleWriteSerializer(data={**spec, "currency": "EUR"})
+            serializer.is_valid(raise_exception=True)
+            services.token_bundle_create(values=serializer.validated_data, actor=None)
             created += 1
     return created

@@ -4,6 +4,7 @@ endpoints."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import Decimal
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -13,12 +14,20 @@ from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
 from billing.catalog.selectors import currencies_by_code
 from tokens.models import (
+    MAX_TOKEN_AMOUNT,
     TokenBundle,
     TokenBundlePurchase,
     TokenTransaction,
     TokenTransactionType,
 )
-from vbwd.fields import StrictBooleanField, StrictChoiceField
+from vbwd.fields import (
+    MoneyField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictIntegerField,
+)
+from vbwd.pagination import page_serializer
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
 FALLBACK_PLACES = 2
@@ -68,21 +77,126 @@ def bundles_data(bundles: Iterable[TokenBundle]) -> list:
     return TokenBundleSerializer(bundles, many=True, context={"currencies": currencies}).data
 
 
-# --- documentation of the bodies --------------------------------------------------------------
+# --- input ------------------------------------------------------------------------------------
+
+MAX_NAME_LENGTH = 255
+# price is DECIMAL(12, 4): eight digits before the point.
+PRICE_LIMIT = Decimal("100000000")
+SORT_ORDER_RANGE = (-2_147_483_648, 2_147_483_647)
+TOKEN_AMOUNT_INVALID = "Token amount must be a positive integer"
+# More places than any amount a client sends: the currency's own limit is checked afterwards.
+MAX_READ_PLACES = 10**6
+
+
+class BundlePriceField(MoneyField):
+    """A finite, non-negative amount; the currency's places are checked once the currency is
+    known (by the bundle services), so any number of places is read here."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            places=lambda: MAX_READ_PLACES,
+            negative_first=True,
+            quantize=False,
+            error_messages={
+                "required": "Price is required",
+                "null": "Price is required",
+                "invalid": "Invalid price",
+                "negative": "Price cannot be negative",
+            },
+            help_text="money: string or number, >= 0, at most the currency's decimal places",
+            **kwargs,
+        )
+
+    def validate_empty_values(self, data):
+        if isinstance(data, str) and not data.strip():
+            self.fail("required")
+        return super().validate_empty_values(data)
+
+    def to_internal_value(self, data) -> Decimal:
+        if not isinstance(data, (str, int, float, Decimal)):
+            self.fail("invalid")
+        amount = super().to_internal_value(data)
+        if amount >= PRICE_LIMIT:
+            raise serializers.ValidationError(f"Price must be less than {PRICE_LIMIT}")
+        return amount
 
 
 class TokenBundleWriteSerializer(serializers.Serializer):
-    """Write fields; on create name, token_amount and price are required."""
+    """A bundle's write fields; every refused field is reported at once. On create (the default)
+    name, token_amount and price are required and the rest default; ``partial=True`` (an update)
+    reads only the given fields, and a name given there cannot be blank. ``null`` for
+    ``is_active`` or ``sort_order`` means "not given"; a blank description is none."""
 
-    name = serializers.CharField(max_length=255, required=False)
-    token_amount = serializers.IntegerField(min_value=1, required=False)
-    price = serializers.CharField(required=False, help_text="money: string or number, >= 0")
-    currency = serializers.CharField(
-        max_length=3, required=False, help_text="active currency; default: the default currency"
+    name = StrictCharField(
+        error_messages={
+            "required": "Name is required",
+            "null": "Name is required",
+            "blank": "Name is required",
+            "invalid": "Name must be a string",
+            "max_length": "Name must be at most {max_length} characters",
+        },
+        max_length=MAX_NAME_LENGTH,
     )
-    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    is_active = serializers.BooleanField(required=False)
-    sort_order = serializers.IntegerField(required=False)
+    description = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        error_messages={"invalid": "Description must be a string"},
+    )
+    token_amount = StrictIntegerField(
+        error_messages={
+            "required": TOKEN_AMOUNT_INVALID,
+            "null": TOKEN_AMOUNT_INVALID,
+            "invalid": TOKEN_AMOUNT_INVALID,
+        },
+        help_text=f"1..{MAX_TOKEN_AMOUNT}",
+    )
+    price = BundlePriceField()
+    currency = StrictCharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        trim_whitespace=False,
+        error_messages={"invalid": "currency must be a 3-letter code"},
+        help_text="an active currency; default: the bundle's currency, or the default currency",
+    )
+    is_active = StrictBooleanField(
+        required=False, allow_null=True, accept_strings=True, blank_as_null=True
+    )
+    sort_order = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=SORT_ORDER_RANGE[0],
+        max_value=SORT_ORDER_RANGE[1],
+        error_messages={
+            "invalid": "sort_order must be an integer",
+            "range": "sort_order must be between {min_value} and {max_value}",
+        },
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.partial:
+            # Blanking the name of an existing bundle.
+            for key in ("null", "blank"):
+                self.fields["name"].error_messages[key] = "Name cannot be empty"
+
+    def validate_description(self, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+    def validate_token_amount(self, value: int) -> int:
+        if value <= 0:
+            raise serializers.ValidationError(TOKEN_AMOUNT_INVALID)
+        if value > MAX_TOKEN_AMOUNT:
+            raise serializers.ValidationError(f"Token amount must be at most {MAX_TOKEN_AMOUNT}")
+        return value
+
+    def validate(self, attrs: dict) -> dict:
+        for field in ("is_active", "sort_order"):
+            if field in attrs and attrs[field] is None:
+                del attrs[field]
+        return attrs
 
 
 class TokenBundleListSerializer(serializers.Serializer):
@@ -96,16 +210,6 @@ class TokenBundleEnvelopeSerializer(serializers.Serializer):
 class TokenBundleMessageEnvelopeSerializer(serializers.Serializer):
     bundle = TokenBundleSerializer()
     message = serializers.CharField()
-
-
-class AdminTokenBundlePageSerializer(serializers.Serializer):
-    items = TokenBundleSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
 
 
 class TokenTransactionSerializer(serializers.ModelSerializer):
@@ -131,18 +235,18 @@ class TokenTransactionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+AdminTokenBundlePageSerializer = page_serializer(
+    "AdminTokenBundlePageSerializer", items="items", item=TokenBundleSerializer
+)
+
+
 class TokenBalanceSerializer(serializers.Serializer):
     balance = serializers.IntegerField()
 
 
-class TokenTransactionPageSerializer(serializers.Serializer):
-    transactions = TokenTransactionSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+TokenTransactionPageSerializer = page_serializer(
+    "TokenTransactionPageSerializer", items="transactions", item=TokenTransactionSerializer
+)
 
 
 class AdminTokenPageSerializer(TokenTransactionPageSerializer):
@@ -165,23 +269,46 @@ class TransactionTypeField(StrictChoiceField):
         )
 
 
-class TokenAdjustInputSerializer(serializers.Serializer):
-    """A staff adjustment. ``type`` is read here (any case; default ADJUSTMENT); the amount and
-    the reason are checked by the ledger, which owns their rules."""
+ADJUST_AMOUNT_INVALID = "amount must be a non-zero integer"
+REASON_REQUIRED = "reason is required"
 
-    amount = serializers.JSONField(
-        required=False, allow_null=True, help_text="integer, non-zero; negative = debit"
-    )
-    reason = serializers.JSONField(
-        required=False, allow_null=True, help_text="at most 255 characters"
-    )
+
+class TokenAdjustInputSerializer(serializers.Serializer):
+    """A staff adjustment: ``type`` (any case; default ADJUSTMENT), a reason of at most 255
+    characters and a signed, non-zero amount (negative = debit). Whether the type may adjust a
+    balance, and a BONUS being positive, are the ledger's rules. A body that is not an object
+    reads as empty."""
+
     type = TransactionTypeField(help_text="ADJUSTMENT (default) or BONUS")
+    reason = StrictCharField(
+        max_length=255,
+        error_messages={
+            "required": REASON_REQUIRED,
+            "null": REASON_REQUIRED,
+            "blank": REASON_REQUIRED,
+            "invalid": REASON_REQUIRED,
+            "max_length": "reason must be at most {max_length} characters",
+        },
+    )
+    amount = StrictIntegerField(
+        error_messages={
+            "required": ADJUST_AMOUNT_INVALID,
+            "null": ADJUST_AMOUNT_INVALID,
+            "invalid": ADJUST_AMOUNT_INVALID,
+        },
+        help_text="integer, non-zero; negative = debit",
+    )
+
+    def validate_amount(self, value: int) -> int:
+        if value == 0:
+            raise serializers.ValidationError(ADJUST_AMOUNT_INVALID)
+        return value
 
     def to_internal_value(self, data):
         values = super().to_internal_value(data if isinstance(data, dict) else {})
         return {
-            "amount": values.get("amount"),
-            "reason": values.get("reason"),
+            "amount": values["amount"],
+            "reason": values["reason"],
             "transaction_type": values.get("type") or TokenTransactionType.ADJUSTMENT,
         }
 
@@ -257,10 +384,3 @@ def token_bundle_purchases_data(
     return TokenBundlePurchaseSerializer(
         purchases, many=True, context={"currencies": currencies}
     ).data
-
-
-def token_bundle_purchase_data(
-    purchase: TokenBundlePurchase, *, currencies: dict | None = None
-) -> dict:
-    """One purchase in the API shape."""
-    return token_bundle_purchases_data([purchase], currencies=currencies)[0]

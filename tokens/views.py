@@ -82,7 +82,9 @@ class AdminTokenBundlesView(AdminMixin, ApiView):
         responses={201: TokenBundleMessageEnvelopeSerializer, **errors(400, 401, 403)},
     )
     def post(self, request):
-        bundle = services.token_bundle_create(data=request.data, actor=request.user)
+        serializer = TokenBundleWriteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        bundle = services.token_bundle_create(values=serializer.validated_data, actor=request.user)
         return Response(
             {"bundle": bundle_data(bundle), "message": "Token bundle created successfully"},
             status=201,
@@ -105,8 +107,11 @@ class AdminTokenBundleView(AdminMixin, ApiView):
         responses={200: TokenBundleMessageEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, bundle_id):
+        bundle = selectors.bundle_by_id(bundle_id)
+        serializer = TokenBundleWriteSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
         bundle = services.token_bundle_update(
-            bundle=selectors.bundle_by_id(bundle_id), data=request.data, actor=request.user
+            bundle=bundle, values=serializer.validated_data, actor=request.user
         )
         return Response(
             {"bundle": bundle_data(bundle), "message": "Token bundle updated successfully"}

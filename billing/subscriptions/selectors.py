@@ -43,11 +43,6 @@ def subscriptions_valid(user, *, now: datetime.datetime | None = None) -> QueryS
     )
 
 
-def subscriptions_holding(user) -> QuerySet[Subscription]:
-    """The user's subscriptions in HOLDING_STATUSES (they block exclusive categories)."""
-    return Subscription.objects.filter(user=user, status__in=HOLDING_STATUSES)
-
-
 def exclusive_category_held(*, user, plan: Plan) -> Category | None:
     """The first exclusive (``is_single``) category of ``plan`` in which the user already holds
     a subscription in HOLDING_STATUSES (on any plan of that category), else None. One query."""

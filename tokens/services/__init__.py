@@ -5,6 +5,5 @@ Callers use ``tokens.services.<name>``; the modules' public names are re-exporte
 """
 
 from tokens.services.bundles import *  # noqa: F403
-from tokens.services.bundles import purchase_counters  # noqa: F401
 from tokens.services.ledger import *  # noqa: F403
 from tokens.services.purchases import *  # noqa: F403

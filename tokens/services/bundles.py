@@ -1,123 +1,28 @@
 """Token bundle use cases: create, update, delete, activate, deactivate.
 
-Each function validates its input, runs in one transaction, locks the row it changes and writes
-the audit log. The API views and the Django admin both call these.
+Each function takes the values read by the bundle input serializer, keeps the currency rules,
+runs in one transaction, locks the row it changes and writes the audit log. The API views and
+the Django admin both call these.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from collections.abc import Mapping
+from decimal import Decimal
 
 from django.db import transaction
 
 from audit.services import audit_record, changes
 from billing.catalog.models import Currency
 from billing.catalog.selectors import active_currency
-from tokens.models import MAX_TOKEN_AMOUNT, TokenBundle
-from tokens.selectors import BUNDLE_NOT_FOUND
+from tokens.models import TokenBundle
+from tokens.selectors import BUNDLE_NOT_FOUND, purchase_count_of_bundle
 from vbwd.exceptions import HasDependencies, NotFound, ValidationFailed
-from vbwd.filters import parse_bool
-
-WRITE_FIELDS = (
-    "name",
-    "description",
-    "token_amount",
-    "price",
-    "currency",
-    "is_active",
-    "sort_order",
-)
-MAX_NAME_LENGTH = 255
-# price is DECIMAL(12, 4): eight digits before the point.
-PRICE_LIMIT = Decimal("100000000")
-SORT_ORDER_RANGE = (-2_147_483_648, 2_147_483_647)
 
 HAS_PURCHASES = "Cannot delete token bundle with existing purchases. Deactivate instead."
-TOKEN_AMOUNT_INVALID = "Token amount must be a positive integer"
-
-# Purchase counters: callable(bundle) -> number of purchases of that bundle. The purchase model
-# arrives with checkout; it registers here (from its AppConfig.ready) so a bought bundle cannot
-# be deleted. Empty until then.
-purchase_counters: list[Callable[[TokenBundle], int]] = []
 
 
-def register_purchase_counter(counter: Callable[[TokenBundle], int]) -> None:
-    if counter not in purchase_counters:
-        purchase_counters.append(counter)
-
-
-def unregister_purchase_counter(counter: Callable[[TokenBundle], int]) -> None:
-    if counter in purchase_counters:
-        purchase_counters.remove(counter)
-
-
-def purchase_count(bundle: TokenBundle) -> int:
-    return sum(counter(bundle) for counter in purchase_counters)
-
-
-# --- input ----------------------------------------------------------------------------------
-
-
-def _clean_name(value: Any, *, creating: bool) -> str:
-    # Absent or blank on create: "required"; blanked on update: "cannot be empty".
-    missing = "Name is required" if creating else "Name cannot be empty"
-    if value is None:
-        raise ValueError(missing)
-    if not isinstance(value, str):
-        raise ValueError("Name must be a string")
-    name = value.strip()
-    if not name:
-        raise ValueError(missing)
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"Name must be at most {MAX_NAME_LENGTH} characters")
-    return name
-
-
-def _clean_description(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("Description must be a string")
-    return value if value.strip() else None
-
-
-def _clean_token_amount(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(TOKEN_AMOUNT_INVALID)
-    if value > MAX_TOKEN_AMOUNT:
-        raise ValueError(f"Token amount must be at most {MAX_TOKEN_AMOUNT}")
-    return value
-
-
-def _clean_price(value: Any) -> Decimal:
-    """A finite, non-negative Decimal; the currency's places are checked once it is known."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ValueError("Price is required")
-    if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
-        raise ValueError("Invalid price")
-    try:
-        # A JSON number arrives as int/float; its shortest repr is the number the client wrote.
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        raise ValueError("Invalid price") from None
-    if not amount.is_finite():
-        raise ValueError("Invalid price")
-    if amount < 0:
-        raise ValueError("Price cannot be negative")
-    if amount >= PRICE_LIMIT:
-        raise ValueError(f"Price must be less than {PRICE_LIMIT}")
-    return amount
-
-
-def _clean_sort_order(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError("sort_order must be an integer")
-    low, high = SORT_ORDER_RANGE
-    if not low <= value <= high:
-        raise ValueError(f"sort_order must be between {low} and {high}")
-    return value
+# --- the currency and its places -----------------------------------------------------------
 
 
 def significant_price(amount: Decimal) -> Decimal:
@@ -135,50 +40,28 @@ def _price_places_error(amount: Decimal, currency: Currency) -> str | None:
     return None
 
 
-def _clean_is_active(value: Any) -> bool:
-    try:
-        return parse_bool(value, name="is_active")
-    except ValidationFailed as error:
-        raise ValueError(error.message) from None
+def bundle_values_check(values: Mapping, *, bundle: TokenBundle | None = None) -> dict:
+    """The write values (already read by ``TokenBundleWriteSerializer``) completed with the
+    currency rules; a create when ``bundle`` is None.
 
-
-def bundle_input_clean(data: Mapping, *, bundle: TokenBundle | None = None) -> dict:
-    """The validated write fields present in ``data`` (a create when ``bundle`` is None).
-
-    Every field is checked and all messages are raised together as one ``ValidationFailed``.
-    A create checks the required fields and fills in the defaults; an update returns only the
-    given fields. ``currency`` comes back as the upper-case code, ``price`` quantised to that
-    currency's places (the stored price must fit a new currency too).
+    The currency must be active unless it is the bundle's own, and the price (the given one, or
+    the stored one when only the currency changes) must have at most that currency's places;
+    every refusal is raised together as one ``ValidationFailed``. ``currency`` comes back as the
+    upper-case code (only when it changes), ``price`` quantised to the currency's places, and a
+    create gets the defaults of the fields not given.
     """
     creating = bundle is None
     errors: dict[str, list[str]] = {}
-    cleaned: dict = {}
-    # field -> (cleaner, checked even when absent on create, null means "not given")
-    rules: dict[str, tuple[Callable[[Any], Any], bool, bool]] = {
-        "name": (lambda value: _clean_name(value, creating=creating), True, False),
-        "description": (_clean_description, False, False),
-        "token_amount": (_clean_token_amount, True, False),
-        "price": (_clean_price, True, False),
-        "is_active": (_clean_is_active, False, True),
-        "sort_order": (_clean_sort_order, False, True),
-    }
-    for field, (cleaner, required, null_is_absent) in rules.items():
-        given = field in data and not (null_is_absent and data[field] is None)
-        if not given and not (required and creating):
-            continue
-        try:
-            cleaned[field] = cleaner(data.get(field))
-        except ValueError as error:
-            errors.setdefault(field, []).append(str(error))
-
-    prices_checked = creating or "price" in data or "currency" in data
-    currency = _currency_for(data, bundle=bundle, errors=errors) if prices_checked else None
+    cleaned = dict(values)
+    cleaned.pop("currency", None)
+    prices_checked = creating or "price" in values or "currency" in values
+    currency = _currency_for(values, bundle=bundle, errors=errors) if prices_checked else None
     if currency is not None:
         if creating or currency.code != bundle.currency:
             cleaned["currency"] = currency.code
         # The stored price carries four places in the column; only its significant ones count.
         price = cleaned.get("price", None if creating else significant_price(bundle.price))
-        if price is not None and "price" not in errors:
+        if price is not None:
             message = _price_places_error(price, currency)
             if message is not None:
                 errors.setdefault("price", []).append(message)
@@ -194,15 +77,12 @@ def bundle_input_clean(data: Mapping, *, bundle: TokenBundle | None = None) -> d
     return cleaned
 
 
-def _currency_for(data: Mapping, *, bundle: TokenBundle | None, errors: dict) -> Currency | None:
+def _currency_for(values: Mapping, *, bundle: TokenBundle | None, errors: dict) -> Currency | None:
     """The currency the bundle will be priced in; None (and an error) when it is refused."""
-    given = data.get("currency")
+    given = values.get("currency")
     if given in (None, "") and bundle is not None:
         # Not changing the currency: the stored one, even if it was deactivated since.
         return Currency.objects.filter(code=bundle.currency).first()
-    if given not in (None, "") and not isinstance(given, str):
-        errors.setdefault("currency", []).append("currency must be a 3-letter code")
-        return None
     try:
         return active_currency(given)
     except ValidationFailed as error:
@@ -233,10 +113,10 @@ def _lock(bundle: TokenBundle) -> TokenBundle:
     return locked
 
 
-def token_bundle_create(*, data: Mapping, actor=None) -> TokenBundle:
-    """Validates ``data`` (the bundle's writable fields) and creates the bundle with an audit
-    entry; nothing is written when a field is refused."""
-    values = bundle_input_clean(data)
+def token_bundle_create(*, values: Mapping, actor=None) -> TokenBundle:
+    """Creates the bundle from its write values (as read by ``TokenBundleWriteSerializer``) with
+    an audit entry; nothing is written when the currency rules refuse them."""
+    values = bundle_values_check(values)
     with transaction.atomic():
         bundle = TokenBundle.objects.create(**values)
         audit_record(
@@ -250,12 +130,13 @@ def token_bundle_create(*, data: Mapping, actor=None) -> TokenBundle:
     return bundle
 
 
-def token_bundle_update(*, bundle: TokenBundle, data: Mapping, actor=None) -> TokenBundle:
-    """Applies the given write fields (a partial update) and audits what changed; no write and
-    no audit entry when nothing changes."""
+def token_bundle_update(*, bundle: TokenBundle, values: Mapping, actor=None) -> TokenBundle:
+    """Applies the given write values (a partial update, as read by
+    ``TokenBundleWriteSerializer(partial=True)``) and audits what changed; no write and no audit
+    entry when nothing changes."""
     with transaction.atomic():
         locked = _lock(bundle)
-        values = bundle_input_clean(data, bundle=locked)
+        values = bundle_values_check(values, bundle=locked)
         before = _snapshot(locked)
         for field, value in values.items():
             setattr(locked, field, value)
@@ -278,7 +159,7 @@ def token_bundle_delete(*, bundle: TokenBundle, actor=None) -> None:
     """Deletes a bundle nobody bought (409 has_dependencies otherwise: deactivate it)."""
     with transaction.atomic():
         locked = _lock(bundle)
-        if purchase_count(locked) > 0:
+        if purchase_count_of_bundle(locked) > 0:
             raise HasDependencies(HAS_PURCHASES)
         snapshot = _snapshot(locked)
         bundle_id = locked.pk

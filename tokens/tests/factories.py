@@ -3,7 +3,7 @@ from decimal import Decimal
 import factory
 
 from billing.catalog.models import Currency
-from tokens.models import TokenBundle
+from tokens.models import TokenBundle, TokenBundlePurchase
 
 
 class TokenBundleFactory(factory.django.DjangoModelFactory):
@@ -31,3 +31,20 @@ def currency(code: str = "JPY", *, decimal_places: int = 0, is_active: bool = Tr
         },
     )
     return row
+
+
+def bundle_purchases(bundle: TokenBundle, count: int = 1) -> list[TokenBundlePurchase]:
+    """``count`` pending purchases of ``bundle``, each by a new user."""
+    from accounts.tests.factories import UserFactory
+
+    return [
+        TokenBundlePurchase.objects.create(
+            user=UserFactory(),
+            bundle=bundle,
+            bundle_name=bundle.name,
+            token_amount=bundle.token_amount,
+            price=bundle.price,
+            currency=bundle.currency,
+        )
+        for _ in range(count)
+    ]

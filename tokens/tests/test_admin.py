@@ -11,7 +11,7 @@ from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory, UserFactory
 from audit.models import AuditEntry
 from tokens import services
 from tokens.models import TokenBundle
-from tokens.tests.factories import TokenBundleFactory, currency
+from tokens.tests.factories import TokenBundleFactory, bundle_purchases, currency
 
 pytestmark = pytest.mark.django_db
 
@@ -172,22 +172,10 @@ def test_delete_goes_through_the_service(client, staff):
     assert entry.actor_id == staff.pk
 
 
-@pytest.fixture
-def purchases():
-    counts: dict = {}
-
-    def counter(bundle):
-        return counts.get(bundle.pk, 0)
-
-    services.register_purchase_counter(counter)
-    yield counts
-    services.unregister_purchase_counter(counter)
-
-
-def test_a_bought_bundle_cannot_be_deleted_in_the_admin(client, purchases):
+def test_a_bought_bundle_cannot_be_deleted_in_the_admin(client):
     bought = TokenBundleFactory(name="Bought")
     free = TokenBundleFactory(name="Free")
-    purchases[bought.pk] = 1
+    bundle_purchases(bought, 1)
 
     single = client.post(f"{CHANGELIST}{bought.pk}/delete/", {"post": "yes"}, follow=True)
     bulk = client.post(

@@ -10,9 +10,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from audit.models import AuditEntry
-from tokens import services
 from tokens.models import TokenBundle
-from tokens.tests.factories import TokenBundleFactory, currency
+from tokens.tests.factories import TokenBundleFactory, bundle_purchases, currency
 
 pytestmark = pytest.mark.django_db
 
@@ -55,18 +54,6 @@ def assert_bundle_shape(data: dict) -> None:
     for key in ("created_at", "updated_at"):
         assert isinstance(data[key], str)
         assert data[key].endswith("Z")
-
-
-@pytest.fixture
-def purchases():
-    counts: dict = {}
-
-    def counter(bundle):
-        return counts.get(bundle.pk, 0)
-
-    services.register_purchase_counter(counter)
-    yield counts
-    services.unregister_purchase_counter(counter)
 
 
 # --- public -------------------------------------------------------------------------------------
@@ -485,9 +472,9 @@ def test_delete(admin_client):
     assert (entry.object_id, entry.actor_id) == (str(bundle.pk), admin_client.user.pk)
 
 
-def test_delete_of_a_bought_bundle_is_409(admin_client, purchases):
+def test_delete_of_a_bought_bundle_is_409(admin_client):
     bundle = TokenBundleFactory()
-    purchases[bundle.pk] = 2
+    bundle_purchases(bundle, 2)
 
     response = admin_client.delete(f"{ADMIN}/{bundle.pk}")
 

@@ -1,11 +1,9 @@
 """Row locks that only PostgreSQL enforces."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from audit.models import AuditEntry
+from tests.support.race import run_together
 from tokens import services
 from tokens.models import TokenBundle
 from tokens.tests.factories import TokenBundleFactory
@@ -13,29 +11,16 @@ from vbwd.exceptions import DomainError
 
 
 def _race(count: int, action) -> list[str]:
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
+    """Runs ``action`` ``count`` times at once; the sorted outcomes, "done" or the error code."""
+    return sorted(_outcome(result) for result in run_together([action] * count))
 
-    def run():
-        try:
-            barrier.wait()
-            try:
-                action()
-                outcome = "done"
-            except DomainError as error:
-                outcome = error.code
-            with lock:
-                outcomes.append(outcome)
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sorted(outcomes)
+def _outcome(result) -> str:
+    if isinstance(result, DomainError):
+        return result.code
+    if isinstance(result, Exception):
+        raise result
+    return "done"
 
 
 @pytest.mark.postgres

@@ -11,6 +11,7 @@ from accounts.models import User, UserStatus
 from accounts.tests.factories import AdminFactory, UserFactory
 from audit.models import ActorType, AuditEntry
 from tokens.models import TokenBalance, TokenTransaction, TokenTransactionType
+from tokens.serializers import TokenAdjustInputSerializer
 from tokens.services import (
     InsufficientTokens,
     LedgerEntry,
@@ -57,6 +58,19 @@ def _validation(call) -> ValidationFailed:
     with pytest.raises(ValidationFailed) as caught:
         call()
     return caught.value
+
+
+def _adjust(user, staff, body: dict):
+    """A staff adjustment as the API makes it: the input serializer, then the ledger."""
+    serializer = TokenAdjustInputSerializer(data=body)
+    if not serializer.is_valid():
+        raise ValidationFailed.from_errors(
+            {
+                field: [str(message) for message in found]
+                for field, found in serializer.errors.items()
+            }
+        )
+    return tokens_adjust(user=user, actor=staff, **serializer.validated_data)
 
 
 @pytest.fixture
@@ -447,9 +461,7 @@ def test_set_to_the_current_balance_writes_nothing(user, staff, signals_received
 def test_an_adjustment_amount_must_be_a_non_zero_integer(user, staff, amount):
     _credit(user, 10)
 
-    error = _validation(
-        lambda: tokens_adjust(user=user, actor=staff, reason="Because", amount=amount)
-    )
+    error = _validation(lambda: _adjust(user, staff, {"reason": "Because", "amount": amount}))
 
     assert error.message == "amount must be a non-zero integer"
     assert error.errors == {"amount": ["amount must be a non-zero integer"]}
@@ -459,7 +471,7 @@ def test_an_adjustment_amount_must_be_a_non_zero_integer(user, staff, amount):
 
 @pytest.mark.parametrize("reason", [None, "", "   ", 5])
 def test_an_adjustment_needs_a_reason(user, staff, reason):
-    error = _validation(lambda: tokens_adjust(user=user, actor=staff, reason=reason, amount=5))
+    error = _validation(lambda: _adjust(user, staff, {"reason": reason, "amount": 5}))
 
     assert error.message == "reason is required"
     assert error.errors == {"reason": ["reason is required"]}
@@ -467,10 +479,10 @@ def test_an_adjustment_needs_a_reason(user, staff, reason):
 
 
 def test_an_adjustment_reason_is_at_most_255_characters(user, staff):
-    error = _validation(lambda: tokens_adjust(user=user, actor=staff, reason="r" * 256, amount=5))
+    error = _validation(lambda: _adjust(user, staff, {"reason": "r" * 256, "amount": 5}))
 
     assert error.errors == {"reason": ["reason must be at most 255 characters"]}
-    assert tokens_adjust(user=user, actor=staff, reason="r" * 255, amount=5).balance == 5
+    assert _adjust(user, staff, {"reason": "r" * 255, "amount": 5}).balance == 5
 
 
 def test_a_bonus_needs_a_positive_amount(user, staff):

@@ -1,43 +1,16 @@
 """The ledger under concurrent requests (DOMAIN §8, issue acceptance 1 and 2): row locks that
 only PostgreSQL enforces, so these run there only."""
 
-import threading
-
 import pytest
-from django.db import connection
 from django.db.models import Sum
 
 from accounts.tests.factories import UserFactory
 from audit.models import AuditEntry
+from tests.support.race import run_together
 from tokens.models import TokenBalance, TokenTransaction, TokenTransactionType
 from tokens.services import InsufficientTokens, balance_of, tokens_credit, tokens_debit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(actions) -> list[object]:
-    """Starts every callable at the same instant; returns what each returned or raised."""
-    barrier = threading.Barrier(len(actions))
-    results: list[object] = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            try:
-                results[index] = action()
-            except Exception as error:  # recorded for the assertions
-                results[index] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, action)) for index, action in enumerate(actions)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _unexpected(results) -> list[object]:
@@ -72,7 +45,7 @@ def test_64_debits_of_1_from_50_succeed_exactly_50_times():
     user = UserFactory()
     tokens_credit(user=user, amount=50, description="Starter bundle")
 
-    results = _race([_debit_one(user) for _ in range(64)])
+    results = run_together([_debit_one(user) for _ in range(64)])
 
     assert _unexpected(results) == []
     succeeded = [result for result in results if not isinstance(result, Exception)]
@@ -96,7 +69,7 @@ def test_20_repeats_of_one_keyed_debit_write_one_row():
     user = UserFactory()
     tokens_credit(user=user, amount=100, description="Starter bundle")
 
-    results = _race([_debit_one(user, idempotency_key="chat:msg-1") for _ in range(20)])
+    results = run_together([_debit_one(user, idempotency_key="chat:msg-1") for _ in range(20)])
 
     assert [result for result in results if isinstance(result, Exception)] == []
     [debit] = TokenTransaction.objects.filter(user=user, transaction_type="USAGE")
@@ -118,7 +91,7 @@ def test_concurrent_credits_and_debits_keep_the_balance_equal_to_the_ledger():
     def debit():
         return tokens_debit(user=user, amount=3, description="Chat message")
 
-    results = _race([credit, debit] * 30)
+    results = run_together([credit, debit] * 30)
 
     assert _unexpected(results) == []
     credits = results[0::2]
@@ -137,7 +110,7 @@ def test_concurrent_credits_and_debits_keep_the_balance_equal_to_the_ledger():
 def test_concurrent_first_credits_create_one_balance_row():
     user = UserFactory()
 
-    results = _race(
+    results = run_together(
         [lambda: tokens_credit(user=user, amount=1, description="Welcome gift") for _ in range(10)]
     )
 

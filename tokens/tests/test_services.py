@@ -1,4 +1,5 @@
-"""Token bundle services: input rules, the purchase hook, the currency usage counter, audit."""
+"""Token bundle services: input rules, purchases blocking a delete, the currency usage counter,
+audit."""
 
 from decimal import Decimal
 
@@ -11,7 +12,8 @@ from tokens import services
 from tokens.demo import seed_bundles
 from tokens.models import TokenBundle
 from tokens.selectors import bundle_count_in_currency, purchase_count_of_bundle
-from tokens.tests.factories import TokenBundleFactory, currency
+from tokens.serializers import TokenBundleWriteSerializer
+from tokens.tests.factories import TokenBundleFactory, bundle_purchases, currency
 from vbwd.exceptions import HasDependencies, ValidationFailed
 
 pytestmark = pytest.mark.django_db
@@ -19,14 +21,28 @@ pytestmark = pytest.mark.django_db
 VALID = {"name": "Starter", "token_amount": 500, "price": "5.00"}
 
 
+def _clean(data, bundle=None) -> dict:
+    """What the API reads from ``data``: the input serializer's shape checks, then the
+    service's currency rules (a create when ``bundle`` is None)."""
+    serializer = TokenBundleWriteSerializer(data=data, partial=bundle is not None)
+    if not serializer.is_valid():
+        raise ValidationFailed.from_errors(
+            {
+                field: [str(message) for message in found]
+                for field, found in serializer.errors.items()
+            }
+        )
+    return services.bundle_values_check(serializer.validated_data, bundle=bundle)
+
+
 def _errors(data, bundle=None) -> dict:
     with pytest.raises(ValidationFailed) as caught:
-        services.bundle_input_clean(data, bundle=bundle)
+        _clean(data, bundle=bundle)
     return caught.value.errors
 
 
 def test_create_fills_the_defaults():
-    values = services.bundle_input_clean({"name": "  Starter ", "token_amount": 5, "price": 5})
+    values = _clean({"name": "  Starter ", "token_amount": 5, "price": 5})
 
     assert values == {
         "name": "Starter",
@@ -94,8 +110,8 @@ def test_price_places_follow_the_currency():
     assert _errors({**VALID, "price": "500.5", "currency": "jpy"}) == {
         "price": ["Price must have at most 0 decimal places"]
     }
-    jpy = services.bundle_input_clean({**VALID, "price": 500, "currency": "jpy"})
-    kwd = services.bundle_input_clean({**VALID, "price": "1.234", "currency": "KWD"})
+    jpy = _clean({**VALID, "price": 500, "currency": "jpy"})
+    kwd = _clean({**VALID, "price": "1.234", "currency": "KWD"})
     assert (jpy["price"], jpy["currency"]) == (Decimal("500"), "JPY")
     assert (kwd["price"], kwd["currency"]) == (Decimal("1.234"), "KWD")
 
@@ -111,12 +127,12 @@ def test_an_inactive_currency_is_refused():
 def test_update_returns_only_the_given_fields():
     bundle = TokenBundleFactory(price=Decimal("5.00"))
 
-    assert services.bundle_input_clean({}, bundle=bundle) == {}
-    assert services.bundle_input_clean({"sort_order": None, "is_active": None}, bundle=bundle) == {}
-    assert services.bundle_input_clean({"currency": ""}, bundle=bundle) == {}
-    assert services.bundle_input_clean({"currency": "eur"}, bundle=bundle) == {}
-    assert services.bundle_input_clean({"token_amount": 7}, bundle=bundle) == {"token_amount": 7}
-    assert services.bundle_input_clean({"description": ""}, bundle=bundle) == {"description": None}
+    assert _clean({}, bundle=bundle) == {}
+    assert _clean({"sort_order": None, "is_active": None}, bundle=bundle) == {}
+    assert _clean({"currency": ""}, bundle=bundle) == {}
+    assert _clean({"currency": "eur"}, bundle=bundle) == {}
+    assert _clean({"token_amount": 7}, bundle=bundle) == {"token_amount": 7}
+    assert _clean({"description": ""}, bundle=bundle) == {"description": None}
 
 
 @pytest.mark.parametrize("value", [None, "", "  "])
@@ -131,11 +147,11 @@ def test_a_new_currency_must_fit_the_stored_price():
     whole = TokenBundleFactory(price=Decimal("500.00"))
     cents = TokenBundleFactory(price=Decimal("5.50"))
 
-    assert services.bundle_input_clean({"currency": "JPY"}, bundle=whole) == {"currency": "JPY"}
+    assert _clean({"currency": "JPY"}, bundle=whole) == {"currency": "JPY"}
     assert _errors({"currency": "JPY"}, bundle=cents) == {
         "price": ["Price must have at most 0 decimal places"]
     }
-    assert services.bundle_input_clean({"currency": "JPY", "price": 550}, bundle=cents) == {
+    assert _clean({"currency": "JPY", "price": 550}, bundle=cents) == {
         "currency": "JPY",
         "price": Decimal("550"),
     }
@@ -146,13 +162,13 @@ def test_a_bundle_keeps_a_currency_deactivated_since():
     bundle = TokenBundleFactory(currency="GBP")
     Currency.objects.filter(code="GBP").update(is_active=False)
 
-    assert services.bundle_input_clean({"price": "3.30"}, bundle=bundle) == {
-        "price": Decimal("3.30")
-    }
+    assert _clean({"price": "3.30"}, bundle=bundle) == {"price": Decimal("3.30")}
 
 
 def test_create_writes_the_row_and_the_audit_entry(admin_user):
-    bundle = services.token_bundle_create(data={**VALID, "description": "Pack"}, actor=admin_user)
+    bundle = services.token_bundle_create(
+        values=_clean({**VALID, "description": "Pack"}), actor=admin_user
+    )
 
     bundle.refresh_from_db()
     assert (bundle.name, bundle.token_amount, bundle.price, bundle.currency) == (
@@ -181,7 +197,9 @@ def test_create_writes_the_row_and_the_audit_entry(admin_user):
 
 def test_a_refused_create_writes_nothing():
     with pytest.raises(ValidationFailed):
-        services.token_bundle_create(data={**VALID, "price": "-1"})
+        services.token_bundle_create(
+            values={"name": "Starter", "token_amount": 500, "price": Decimal("5.001")}
+        )
 
     assert TokenBundle.objects.count() == 0
     assert AuditEntry.objects.count() == 0
@@ -190,11 +208,13 @@ def test_a_refused_create_writes_nothing():
 def test_update_audits_only_the_changes_and_skips_a_no_op(admin_user):
     bundle = TokenBundleFactory(name="Old", price=Decimal("5.00"))
 
-    services.token_bundle_update(bundle=bundle, data={"price": "5.00", "name": "Old"})
+    services.token_bundle_update(
+        bundle=bundle, values=_clean({"price": "5.00", "name": "Old"}, bundle)
+    )
     assert AuditEntry.objects.count() == 0
 
     services.token_bundle_update(
-        bundle=bundle, data={"price": "6.50", "name": "New"}, actor=admin_user
+        bundle=bundle, values=_clean({"price": "6.50", "name": "New"}, bundle), actor=admin_user
     )
     entry = AuditEntry.objects.get(action="token_bundle.updated")
     assert (entry.before, entry.after) == (
@@ -222,23 +242,9 @@ def test_activate_and_deactivate_are_idempotent(admin_user):
     )
 
 
-@pytest.fixture
-def purchases():
-    """Registers a purchase counter, as the purchase model will."""
-    counts: dict = {}
-
-    def counter(bundle):
-        return counts.get(bundle.pk, 0)
-
-    services.register_purchase_counter(counter)
-    services.register_purchase_counter(counter)  # registering twice counts once
-    yield counts
-    services.unregister_purchase_counter(counter)
-
-
-def test_delete_is_blocked_by_purchases(purchases, admin_user):
+def test_delete_is_blocked_by_purchases(admin_user):
     bought = TokenBundleFactory()
-    purchases[bought.pk] = 1
+    bundle_purchases(bought, 1)
 
     with pytest.raises(HasDependencies) as caught:
         services.token_bundle_delete(bundle=bought, actor=admin_user)
@@ -248,7 +254,7 @@ def test_delete_is_blocked_by_purchases(purchases, admin_user):
     )
     assert TokenBundle.objects.filter(pk=bought.pk).exists()
     assert AuditEntry.objects.count() == 0
-    assert services.purchase_count(bought) == 1
+    assert purchase_count_of_bundle(bought) == 1
 
 
 def test_delete_removes_the_row_and_audits(admin_user):
@@ -260,10 +266,6 @@ def test_delete_removes_the_row_and_audits(admin_user):
     assert not TokenBundle.objects.filter(pk=bundle_id).exists()
     entry = AuditEntry.objects.get(action="token_bundle.deleted")
     assert (entry.object_id, entry.before["name"], entry.after) == (str(bundle_id), "Gone", None)
-
-
-def test_bundle_purchases_are_registered_as_dependants():
-    assert purchase_count_of_bundle in services.purchase_counters
 
 
 def test_bundles_count_as_usage_of_their_currency():

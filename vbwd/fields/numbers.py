@@ -6,13 +6,14 @@ from decimal import Decimal, InvalidOperation
 
 from rest_framework import serializers
 
-from vbwd.fields.base import NamedMessagesMixin
+from vbwd.fields.base import BlankAsNullMixin, NamedMessagesMixin
 
 
-class StrictIntegerField(NamedMessagesMixin, serializers.IntegerField):
+class StrictIntegerField(NamedMessagesMixin, BlankAsNullMixin, serializers.IntegerField):
     """A JSON integer within ``min_value``..``max_value``. ``accept_integral`` also reads whole
-    numbers written as strings or decimals (``"5"``, ``5.0``). Messages: ``invalid`` (not an
-    integer) and ``range`` (outside the bounds; ``{min_value}``/``{max_value}`` available)."""
+    numbers written as strings or decimals (``"5"``, ``5.0``); ``blank_as_null`` reads "" like
+    ``null``. Messages: ``invalid`` (not an integer) and ``range`` (outside the bounds;
+    ``{min_value}``/``{max_value}`` available)."""
 
     default_error_messages = {
         "invalid": "{name} must be an integer",

@@ -11,14 +11,13 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from audit.services import audit_record
 from billing.catalog.models import Plan
 from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 from billing.subscriptions import selectors
 from billing.subscriptions.models import AddOnSubscriptionStatus, Subscription
-from vbwd.exceptions import BusinessRuleError, NotFound, ValidationFailed
+from vbwd.exceptions import BusinessRuleError, NotFound
 
 NOT_FOUND = "Subscription not found"
 EXCLUSIVE_CATEGORY = "exclusive_category"
@@ -110,41 +109,6 @@ def as_utc(value: datetime.datetime) -> datetime.datetime:
     return value
 
 
-def parse_moment(value, *, name: str) -> datetime.datetime | None:
-    """An optional datetime input (ISO-8601; null and "" = not given)."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime.datetime):
-        return as_utc(value)
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ValidationFailed(f"{name} must be a datetime", field=name)
-    return as_utc(parsed)
-
-
-def parse_int(value, *, name: str, minimum: int, maximum: int) -> int | None:
-    """An optional whole number in ``minimum..maximum`` (null and "" = not given)."""
-    if value is None or value == "":
-        return None
-    message = f"{name} must be an integer between {minimum} and {maximum}"
-    if isinstance(value, bool):
-        raise ValidationFailed(message, field=name)
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise ValidationFailed(message, field=name)
-        value = int(value)
-    try:
-        number = int(str(value).strip()) if not isinstance(value, int) else value
-    except ValueError:
-        raise ValidationFailed(message, field=name) from None
-    if not minimum <= number <= maximum:
-        raise ValidationFailed(message, field=name)
-    return number
-
-
 def is_trial(subscription: Subscription) -> bool:
     """A trial that never had a paid period: its current period started before the trial end."""
     if subscription.trial_end_at is None:
@@ -180,16 +144,6 @@ def open_invoices(subscription_id, *, invoice_types=CANCELLED_INVOICE_TYPES) -> 
     plan-change)."""
     return Invoice.objects.filter(
         subscription_id=subscription_id, status__in=OPEN_STATUSES, invoice_type__in=invoice_types
-    )
-
-
-def lock_open_invoices(subscription_id, *, invoice_types=CANCELLED_INVOICE_TYPES) -> list[Invoice]:
-    """``open_invoices`` locked in primary-key order (before the subscription, in the order
-    capture locks)."""
-    return list(
-        open_invoices(subscription_id, invoice_types=invoice_types)
-        .select_for_update()
-        .order_by("pk")
     )
 
 

@@ -23,23 +23,15 @@ from billing.catalog.services.payment_methods import payment_method_is_available
 from billing.invoices.models import Invoice, InvoiceType, LineType
 from billing.invoices.services import LineDraft, invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import Subscription, SubscriptionStatus
-from billing.subscriptions.services.common import (
-    as_uuid,
-    exclusive_refusal,
-    parse_int,
-    parse_moment,
-    state_of,
-)
+from billing.subscriptions.services.common import exclusive_refusal, state_of
 from billing.subscriptions.signals import subscription_activated
 from tokens.models import TokenTransactionType
 from tokens.services.ledger import tokens_credit
 from vbwd.exceptions import BusinessRuleError, ValidationFailed
-from vbwd.filters import normalise_enum, parse_bool
 
 S = SubscriptionStatus
 
 MAX_BILLING_PERIOD_MONTHS = 1200
-CREATE_STATUSES = ("ACTIVE", "TRIALING", "PENDING")
 PERIOD_LABELS = {
     BillingPeriod.DAILY: "daily",
     BillingPeriod.WEEKLY: "weekly",
@@ -48,25 +40,6 @@ PERIOD_LABELS = {
     BillingPeriod.YEARLY: "yearly",
     BillingPeriod.ONE_TIME: "one-time",
 }
-
-
-def _required_uuid(data: dict, *names: str, label: str) -> uuid.UUID:
-    value = next((data.get(name) for name in names if data.get(name) not in (None, "")), None)
-    if value is None:
-        raise ValidationFailed(f"{label} is required", field=label)
-    parsed = as_uuid(value) if isinstance(value, str) else None
-    if parsed is None:
-        raise ValidationFailed(f"{label} must be a valid UUID", field=label)
-    return parsed
-
-
-def _create_status(value) -> str:
-    if value is None or value == "":
-        return S.ACTIVE
-    status = normalise_enum(value, list(CREATE_STATUSES))
-    if status is None:
-        raise ValidationFailed(f"Unknown status: {value}", field="status")
-    return status
 
 
 def _payment_method(code) -> PaymentMethod:
@@ -92,19 +65,12 @@ def _payment_method(code) -> PaymentMethod:
     return method
 
 
-def _active_period(data: dict, plan: Plan, now) -> tuple[datetime.datetime, datetime.datetime]:
+def _active_period(
+    *, plan: Plan, now, started_at, expires_at, months: int | None
+) -> tuple[datetime.datetime, datetime.datetime]:
     """(start, end) of a complimentary subscription: from ``started_at`` (default now) by the
-    plan's period, ``billing_period_months`` or an explicit ``expires_at``."""
-    started_at = parse_moment(data.get("started_at"), name="started_at") or now
-    if started_at > now:
-        raise ValidationFailed("started_at cannot be in the future", field="started_at")
-    expires_at = parse_moment(data.get("expires_at"), name="expires_at")
-    months = parse_int(
-        data.get("billing_period_months"),
-        name="billing_period_months",
-        minimum=1,
-        maximum=MAX_BILLING_PERIOD_MONTHS,
-    )
+    plan's period, ``months`` or an explicit ``expires_at``, which must be in the future."""
+    started_at = started_at or now
     if expires_at is not None:
         if expires_at <= now:
             raise ValidationFailed("expires_at must be in the future", field="expires_at")
@@ -118,11 +84,12 @@ def _active_period(data: dict, plan: Plan, now) -> tuple[datetime.datetime, date
     return started_at, end
 
 
-def _create_active(*, user, plan, data, actor, now, reason) -> Subscription:
-    started_at, expires_at = _active_period(data, plan, now)
-    explicit_end = data.get("expires_at") not in (None, "")
-    grant = parse_bool(data.get("grant_tokens"), name="grant_tokens")
-    grant = True if grant is None else grant
+def _create_active(*, user, plan, period, grant_tokens, actor, now, reason) -> Subscription:
+    given_start, given_end, months = period
+    started_at, expires_at = _active_period(
+        plan=plan, now=now, started_at=given_start, expires_at=given_end, months=months
+    )
+    explicit_end = given_end is not None
     exclusive_refusal(user=user, plan=plan, subject="The user")
     subscription = Subscription.objects.create(
         user=user,
@@ -134,7 +101,7 @@ def _create_active(*, user, plan, data, actor, now, reason) -> Subscription:
         # Renewals follow on from the end: an explicit end sets the day later periods keep.
         anchor_day=expires_at.day if explicit_end else started_at.day,
     )
-    tokens = int((plan.features or {}).get("default_tokens") or 0) if grant else 0
+    tokens = int((plan.features or {}).get("default_tokens") or 0) if grant_tokens else 0
     audit_record(
         action="subscription.created",
         object_type="subscription",
@@ -164,7 +131,7 @@ def _create_active(*, user, plan, data, actor, now, reason) -> Subscription:
     return subscription
 
 
-def _create_with_invoice(*, user, plan, status, data, actor, now, reason):
+def _create_with_invoice(*, user, plan, status, payment_method_code, actor, now, reason):
     """TRIALING (trial invoice due at the trial end) or PENDING (CHECKOUT invoice due after the
     payment terms), as a checkout on the user's behalf; a zero total is captured at once."""
     if status == S.TRIALING:
@@ -172,7 +139,7 @@ def _create_with_invoice(*, user, plan, status, data, actor, now, reason):
             raise BusinessRuleError("Plan has no trial period")
         if user.has_used_trial:
             raise BusinessRuleError("User has already used a trial")
-    method = _payment_method(data.get("payment_method_code"))
+    method = _payment_method(payment_method_code)
     exclusive_refusal(user=user, plan=plan, subject="The user")
     trial_end = None
     if status == S.TRIALING:
@@ -233,15 +200,25 @@ def _create_with_invoice(*, user, plan, status, data, actor, now, reason):
     return subscription, invoice
 
 
-def subscription_staff_create(*, actor, data: dict) -> tuple[Subscription, Invoice | None]:
-    """Staff open a subscription for a user: ``active`` is complimentary (no
-    invoice; the plan's tokens unless ``grant_tokens`` is false), ``trialing`` and ``pending``
-    issue the trial / checkout invoice as a checkout would. Exclusive categories are respected."""
-    user_id = _required_uuid(data, "user_id", label="user_id")
-    plan_id = _required_uuid(data, "plan_id", "tarif_plan_id", label="plan_id")
-    status = _create_status(data.get("status"))
-    reason = data.get("reason") if isinstance(data.get("reason"), str) else None
-    reason = (reason or "").strip()[:500] or None
+def subscription_staff_create(
+    *,
+    actor,
+    user_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    status: str = S.ACTIVE,
+    reason: str | None = None,
+    started_at: datetime.datetime | None = None,
+    expires_at: datetime.datetime | None = None,
+    billing_period_months: int | None = None,
+    grant_tokens: bool = True,
+    payment_method_code=None,
+) -> tuple[Subscription, Invoice | None]:
+    """Staff open a subscription for a user: ``ACTIVE`` is complimentary (no invoice; from
+    ``started_at``, default now, to ``expires_at`` or after ``billing_period_months`` or the
+    plan's period; the plan's tokens unless ``grant_tokens`` is false), ``TRIALING`` and
+    ``PENDING`` issue the trial / checkout invoice as a checkout would, with
+    ``payment_method_code`` or the default method. The user and the plan must exist and be
+    active; exclusive categories are respected."""
     User = get_user_model()  # noqa: N806
     if not User.objects.filter(pk=user_id).exists():
         raise ValidationFailed("User not found", field="user_id")
@@ -257,9 +234,21 @@ def subscription_staff_create(*, actor, data: dict) -> tuple[Subscription, Invoi
         now = timezone.now()
         if status == S.ACTIVE:
             subscription = _create_active(
-                user=user, plan=plan, data=data, actor=actor, now=now, reason=reason
+                user=user,
+                plan=plan,
+                period=(started_at, expires_at, billing_period_months),
+                grant_tokens=grant_tokens,
+                actor=actor,
+                now=now,
+                reason=reason,
             )
             return subscription, None
         return _create_with_invoice(
-            user=user, plan=plan, status=status, data=data, actor=actor, now=now, reason=reason
+            user=user,
+            plan=plan,
+            status=status,
+            payment_method_code=payment_method_code,
+            actor=actor,
+            now=now,
+            reason=reason,
         )

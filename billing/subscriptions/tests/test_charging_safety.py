@@ -24,6 +24,7 @@ from billing.subscriptions.services.renewal import charging
 from billing.subscriptions.tests.test_jobs import saved_card_subscription
 from billing.subscriptions.tests.test_renewal import at, renewals_of, run_at
 from plugins import gateway as gateways
+from tests.support.race import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -430,21 +431,7 @@ def test_two_runs_that_both_picked_a_renewal_charge_its_attempt_once(provider, m
     monkeypatch.setattr(charging, "claim_batch", unlocked_batch)
     monkeypatch.setattr(charging, "attempt_claim", claim_together)
 
-    results: list[object] = [None, None]
-
-    def run(index):
-        try:
-            results[index] = run_at(renewals_charge_saved, END)
-        except Exception as error:  # recorded for the assertions
-            results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = run_together([lambda: run_at(renewals_charge_saved, END)] * 2, timeout=10)
 
     assert together == [sub.pk, sub.pk]  # both runs reached the claim
     assert sorted(results) == [0, 1]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection
 
 from billing.catalog.tests.factories import CategoryFactory, PlanFactory
 from billing.invoices.models import InvoiceStatus, InvoiceType
@@ -14,34 +11,12 @@ from billing.invoices.tests.factories import buyer, issue_invoice, subscription_
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from billing.subscriptions.services import subscription_cancel, subscription_reactivate
 from billing.subscriptions.tests.factories import SubscriptionFactory
+from tests.support.race import run_together
 from vbwd.exceptions import BusinessRuleError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 S = SubscriptionStatus
-
-
-def _race(actions) -> list[object]:
-    """Starts every callable at the same instant; returns what each returned or raised."""
-    barrier = threading.Barrier(len(actions))
-    results: list[object] = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            try:
-                results[index] = action()
-            except Exception as error:  # recorded for the assertions
-                results[index] = error
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, a)) for i, a in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_two_reactivations_in_one_exclusive_category_let_one_win():
@@ -52,7 +27,7 @@ def test_two_reactivations_in_one_exclusive_category_let_one_win():
     first = SubscriptionFactory(user=user, plan=first_plan, cancelled=True)
     second = SubscriptionFactory(user=user, plan=second_plan, cancelled=True)
 
-    results = _race(
+    results = run_together(
         [
             lambda: subscription_reactivate(subscription_id=first.pk, actor=user),
             lambda: subscription_reactivate(subscription_id=second.pk, actor=user),
@@ -76,7 +51,7 @@ def test_cancel_racing_the_payment_of_the_renewal_ends_consistently():
         period_start=subscription.expires_at,
     )
 
-    results = _race(
+    results = run_together(
         [
             lambda: subscription_cancel(subscription_id=subscription.pk, actor=user),
             lambda: invoice_mark_paid(invoice_id=renewal.pk, actor=None, payment_reference="T"),

@@ -5,13 +5,11 @@ cancelling it, and every plan-change check in its documented order."""
 from __future__ import annotations
 
 import datetime
-import threading
 import uuid
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 
 from audit.models import AuditEntry
 from billing.catalog.models import BillingPeriod, PaymentMethod
@@ -41,6 +39,7 @@ from billing.subscriptions.services.plan_change import (
     subscription_upgrade,
 )
 from billing.subscriptions.tests.factories import SubscriptionFactory
+from tests.support.race import run_together
 from tokens.services.ledger import balance_of
 from vbwd.exceptions import DomainError
 
@@ -820,24 +819,15 @@ def test_concurrent_upgrades_leave_one_payable_plan_change_invoice():
     now = datetime.datetime.now(UTC)
     sub = active(customer, basic, start=now - datetime.timedelta(days=5),
                  end=now + datetime.timedelta(days=25))  # fmt: skip
-    barrier = threading.Barrier(len(targets))
-    outcomes: list = []
-
-    def run(target):
-        try:
-            barrier.wait()
-            result = subscription_upgrade(
+    results = run_together(
+        [
+            lambda target=target: subscription_upgrade(
                 subscription_id=sub.pk, actor=customer, plan_id=str(target.pk)
             )
-            outcomes.append(result.message)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+            for target in targets
+        ]
+    )
+    outcomes = [getattr(result, "message", result) for result in results]
 
     assert outcomes == [MESSAGE_UPGRADE_INVOICED] * 4
     invoices = Invoice.objects.filter(subscription_id=sub.pk)

@@ -5,12 +5,10 @@ enforces, so these run there only."""
 from __future__ import annotations
 
 import datetime
-import threading
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 
 from audit.models import AuditEntry
 from billing.invoices.models import Invoice, InvoiceType, Payment
@@ -27,36 +25,11 @@ from billing.subscriptions.tests.factories import SubscriptionFactory
 from billing.subscriptions.tests.test_jobs import ScriptedGateway
 from billing.subscriptions.tests.test_renewal import activated, at, monthly_plan, renewals_of
 from plugins import gateway as gateways
+from tests.support.race import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 NOW = at(2027, 6, 1, 12)
-
-
-def _race(actions) -> list[object]:
-    """Starts every callable at the same instant, each on its own connection; returns what each
-    returned or raised."""
-    barrier = threading.Barrier(len(actions))
-    results: list[object] = [None] * len(actions)
-
-    def run(index, action):
-        try:
-            barrier.wait()
-            try:
-                results[index] = action()
-            except Exception as error:  # recorded for the assertions
-                results[index] = error
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(index, action)) for index, action in enumerate(actions)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _at(moment, job, **kwargs):
@@ -74,7 +47,7 @@ def test_two_renewal_runs_issue_one_gapless_invoice_per_due_subscription():
             for n in range(150)
         ]
 
-    results = _race([_at(NOW, renewals_issue_due, batch_size=7) for _ in range(2)])
+    results = run_together([_at(NOW, renewals_issue_due, batch_size=7) for _ in range(2)])
 
     assert [result for result in results if isinstance(result, Exception)] == []
     assert sum(results) == 150
@@ -96,7 +69,7 @@ def test_explicit_issues_and_the_job_at_once_bill_a_period_once():
 
     actions = [_at(NOW, renewal_invoice_issue, subscription_id=sub.pk) for _ in range(6)]
     actions += [_at(NOW, renewals_issue_due) for _ in range(2)]
-    results = _race(actions)
+    results = run_together(actions)
 
     assert [result for result in results if isinstance(result, Exception)] == []
     (renewal,) = renewals_of(sub)
@@ -117,7 +90,7 @@ def test_two_charge_runs_charge_a_saved_method_once(monkeypatch):
     )
     _at(at(2027, 4, 28), renewals_issue_due)()
 
-    results = _race([_at(at(2027, 5, 1), renewals_charge_saved) for _ in range(2)])
+    results = run_together([_at(at(2027, 5, 1), renewals_charge_saved) for _ in range(2)])
 
     assert sorted(results) == [0, 1]
     assert len(gateway.calls) == 1
@@ -136,8 +109,8 @@ def test_two_runs_of_the_period_end_jobs_change_each_subscription_once():
             for _ in range(30)
         ]
 
-    past_due = _race([_at(NOW, subscriptions_mark_past_due, batch_size=3) for _ in range(2)])
-    expired = _race([_at(NOW, subscriptions_expire, batch_size=3) for _ in range(2)])
+    past_due = run_together([_at(NOW, subscriptions_mark_past_due, batch_size=3) for _ in range(2)])
+    expired = run_together([_at(NOW, subscriptions_expire, batch_size=3) for _ in range(2)])
 
     assert sum(past_due) == 40
     assert sum(expired) == 30

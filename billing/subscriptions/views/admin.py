@@ -30,28 +30,24 @@ from billing.subscriptions.serializers import (
     admin_user_addon_subscriptions_data,
     subscription_data,
 )
-from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND_DAYS
-from billing.subscriptions.views.inputs import (
-    FlagField,
-    MomentField,
-    OrderingFilterField,
-    PassedMoneyField,
-    PassedUUIDField,
-    ReasonField,
-    SearchField,
-    StatusFilterField,
-    UUIDFilterField,
-    WholeNumberField,
+from billing.subscriptions.views.admin_inputs import (
+    AddOnCancelRequestSerializer,
+    AddOnGrantRequestSerializer,
+    AdminSubscriptionsQuerySerializer,
+    StaffCancelRequestSerializer,
+    StaffSubscriptionCreateInputSerializer,
+    SubscriptionActivateRequestSerializer,
+    SubscriptionExtendRequestSerializer,
+    SubscriptionRefundRequestSerializer,
 )
 from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
-from vbwd.pagination import paginate
+from vbwd.pagination import page_serializer, paginate
 from vbwd.schema import ErrorSerializer, errors
 
 TAGS = ["admin: subscriptions"]
 USER_ADDON_TAGS = ["admin: users"]
-ORDERING = ("created_at", "expires_at", "status")
 
 MESSAGE_CREATED = "Subscription created"
 MESSAGE_CANCELLED = "Subscription cancelled"
@@ -77,37 +73,9 @@ def _answer(subscription_id, message: str) -> Response:
 # --- shapes (schema) ----------------------------------------------------------------------------
 
 
-class AdminSubscriptionsQuerySerializer(serializers.Serializer):
-    """The list filters, checked in this order (then the pagination parameters)."""
-
-    status = StatusFilterField(
-        read_status=selectors.subscription_status_filter,
-        required=False,
-        allow_blank=True,
-        help_text="SubscriptionStatus (any case)",
-    )
-    user_id = UUIDFilterField(required=False)
-    plan_id = UUIDFilterField(required=False)
-    plan = SearchField(
-        required=False, allow_blank=True, help_text="plan name, exact, case-insensitive"
-    )
-    search = SearchField(required=False, allow_blank=True, help_text="user email")
-    ordering = OrderingFilterField(
-        allowed=ORDERING,
-        allow_blank=True,
-        default="-created_at",
-        help_text="created_at, expires_at or status; - for descending (default -created_at)",
-    )
-
-
-class AdminSubscriptionPageSerializer(serializers.Serializer):
-    subscriptions = AdminSubscriptionSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    offset = serializers.IntegerField()
+AdminSubscriptionPageSerializer = page_serializer(
+    "AdminSubscriptionPageSerializer", items="subscriptions", item=AdminSubscriptionSerializer
+)
 
 
 class AdminSubscriptionEnvelopeSerializer(serializers.Serializer):
@@ -117,26 +85,6 @@ class AdminSubscriptionEnvelopeSerializer(serializers.Serializer):
 class AdminSubscriptionMessageSerializer(serializers.Serializer):
     subscription = AdminSubscriptionSerializer()
     message = serializers.CharField()
-
-
-class SubscriptionCreateRequestSerializer(serializers.Serializer):
-    user_id = serializers.UUIDField()
-    plan_id = serializers.UUIDField(help_text="alias tarif_plan_id")
-    status = serializers.ChoiceField(
-        choices=["active", "trialing", "pending"], required=False, help_text="default active"
-    )
-    started_at = serializers.DateTimeField(required=False, help_text="active only; default now")
-    expires_at = serializers.DateTimeField(
-        required=False, help_text="active only; overrides the computed period end"
-    )
-    billing_period_months = serializers.IntegerField(
-        required=False, min_value=1, max_value=1200, help_text="active only"
-    )
-    payment_method_code = serializers.CharField(
-        required=False, help_text="trialing / pending: method of the issued invoice"
-    )
-    grant_tokens = serializers.BooleanField(required=False, help_text="active only; default true")
-    reason = serializers.CharField(required=False)
 
 
 class SubscriptionCreateResponseSerializer(SubscriptionSerializer):
@@ -152,36 +100,6 @@ class SubscriptionCreateResponseSerializer(SubscriptionSerializer):
         read_only_fields = fields
 
 
-class SubscriptionExtendRequestSerializer(serializers.Serializer):
-    days = WholeNumberField(
-        required=False, min_value=MIN_EXTEND_DAYS, max_value=MAX_EXTEND_DAYS, help_text="default 30"
-    )
-    until = MomentField(required=False, help_text="later than expires_at")
-    reason = ReasonField(required=False)
-
-
-class StaffCancelRequestSerializer(serializers.Serializer):
-    reason = ReasonField(required=False)
-    immediate = FlagField(required=False, help_text="default false")
-
-
-class AddOnCancelRequestSerializer(serializers.Serializer):
-    immediate = FlagField(required=False, help_text="default false")
-    reason = ReasonField(required=False)
-
-
-class SubscriptionActivateRequestSerializer(serializers.Serializer):
-    reason = ReasonField(required=False)
-
-
-class SubscriptionRefundRequestSerializer(serializers.Serializer):
-    amount = PassedMoneyField(required=False, help_text="money; default: full refund")
-    reason = ReasonField(required=False)
-    force = FlagField(
-        required=False, help_text="claw back the tokens available when the balance is short"
-    )
-
-
 class SubscriptionRefundResponseSerializer(serializers.Serializer):
     subscription = AdminSubscriptionSerializer()
     invoice = AdminInvoiceSerializer()
@@ -191,17 +109,6 @@ class SubscriptionRefundResponseSerializer(serializers.Serializer):
 
 class AdminUserAddOnListSerializer(serializers.Serializer):
     addon_subscriptions = AdminUserAddOnSubscriptionSerializer(many=True)
-
-
-class AddOnGrantRequestSerializer(serializers.Serializer):
-    # The add-on and the subscription are looked up (and refused) by the service; a missing
-    # add-on is reported after the fields before it.
-    subscription_id = PassedUUIDField(required=False)
-    expires_at = MomentField(
-        required=False, help_text="default: now + the add-on's period; null for ONE_TIME"
-    )
-    reason = ReasonField(required=False)
-    addon_id = PassedUUIDField(error_messages={"required": "addon_id is required"})
 
 
 class AdminUserAddOnMessageSerializer(serializers.Serializer):
@@ -246,12 +153,25 @@ class AdminSubscriptionsView(AdminMixin, ApiView):
         tags=TAGS,
         summary="Create a subscription for a user: active (complimentary, no invoice), "
         "trialing or pending (with the trial / checkout invoice)",
-        request=SubscriptionCreateRequestSerializer,
+        request=StaffSubscriptionCreateInputSerializer,
         responses={201: SubscriptionCreateResponseSerializer, **errors(400, 401, 403)},
     )
     def post(self, request):
-        data = request.data if hasattr(request.data, "get") else {}
-        subscription, invoice = services.subscription_staff_create(actor=request.user, data=data)
+        serializer = StaffSubscriptionCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data
+        subscription, invoice = services.subscription_staff_create(
+            actor=request.user,
+            user_id=values["user_id"],
+            plan_id=values["plan_id"],
+            status=values["status"],
+            reason=values["reason"],
+            started_at=values.get("started_at"),
+            expires_at=values.get("expires_at"),
+            billing_period_months=values.get("billing_period_months"),
+            grant_tokens=values.get("grant_tokens") is not False,
+            payment_method_code=values.get("payment_method_code"),
+        )
         shaped = subscription_data(selectors.subscriptions_for_output().get(pk=subscription.pk))
         invoice_shape = None
         if invoice is not None:
@@ -317,7 +237,7 @@ class AdminSubscriptionCancelView(AdminMixin, ApiView):
             subscription_id=subscription.pk,
             actor=request.user,
             reason=data.get("reason"),
-            immediate=data.get("immediate", False),
+            immediate=bool(data.get("immediate")),
         )
         return _answer(subscription.pk, MESSAGE_CANCELLED)
 
@@ -390,7 +310,7 @@ class AdminSubscriptionRefundView(AdminMixin, ApiView):
             actor=request.user,
             amount=data.get("amount"),
             reason=data.get("reason"),
-            force=data.get("force", False),
+            force=bool(data.get("force")),
         )
         invoice = invoice_selectors.invoice_for_staff(outcome.invoice.pk, detail=False)
         subscription = selectors.subscription_for_staff(subscription.pk)
@@ -474,7 +394,7 @@ class AdminUserAddOnCancelView(AdminMixin, ApiView):
         services.addon_subscription_cancel(
             addon_subscription_id=item.pk,
             actor=request.user,
-            immediate=data.get("immediate", False),
+            immediate=bool(data.get("immediate")),
             reason=data.get("reason"),
         )
         item = _user_addons(user).get(pk=item.pk)

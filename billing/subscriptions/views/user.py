@@ -20,9 +20,10 @@ from billing.subscriptions.serializers import (
     subscription_data,
     subscriptions_data,
 )
-from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, ReasonField, StatusFilterField
+from billing.subscriptions.views.inputs import MAX_REASON_LENGTH, StatusFilterField
 from vbwd.api import ApiView, UserMixin
-from vbwd.pagination import is_requested, paginate
+from vbwd.fields import StrictCharField
+from vbwd.pagination import is_requested, page_serializer, paginate
 from vbwd.schema import errors
 
 TAGS = ["user: subscriptions"]
@@ -64,19 +65,14 @@ class AddOnListQuerySerializer(serializers.Serializer):
     )
 
 
-class _PageKeys(serializers.Serializer):
-    total = serializers.IntegerField()
-    page = serializers.IntegerField(required=False, help_text="only when paginated")
-    per_page = serializers.IntegerField(required=False, help_text="only when paginated")
-    pages = serializers.IntegerField(required=False, help_text="only when paginated")
-    limit = serializers.IntegerField(required=False, help_text="only when paginated")
-    offset = serializers.IntegerField(required=False, help_text="only when paginated")
-
-
-class SubscriptionListSerializer(_PageKeys):
-    """All the caller's subscriptions and ``total``; the pagination keys only when paged."""
-
-    subscriptions = SubscriptionSerializer(many=True)
+SubscriptionListSerializer = page_serializer(
+    "SubscriptionListSerializer",
+    items="subscriptions",
+    item=SubscriptionSerializer,
+    always_paged=False,
+    description="All the caller's subscriptions and ``total``; the pagination keys only when "
+    "paged.",
+)
 
 
 class SubscriptionEnvelopeSerializer(serializers.Serializer):
@@ -97,11 +93,15 @@ class SubscriptionMessageSerializer(serializers.Serializer):
 
 
 class SubscriptionCancelRequestSerializer(serializers.Serializer):
-    reason = ReasonField(required=False, allow_null=True, max_length=MAX_REASON_LENGTH)
+    reason = StrictCharField(required=False, empty_as_none=True, max_length=MAX_REASON_LENGTH)
 
 
-class AddOnSubscriptionListSerializer(_PageKeys):
-    addon_subscriptions = AddOnSubscriptionSerializer(many=True)
+AddOnSubscriptionListSerializer = page_serializer(
+    "AddOnSubscriptionListSerializer",
+    items="addon_subscriptions",
+    item=AddOnSubscriptionSerializer,
+    always_paged=False,
+)
 
 
 class AddOnSubscriptionEnvelopeSerializer(serializers.Serializer):
