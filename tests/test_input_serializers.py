@@ -21,10 +21,6 @@ import pytest
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from rest_framework import serializers
 
-pytestmark = pytest.mark.xfail(
-    strict=False, reason="views being converted to input serializers app by app"
-)
-
 HAND_PARSING = re.compile(
     r"request\.data\[|request\.data\.get\(|request\.query_params\.get\(|request\.GET\.get\("
 )

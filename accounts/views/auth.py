@@ -54,12 +54,6 @@ def _token_response(user) -> Response:
     )
 
 
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class RegisterView(PublicMixin, ApiView):
     throttle_classes = [rate_limit("register_ip", "ip")]
 
@@ -70,7 +64,9 @@ class RegisterView(PublicMixin, ApiView):
         responses={200: TokenResponseSerializer, **errors(400, 409, 429, auth=True)},
     )
     def post(self, request):
-        user = services.user_register(**_validated(RegisterInputSerializer, request.data))
+        serializer = RegisterInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_register(**serializer.validated_data)
         return _token_response(selectors.user_with_details(user.pk))
 
 
@@ -84,7 +80,9 @@ class LoginView(PublicMixin, ApiView):
         responses={200: TokenResponseSerializer, **errors(400, 401, 429, auth=True)},
     )
     def post(self, request):
-        user = services.auth_login(**_validated(CredentialsInputSerializer, request.data))
+        serializer = CredentialsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.auth_login(**serializer.validated_data)
         return _token_response(selectors.user_with_details(user.pk))
 
 
@@ -98,7 +96,9 @@ class RefreshView(PublicMixin, ApiView):
         responses={200: RefreshResponseSerializer, **errors(400, 401, 429, auth=True)},
     )
     def post(self, request):
-        token = _validated(RefreshInputSerializer, request.data)["refresh_token"]
+        serializer = RefreshInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = serializer.validated_data["refresh_token"]
         pair = services.auth_refresh(raw_token=token)
         return Response({"success": True, **pair})
 
@@ -115,7 +115,9 @@ class LogoutView(OptionalAuthMixin, ApiView):
         responses={200: SuccessMessageSerializer},
     )
     def post(self, request):
-        values = _validated(LogoutInputSerializer, request.data)  # never refused
+        serializer = LogoutInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        values = serializer.validated_data  # never refused
         user = request.user if request.user.is_authenticated else None
         services.auth_logout(raw_token=values["refresh_token"], user=user, everywhere=values["all"])
         return Response({"success": True, "message": "Logged out successfully"})
@@ -142,7 +144,9 @@ class CheckEmailView(PublicMixin, ApiView):
         responses={200: CheckEmailResponseSerializer, **errors(400, 429, auth=True)},
     )
     def get(self, request):
-        email = _validated(CheckEmailQuerySerializer, request.query_params)["email"]
+        serializer = CheckEmailQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        email = serializer.validated_data["email"]
         return Response({"success": True, "exists": services.email_exists(email)})
 
 
@@ -159,7 +163,9 @@ class ForgotPasswordView(PublicMixin, ApiView):
         responses={200: SuccessMessageSerializer, **errors(400, 429, auth=True)},
     )
     def post(self, request):
-        services.password_reset_request(**_validated(EmailInputSerializer, request.data))
+        serializer = EmailInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_request(**serializer.validated_data)
         return Response({"success": True, "message": "If email exists, reset link sent"})
 
 
@@ -173,12 +179,10 @@ class ResetPasswordView(PublicMixin, ApiView):
         responses={200: SuccessMessageSerializer, **errors(400, 429, auth=True)},
     )
     def post(self, request):
-        services.password_reset_confirm(**_validated(ResetPasswordInputSerializer, request.data))
+        serializer = ResetPasswordInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.password_reset_confirm(**serializer.validated_data)
         return Response({"success": True, "message": "Password reset successful"})
-
-
-def _details_input(request) -> dict:
-    return _validated(UserDetailsUpdateSerializer, request.data)
 
 
 class ProfileView(UserMixin, ApiView):
@@ -204,7 +208,9 @@ class ProfileView(UserMixin, ApiView):
         responses={200: ProfileUpdateResponseSerializer, **errors(400, 401)},
     )
     def put(self, request):
-        details = services.user_details_update(user=request.user, data=_details_input(request))
+        serializer = UserDetailsUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        details = services.user_details_update(user=request.user, data=serializer.validated_data)
         user = selectors.user_with_details(request.user.pk)
         return Response(
             {
@@ -237,7 +243,9 @@ class DetailsView(UserMixin, ApiView):
         responses={200: UserDetailsSerializer, **errors(400, 401)},
     )
     def put(self, request):
-        details = services.user_details_update(user=request.user, data=_details_input(request))
+        serializer = UserDetailsUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        details = services.user_details_update(user=request.user, data=serializer.validated_data)
         return Response(UserDetailsSerializer(details).data)
 
     patch = put
@@ -253,6 +261,8 @@ class ChangePasswordView(UserMixin, ApiView):
         responses={200: ChangePasswordResponseSerializer, **errors(400, 401, 429)},
     )
     def post(self, request):
-        passwords = _validated(ChangePasswordInputSerializer, request.data)
+        serializer = ChangePasswordInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        passwords = serializer.validated_data
         pair = services.password_change(user=request.user, **passwords)
         return Response({"success": True, "message": "Password changed successfully", **pair})

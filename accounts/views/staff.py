@@ -40,12 +40,6 @@ def _detail(user_id) -> dict:
     return AdminUserDetailSerializer(selectors.user_for_staff(user_id)).data
 
 
-def _validated(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 PAGINATION = [
     OpenApiParameter("page", int),
     OpenApiParameter("per_page", int),
@@ -108,7 +102,9 @@ class AdminUsersView(AdminMixin, ApiView):
         responses={200: AdminUserListSerializer, **errors(400, 401, 403)},
     )
     def get(self, request):
-        filters = _validated(StaffUsersQuerySerializer, request.query_params)
+        serializer = StaffUsersQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        filters = serializer.validated_data
         queryset = selectors.users_for_staff(**filters)
         users, meta = paginate(request.query_params, queryset)
         context = {"subscriptions": extensions.subscription_summaries(user.pk for user in users)}
@@ -123,7 +119,9 @@ class AdminUsersView(AdminMixin, ApiView):
         responses={201: AdminUserCreatedSerializer, **errors(400, 401, 403, 409)},
     )
     def post(self, request):
-        data = _validated(StaffUserCreateInputSerializer, request.data)
+        serializer = StaffUserCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         user = services.user_staff_create(data=data, actor=request.user)
         created = selectors.user_for_staff(user.pk)
         return Response(AdminUserCreatedSerializer(created).data, status=201)
@@ -146,7 +144,9 @@ class AdminUserDetailView(AdminMixin, ApiView):
     )
     def put(self, request, user_id):
         user = _user(user_id)
-        data = _validated(StaffUserUpdateInputSerializer, request.data)
+        serializer = StaffUserUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         services.user_staff_update(user=user, data=data, actor=request.user)
         return Response({"user": _detail(user.pk), "message": "User updated"})
 
@@ -161,9 +161,13 @@ class AdminUserDetailView(AdminMixin, ApiView):
     def delete(self, request, user_id):
         user = _user(user_id)
         # The flag is read from the query string, else from the body.
-        force = _validated(ForceSerializer, request.query_params).get("force")
+        serializer = ForceSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        force = serializer.validated_data.get("force")
         if force is None:
-            force = _validated(ForceSerializer, request.data).get("force")
+            serializer = ForceSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            force = serializer.validated_data.get("force")
         action = services.user_delete(user=user, actor=request.user, force=bool(force))
         if action == "DELETED":
             return Response({"message": "User deleted successfully", "action": "DELETED"})
@@ -185,15 +189,13 @@ class AdminUserRolesView(AdminMixin, ApiView):
     )
     def put(self, request, user_id):
         user = _user(user_id)
-        role = _validated(RolesInputSerializer, request.data)["role"]
+        serializer = RolesInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        role = serializer.validated_data["role"]
         services.user_set_role(user=user, role=role, actor=request.user)
         return Response({"user": _detail(user.pk), "message": "Roles updated"})
 
     patch = put
-
-
-def _reason(request) -> str | None:
-    return _validated(ReasonInputSerializer, request.data).get("reason")
 
 
 class AdminUserSuspendView(AdminMixin, ApiView):
@@ -205,7 +207,11 @@ class AdminUserSuspendView(AdminMixin, ApiView):
     )
     def post(self, request, user_id):
         user = _user(user_id)
-        services.user_suspend(user=user, actor=request.user, reason=_reason(request))
+        serializer = ReasonInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_suspend(
+            user=user, actor=request.user, reason=serializer.validated_data.get("reason")
+        )
         return Response({"user": _detail(user.pk), "message": "User suspended"})
 
 
@@ -218,7 +224,11 @@ class AdminUserActivateView(AdminMixin, ApiView):
     )
     def post(self, request, user_id):
         user = _user(user_id)
-        services.user_activate(user=user, actor=request.user, reason=_reason(request))
+        serializer = ReasonInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.user_activate(
+            user=user, actor=request.user, reason=serializer.validated_data.get("reason")
+        )
         return Response({"user": _detail(user.pk), "message": "User activated"})
 
 
@@ -249,7 +259,9 @@ class AdminProfileView(AdminMixin, ApiView):
         responses={200: AdminProfileSerializer, **errors(400, 401, 403)},
     )
     def put(self, request):
-        data = _validated(UserDetailsUpdateSerializer, request.data)
+        serializer = UserDetailsUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         services.user_details_update(user=request.user, data=data, actor=request.user)
         user = selectors.user_for_staff(request.user.pk)
         return Response(
