@@ -23,7 +23,7 @@ api_patterns = [
     path("", include("accounts.urls")),
     path("", include("platform_settings.urls")),
     path("", include("billing.catalog.urls")),
-    path("", include("billing.checkout_urls")),
+    path("", include("billing.checkout.urls")),
     path("", include("billing.invoices.urls")),
     path("", include("billing.subscriptions.urls")),
     path("", include("tokens.urls")),

@@ -1,4 +1,4 @@
-"""Domain events of checkout, invoices and payments. Every one is sent after the
+"""Domain events of invoices and payments. Every one is sent after the
 transaction that made the change has committed (``transaction.on_commit``), with
 ``send_robust`` so a failing receiver never undoes a committed change. Receivers of a disabled
 plugin are skipped (PluginSignal)."""
@@ -6,11 +6,6 @@ plugin are skipped (PluginSignal)."""
 from django.dispatch import Signal
 
 from plugins.signals import PluginSignal
-
-checkout_requested = PluginSignal()
-"""Sent by ``billing.checkout`` after a checkout committed. Args: ``invoice``, ``user``,
-``subscription`` (or None), ``zero_total`` (bool: already captured). Not sent when checkout
-validation failed (nothing was created)."""
 
 invoice_issued = PluginSignal()
 """Sent after an invoice is issued (numbered and stored). Args: ``invoice``. Not sent for a

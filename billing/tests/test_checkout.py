@@ -20,14 +20,15 @@ from billing.catalog.models import BillingPeriod, Currency, PaymentMethod
 from billing.catalog.periods import period_end
 from billing.catalog.tests.factories import AddOnFactory, CategoryFactory, PlanFactory
 from billing.catalog.tests.factories_payment_methods import PaymentMethodFactory
-from billing.checkout import (
+from billing.checkout.order import NO_ITEMS
+from billing.checkout.services import (
     MESSAGE_AWAITING,
     MESSAGE_COMPLETE,
     MESSAGE_FREE_PLAN,
     MESSAGE_TRIAL,
-    NO_ITEMS,
     checkout_create,
 )
+from billing.checkout.signals import checkout_requested
 from billing.invoices.models import (
     Invoice,
     InvoiceLine,
@@ -36,7 +37,6 @@ from billing.invoices.models import (
     LineType,
     NumberSequence,
 )
-from billing.invoices.signals import checkout_requested
 from billing.invoices.tests.factories import buyer, de_vat
 from billing.subscriptions.models import (
     AddOnSubscription,

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from accounts.models import UserStatus
 from billing.catalog.models import BillingPeriod
 from billing.catalog.tests.factories import AddOnFactory, CategoryFactory, PlanFactory
-from billing.checkout import NO_ITEMS
+from billing.checkout.order import NO_ITEMS
 from billing.invoices.models import Invoice, InvoiceStatus
 from billing.invoices.serializers import InvoiceSerializer
 from billing.invoices.tests.factories import de_vat, issue_invoice, set_billing_details

@@ -37,18 +37,10 @@ from django.utils import timezone
 from billing.catalog.models import (
     Plan,
 )
-from billing.checkout_order import (
-    MAX_BUNDLE_ENTRIES,
-    NO_ITEMS,
-    _drafts,
-    _exclusive_refusal,
-    _validate,
-    checkout_ids_parse,
-    fee_amount,
-)
+from billing.checkout.order import drafts_of, exclusive_refusal, order_validate
+from billing.checkout.signals import checkout_requested
 from billing.invoices.models import Invoice, InvoiceType
 from billing.invoices.services import invoice_capture_zero, invoice_issue
-from billing.invoices.signals import checkout_requested
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import addon_subscription_create, subscription_create
 from tokens.models import TokenBundlePurchase
@@ -94,7 +86,7 @@ def checkout_create(
     their CHECKOUT invoice; a zero total is captured at once. ``checkout_requested`` after
     commit."""
     now = timezone.now()
-    order = _validate(
+    order = order_validate(
         user=user,
         plan_id=plan_id,
         token_bundle_ids=token_bundle_ids,
@@ -117,7 +109,7 @@ def checkout_create(
         # Concurrent checkouts of one user queue on the lock; what they decided on may have
         # changed meanwhile.
         if plan is not None:
-            _exclusive_refusal(user=buyer, plan=plan)
+            exclusive_refusal(user=buyer, plan=plan)
         trial = _trial_applies(plan, order.plan_price, buyer)
 
         subscription = None
@@ -148,7 +140,7 @@ def checkout_create(
             user=buyer,
             invoice_type=InvoiceType.CHECKOUT,
             currency=order.currency,
-            drafts=_drafts(
+            drafts=drafts_of(
                 order,
                 subscription=subscription,
                 trial_end=trial_end,
@@ -221,17 +213,3 @@ def _reloaded(subscription, purchases, addon_items):
         )
         addon_items = [fresh[row.pk] for row in addon_items]
     return subscription, purchases, addon_items
-
-
-__all__ = [
-    "MAX_BUNDLE_ENTRIES",
-    "MESSAGE_AWAITING",
-    "MESSAGE_COMPLETE",
-    "MESSAGE_FREE_PLAN",
-    "MESSAGE_TRIAL",
-    "NO_ITEMS",
-    "CheckoutResult",
-    "checkout_create",
-    "checkout_ids_parse",
-    "fee_amount",
-]

@@ -7,15 +7,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.catalog.selectors import currencies_by_code
-from billing.checkout import (
-    MAX_BUNDLE_ENTRIES,
+from billing.checkout.order import MAX_BUNDLE_ENTRIES, checkout_ids_parse
+from billing.checkout.services import (
     MESSAGE_AWAITING,
     MESSAGE_COMPLETE,
     MESSAGE_FREE_PLAN,
     MESSAGE_TRIAL,
     CheckoutResult,
     checkout_create,
-    checkout_ids_parse,
 )
 from billing.invoices.selectors import currency_places_by_code
 from billing.invoices.serializers import InvoiceSerializer, invoice_data

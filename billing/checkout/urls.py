@@ -1,6 +1,6 @@
 """Route of the checkout use case."""
 
-from billing.checkout_views import CheckoutView
+from billing.checkout.views import CheckoutView
 from vbwd.api import route
 
 urlpatterns = [

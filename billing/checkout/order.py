@@ -137,7 +137,7 @@ def _active_currency(code, currencies: dict[str, Currency]) -> Currency:
     return row
 
 
-def _exclusive_refusal(*, user, plan: Plan) -> None:
+def exclusive_refusal(*, user, plan: Plan) -> None:
     """Check 5: no holding subscription in an exclusive category of ``plan``."""
     category = subscription_selectors.exclusive_category_held(user=user, plan=plan)
     if category is not None:
@@ -202,7 +202,7 @@ def _fee_description(method: PaymentMethod) -> str:
     return f"Payment fee: {method.name}"
 
 
-def _drafts(
+def drafts_of(
     order: _Order,
     *,
     subscription: Subscription | None = None,
@@ -270,7 +270,7 @@ def _gross_total(drafts: list[LineDraft], order: _Order) -> tuple[Decimal, Decim
 def _payment_method(code, *, order: _Order, user, default: Currency) -> None:
     """Check 8: the method (``code`` or the default one) exists, is available and accepts the
     order; sets ``order.method`` and ``order.fee``. Skipped for a zero item total."""
-    net, gross = _gross_total(_drafts(order, with_fee=False), order)
+    net, gross = _gross_total(drafts_of(order, with_fee=False), order)
     if gross == 0:
         order.zero_total = True
         return
@@ -291,7 +291,7 @@ def _payment_method(code, *, order: _Order, user, default: Currency) -> None:
     order.method = method
     order.fee = fee_amount(method, net_total=net, currency=order.currency, default=default)
     if order.fee is not None:
-        _net, gross = _gross_total(_drafts(order), order)
+        _net, gross = _gross_total(drafts_of(order), order)
     country = buyer_snapshot(user)["country"] or platform_settings_get().address_country or None
     # As amount_in_default_currency does, with the rates already loaded.
     amount_in_default = convert(
@@ -363,7 +363,7 @@ def _add_addons(order: _Order, addon_uuids, currencies, *, user, now) -> None:
         order.addons.append((addon, price))
 
 
-def _validate(
+def order_validate(
     *, user, plan_id, token_bundle_ids, add_on_ids, currency, payment_method_code, now
 ) -> _Order:
     """Every check of a checkout, in order, the first failure refused; reads only."""
@@ -386,7 +386,7 @@ def _validate(
     order = _Order(currency=invoice_currency, treatment=treatment_for(user, on=now.date()))
 
     if plan is not None:
-        _exclusive_refusal(user=user, plan=plan)
+        exclusive_refusal(user=user, plan=plan)
         order.plan = plan
         order.plan_price = _converted(plan.price, plan.currency, invoice_currency, currencies)
     if bundle_uuids:
