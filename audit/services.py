@@ -43,23 +43,21 @@ def audit_record(
     ``actor`` is the acting user (None for the system or a provider, named by ``actor_label``);
     its type defaults to STAFF for admins, USER otherwise, SYSTEM without an actor.
     """
-    context = request_context.current()
-    return AuditEntry.objects.create(
-        actor_type=actor_type or _actor_type_for(actor),
-        actor_id=getattr(actor, "pk", None),
-        actor_email=getattr(actor, "email", None),
-        actor_label=actor_label,
+    entry = audit_entry_build(
         action=action,
         object_type=object_type,
-        object_id=str(object_id),
-        subject_user_id=subject_user_id,
-        summary=summary[:500],
+        object_id=object_id,
+        summary=summary,
+        actor=actor,
+        actor_type=actor_type,
+        actor_label=actor_label,
         before=before,
         after=after,
-        reason=reason or None,
-        ip_address=_valid_ip(context.ip_address),
-        request_id=context.request_id,
+        reason=reason,
+        subject_user_id=subject_user_id,
     )
+    entry.save(force_insert=True)
+    return entry
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:
