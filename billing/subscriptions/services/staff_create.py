@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.catalog.models import BillingPeriod, Currency, PaymentMethod, Plan
-from billing.catalog.periods import add_months, period_end
+from billing.catalog.models import Currency, PaymentMethod, Plan
+from billing.catalog.periods import add_months, period_end, period_label
 from billing.catalog.services.payment_methods import payment_method_is_available
 from billing.invoices.models import Invoice, InvoiceType, LineType
 from billing.invoices.services import LineDraft, invoice_capture_zero, invoice_issue
@@ -32,14 +32,6 @@ from vbwd.exceptions import BusinessRuleError, ValidationFailed
 S = SubscriptionStatus
 
 MAX_BILLING_PERIOD_MONTHS = 1200
-PERIOD_LABELS = {
-    BillingPeriod.DAILY: "daily",
-    BillingPeriod.WEEKLY: "weekly",
-    BillingPeriod.MONTHLY: "monthly",
-    BillingPeriod.QUARTERLY: "quarterly",
-    BillingPeriod.YEARLY: "yearly",
-    BillingPeriod.ONE_TIME: "one-time",
-}
 
 
 def _payment_method(code) -> PaymentMethod:
@@ -172,7 +164,7 @@ def _create_with_invoice(*, user, plan, status, payment_method_code, actor, now,
         after={**state_of(subscription), "plan_id": str(plan.pk)},
         reason=reason,
     )
-    label = PERIOD_LABELS.get(plan.billing_period, plan.billing_period.lower())
+    label = period_label(plan.billing_period)
     draft = LineDraft(
         type=LineType.SUBSCRIPTION,
         description=f"{plan.name} ({label})",
