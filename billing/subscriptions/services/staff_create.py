@@ -19,7 +19,10 @@ from django.utils import timezone
 from audit.services import audit_record
 from billing.catalog.models import Currency, PaymentMethod, Plan
 from billing.catalog.periods import add_months, period_end, period_label
-from billing.catalog.services.payment_methods import payment_method_is_available
+from billing.catalog.services.payment_methods import (
+    payment_method_chosen,
+    payment_method_is_available,
+)
 from billing.invoices.models import Invoice, InvoiceType, LineType
 from billing.invoices.services import LineDraft, invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import Subscription, SubscriptionStatus
@@ -41,15 +44,7 @@ def _payment_method(code) -> PaymentMethod:
         if method is None:
             raise BusinessRuleError("No payment method is available", code="item_unavailable")
     else:
-        method = (
-            PaymentMethod.objects.filter(code=code.strip()).first()
-            if isinstance(code, str)
-            else None
-        )
-        if method is None:
-            raise ValidationFailed(
-                f"Payment method '{code}' not found", field="payment_method_code"
-            )
+        method = payment_method_chosen(code)
     if not payment_method_is_available(method):
         raise BusinessRuleError(
             f"Payment method '{method.name}' is currently unavailable", code="item_unavailable"
