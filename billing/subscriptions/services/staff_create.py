@@ -27,6 +27,7 @@ from billing.invoices.models import Invoice, InvoiceType, LineType
 from billing.invoices.services import LineDraft, invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from billing.subscriptions.services.common import exclusive_refusal, state_of
+from billing.subscriptions.services.creation import subscription_trial_open
 from billing.subscriptions.signals import subscription_activated
 from tokens.models import TokenTransactionType
 from tokens.services.ledger import tokens_credit
@@ -130,19 +131,10 @@ def _create_with_invoice(*, user, plan, status, payment_method_code, actor, now,
     exclusive_refusal(user=user, plan=plan, subject="The user")
     trial_end = None
     if status == S.TRIALING:
-        trial_end = now + datetime.timedelta(days=plan.trial_days)
-        subscription = Subscription.objects.create(
-            user=user,
-            plan=plan,
-            status=S.TRIALING,
-            payment_method=method.code,
-            started_at=now,
-            current_period_start=now,
-            trial_end_at=trial_end,
-            expires_at=trial_end,
+        subscription = subscription_trial_open(
+            user=user, plan=plan, payment_method=method.code, now=now
         )
-        user.has_used_trial = True
-        user.save(update_fields=["has_used_trial"])
+        trial_end = subscription.trial_end_at
         summary = f"Trial of {plan.name} started for {user.email} by staff"
     else:
         subscription = Subscription.objects.create(
