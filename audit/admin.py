@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from audit.models import AuditEntry
+from vbwd.admin_tools import ReadOnlyAdmin
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: staff can search and read the log, never change it."""
 
     list_display = ("created_at", "actor_type", "actor_email", "action", "object_type", "summary")
@@ -13,13 +14,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     list_per_page = 50
-    readonly_fields = [field.name for field in AuditEntry._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -24,42 +24,16 @@ def _valid_ip(value: str | None) -> str | None:
         return None
 
 
-def audit_record(
-    *,
-    action: str,
-    object_type: str,
-    object_id: Any,
-    summary: str,
-    actor=None,
-    actor_type: str | None = None,
-    actor_label: str | None = None,
-    before: dict | None = None,
-    after: dict | None = None,
-    reason: str | None = None,
-    subject_user_id: Any = None,
-) -> AuditEntry:
+def audit_record(**fields: Any) -> AuditEntry:
     """Appends one audit entry in the caller's transaction, with the current request id and IP.
 
-    ``actor`` is the acting user (None for the system or a provider, named by ``actor_label``);
-    its type defaults to STAFF for admins, USER otherwise, SYSTEM without an actor.
+    Takes the keywords of ``audit_entry_build``. ``actor`` is the acting user (None for the
+    system or a provider, named by ``actor_label``); its type defaults to STAFF for admins, USER
+    otherwise, SYSTEM without an actor.
     """
-    context = request_context.current()
-    return AuditEntry.objects.create(
-        actor_type=actor_type or _actor_type_for(actor),
-        actor_id=getattr(actor, "pk", None),
-        actor_email=getattr(actor, "email", None),
-        actor_label=actor_label,
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        subject_user_id=subject_user_id,
-        summary=summary[:500],
-        before=before,
-        after=after,
-        reason=reason or None,
-        ip_address=_valid_ip(context.ip_address),
-        request_id=context.request_id,
-    )
+    entry = audit_entry_build(**fields)
+    entry.save(force_insert=True)
+    return entry
 
 
 def changes(before: dict, after: dict) -> tuple[dict, dict]:

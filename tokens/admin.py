@@ -18,6 +18,7 @@ from tokens.models import TokenBalance, TokenBundle, TokenTransaction
 from tokens.selectors import purchase_count_of_bundle
 from tokens.serializers import TokenBundleWriteSerializer
 from tokens.services import ledger
+from vbwd import admin_tools
 from vbwd.exceptions import DomainError, ValidationFailed
 
 FORM_FIELDS = tuple(TokenBundleWriteSerializer().fields)
@@ -186,15 +187,11 @@ class AdjustBalanceForm(forms.Form):
         return amount
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
+class ReadOnlyAdmin(admin_tools.ReadOnlyAdmin):
+    """Read-only; the detail page lists the model's editable fields only."""
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields
 
 
 @admin.register(TokenBalance)

@@ -33,6 +33,13 @@ from vbwd.pagination import page_serializer
 FALLBACK_PLACES = 2
 
 
+def _price_text(row, context) -> str:
+    """``row.price`` in the places of ``row.currency``, read from ``context["currencies"]``."""
+    currency = context.get("currencies", {}).get(row.currency)
+    places = currency.decimal_places if currency is not None else FALLBACK_PLACES
+    return format_money(row.price, places)
+
+
 class TokenBundleSerializer(serializers.ModelSerializer):
     """TokenBundle."""
 
@@ -57,9 +64,7 @@ class TokenBundleSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(help_text="money: the currency's decimal places"))
     def get_price(self, bundle: TokenBundle) -> str:
-        currency = self.context.get("currencies", {}).get(bundle.currency)
-        places = currency.decimal_places if currency is not None else FALLBACK_PLACES
-        return format_money(bundle.price, places)
+        return _price_text(bundle, self.context)
 
 
 def bundle_data(bundle: TokenBundle) -> dict:
@@ -367,9 +372,7 @@ class TokenBundlePurchaseSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(help_text="money: the currency's decimal places"))
     def get_price(self, purchase: TokenBundlePurchase) -> str:
-        currency = self.context.get("currencies", {}).get(purchase.currency)
-        places = currency.decimal_places if currency is not None else FALLBACK_PLACES
-        return format_money(purchase.price, places)
+        return _price_text(purchase, self.context)
 
 
 def token_bundle_purchases_data(

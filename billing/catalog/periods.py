@@ -9,6 +9,14 @@ from billing.catalog.models import BillingPeriod
 
 MONTHS = {BillingPeriod.MONTHLY: 1, BillingPeriod.QUARTERLY: 3, BillingPeriod.YEARLY: 12}
 DAYS = {BillingPeriod.DAILY: 1, BillingPeriod.WEEKLY: 7}
+LABELS = {
+    BillingPeriod.DAILY: "daily",
+    BillingPeriod.WEEKLY: "weekly",
+    BillingPeriod.MONTHLY: "monthly",
+    BillingPeriod.QUARTERLY: "quarterly",
+    BillingPeriod.YEARLY: "yearly",
+    BillingPeriod.ONE_TIME: "one-time",
+}
 
 
 def add_months(moment: datetime.datetime, months: int, *, anchor_day: int | None = None):
@@ -32,3 +40,8 @@ def period_end(
     if billing_period == BillingPeriod.ONE_TIME:
         return None
     raise ValueError(f"Unknown billing period: {billing_period}")
+
+
+def period_label(billing_period: str) -> str:
+    """The period as invoice lines name it ("monthly", "one-time"); an unknown one in lower case."""
+    return LABELS.get(billing_period, billing_period.lower())

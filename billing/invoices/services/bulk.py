@@ -23,11 +23,13 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.services import audit_entry_build
 from billing.catalog.models import Currency, PaymentMethod
-from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoices.models import Invoice, InvoiceLine
 from billing.invoices.services.issuing import (
     LineDraft,
     build_lines,
     buyer_snapshot,
+    issued_audit,
+    pending_invoice,
     seller_snapshot,
 )
 from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
@@ -142,13 +144,6 @@ def rows_insert(model: type[models.Model], instances: list[models.Model]) -> Non
         instance._state.db = connection.alias
 
 
-def _issued_summary(invoice: Invoice, email: str) -> str:
-    return (
-        f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {email}: "
-        f"{invoice.total_amount} {invoice.currency}"
-    )
-
-
 def invoices_issue_bulk(
     specs: list[InvoiceSpec], *, now: datetime.datetime | None = None
 ) -> list[Invoice]:
@@ -183,27 +178,22 @@ def invoices_issue_bulk(
         all_lines: list[InvoiceLine] = []
         entries = []
         for number, (spec, buyer, treatment, lines, total) in zip(numbers, prepared, strict=True):
-            method = spec.payment_method
-            invoice = Invoice(
-                invoice_number=number,
+            invoice = pending_invoice(
+                number=number,
                 invoice_type=spec.invoice_type,
                 user=spec.user,
-                status=InvoiceStatus.PENDING,
-                currency=spec.currency.code,
-                exchange_rate=spec.currency.exchange_rate,
-                subtotal=sum((line.amount for line in lines), Decimal(0)),
-                tax_amount=sum((line.tax_amount for line in lines), Decimal(0)),
-                total_amount=total,
-                reverse_charge=treatment.reverse_charge,
-                payment_method=method.code if method else None,
-                payment_method_name=method.name if method else None,
+                currency=spec.currency,
+                lines=lines,
+                total=total,
+                treatment=treatment,
+                payment_method=spec.payment_method,
                 subscription_id=spec.subscription_id,
                 tarif_plan_id=spec.tarif_plan_id,
                 period_start=spec.period_start,
                 period_end=spec.period_end,
-                billing_address=buyer,
+                buyer=buyer,
                 seller=seller,
-                invoiced_at=now,
+                now=now,
                 due_date=spec.due_date or now + terms,
             )
             for line in lines:
@@ -212,19 +202,13 @@ def invoices_issue_bulk(
             invoices.append(invoice)
             entries.append(
                 audit_entry_build(
-                    action="invoice.issued",
-                    object_type="invoice",
-                    object_id=invoice.pk,
-                    subject_user_id=spec.user.pk,
-                    summary=_issued_summary(invoice, spec.user.email),
-                    actor=spec.actor,
-                    actor_type=spec.actor_type,
-                    actor_label=spec.actor_label,
-                    after={
-                        "status": invoice.status,
-                        "total_amount": str(total),
-                        "currency": invoice.currency,
-                    },
+                    **issued_audit(
+                        invoice,
+                        user=spec.user,
+                        actor=spec.actor,
+                        actor_type=spec.actor_type,
+                        actor_label=spec.actor_label,
+                    )
                 )
             )
         rows_insert(Invoice, invoices)

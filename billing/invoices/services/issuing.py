@@ -143,6 +143,73 @@ def build_lines(
     return lines
 
 
+def pending_invoice(
+    *,
+    number: str,
+    invoice_type: str,
+    user,
+    currency: Currency,
+    lines: list[InvoiceLine],
+    total: Decimal,
+    treatment: TaxTreatment,
+    payment_method: PaymentMethod | None,
+    subscription_id,
+    tarif_plan_id,
+    period_start: datetime.datetime | None,
+    period_end: datetime.datetime | None,
+    buyer: dict,
+    seller: dict,
+    now: datetime.datetime,
+    due_date: datetime.datetime,
+) -> Invoice:
+    """The unsaved PENDING invoice over ``lines`` (subtotal and tax summed from them), with the
+    currency's rate, the payment method's code and name and the buyer and seller snapshots."""
+    return Invoice(
+        invoice_number=number,
+        invoice_type=invoice_type,
+        user=user,
+        status=InvoiceStatus.PENDING,
+        currency=currency.code,
+        exchange_rate=currency.exchange_rate,
+        subtotal=sum((line.amount for line in lines), Decimal(0)),
+        tax_amount=sum((line.tax_amount for line in lines), Decimal(0)),
+        total_amount=total,
+        reverse_charge=treatment.reverse_charge,
+        payment_method=payment_method.code if payment_method else None,
+        payment_method_name=payment_method.name if payment_method else None,
+        subscription_id=subscription_id,
+        tarif_plan_id=tarif_plan_id,
+        period_start=period_start,
+        period_end=period_end,
+        billing_address=buyer,
+        seller=seller,
+        invoiced_at=now,
+        due_date=due_date,
+    )
+
+
+def issued_audit(invoice: Invoice, *, user, actor, actor_type, actor_label) -> dict:
+    """The audit entry of an issued invoice, as keywords of ``audit_record``."""
+    return {
+        "action": "invoice.issued",
+        "object_type": "invoice",
+        "object_id": invoice.pk,
+        "subject_user_id": user.pk,
+        "summary": (
+            f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {user.email}: "
+            f"{invoice.total_amount} {invoice.currency}"
+        ),
+        "actor": actor,
+        "actor_type": actor_type,
+        "actor_label": actor_label,
+        "after": {
+            "status": invoice.status,
+            "total_amount": str(invoice.total_amount),
+            "currency": invoice.currency,
+        },
+    }
+
+
 def invoice_issue(
     *,
     user,
@@ -169,50 +236,37 @@ def invoice_issue(
     with transaction.atomic():
         treatment = treatment or treatment_for(user, on=now.date())
         lines = build_lines(drafts, treatment=treatment, places=currency.decimal_places)
-        subtotal = sum((line.amount for line in lines), Decimal(0))
-        tax_total = sum((line.tax_amount for line in lines), Decimal(0))
         total = sum((line.gross_amount for line in lines), Decimal(0))
         if total < 0:
             raise ValueError("An invoice total cannot be negative")
         settings = platform_settings_get()
-        invoice = Invoice.objects.create(
-            invoice_number=number_allocate(series=INVOICE_SERIES, year=now.year),
+        number = number_allocate(series=INVOICE_SERIES, year=now.year)
+        invoice = pending_invoice(
+            number=number,
             invoice_type=invoice_type,
             user=user,
-            status=InvoiceStatus.PENDING,
-            currency=currency.code,
-            exchange_rate=currency.exchange_rate,
-            subtotal=subtotal,
-            tax_amount=tax_total,
-            total_amount=total,
-            reverse_charge=treatment.reverse_charge,
-            payment_method=payment_method.code if payment_method else None,
-            payment_method_name=payment_method.name if payment_method else None,
+            currency=currency,
+            lines=lines,
+            total=total,
+            treatment=treatment,
+            payment_method=payment_method,
             subscription_id=subscription_id,
             tarif_plan_id=tarif_plan_id,
             period_start=period_start,
             period_end=period_end,
-            billing_address=buyer_snapshot(user),
+            buyer=buyer_snapshot(user),
             seller=seller_snapshot(),
-            invoiced_at=now,
+            now=now,
             due_date=due_date or now + datetime.timedelta(days=settings.payment_terms_days),
         )
+        invoice.save(force_insert=True)
         for line in lines:
             line.invoice = invoice
         InvoiceLine.objects.bulk_create(lines)
         audit_record(
-            action="invoice.issued",
-            object_type="invoice",
-            object_id=invoice.pk,
-            subject_user_id=user.pk,
-            summary=(
-                f"Invoice {invoice.invoice_number} ({invoice_type}) issued to {user.email}: "
-                f"{total} {currency.code}"
-            ),
-            actor=actor,
-            actor_type=actor_type,
-            actor_label=actor_label,
-            after={"status": invoice.status, "total_amount": str(total), "currency": currency.code},
+            **issued_audit(
+                invoice, user=user, actor=actor, actor_type=actor_type, actor_label=actor_label
+            )
         )
         transaction.on_commit(lambda: invoice_issued.send_robust(sender=Invoice, invoice=invoice))
     invoice._prefetched_objects_cache = {}

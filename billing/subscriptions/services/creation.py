@@ -18,6 +18,26 @@ from billing.subscriptions.models import (
 from billing.subscriptions.services.common import iso
 
 
+def subscription_trial_open(*, user, plan, payment_method: str | None, now) -> Subscription:
+    """A TRIALING subscription from ``now`` for the plan's trial days; marks the user's one
+    trial as used."""
+    trial_end = now + datetime.timedelta(days=plan.trial_days)
+    subscription = Subscription.objects.create(
+        user=user,
+        plan=plan,
+        status=SubscriptionStatus.TRIALING,
+        payment_method=payment_method,
+        started_at=now,
+        current_period_start=now,
+        trial_end_at=trial_end,
+        expires_at=trial_end,
+    )
+    if not user.has_used_trial:
+        user.has_used_trial = True
+        user.save(update_fields=["has_used_trial"])
+    return subscription
+
+
 def subscription_create(
     *,
     user,
@@ -32,20 +52,10 @@ def subscription_create(
     # No savepoint inside a caller's transaction: a failure here aborts the whole use case.
     with transaction.atomic(savepoint=False):
         if trial:
-            trial_end = now + datetime.timedelta(days=plan.trial_days)
-            subscription = Subscription.objects.create(
-                user=user,
-                plan=plan,
-                status=SubscriptionStatus.TRIALING,
-                payment_method=payment_method,
-                started_at=now,
-                current_period_start=now,
-                trial_end_at=trial_end,
-                expires_at=trial_end,
+            subscription = subscription_trial_open(
+                user=user, plan=plan, payment_method=payment_method, now=now
             )
-            if not user.has_used_trial:
-                user.has_used_trial = True
-                user.save(update_fields=["has_used_trial"])
+            trial_end = subscription.trial_end_at
             summary = f"Trial of {plan.name} started for {user.email}, ends {trial_end:%Y-%m-%d}"
         else:
             subscription = Subscription.objects.create(

@@ -32,6 +32,7 @@ from billing.catalog.models import PaymentMethod, Plan
 from billing.catalog.services.payment_methods import (
     amount_in_default_currency,
     payment_method_accepts,
+    payment_method_chosen,
     payment_method_is_available,
 )
 from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceType
@@ -57,7 +58,7 @@ from billing.subscriptions.services.proration import (
     unavailable,
 )
 from platform_settings.selectors import platform_settings_get
-from vbwd.exceptions import BusinessRuleError, ValidationFailed
+from vbwd.exceptions import BusinessRuleError
 
 __all__ = [
     "MESSAGE_DOWNGRADE_CLEARED",
@@ -119,15 +120,7 @@ def _payment_method(code, *, subscription: Subscription, proration: Proration):
     if proration.amount_due == 0:
         return None
     if code not in (None, ""):
-        method = (
-            PaymentMethod.objects.filter(code=code.strip()).first()
-            if isinstance(code, str)
-            else None
-        )
-        if method is None:
-            raise ValidationFailed(
-                f"Payment method '{code}' not found", field="payment_method_code"
-            )
+        method = payment_method_chosen(code)
     else:
         method = None
         if subscription.payment_method:

@@ -25,8 +25,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from billing.catalog.models import BillingPeriod, Category, Currency, Plan
+from billing.catalog.models import Category, Currency, Plan
 from billing.catalog.periods import period_end as compute_period_end
+from billing.catalog.periods import period_label
 from billing.invoices.models import LineType
 from billing.invoices.services import LineDraft, build_lines
 from billing.invoices.services.issuing import treatment_for
@@ -46,15 +47,6 @@ PREVIEW, UPGRADE, DOWNGRADE = "preview", "upgrade", "downgrade"
 SECONDS_PER_MINUTE = 60
 SECONDS_PER_HOUR = 3600
 SECONDS_PER_DAY = 86400
-
-PERIOD_LABELS = {
-    BillingPeriod.DAILY: "daily",
-    BillingPeriod.WEEKLY: "weekly",
-    BillingPeriod.MONTHLY: "monthly",
-    BillingPeriod.QUARTERLY: "quarterly",
-    BillingPeriod.YEARLY: "yearly",
-    BillingPeriod.ONE_TIME: "one-time",
-}
 
 
 @dataclass(frozen=True)
@@ -103,10 +95,6 @@ class Proration:
 
 
 # --- checks and computation ---------------------------------------------------------------------
-
-
-def _period_label(billing_period: str) -> str:
-    return PERIOD_LABELS.get(billing_period, billing_period.lower())
 
 
 def duration_text(seconds: int) -> str:
@@ -221,7 +209,7 @@ def _compute(
     credit = round_money(current_price * remaining_seconds / period_seconds, places)
     credit_applied = min(credit, new_catalog_price)
 
-    label = _period_label(new_plan.billing_period)
+    label = period_label(new_plan.billing_period)
     drafts = [
         LineDraft(
             type=LineType.SUBSCRIPTION,

@@ -17,13 +17,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_record
-from billing.catalog.models import BillingPeriod, Currency, PaymentMethod, Plan
-from billing.catalog.periods import add_months, period_end
-from billing.catalog.services.payment_methods import payment_method_is_available
+from billing.catalog.models import Currency, PaymentMethod, Plan
+from billing.catalog.periods import add_months, period_end, period_label
+from billing.catalog.services.payment_methods import (
+    payment_method_chosen,
+    payment_method_is_available,
+)
 from billing.invoices.models import Invoice, InvoiceType, LineType
 from billing.invoices.services import LineDraft, invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from billing.subscriptions.services.common import exclusive_refusal, state_of
+from billing.subscriptions.services.creation import subscription_trial_open
 from billing.subscriptions.signals import subscription_activated
 from tokens.models import TokenTransactionType
 from tokens.services.ledger import tokens_credit
@@ -32,14 +36,6 @@ from vbwd.exceptions import BusinessRuleError, ValidationFailed
 S = SubscriptionStatus
 
 MAX_BILLING_PERIOD_MONTHS = 1200
-PERIOD_LABELS = {
-    BillingPeriod.DAILY: "daily",
-    BillingPeriod.WEEKLY: "weekly",
-    BillingPeriod.MONTHLY: "monthly",
-    BillingPeriod.QUARTERLY: "quarterly",
-    BillingPeriod.YEARLY: "yearly",
-    BillingPeriod.ONE_TIME: "one-time",
-}
 
 
 def _payment_method(code) -> PaymentMethod:
@@ -49,15 +45,7 @@ def _payment_method(code) -> PaymentMethod:
         if method is None:
             raise BusinessRuleError("No payment method is available", code="item_unavailable")
     else:
-        method = (
-            PaymentMethod.objects.filter(code=code.strip()).first()
-            if isinstance(code, str)
-            else None
-        )
-        if method is None:
-            raise ValidationFailed(
-                f"Payment method '{code}' not found", field="payment_method_code"
-            )
+        method = payment_method_chosen(code)
     if not payment_method_is_available(method):
         raise BusinessRuleError(
             f"Payment method '{method.name}' is currently unavailable", code="item_unavailable"
@@ -143,19 +131,10 @@ def _create_with_invoice(*, user, plan, status, payment_method_code, actor, now,
     exclusive_refusal(user=user, plan=plan, subject="The user")
     trial_end = None
     if status == S.TRIALING:
-        trial_end = now + datetime.timedelta(days=plan.trial_days)
-        subscription = Subscription.objects.create(
-            user=user,
-            plan=plan,
-            status=S.TRIALING,
-            payment_method=method.code,
-            started_at=now,
-            current_period_start=now,
-            trial_end_at=trial_end,
-            expires_at=trial_end,
+        subscription = subscription_trial_open(
+            user=user, plan=plan, payment_method=method.code, now=now
         )
-        user.has_used_trial = True
-        user.save(update_fields=["has_used_trial"])
+        trial_end = subscription.trial_end_at
         summary = f"Trial of {plan.name} started for {user.email} by staff"
     else:
         subscription = Subscription.objects.create(
@@ -172,7 +151,7 @@ def _create_with_invoice(*, user, plan, status, payment_method_code, actor, now,
         after={**state_of(subscription), "plan_id": str(plan.pk)},
         reason=reason,
     )
-    label = PERIOD_LABELS.get(plan.billing_period, plan.billing_period.lower())
+    label = period_label(plan.billing_period)
     draft = LineDraft(
         type=LineType.SUBSCRIPTION,
         description=f"{plan.name} ({label})",

@@ -16,7 +16,7 @@ from billing.catalog.services.payment_methods.rules import (
     locale_chain,
     payment_method_is_available,
 )
-from vbwd.exceptions import NotFound
+from vbwd.exceptions import NotFound, ValidationFailed
 
 
 def payment_methods_all() -> list[PaymentMethod]:
@@ -34,6 +34,17 @@ def payment_method_by_code(code: str) -> PaymentMethod:
     method = PaymentMethod.objects.filter(code=code).first()
     if method is None:
         raise NotFound(NOT_FOUND)
+    return method
+
+
+def payment_method_chosen(code) -> PaymentMethod:
+    """The method an order names by ``code`` (a string, trimmed); ValidationFailed on
+    ``payment_method_code`` when no method has that code or ``code`` is not a string."""
+    method = (
+        PaymentMethod.objects.filter(code=code.strip()).first() if isinstance(code, str) else None
+    )
+    if method is None:
+        raise ValidationFailed(f"Payment method '{code}' not found", field="payment_method_code")
     return method
 
 

@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from audit.models import ActorType
 from billing.catalog.models import BillingPeriod, Currency, PaymentMethod, Plan
-from billing.catalog.periods import period_end
+from billing.catalog.periods import period_end, period_label
 from billing.catalog.pricing import convert
 from billing.catalog.selectors import currencies_by_code
 from billing.catalog.services.payment_methods import payment_method_is_available
@@ -60,14 +60,6 @@ JOB_NAME = "renewals_issue_due"
 EXPLICIT_LABEL = "renewal_invoice_issue"
 DEFAULT_BATCH_SIZE = 500
 
-PERIOD_LABELS = {
-    BillingPeriod.DAILY: "daily",
-    BillingPeriod.WEEKLY: "weekly",
-    BillingPeriod.MONTHLY: "monthly",
-    BillingPeriod.QUARTERLY: "quarterly",
-    BillingPeriod.YEARLY: "yearly",
-    BillingPeriod.ONE_TIME: "one-time",
-}
 RELATED = ("user", "user__details", "plan", "pending_plan")
 # What issuing reads of a subscription row and its related rows (the job loads only these).
 _PLAN_FIELDS = ("name", "price", "currency", "billing_period")
@@ -182,7 +174,7 @@ def _addon_draft(item: AddOnSubscription, catalog: _Catalog, currency: Currency)
     start = item.expires_at
     anchor = item.starts_at.day if item.starts_at else None
     end = period_end(start, addon.billing_period, anchor_day=anchor)
-    label = PERIOD_LABELS.get(addon.billing_period, addon.billing_period.lower())
+    label = period_label(addon.billing_period)
     return LineDraft(
         type=LineType.ADD_ON,
         description=f"{addon.name} ({label}) {_span(start, end)}",
@@ -204,7 +196,7 @@ def _renewal_spec(
     plan: Plan = subscription.pending_plan or subscription.plan
     currency = catalog.currencies[plan.currency]
     start, end = renewal_period(subscription)
-    label = PERIOD_LABELS.get(plan.billing_period, plan.billing_period.lower())
+    label = period_label(plan.billing_period)
     drafts = [
         LineDraft(
             type=LineType.SUBSCRIPTION,
