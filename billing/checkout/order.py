@@ -11,18 +11,18 @@ from decimal import Decimal
 
 from billing.catalog.models import (
     AddOn,
-    BillingPeriod,
     Currency,
     FeeChargedTo,
     FeeType,
     PaymentMethod,
     Plan,
 )
-from billing.catalog.periods import period_end
+from billing.catalog.periods import period_end, period_label
 from billing.catalog.pricing import HUNDRED, convert
 from billing.catalog.selectors import currencies_by_code, default_currency
 from billing.catalog.services.payment_methods import (
     payment_method_accepts,
+    payment_method_chosen,
     payment_method_is_available,
 )
 from billing.invoices.models import LineType
@@ -40,16 +40,6 @@ NO_ITEMS = "At least one item required (plan_id, token_bundle_ids, or add_on_ids
 MAX_BUNDLE_ENTRIES = 50
 ITEM_UNAVAILABLE = "item_unavailable"
 EXCLUSIVE_CATEGORY = "exclusive_category"
-
-
-PERIOD_LABELS = {
-    BillingPeriod.DAILY: "daily",
-    BillingPeriod.WEEKLY: "weekly",
-    BillingPeriod.MONTHLY: "monthly",
-    BillingPeriod.QUARTERLY: "quarterly",
-    BillingPeriod.YEARLY: "yearly",
-    BillingPeriod.ONE_TIME: "one-time",
-}
 
 
 @dataclass
@@ -161,12 +151,8 @@ def _converted(price: Decimal, code: str, order_currency: Currency, currencies) 
     )
 
 
-def _period_label(billing_period: str) -> str:
-    return PERIOD_LABELS.get(billing_period, billing_period.lower())
-
-
 def _plan_description(plan: Plan) -> str:
-    return f"{plan.name} ({_period_label(plan.billing_period)})"
+    return f"{plan.name} ({period_label(plan.billing_period)})"
 
 
 def fee_amount(
@@ -241,7 +227,7 @@ def drafts_of(
         drafts.append(
             LineDraft(
                 type=LineType.ADD_ON,
-                description=f"{addon.name} ({_period_label(addon.billing_period)})",
+                description=f"{addon.name} ({period_label(addon.billing_period)})",
                 unit_price=price,
                 item_id=addon_items[index].pk if addon_items else None,
                 catalog_item_id=addon.pk,
@@ -279,15 +265,7 @@ def _payment_method(code, *, order: _Order, user, default: Currency) -> None:
         if method is None:
             raise _unavailable("No payment method is available for this order")
     else:
-        method = (
-            PaymentMethod.objects.filter(code=code.strip()).first()
-            if isinstance(code, str)
-            else None
-        )
-        if method is None:
-            raise ValidationFailed(
-                f"Payment method '{code}' not found", field="payment_method_code"
-            )
+        method = payment_method_chosen(code)
     order.method = method
     order.fee = fee_amount(method, net_total=net, currency=order.currency, default=default)
     if order.fee is not None:
