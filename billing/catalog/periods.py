@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+from decimal import Decimal
 
 from billing.catalog.models import BillingPeriod
 
@@ -17,6 +18,22 @@ LABELS = {
     BillingPeriod.YEARLY: "yearly",
     BillingPeriod.ONE_TIME: "one-time",
 }
+
+# How many of a period's prices make one month's: DAILY x 365/12, WEEKLY x 52/12, QUARTERLY / 3,
+# YEARLY / 12, as (numerator, denominator) so prices compare exactly.
+PER_MONTH = {
+    BillingPeriod.DAILY: (365, 12),
+    BillingPeriod.WEEKLY: (52, 12),
+    BillingPeriod.MONTHLY: (1, 1),
+    BillingPeriod.QUARTERLY: (1, 3),
+    BillingPeriod.YEARLY: (1, 12),
+}
+
+
+def monthly_price(price: Decimal, billing_period: str) -> Decimal:
+    """``price`` of one ``billing_period`` normalised to a month (a recurring period only)."""
+    numerator, denominator = PER_MONTH[billing_period]
+    return Decimal(price) * numerator / denominator
 
 
 def add_months(moment: datetime.datetime, months: int, *, anchor_day: int | None = None):

@@ -35,6 +35,7 @@ from billing.subscriptions.models import (
 )
 from billing.subscriptions.services.cancellation import subscription_end_now
 from billing.subscriptions.services.common import iso
+from billing.subscriptions.services.proration import plan_change_tokens, plan_tokens
 from billing.subscriptions.signals import (
     subscription_activated,
     subscription_cancelled,
@@ -97,9 +98,13 @@ def void_open_invoices(subscription_ids, context, *, reason: str, invoice_types=
         )
 
 
-def plan_tokens_grant(*, subscription: Subscription, line: InvoiceLine) -> int:
-    """The plan's ``default_tokens`` for the paid period, once per invoice line."""
-    tokens = int((subscription.plan.features or {}).get("default_tokens") or 0)
+def plan_tokens_grant(
+    *, subscription: Subscription, line: InvoiceLine, tokens: int | None = None
+) -> int:
+    """The plan's ``default_tokens`` for the paid period (or ``tokens`` when given), once per
+    invoice line."""
+    if tokens is None:
+        tokens = plan_tokens(subscription.plan)
     if tokens > 0:
         tokens_credit(
             user=subscription.user,
@@ -190,6 +195,23 @@ def _start_period(subscription: Subscription, *, plan: Plan, start, kind: str, i
     subscription.save(update_fields=ACTIVATED_FIELDS)
 
 
+def _plan_change_tokens(subscription: Subscription, line, plan: Plan, invoice: Invoice) -> int:
+    """The plan change's token grant, prorated on the current period as the invoice's credit
+    was: the unused time runs from when the change was priced (the new plan's line starts then;
+    else the invoice's date) to the current period's end. Read before the new period replaces
+    the current one."""
+    start, end = subscription.current_period_start, subscription.expires_at
+    if start is None or end is None or end <= start:
+        return plan_tokens(plan)
+    priced_at = line.period_start or invoice.invoiced_at
+    return plan_change_tokens(
+        current=subscription.plan,
+        new=plan,
+        remaining_seconds=int((end - priced_at).total_seconds()),
+        period_seconds=int((end - start).total_seconds()),
+    )
+
+
 def subscription_activate_paid(*, line, context) -> None:
     """The invoice carrying ``line`` was paid: the subscription starts, renews or changes plan
     (see the module notes), grants the plan's tokens, ends what shares an exclusive category;
@@ -209,8 +231,11 @@ def subscription_activate_paid(*, line, context) -> None:
     }
     old_plan = subscription.plan
     plan = _line_plan(line, subscription) or old_plan
+    tokens = (
+        _plan_change_tokens(subscription, line, plan, invoice) if kind == PLAN_CHANGED else None
+    )
     _start_period(subscription, plan=plan, start=start, kind=kind, invoice=invoice, now=context.now)
-    tokens = plan_tokens_grant(subscription=subscription, line=line)
+    tokens = plan_tokens_grant(subscription=subscription, line=line, tokens=tokens)
     audit_line_change(
         subscription,
         f"subscription.{kind}",

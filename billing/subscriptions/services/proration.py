@@ -11,6 +11,11 @@ refusals are reported, and the lines an upgrade would be invoiced with now.
   invoice, so the preview equals the invoice to the cent and the total is never negative.
 - A PRORATION line is only added when ``credit_applied`` is above zero; it carries the unused part
   of the current period (now → period end) as its service period.
+- An upgrade (and its preview) must not lower the price: the target's price normalised to a month
+  is at least the current plan's, else it is refused and goes through the scheduled downgrade.
+- Plan tokens follow the money: the new plan's ``default_tokens`` are granted less the unused
+  share of the current plan's, prorated like the credit (``plan_change_tokens``), never below 0,
+  so switching back and forth between plans never creates tokens.
 - Exclusive categories: the target is refused when another of the user's subscriptions in
   TRIALING, ACTIVE, PAST_DUE or PAUSED holds a plan of an exclusive category of the target (the
   subscription being changed does not count).
@@ -21,13 +26,13 @@ from __future__ import annotations
 import datetime
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils import timezone
 
 from billing.catalog.models import Category, Currency, Plan
+from billing.catalog.periods import monthly_price, period_label
 from billing.catalog.periods import period_end as compute_period_end
-from billing.catalog.periods import period_label
 from billing.invoices.models import LineType
 from billing.invoices.services import LineDraft, build_lines
 from billing.invoices.services.issuing import treatment_for
@@ -92,6 +97,7 @@ class Proration:
     treatment: TaxTreatment
     places: int
     computed_at: datetime.datetime
+    tokens_granted: int  # plan tokens the change grants when paid (``plan_change_tokens``)
 
 
 # --- checks and computation ---------------------------------------------------------------------
@@ -111,6 +117,23 @@ def duration_text(seconds: int) -> str:
     if hours:
         parts.append(f"{hours} h")
     return " ".join(parts)
+
+
+def plan_tokens(plan: Plan) -> int:
+    """The plan's ``default_tokens`` feature (0 when absent)."""
+    return int((plan.features or {}).get("default_tokens") or 0)
+
+
+def plan_change_tokens(
+    *, current: Plan, new: Plan, remaining_seconds: int, period_seconds: int
+) -> int:
+    """Tokens a change from ``current`` to ``new`` grants: the new plan's tokens less the unused
+    share of the current period's (``remaining / period``, rounded half up), never below 0."""
+    unused = Decimal(0)
+    if period_seconds > 0:
+        share = Decimal(min(max(remaining_seconds, 0), period_seconds)) / period_seconds
+        unused = (plan_tokens(current) * share).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return max(plan_tokens(new) - int(unused), 0)
 
 
 def unavailable(message: str) -> BusinessRuleError:
@@ -172,6 +195,12 @@ def checked_target(subscription: Subscription, plan_id, *, action: str) -> Plan:
         )
     if target.currency != current.currency:
         raise BusinessRuleError(f"The new plan must use the same currency ({current.currency})")
+    if action != DOWNGRADE and monthly_price(target.price, target.billing_period) < monthly_price(
+        current.price, current.billing_period
+    ):
+        raise BusinessRuleError(
+            f"Plan {target.name} costs less than your current plan; downgrade instead"
+        )
     category = _exclusive_category_held_elsewhere(subscription, target)
     if category is not None:
         raise BusinessRuleError(
@@ -278,6 +307,12 @@ def _compute(
         treatment=treatment,
         places=places,
         computed_at=now,
+        tokens_granted=plan_change_tokens(
+            current=current,
+            new=new_plan,
+            remaining_seconds=remaining_seconds,
+            period_seconds=period_seconds,
+        ),
     )
 
 

@@ -22,6 +22,8 @@ from billing.subscriptions.models import Subscription
 from billing.subscriptions.tests.factories import SubscriptionFactory
 from conftest import bearer
 from platform_settings.selectors import platform_settings_get
+from tokens.models import TokenTransactionType
+from tokens.services.ledger import balance_of, tokens_credit
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +32,7 @@ UTC = datetime.UTC
 PRORATION_KEYS = [
     "subscription_id", "current_plan", "new_plan", "currency", "period_start", "period_end",
     "period_seconds", "remaining_seconds", "days_remaining", "credit", "credit_applied",
-    "new_price", "subtotal", "tax_amount", "amount_due", "lines",
+    "new_price", "subtotal", "tax_amount", "amount_due", "lines", "tokens_granted",
 ]  # fmt: skip
 LINE_KEYS = [
     "type", "description", "explanation", "quantity", "unit_price", "amount", "tax_rate",
@@ -179,6 +181,8 @@ def test_the_preview_answers_the_proration_shape_with_exact_numbers(client, sub,
                 "period_end": "2026-05-01T00:00:00Z",
             },
         ],
+        # Pro's 500 tokens less the unused third of Basic's 100: 500 - round(33.33) = 467.
+        "tokens_granted": 467,
     }
     assert all(list(line) == LINE_KEYS for line in proration["lines"])
     assert Invoice.objects.count() == 0
@@ -323,20 +327,88 @@ def test_an_upgrade_returns_the_pending_invoice_and_the_unchanged_subscription(
 
 
 def test_a_zero_upgrade_switches_at_once(client, customer, sub, main):
-    lite = plan(main, "Lite", "2.00", features={"default_tokens": 20})
+    # At the start of the period the whole price of Basic is unused: it pays its twin in full.
+    twin = plan(main, "Basic Twin", "9.99", features={"default_tokens": 100})
 
-    with time_machine.travel(APRIL_21, tick=False):
-        response = post(client, url(sub.pk, "upgrade"), {"plan_id": str(lite.pk)})
+    with time_machine.travel(at(2026, 4, 1), tick=False):
+        response = post(client, url(sub.pk, "upgrade"), {"plan_id": str(twin.pk)})
 
     assert response.status_code == 200
     body = response.json()
     assert body["message"] == "Subscription upgraded successfully."
     assert (body["invoice"]["status"], body["invoice"]["payment_ref"]) == ("PAID", "zero-price")
+    assert (body["proration"]["amount_due"], body["proration"]["tokens_granted"]) == ("0.00", 0)
     subscription = body["subscription"]
-    assert (subscription["tarif_plan_id"], subscription["open_invoice_id"]) == (str(lite.pk), None)
+    assert (subscription["tarif_plan_id"], subscription["open_invoice_id"]) == (str(twin.pk), None)
     assert (subscription["current_period_start"], subscription["expires_at"]) == (
-        "2026-04-21T00:00:00Z", "2026-05-21T00:00:00Z",
+        "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z",
     )  # fmt: skip
+    assert balance_of(customer) == 0
+
+
+def test_alternating_upgrades_between_equal_plans_never_create_tokens(
+    client, customer, sub, basic, main
+):
+    twin = plan(main, "Basic Twin", "9.99", features={"default_tokens": 100})
+    tokens_credit(
+        user=customer,
+        amount=100,
+        transaction_type=TokenTransactionType.SUBSCRIPTION,
+        description="Basic: tokens for the period",
+        reference_type="subscription",
+        reference_id=sub.pk,
+        idempotency_key="first-period",
+    )
+
+    for step, target in enumerate([twin, basic] * 5):
+        # Each switch starts a new period at once, so the next one finds it all unused.
+        with time_machine.travel(at(2026, 4, 1, 0, step), tick=False):
+            response = post(client, url(sub.pk, "upgrade"), {"plan_id": str(target.pk)})
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        assert (body["invoice"]["status"], body["invoice"]["total_amount"]) == ("PAID", "0.00")
+        assert body["proration"]["tokens_granted"] == 0
+        assert balance_of(customer) == 100
+
+    sub.refresh_from_db()
+    assert sub.plan_id == basic.pk
+    assert Invoice.objects.filter(invoice_type=InvoiceType.PLAN_CHANGE).count() == 10
+
+
+@pytest.mark.parametrize(("name", "price", "period"), [
+    ("Lite", "2.00", BillingPeriod.MONTHLY),
+    ("Free", "0.00", BillingPeriod.MONTHLY),
+    ("Basic Weekly", "2.29", BillingPeriod.WEEKLY),  # 2.29 x 52 / 12 = 9.92 a month
+    ("Basic Yearly", "119.00", BillingPeriod.YEARLY),  # 9.92 a month
+])  # fmt: skip
+def test_a_cheaper_target_is_refused_for_upgrade_and_preview(
+    client, sub, main, name, price, period
+):
+    cheaper = plan(main, name, price, billing_period=period)
+    message = f"Plan {name} costs less than your current plan; downgrade instead"
+
+    with time_machine.travel(APRIL_21, tick=False):
+        upgrade = post(client, url(sub.pk, "upgrade"), {"plan_id": str(cheaper.pk)})
+        shown = get(client, url(sub.pk, "proration"), {"new_plan_id": str(cheaper.pk)})
+        downgrade = post(client, url(sub.pk, "downgrade"), {"plan_id": str(cheaper.pk)})
+
+    for response in (upgrade, shown):
+        assert response.status_code == 400
+        assert (response.json()["error"], response.json()["code"]) == (message, "business_rule")
+    assert downgrade.status_code == 200
+    assert Invoice.objects.count() == 0
+    sub.refresh_from_db()
+    assert (sub.plan_id, sub.pending_plan_id) != (cheaper.pk, None)
+
+
+def test_a_target_of_the_same_monthly_price_in_another_period_is_an_upgrade(client, sub, main):
+    quarterly = plan(main, "Basic Quarterly", "29.97", billing_period=BillingPeriod.QUARTERLY)
+
+    with time_machine.travel(APRIL_21, tick=False):
+        response = get(client, url(sub.pk, "proration"), {"new_plan_id": str(quarterly.pk)})
+
+    assert response.status_code == 200
+    assert response.json()["proration"]["new_price"] == "29.97"
 
 
 @pytest.mark.parametrize(

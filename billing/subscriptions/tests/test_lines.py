@@ -152,7 +152,8 @@ def test_a_paid_plan_change_starts_a_new_period_and_voids_the_open_renewal():
     assert sub.plan_id == pro.pk
     assert (sub.current_period_start, sub.expires_at) == (at(2027, 4, 21, 12), at(2028, 4, 21, 12))
     assert open_renewal.status == InvoiceStatus.CANCELLED
-    assert balance_of(customer) == 600
+    # 100 for the first period, then Pro's 500 less Basic's unused 9.5 of 30 days (32 tokens).
+    assert balance_of(customer) == 568
     assert (
         AuditEntry.objects.filter(action="subscription.plan_changed", object_id=str(sub.pk)).count()
         == 1

@@ -38,6 +38,7 @@ from billing.subscriptions.services.plan_change import (
     subscription_downgrade,
     subscription_upgrade,
 )
+from billing.subscriptions.services.proration import plan_change_tokens
 from billing.subscriptions.tests.factories import SubscriptionFactory
 from tests.support.race import run_together
 from tokens.services.ledger import balance_of
@@ -249,7 +250,8 @@ def test_paying_the_upgrade_switches_the_plan_from_the_payment_time_and_grants_t
         pro.pk, SubscriptionStatus.ACTIVE, None,
     )  # fmt: skip
     assert (sub.current_period_start, sub.expires_at) == (paid_at, at(2026, 5, 23, 10, 30))
-    assert balance_of(customer) == 500
+    # Priced on April 21 with 10 of Basic's 30 days unused: 500 - round(100 x 10 / 30) = 467.
+    assert balance_of(customer) == 467
     invoice.refresh_from_db()
     assert (invoice.status, invoice.total_amount) == (InvoiceStatus.PAID, D("31.73"))
 
@@ -281,25 +283,25 @@ def test_monthly_to_yearly_starts_a_yearly_period(customer, basic, main):
     assert (sub.plan_id, sub.current_period_start, sub.expires_at) == (
         yearly.pk, at(2026, 4, 22, 8), at(2027, 4, 22, 8),
     )  # fmt: skip
-    assert balance_of(customer) == 6000
+    assert balance_of(customer) == 5967  # 6000 less Basic's unused 10 of 30 days (33 tokens)
 
 
 def test_a_target_the_credit_covers_is_upgraded_at_once(customer, basic, main):
     de_vat()
-    lite = plan("Lite", "2.00", features={"default_tokens": 20})
-    main.plans.add(lite)
+    twin = plan("Basic Twin", "9.99", features={"default_tokens": 150})
+    main.plans.add(twin)
     sub = active(customer, basic)
 
-    with time_machine.travel(APRIL_21, tick=False):
-        result = subscription_upgrade(subscription_id=sub.pk, actor=customer, plan_id=str(lite.pk))
+    with time_machine.travel(APRIL_1, tick=False):
+        result = subscription_upgrade(subscription_id=sub.pk, actor=customer, plan_id=str(twin.pk))
 
     assert result.message == MESSAGE_UPGRADED
-    assert (result.proration.credit, result.proration.credit_applied) == (D("3.33"), D("2.00"))
+    assert (result.proration.credit, result.proration.credit_applied) == (D("9.99"), D("9.99"))
     assert [line_values(line) for line in result.proration.lines] == [
-        (LineType.SUBSCRIPTION, "Lite (monthly)", 1, D("2.00"), D("2.00"), D("19.00"),
-         D("0.38"), D("2.38"), APRIL_21, at(2026, 5, 21)),
-        (LineType.PRORATION, "Credit for unused time on Basic", 1, D("-2.00"), D("-2.00"),
-         D("19.00"), D("-0.38"), D("-2.38"), APRIL_21, MAY_1),
+        (LineType.SUBSCRIPTION, "Basic Twin (monthly)", 1, D("9.99"), D("9.99"), D("19.00"),
+         D("1.90"), D("11.89"), APRIL_1, MAY_1),
+        (LineType.PRORATION, "Credit for unused time on Basic", 1, D("-9.99"), D("-9.99"),
+         D("19.00"), D("-1.90"), D("-11.89"), APRIL_1, MAY_1),
     ]  # fmt: skip
     invoice = result.invoice
     assert (invoice.status, invoice.total_amount, invoice.payment_ref) == (
@@ -308,26 +310,33 @@ def test_a_target_the_credit_covers_is_upgraded_at_once(customer, basic, main):
     assert invoice.payment_method is None
     sub.refresh_from_db()
     assert (sub.plan_id, sub.current_period_start, sub.expires_at) == (
-        lite.pk, APRIL_21, at(2026, 5, 21),
+        twin.pk, APRIL_1, MAY_1,
     )  # fmt: skip
-    assert result.subscription.plan_id == lite.pk
-    assert balance_of(customer) == 20
+    assert result.subscription.plan_id == twin.pk
+    # The twin's 150 tokens less all of Basic's 100, unused: only the difference is new.
+    assert result.proration.tokens_granted == 50
+    assert balance_of(customer) == 50
 
 
-def test_a_free_target_has_no_credit_line_and_is_upgraded_at_once(customer, basic, main):
-    free = plan("Free", "0.00")
-    main.plans.add(free)
-    sub = active(customer, basic)
-
-    with time_machine.travel(APRIL_21, tick=False):
-        result = subscription_upgrade(subscription_id=sub.pk, actor=customer, plan_id=str(free.pk))
-
-    assert result.message == MESSAGE_UPGRADED
-    assert (result.proration.credit, result.proration.credit_applied) == (D("3.33"), D("0.00"))
-    assert [line.type for line in result.invoice.lines.all()] == [LineType.SUBSCRIPTION]
-    assert result.invoice.status == InvoiceStatus.PAID
-    sub.refresh_from_db()
-    assert sub.plan_id == free.pk
+@pytest.mark.parametrize(("current", "new", "remaining", "period", "granted"), [
+    (100, 500, 10, 30, 467),  # 500 - round(33.33)
+    (100, 500, 0, 30, 500),  # nothing of the current period is left
+    (100, 500, 30, 30, 400),  # all of it is left
+    (100, 100, 30, 30, 0),  # an equal twin at the period's start
+    (500, 100, 15, 30, 0),  # never below 0
+    (3, 10, 1, 2, 8),  # 10 - round(1.5), half rounds up
+    (100, 500, 10, 0, 500),  # no period to prorate
+])  # fmt: skip
+def test_plan_change_tokens_are_prorated_like_the_credit(current, new, remaining, period, granted):
+    assert (
+        plan_change_tokens(
+            current=PlanFactory.build(features={"default_tokens": current}),
+            new=PlanFactory.build(features={"default_tokens": new}),
+            remaining_seconds=remaining,
+            period_seconds=period,
+        )
+        == granted
+    )
 
 
 def test_tax_inclusive_prices_prorate_on_the_catalog_price(customer, basic, pro):

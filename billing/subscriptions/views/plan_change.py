@@ -80,6 +80,10 @@ class ProrationSerializer(serializers.Serializer):
     tax_amount = serializers.CharField(help_text=MONEY)
     amount_due = serializers.CharField(help_text=f"{MONEY}; gross total, never negative")
     lines = ProrationLineSerializer(many=True)
+    tokens_granted = serializers.IntegerField(
+        help_text="plan tokens the change grants when paid: the new plan's default_tokens less "
+        "round(current plan's default_tokens × remaining ÷ period), never below 0"
+    )
 
 
 def _plan_ref(plan) -> dict:
@@ -129,6 +133,7 @@ def proration_data(proration: Proration) -> dict:
             }
             for line in proration.lines
         ],
+        "tokens_granted": proration.tokens_granted,
     }
 
 
