@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import pytest
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from rest_framework.test import APIClient
 
 from conftest import DEFAULT_PASSWORD, bearer
@@ -329,6 +333,73 @@ def test_body_over_one_mib_under_auth_is_413_with_success_false(api_client):
         "error": "Request body too large",
         "code": "payload_too_large",
     }
+
+
+class _CountingStream(io.BytesIO):
+    """The decoded chunked body a server hands over, counting the bytes the app reads."""
+
+    bytes_read = 0
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self.bytes_read += len(data)
+        return data
+
+
+def _chunked_post(path: str, body: bytes):
+    """POSTs ``body`` as a server passes on a chunked request (no Content-Length, the chunks
+    decoded) through the whole WSGI stack; returns (status, JSON answer, the input stream)."""
+    stream = _CountingStream(body)
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "testserver",
+        "REMOTE_ADDR": "127.0.0.1",
+        "CONTENT_TYPE": "application/json",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": stream,
+        "wsgi.input_terminated": True,
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+    }
+    status = []
+    # As Django's test client does: the request must not close the test's database connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        answer = b"".join(WSGIHandler()(environ, lambda line, headers: status.append(line)))
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return int(status[0].split()[0]), json.loads(answer), stream
+
+
+@pytest.mark.django_db
+def test_a_chunked_body_over_one_mib_is_413_without_being_read_whole():
+    body = _oversized_json_body() + b" " * (9 * ONE_MIB)  # 10 MiB
+
+    status, answer, stream = _chunked_post("/api/v1/auth/login", body)
+
+    assert status == 413
+    assert answer == {
+        "success": False,
+        "error": "Request body too large",
+        "code": "payload_too_large",
+    }
+    assert stream.bytes_read == ONE_MIB + 1
+
+
+@pytest.mark.django_db
+def test_a_chunked_body_within_the_limit_is_parsed_like_any_other(user):
+    body = json.dumps({"email": user.email, "password": "wrong-password"}).encode()
+
+    status, answer, stream = _chunked_post("/api/v1/auth/login", body)
+
+    assert (status, answer["code"]) == (401, "invalid_credentials")
+    assert stream.bytes_read == len(body)
 
 
 @pytest.mark.django_db

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.wsgi import LimitedStream
 
 from vbwd import request_context
 from vbwd.exceptions import json_error_response
@@ -32,17 +35,35 @@ class RequestIdMiddleware:
 
 
 class ApiRequestGuardMiddleware:
-    """Refuses API bodies over VBWD_MAX_BODY_BYTES with 413 before anything reads them."""
+    """Refuses API bodies over VBWD_MAX_BODY_BYTES with 413, whatever their framing.
+
+    A body with a Content-Length is refused on the header before anything reads it. A chunked
+    body (no Content-Length; the server decodes the chunks) is read here up to one byte over the
+    limit: over it, 413 without reading the rest; within it, the bytes read become the request's
+    body with their length, so the views parse a chunked body like any other."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                length = 0
-            if length > settings.VBWD_MAX_BODY_BYTES:
-                return json_error_response(request, RequestDataTooBig())
+        if request.path.startswith("/api/") and _too_big(request):
+            return json_error_response(request, RequestDataTooBig())
         return self.get_response(request)
+
+
+def _too_big(request) -> bool:
+    limit = settings.VBWD_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared:
+        try:
+            return int(declared) > limit
+        except ValueError:
+            return False
+    if "chunked" not in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return False
+    body = request.META["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        return True
+    request.META["CONTENT_LENGTH"] = str(len(body))
+    request._stream = LimitedStream(io.BytesIO(body), len(body))
+    return False
