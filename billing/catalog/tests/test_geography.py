@@ -459,6 +459,19 @@ def test_create_currency_defaults_to_rate_one(admin_client):
     )
 
 
+@pytest.mark.parametrize(("code", "places"), [("JPY", 0), ("kwd", 3), ("CHF", 2)])
+def test_a_new_currency_takes_its_iso_minor_unit_as_decimal_places(admin_client, code, places):
+    # Payment providers count amounts in the ISO minor unit: 999 JPY is sent as 999, not 99900.
+    body = send(
+        admin_client,
+        "post",
+        "/api/v1/admin/currencies",
+        {"code": code, "name": "N", "symbol": "N"},
+    ).json()["currency"]
+
+    assert (body["code"], body["decimal_places"]) == (code.upper(), places)
+
+
 def test_a_zero_decimal_currency_converts_to_whole_units(admin_client):
     response = send(
         admin_client,

@@ -22,8 +22,14 @@ RATE_QUANTUM = Decimal("0.000001")
 MAX_EXCHANGE_RATE = Decimal("999999999999.999999")
 MAX_DECIMAL_PLACES = 4
 CURRENCY_CODE = re.compile(r"^[A-Za-z]{3}$")
-# What a new currency gets for the fields its input leaves out.
-CURRENCY_DEFAULTS = {"decimal_places": 2, "exchange_rate": Decimal("1.000000"), "is_active": True}
+# What a new currency gets for the fields its input leaves out; its decimal places default to
+# its ISO 4217 minor unit (iso_decimal_places), which is also the unit payment providers count in.
+CURRENCY_DEFAULTS = {"exchange_rate": Decimal("1.000000"), "is_active": True}
+ZERO_DECIMAL_CODES = frozenset(
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "VND", "VUV",
+     "XAF", "XOF", "XPF"}
+)  # fmt: skip
+THREE_DECIMAL_CODES = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 
 DEFAULT_RATE_MESSAGE = "The exchange rate of the default currency is always 1"
 DEACTIVATE_DEFAULT_MESSAGE = "Cannot deactivate the default currency"
@@ -66,10 +72,23 @@ def check_currency_delete(currency: Currency) -> None:
         raise HasDependencies(CURRENCY_USED_MESSAGE)
 
 
+def iso_decimal_places(code: str) -> int:
+    """The ISO 4217 minor unit of ``code``: 0 (JPY), 3 (KWD) or 2 (every other code)."""
+    code = code.upper()
+    if code in ZERO_DECIMAL_CODES:
+        return 0
+    return 3 if code in THREE_DECIMAL_CODES else 2
+
+
 def currency_create(*, data: dict, actor) -> Currency:
     """Creates a non-default currency from validated input (the fields left out take
-    ``CURRENCY_DEFAULTS``); 409 when the code exists."""
-    cleaned = {**CURRENCY_DEFAULTS, **data}
+    ``CURRENCY_DEFAULTS``, and the decimal places the code's ISO minor unit); 409 when the code
+    exists."""
+    cleaned = {
+        **CURRENCY_DEFAULTS,
+        "decimal_places": iso_decimal_places(data["code"]),
+        **data,
+    }
     try:
         with transaction.atomic():
             if Currency.objects.filter(code=cleaned["code"]).exists():
