@@ -26,7 +26,7 @@ from audit.services import audit_record
 from billing.catalog.models import Category, Plan
 from billing.catalog.periods import period_end
 from billing.invoices import lines as registry
-from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceType
+from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceType, LineType
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
@@ -201,6 +201,14 @@ def _plan_change_tokens(subscription: Subscription, line, plan: Plan, invoice: I
     else the invoice's date) to the current period's end. Read before the new period replaces
     the current one."""
     start, end = subscription.current_period_start, subscription.expires_at
+    # The credit line (when the credit was above zero) keeps the period end it was priced on,
+    # even if staff moved the end since.
+    credited_until = (
+        InvoiceLine.objects.filter(invoice_id=invoice.pk, type=LineType.PRORATION)
+        .values_list("period_end", flat=True)
+        .first()
+    )
+    end = credited_until or end
     if start is None or end is None or end <= start:
         return plan_tokens(plan)
     priced_at = line.period_start or invoice.invoiced_at

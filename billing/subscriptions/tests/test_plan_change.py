@@ -256,6 +256,23 @@ def test_paying_the_upgrade_switches_the_plan_from_the_payment_time_and_grants_t
     assert (invoice.status, invoice.total_amount) == (InvoiceStatus.PAID, D("31.73"))
 
 
+def test_the_token_grant_keeps_the_period_the_upgrade_was_priced_on(customer, basic, pro):
+    de_vat()
+    sub = active(customer, basic)
+    with time_machine.travel(APRIL_21, tick=False):
+        invoice = subscription_upgrade(
+            subscription_id=sub.pk, actor=customer, plan_id=str(pro.pk)
+        ).invoice
+    # Staff move the end by ten days before the upgrade is paid.
+    Subscription.objects.filter(pk=sub.pk).update(expires_at=at(2026, 5, 11))
+
+    with time_machine.travel(at(2026, 4, 23), tick=False):
+        invoice_mark_paid(invoice_id=invoice.pk, actor=None, payment_reference="TR-2")
+
+    # As the credit: 10 of Basic's 30 days were unused when it was priced, 500 - 33.
+    assert balance_of(customer) == 467
+
+
 def test_monthly_to_yearly_starts_a_yearly_period(customer, basic, main):
     yearly = plan("Pro Yearly", "299.00", BillingPeriod.YEARLY, features={"default_tokens": 6000})
     main.plans.add(yearly)
