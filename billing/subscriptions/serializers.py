@@ -30,7 +30,7 @@ from billing.invoices.serializers import (
     InvoiceRefSerializer,
     MoneyField,
     PaymentSerializer,
-    currency_places,
+    currency_places_by_code,
 )
 from billing.subscriptions.models import (
     AddOnSubscription,
@@ -232,7 +232,10 @@ class AddOnSubscriptionDetailSerializer(AddOnSubscriptionSerializer):
 
 
 def _context(places: dict[str, int] | None) -> dict:
-    return {"places": places if places is not None else currency_places(), "now": timezone.now()}
+    return {
+        "places": places if places is not None else currency_places_by_code(),
+        "now": timezone.now(),
+    }
 
 
 def subscription_data(subscription: Subscription, *, places: dict[str, int] | None = None) -> dict:

@@ -71,7 +71,6 @@ from billing.invoices.serializers.invoices import (
 )
 
 # The name other apps' serializers import for currency places in bulk.
-currency_places = currency_places_by_code
 
 __all__ = [
     "ADMIN_KEYS",
@@ -112,7 +111,6 @@ __all__ = [
     "context_places",
     "credit_note_data",
     "credit_notes_data",
-    "currency_places",
     "currency_places_by_code",
     "invoice_data",
     "invoice_ref_data",

@@ -37,7 +37,6 @@ from billing.invoices.services.refund_claims import (
     _refund_claim,
     _resume,
     refund_claim_complete,
-    refund_claim_fail,
     refunds_complete_pending,
 )
 from billing.invoices.services.refund_recording import (
@@ -228,6 +227,5 @@ __all__ = [
     "invoice_refund",
     "invoice_refund_reverse",
     "refund_claim_complete",
-    "refund_claim_fail",
     "refunds_complete_pending",
 ]

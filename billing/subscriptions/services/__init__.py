@@ -17,10 +17,6 @@ from billing.subscriptions.services.lifecycle import (
     subscription_staff_create,
 )
 from billing.subscriptions.services.plan_change import (
-    Proration,
-    ProrationLine,
-    UpgradeResult,
-    proration_preview,
     subscription_cancel_downgrade,
     subscription_downgrade,
     subscription_upgrade,
@@ -39,9 +35,6 @@ from billing.subscriptions.services.renewal import (
 )
 
 __all__ = [
-    "Proration",
-    "ProrationLine",
-    "UpgradeResult",
     "addon_subscription_cancel",
     "addon_subscription_create",
     "addon_subscription_grant",
@@ -50,7 +43,6 @@ __all__ = [
     "open_renewal_invoice",
     "pauses_auto_resume",
     "plan_change_invoices_void_stale",
-    "proration_preview",
     "renewal_invoice_issue",
     "renewals_charge_saved",
     "renewals_issue_due",

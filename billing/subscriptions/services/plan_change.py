@@ -46,15 +46,11 @@ from billing.subscriptions.models import Subscription
 from billing.subscriptions.services.common import as_uuid, lock_in_order, open_invoices
 from billing.subscriptions.services.proration import (
     DOWNGRADE,
-    PREVIEW,
     UPGRADE,
     Proration,
-    ProrationLine,
     checked_target,
     currency_for,
-    duration_text,
     prorate,
-    proration_preview,
     unavailable,
 )
 from platform_settings.selectors import platform_settings_get
@@ -65,12 +61,7 @@ __all__ = [
     "MESSAGE_DOWNGRADE_SCHEDULED",
     "MESSAGE_UPGRADED",
     "MESSAGE_UPGRADE_INVOICED",
-    "PREVIEW",
-    "Proration",
-    "ProrationLine",
     "UpgradeResult",
-    "duration_text",
-    "proration_preview",
     "subscription_cancel_downgrade",
     "subscription_downgrade",
     "subscription_upgrade",

@@ -32,13 +32,15 @@ from billing.subscriptions.services.plan_change import (
     MESSAGE_DOWNGRADE_SCHEDULED,
     MESSAGE_UPGRADE_INVOICED,
     MESSAGE_UPGRADED,
-    duration_text,
-    proration_preview,
     subscription_cancel_downgrade,
     subscription_downgrade,
     subscription_upgrade,
 )
-from billing.subscriptions.services.proration import plan_change_tokens
+from billing.subscriptions.services.proration import (
+    duration_text,
+    plan_change_tokens,
+    proration_preview,
+)
 from billing.subscriptions.tests.factories import SubscriptionFactory
 from tests.support.race import run_together
 from tokens.services.ledger import balance_of

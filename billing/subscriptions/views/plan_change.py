@@ -16,7 +16,7 @@ from billing.catalog.pricing import format_money
 from billing.catalog.serializers.plans import PlanRefSerializer
 from billing.invoices.models import LineType
 from billing.invoices.selectors import invoices_base
-from billing.invoices.serializers import InvoiceSerializer, currency_places, invoice_data
+from billing.invoices.serializers import InvoiceSerializer, currency_places_by_code, invoice_data
 from billing.subscriptions.models import Subscription
 from billing.subscriptions.selectors import subscriptions_for_output
 from billing.subscriptions.serializers import SubscriptionSerializer, subscription_data
@@ -25,12 +25,11 @@ from billing.subscriptions.services.plan_change import (
     MESSAGE_DOWNGRADE_SCHEDULED,
     MESSAGE_UPGRADE_INVOICED,
     MESSAGE_UPGRADED,
-    Proration,
-    proration_preview,
     subscription_cancel_downgrade,
     subscription_downgrade,
     subscription_upgrade,
 )
+from billing.subscriptions.services.proration import Proration, proration_preview
 from vbwd.api import ApiView, UserMixin
 from vbwd.exceptions import NotFound
 from vbwd.fields import UUIDField
@@ -264,7 +263,7 @@ class UpgradeView(UserMixin, ApiView):
             plan_id=data["plan_id"],
             payment_method_code=data.get("payment_method_code"),
         )
-        places = currency_places()
+        places = currency_places_by_code()
         invoice = invoices_base().get(pk=result.invoice.pk)
         return Response(
             {
@@ -294,7 +293,7 @@ class DowngradeView(UserMixin, ApiView):
         )
         return Response(
             {
-                "subscription": _subscription_output(subscription.pk, currency_places()),
+                "subscription": _subscription_output(subscription.pk, currency_places_by_code()),
                 "message": message,
             }
         )
@@ -314,7 +313,7 @@ class CancelDowngradeView(UserMixin, ApiView):
         )
         return Response(
             {
-                "subscription": _subscription_output(subscription.pk, currency_places()),
+                "subscription": _subscription_output(subscription.pk, currency_places_by_code()),
                 "message": MESSAGE_DOWNGRADE_CLEARED,
             }
         )
