@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -172,7 +172,7 @@ class SchemaView(_DocsAccess, SpectacularAPIView):
     pass
 
 
-class DocsView(_DocsAccess, SpectacularSwaggerView):
+class DocsView(_DocsAccess, SpectacularSwaggerSplitView):
     pass
 
 
