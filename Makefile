@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 PYTEST_ARGS ?=
 
-.PHONY: run test bench lint format migrate seed worker beat check-deploy clean
+.PHONY: port-free run test bench lint format migrate seed worker beat check-deploy clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is required")'
@@ -25,11 +25,18 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+# Checked before anything is installed or migrated, so a busy port fails at once.
+port-free:
+	@$(PYTHON) -c 'import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); \
+	rc = s.connect_ex(("$(HOST)", $(PORT))); s.close(); \
+	sys.exit(0 if rc else "Port $(PORT) on $(HOST) is already in use. Pick another one: make run PORT=5001 (HOST=$(HOST) by default)")'
+
+run: port-free $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "  VBWD is starting on http://$(HOST):$(PORT)"
+	@$(BIN)/python manage.py describe_stack
 	@echo "  Back office (Django admin): http://$(HOST):$(PORT)/admin/"
 	@echo "  API docs (Swagger UI):      http://$(HOST):$(PORT)/api/v1/docs/"
 	@echo "  Demo logins: admin@example.com / AdminPass123@  (staff)"

@@ -241,3 +241,87 @@ def test_configured_cors_origins_are_allowed_with_the_documented_headers(setting
         "Retry-After, Idempotent-Replayed, X-Request-ID, Content-Disposition"
     )
     assert "Access-Control-Allow-Origin" not in stranger.headers
+
+
+def test_describe_stack_names_database_cache_and_broker_without_passwords(settings):
+    from io import StringIO
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://:hunter2@cache.internal:6380/3",
+        }
+    }
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_BROKER_URL = "amqp://billing:hunter2@mq.internal:5672//"
+    out = StringIO()
+
+    call_command("describe_stack", stdout=out)
+
+    lines = out.getvalue().splitlines()
+    assert lines[0].strip().startswith("Database: ")
+    assert lines[1].strip() == "Cache:    Redis at redis://:***@cache.internal:6380/3"
+    assert lines[2].strip() == (
+        "Broker:   amqp://billing:***@mq.internal:5672// (run a Celery worker and beat)"
+    )
+    assert "hunter2" not in out.getvalue()
+
+
+def test_describe_stack_on_the_embedded_default(settings):
+    from io import StringIO
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    out = StringIO()
+
+    call_command("describe_stack", stdout=out)
+
+    assert "Cache:    in-process memory" in out.getvalue()
+    assert "Broker:   none: background tasks run inside the process that queues them" in (
+        out.getvalue()
+    )
+
+
+def test_make_run_on_a_busy_port_stops_at_once_and_names_port():
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        result = subprocess.run(
+            ["make", "--no-print-directory", "port-free", f"PORT={port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
+    finally:
+        busy.close()
+
+    assert result.returncode != 0
+    assert f"Port {port} on 127.0.0.1 is already in use. Pick another one: make run PORT=5001" in (
+        result.stderr
+    )
+
+
+def test_make_run_goes_on_when_the_port_is_free():
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+
+    result = subprocess.run(
+        ["make", "--no-print-directory", "port-free", f"PORT={port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
