@@ -7,3 +7,6 @@ class PlatformSettingsConfig(AppConfig):
     name = "platform_settings"
     verbose_name = "Platform settings"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from platform_settings import checks  # noqa: F401  (registers the deploy check)

@@ -157,6 +157,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "platform_settings.context_processors.seller_details_banner",
             ],
         },
     },
@@ -293,6 +294,8 @@ if not isinstance(VBWD_RATE_LIMITS, dict):
 VBWD_TRUSTED_PROXY_COUNT = env_int("VBWD_TRUSTED_PROXY_COUNT", 0)
 # Key of the encryption of plugin secrets at rest; derived from SECRET_KEY when empty.
 VBWD_SECRETS_KEY = env_str("VBWD_SECRETS_KEY")
+# Refuse to issue an invoice while the seller's legal name, address or VAT id is missing.
+VBWD_REQUIRE_SELLER_DETAILS = env_bool("VBWD_REQUIRE_SELLER_DETAILS", PRODUCTION)
 VBWD_IDEMPOTENCY_TTL_HOURS = env_int("VBWD_IDEMPOTENCY_TTL_HOURS", 24)
 # A claim still IN_PROGRESS after this long belongs to a worker that died; it may be taken over.
 VBWD_IDEMPOTENCY_STALE_SECONDS = env_int("VBWD_IDEMPOTENCY_STALE_SECONDS", 300)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -16,7 +17,8 @@ from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
 from billing.invoices.signals import invoice_issued
 from billing.invoices.tax import TaxTreatment, line_amounts, tax_treatment
-from platform_settings.selectors import platform_settings_get
+from platform_settings.selectors import platform_settings_get, seller_details_missing
+from vbwd.exceptions import ServiceUnavailable
 
 SELLER_FIELDS = (
     "company_name",
@@ -75,8 +77,17 @@ def buyer_snapshot(user) -> dict:
 
 
 def seller_snapshot() -> dict:
-    """SellerSnapshot from the platform settings now."""
+    """SellerSnapshot from the platform settings now. Where complete seller details are required
+    (``VBWD_REQUIRE_SELLER_DETAILS``, on in production) an invoice is refused while the legal
+    name, address or VAT id is missing: it would be issued for good without them."""
     settings = platform_settings_get()
+    if django_settings.VBWD_REQUIRE_SELLER_DETAILS:
+        missing = seller_details_missing(settings)
+        if missing:
+            raise ServiceUnavailable(
+                "Invoices cannot be issued until the seller details are complete in the platform "
+                f"settings (missing: {', '.join(missing)})"
+            )
     snapshot = {name: getattr(settings, name) or None for name in SELLER_FIELDS}
     snapshot["email"] = settings.company_email or settings.contact_email or None
     snapshot["website_url"] = settings.website_url or None

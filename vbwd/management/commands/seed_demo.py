@@ -6,18 +6,20 @@ from django.db import transaction
 from accounts.demo import seed_accounts
 from billing.catalog.demo import seed_catalog
 from billing.demo import seed_billing
+from platform_settings.demo import seed_seller
 from tokens.demo import seed_bundles
 
 
 class Command(BaseCommand):
     help = (
-        "Seeds the demo accounts, the demo catalog and the demo customer's invoices, and "
-        "enables the demo plugin."
+        "Seeds the demo accounts, the demo seller details, the demo catalog and the demo "
+        "customer's invoices, and enables the demo plugin."
     )
 
     def handle(self, *args, **options):
         with transaction.atomic():
             accounts = seed_accounts()
+            seller_fields = seed_seller()
             catalog_rows = seed_catalog()
             bundles = self._token_bundles()
             plugin_enabled = self._demo_plugin()
@@ -25,6 +27,8 @@ class Command(BaseCommand):
         for email, password, created in accounts:
             state = "created" if created else "already there"
             self.stdout.write(f"{email} / {password} ({state})")
+        if seller_fields:
+            self.stdout.write(f"seller: {seller_fields} demo seller detail(s) filled in")
         self.stdout.write(f"catalog: {catalog_rows + bundles} row(s) created")
         self.stdout.write(f"billing: {invoices} demo invoice(s) issued")
         if plugin_enabled:
