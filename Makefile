@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11+:
 #   make run    serve API + admin on http://127.0.0.1:5000 (SQLite, no broker) with demo data
-#   make test   run the test suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
+#   make test   run the test suite on every core (SQLite by default; PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -44,8 +44,10 @@ run: port-free $(VENV)/.installed
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
+# One worker per core (each with its own test database), then the 15 slowest tests.
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
 
 # Speed targets: benchmarks print their measurements side by side (see bench/README.md).
 bench: $(VENV)/.installed-dev
