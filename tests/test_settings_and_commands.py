@@ -334,3 +334,56 @@ def test_make_run_goes_on_when_the_port_is_free():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+def _cookie_settings(**env: str) -> list[str]:
+    result = _manage(
+        "shell",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS)",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1].split()
+
+
+def test_production_cookies_are_https_only_by_default():
+    assert _cookie_settings(**SECURE_ENV) == ["True", "True", "True", "31536000"]
+
+
+def test_a_plain_http_trial_keeps_cookies_usable_and_the_deploy_check_says_so():
+    env = {**SECURE_ENV, "VBWD_HTTPS": "0"}
+
+    assert _cookie_settings(**env) == ["False", "False", "False", "0"]
+    result = _manage("check", "--deploy", **env)
+    assert "security.W012" in result.stderr  # SESSION_COOKIE_SECURE
+    assert "security.W008" in result.stderr  # SECURE_SSL_REDIRECT
+
+
+def _variables_read_by_settings() -> set[str]:
+    import re
+
+    source = (ROOT / "vbwd" / "settings.py").read_text()
+    return set(re.findall(r'env_(?:str|bool|int|list)\(\s*"([A-Z0-9_]+)"', source))
+
+
+def test_every_variable_the_settings_read_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+
+    undocumented = sorted(
+        name for name in _variables_read_by_settings() if f"`{name}`" not in readme
+    )
+
+    assert undocumented == []
+
+
+def test_env_example_names_only_variables_the_stack_reads():
+    import re
+
+    text = (ROOT / ".env.example").read_text()
+    named = set(re.findall(r"^#? ?([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
+
+    assert {"SECRET_KEY", "VBWD_JWT_SIGNING_KEY", "DJANGO_ALLOWED_HOSTS", "VBWD_HTTPS"} <= named
+    assert sorted(named - _variables_read_by_settings()) == []

@@ -265,9 +265,16 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+# Whether clients reach this deployment over HTTPS (directly or through a TLS proxy that sets
+# X-Forwarded-Proto). On (the production default), cookies are HTTPS-only, plain HTTP is
+# redirected and HSTS is sent. Off only for a trial over plain HTTP (e.g. docker compose on a
+# LAN): otherwise the browser drops the HTTPS-only session cookie and the back-office login
+# fails. `check --deploy` warns while it is off.
+VBWD_HTTPS = env_bool("VBWD_HTTPS", PRODUCTION)
 if PRODUCTION:
-    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if VBWD_HTTPS:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
