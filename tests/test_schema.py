@@ -13,7 +13,7 @@ from openapi_spec_validator import validate
 
 API_PREFIX = "api/v1/"
 # The docs routes themselves, and the catch-all that answers 404 for unknown plugin paths.
-DOCS_ROUTE_NAMES = {"schema", "docs", "plugin-fallback"}
+DOCS_ROUTE_NAMES = {"schema", "docs", "redoc", "plugin-fallback"}
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 SWAGGER_URL = re.compile(r'\burl:\s*("(?:[^"\\]|\\.)*")')
 

@@ -20,6 +20,7 @@ api_patterns = [
     route(r"config/languages", views.LanguagesView.as_view(), name="config-languages"),
     route(r"schema", views.SchemaView.as_view(), name="schema"),
     route(r"docs", views.DocsView.as_view(url="/api/v1/schema/?format=json"), name="docs"),
+    route(r"redoc", views.RedocView.as_view(url="/api/v1/schema/?format=json"), name="redoc"),
     path("", include("accounts.urls")),
     path("", include("platform_settings.urls")),
     path("", include("billing.catalog.urls")),

@@ -8,7 +8,11 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -174,6 +178,10 @@ class SchemaView(_DocsAccess, SpectacularAPIView):
 
 class DocsView(_DocsAccess, SpectacularSwaggerSplitView):
     pass
+
+
+class RedocView(_DocsAccess, SpectacularRedocView):
+    template_name = "api_docs/redoc.html"
 
 
 __all__ = ["errors"]
