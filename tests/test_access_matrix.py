@@ -1,14 +1,15 @@
 """Access control of every API route, generated from the URL conf: nobody lists routes here.
 
-1. **Another customer's object.** Every route outside ``/admin`` that names an object a customer
+1. **Another user's object.** Every route outside ``/admin`` that names an object a customer
    owns (in its path, or as a field of its query or body) is called by customer A with customer
-   B's object and with an id that does not exist, for every HTTP method its view implements.
-   Both answer the same ``404`` JSON error, so an object's existence never leaks, and change
-   nothing: no row of any table, no audit entry, no email, no after-commit effect. Write methods
-   send the body the view documents, filled so that it would be valid for one's own object, so
-   a view that validates its body before the ownership check cannot hide behind a 400. B
-   sending the same request is the control: it reaches the object (not 404, not a validation
-   error), so A's 404 comes from the ownership check.
+   B's object and with an id that does not exist, for every HTTP method its view implements;
+   and by a staff member too, since these routes see only the caller's own objects whoever
+   calls. Both answer the same ``404`` JSON error, so an object's existence never leaks, and
+   change nothing: no row of any table, no audit entry, no email, no after-commit effect.
+   Write methods send the body the view documents, filled so that it would be valid for one's
+   own object, so a view that validates its body before the ownership check cannot hide behind
+   a 400. B sending the same request is the control: it reaches the object (not 404, not a
+   validation error), so the others' 404 comes from the ownership check.
 2. **Staff routes.** Every ``/admin`` route answers 403 "Admin access required" to a customer
    and to a vendor, and 401 to an anonymous caller, for every method, changing nothing.
 
@@ -405,9 +406,10 @@ def _is_not_found(response) -> bool:
     )
 
 
-def _shown(response) -> str:
+def _shown(response, limit: int = 200) -> str:
     body = _error_of(response)
-    return f"{response.status_code} {body if body is not None else response['Content-Type']}"
+    shown = f"{response.status_code} {body if body is not None else response['Content-Type']}"
+    return shown if len(shown) <= limit else f"{shown[:limit]}…"
 
 
 # --- the world: customers A and B, B's objects, the catalog ---------------------------------------
@@ -448,7 +450,7 @@ def _checkout(client: APIClient, body: dict) -> dict:
 
 def _build_world() -> SimpleNamespace:
     from accounts.models import UserRole
-    from accounts.tests.factories import UserFactory
+    from accounts.tests.factories import AdminFactory, UserFactory
     from billing.catalog.models import Category, PaymentMethod
     from billing.catalog.tests.factories import AddOnFactory
     from billing.invoices.models import Invoice, Payment, PaymentStatus
@@ -463,6 +465,7 @@ def _build_world() -> SimpleNamespace:
         a=buyer(),
         b=buyer(),
         vendor=UserFactory(role=UserRole.VENDOR),
+        staff=AdminFactory(),
         starter=monthly_plan(name="Starter", slug="starter", price=Decimal("10.00")),
         standard=monthly_plan(name="Standard", slug="standard", price=Decimal("20.00")),
         pro=monthly_plan(name="Pro", slug="pro", price=Decimal("30.00")),
@@ -503,7 +506,11 @@ def _build_world() -> SimpleNamespace:
     assert world.addon_subscription.status == "ACTIVE"
     assert world.open_invoice.status == "PENDING"
     world.clients = SimpleNamespace(
-        a=_client(world.a), b=b_client, vendor=_client(world.vendor), anonymous=_client()
+        a=_client(world.a),
+        b=b_client,
+        vendor=_client(world.vendor),
+        staff=_client(world.staff),
+        anonymous=_client(),
     )
     mail.outbox.clear()
     return world
@@ -555,40 +562,51 @@ def test_the_matrices_cover_the_routes_that_name_a_customers_object(schema):
     assert "GET /api/v1/user/invoices" not in owned
 
 
+def _foreign_problems(theirs, nobodys) -> list[str]:
+    """What is wrong with the answers to B's object and to an unknown id."""
+    if not _is_not_found(nobodys):
+        problems = [f"an unknown id answered {_shown(nobodys)}"]
+        if not _is_not_found(theirs):
+            problems.append(f"B's object answered {_shown(theirs)}")
+        return problems
+    if _error_of(theirs) != _error_of(nobodys) or theirs.status_code != nobodys.status_code:
+        return [f"B's object answered {_shown(theirs)}, an unknown id {_shown(nobodys)}"]
+    return []
+
+
+def _control_problems(own) -> list[str]:
+    """The owner's request must reach the object: not 404, and a body the view accepts."""
+    code = (_error_of(own) or {}).get("code")
+    if own.status_code == 404 or code in ("validation_error", "parse_error"):
+        return [f"the owner's control answered {_shown(own)}: the request is wrong"]
+    return []
+
+
 @pytest.mark.django_db
-def test_another_customers_object_is_the_same_404_as_an_unknown_one_and_changes_nothing(
-    schema, world
-):
+def test_another_users_object_is_the_same_404_as_an_unknown_one_and_changes_nothing(schema, world):
+    # customer A, and staff: these routes see only the caller's own objects, whoever calls
+    others = [("customer A", world.clients.a), ("staff", world.clients.staff)]
     failures, calls = [], []
-    # Every table is compared around all of A's requests together (they are kept, not rolled
-    # back); only when something changed is each request run again alone to name it.
+    # Every table is compared around all the others' requests together (they are kept, not
+    # rolled back); only when something changed is each request run again alone to name it.
     with Watch() as sweep:
         for operation in owned_operations(schema):
             foreign = _request(schema, world, operation)
             unknown = _request(schema, world, operation, unknown=True)
-
-            def call(foreign=foreign, unknown=unknown, method=operation.method):
-                return foreign.send(world.clients.a, method), unknown.send(world.clients.a, method)
-
-            with Watch(rows=False, rollback=False) as watch:
-                theirs, nobodys = call()
             with Watch(rows=False):  # the control: the owner's same request reaches the object
-                own = foreign.send(world.clients.b, operation.method)
-            calls.append((f"{operation.label} ({foreign.url})", call))
-            problems = []
-            if not _is_not_found(theirs):
-                problems.append(f"B's object answered {_shown(theirs)}")
-            if not _is_not_found(nobodys):
-                problems.append(f"an unknown id answered {_shown(nobodys)}")
-            elif _error_of(theirs) != _error_of(nobodys):
-                problems.append(f"B's object: {_shown(theirs)}, unknown: {_shown(nobodys)}")
-            problems += watch.changes
-            own_error = _error_of(own) or {}
-            if own.status_code == 404 or own_error.get("code") in (
-                "validation_error",
-                "parse_error",
-            ):
-                problems.append(f"the owner's control answered {_shown(own)}: wrong request")
+                problems = _control_problems(foreign.send(world.clients.b, operation.method))
+            for who, client in others:
+
+                def call(client=client, foreign=foreign, unknown=unknown, method=operation.method):
+                    return foreign.send(client, method), unknown.send(client, method)
+
+                with Watch(rows=False, rollback=False) as watch:
+                    theirs, nobodys = call()
+                calls.append((f"{operation.label} ({foreign.url}) by {who}", call))
+                problems += [
+                    f"{who}: {problem}"
+                    for problem in [*_foreign_problems(theirs, nobodys), *watch.changes]
+                ]
             failures += [f"{operation.label} ({foreign.url}): {problem}" for problem in problems]
     if sweep.changes:
         failures += _changes_by_each(calls, sweep.changes)
