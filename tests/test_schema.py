@@ -8,13 +8,13 @@ import re
 import pytest
 import yaml
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 from openapi_spec_validator import validate
 
-API_PREFIX = "api/v1/"
-# The docs routes themselves, and the catch-all that answers 404 for unknown plugin paths.
-DOCS_ROUTE_NAMES = {"schema", "docs", "redoc", "plugin-fallback"}
-HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+from tests.support.routes import HTTP_METHODS
+from tests.support.routes import api_routes as _api_routes
+from tests.support.routes import normalise as _normalise
+from tests.support.routes import view_methods as _view_methods
+
 SWAGGER_URL = re.compile(r'\burl:\s*("(?:[^"\\]|\\.)*")')
 
 
@@ -23,59 +23,6 @@ def schema() -> dict:
     response = Client().get("/api/v1/schema/", {"format": "json"})
     assert response.status_code == 200
     return json.loads(response.content)
-
-
-def _replace_named_groups(regex: str) -> str:
-    """``(?P<id>[0-9a-f-]{36})`` → ``{id}``, respecting nested parentheses."""
-    out, index = [], 0
-    while index < len(regex):
-        match = re.compile(r"\(\?P<(\w+)>").match(regex, index)
-        if not match:
-            out.append(regex[index])
-            index += 1
-            continue
-        depth, cursor = 1, match.end()
-        while depth:
-            char = regex[cursor]
-            if char == "\\":
-                cursor += 2
-                continue
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            cursor += 1
-        out.append("{" + match.group(1) + "}")
-        index = cursor
-    return "".join(out)
-
-
-def _normalise(path: str) -> str:
-    path = _replace_named_groups(path)
-    path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)  # path() converters
-    path = path.replace("^", "").replace("$", "").replace("\\b", "").replace("/?", "/")
-    path = "/" + path.strip("/")
-    return re.sub(r"/+", "/", path)
-
-
-def _api_routes() -> dict[str, URLPattern]:
-    """Every URL pattern under /api/v1 (except the schema and docs), by normalised path."""
-    routes: dict[str, URLPattern] = {}
-
-    def walk(patterns, prefix: str) -> None:
-        for entry in patterns:
-            full = prefix + str(entry.pattern)
-            if isinstance(entry, URLResolver):
-                walk(entry.url_patterns, full)
-            elif entry.name not in DOCS_ROUTE_NAMES:
-                routes[_normalise(full)] = entry
-
-    for entry in get_resolver().url_patterns:
-        if isinstance(entry, URLResolver) and str(entry.pattern) == API_PREFIX:
-            walk(entry.url_patterns, API_PREFIX)
-    return routes
-
-
-def _view_methods(entry: URLPattern) -> set[str]:
-    view_class = getattr(entry.callback, "cls", None) or getattr(entry.callback, "view_class", None)
-    return {method for method in HTTP_METHODS if hasattr(view_class, method)}
 
 
 def test_normalise_handles_both_pattern_styles():
