@@ -2,7 +2,8 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    """The append-only audit log every state change writes to (DOMAIN §1)."""
+    """The append-only audit log every state change writes to: who (user, staff, system or
+    provider), what, before → after, when."""
 
     name = "audit"
     verbose_name = "Audit log"

@@ -20,7 +20,8 @@ class AuditEntryQuerySet(models.QuerySet):
 
 
 class AuditEntry(models.Model):
-    """One state change: who did what to which object, before → after (API.md §2.9).
+    """One state change: who did what to which object, before → after, when and from which
+    request.
 
     Append-only: rows are created by ``audit.services.audit_record`` and never changed or
     deleted (the model and its queryset refuse both). Actor and subject are stored as plain ids

@@ -1,4 +1,4 @@
-"""Demo token bundles for ``seed_demo`` (issue: 500 / 1000 / 5000 tokens in EUR)."""
+"""Demo token bundles for ``seed_demo``: 500, 1000 and 5000 tokens, priced in EUR."""
 
 from __future__ import annotations
 

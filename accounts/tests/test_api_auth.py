@@ -1,4 +1,4 @@
-"""Authentication endpoints (API.md §4) and token handling (§1.3)."""
+"""Authentication endpoints and token handling (docs/api/auth.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The user's own profile, details and password (API.md §6)."""
+"""The user's own profile, details and password (docs/api/profile.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Staff endpoints for users (API.md §12) and the admin-permission guard of every /admin route."""
+"""Staff endpoints for users and the admin-permission guard of every /admin route."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The checkout use case (DOMAIN §5–§6, API.md §7): validation order and messages, what one
+"""The checkout use case (docs/api/checkout.md): validation order and messages, what one
 transaction creates, trials, zero totals, conversion, tax, fees, add-on binding and exclusive
 categories."""
 
@@ -105,7 +105,7 @@ def line_summary(invoice) -> list[tuple]:
     ]  # fmt: skip
 
 
-# --- validation: every message of API.md §7, in order ---------------------------------------------
+# --- validation: every refusal message, in the documented order ----------------------------------
 
 
 def test_an_order_needs_at_least_one_item(customer):

@@ -1,5 +1,5 @@
-"""``POST /user/checkout`` over HTTP (API.md §7) and the shapes it returns (§2.6): Subscription,
-AddOnSubscription, TokenBundlePurchase, with the Invoice of §2.7."""
+"""``POST /user/checkout`` over HTTP and the shapes it returns: Subscription,
+AddOnSubscription, TokenBundlePurchase, with the Invoice (docs/api/checkout.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The customer journey through the API (DOMAIN §4–§7): a German customer checks out the Pro plan
+"""The customer journey through the API: a German customer checks out the Pro plan
 with its trial, the 1000-token bundle and Priority Support; staff record the bank transfer; the
 trial rolls into a paid period, the add-on runs for a month and the tokens arrive exactly once."""
 

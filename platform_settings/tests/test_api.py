@@ -1,4 +1,5 @@
-"""Platform settings over the API (API.md §2.10, §3 terms, §19 settings and own profile)."""
+"""Platform settings over the API: the settings row, the public terms and staff's own profile
+(docs/api/admin-settings.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ VALID_IBAN = "DE89370400440532013000"
 VALID_IBAN_PRINTED = "DE89 3704 0044 0532 0130 00"
 BAD_CHECKSUM_IBAN = "DE88 3704 0044 0532 0130 00"
 
-# Every key of API.md §2.10 with its documented default (terms_content: "short placeholder text").
+# Every setting with its documented default (terms_content: "short placeholder text").
 DEFAULTS = {
     "provider_name": "",
     "company_name": "",

@@ -1,5 +1,5 @@
-"""Enable / disable take effect in another running process without a restart (issue 4,
-acceptance 1), through the shared cache on Redis and the database on PostgreSQL.
+"""Enable / disable take effect in another running process without a restart, through the
+shared cache on Redis and the database on PostgreSQL.
 
 A second Django process stays up for the whole test and, for every line it reads on stdin,
 reports what it sees of the demo plugin; this process changes the state through each channel

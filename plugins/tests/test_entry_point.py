@@ -1,4 +1,4 @@
-"""A plugin packaged outside the repository (issue 4, acceptance 5).
+"""A plugin packaged outside the repository, discovered through its entry point.
 
 Each test lays out an installed package in ``tmp_path`` exactly as pip leaves it in
 site-packages (the package and its ``.dist-info`` with a ``vbwd.plugins`` entry point), then runs

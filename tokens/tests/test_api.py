@@ -1,4 +1,4 @@
-"""Token bundle endpoints: the public catalog (API.md §5.2) and the admin API (§16.2)."""
+"""Token bundle endpoints: the public catalog and the admin API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The token ledger services (DOMAIN §8, API.md §2.8): credit, debit and adjust write one ledger
+"""The token ledger services (docs/concepts/tokens.md): credit, debit and adjust write one ledger
 row with the balance, refusals write nothing, idempotency keys replay, signals after commit."""
 
 import pytest
@@ -556,7 +556,7 @@ def test_a_repeated_set_to_key_returns_the_first_entry_when_the_balance_is_still
 
     again = tokens_adjust(user=user, actor=staff, reason="Fix", set_to=10, idempotency_key="set-2")
 
-    # A repeated key returns the first result (DOMAIN §8), whatever the balance is now.
+    # A repeated key returns the first result, whatever the balance is now.
     assert again.replayed is True
     assert again.transaction is not None
     assert again.transaction.pk == first.transaction.pk

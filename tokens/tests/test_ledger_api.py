@@ -1,4 +1,4 @@
-"""Balances and the ledger over HTTP (API.md §10, §12), the back office and tokens_check."""
+"""Balances and the ledger over HTTP (customers and staff), the back office and tokens_check."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""The ledger under concurrent requests (DOMAIN §8, issue acceptance 1 and 2): row locks that
-only PostgreSQL enforces, so these run there only."""
+"""The ledger under concurrent requests (the balance always equals the sum of the ledger, and no
+retried debit is charged twice): row locks that only PostgreSQL enforces, so these run there
+only."""
 
 import pytest
 from django.db.models import Sum

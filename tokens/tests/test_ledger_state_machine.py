@@ -1,4 +1,4 @@
-"""Issue acceptance 3: random sequences of credits, debits, adjustments and replays, against the
+"""Random sequences of credits, debits, adjustments and replays, against the
 real database, keep the balance equal to the sum of the ledger and never below zero."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Categories (API.md §15.2), add-ons (§5.2, §16.1) and plugin categories (DOMAIN §10)."""
+"""Categories, add-ons (public and staff routes) and the categories plugins register when they
+are enabled."""
 
 from __future__ import annotations
 

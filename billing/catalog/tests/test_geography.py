@@ -1,4 +1,4 @@
-"""Currencies, countries and tax rates: public settings (API.md §3), administration (§18), the
+"""Currencies, countries and tax rates: the public lists, the staff routes, the
 rules of the services, the back office and the overlap lock under concurrency."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Payment methods: public list (API.md §3), admin routes (§17), services and back office."""
+"""Payment methods: the public list, the staff routes, the services and the back office."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Plans: the public catalog with conversion and tax (API.md §5.1) and staff routes (§15.1)."""
+"""Plans: the public catalog with conversion and tax (docs/api/catalog.md) and the staff routes
+(docs/api/admin-catalog.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Invoices, payments and credit notes are financial records of an account (API.md §12): they
+"""Invoices, payments and credit notes are financial records of an account: they
 force anonymisation instead of deletion and outlive it unchanged."""
 
 import datetime

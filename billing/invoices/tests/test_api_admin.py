@@ -1,4 +1,4 @@
-"""Staff invoice and credit-note endpoints (API.md §14): permissions, shapes, messages, filters,
+"""Staff invoice and credit-note endpoints: permissions, shapes, messages, filters,
 pagination and constant query counts; duplicate, resend and the invoice email task."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The user invoice endpoints (API.md §11): lists, detail, paying, PDF and signed download links."""
+"""The user invoice endpoints (docs/api/invoices.md): lists, detail, paying, PDF and signed
+download links."""
 
 from __future__ import annotations
 

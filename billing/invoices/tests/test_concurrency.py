@@ -1,4 +1,4 @@
-"""Exactly-once capture and gapless numbering under concurrent requests (DOMAIN §6–§7): row locks
+"""Exactly-once capture and gapless numbering under concurrent requests: row locks
 that only PostgreSQL enforces, so these run there only."""
 
 import threading

@@ -1,4 +1,5 @@
-"""Issued invoices, their lines and credit notes are immutable records (DOMAIN §6)."""
+"""Issued invoices, their lines and credit notes are immutable records: only their status
+fields change, and nothing is ever deleted."""
 
 from decimal import Decimal
 

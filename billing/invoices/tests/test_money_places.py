@@ -1,4 +1,4 @@
-"""A currency has up to four decimal places (API.md §2.2): invoices keep every one of them."""
+"""A currency has up to four decimal places: invoices keep every one of them."""
 
 from decimal import Decimal
 

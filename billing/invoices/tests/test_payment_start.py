@@ -1,4 +1,4 @@
-"""Starting the payment of an invoice (API.md §11): a zero total is captured, an offline method
+"""Starting the payment of an invoice: a zero total is captured, an offline method
 returns bank-transfer instructions, a gateway method opens or reuses a checkout session; a non-zero
 invoice is never marked paid here."""
 

@@ -1,4 +1,4 @@
-"""Refunds, credit notes and provider refund reversals (DOMAIN §7, API.md §14)."""
+"""Refunds, credit notes and provider refund reversals (docs/concepts/invoices.md)."""
 
 from __future__ import annotations
 

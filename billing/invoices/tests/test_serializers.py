@@ -1,4 +1,4 @@
-"""The invoice shapes of API.md §2.7: exact keys, money strings in the currency's places, the tax
+"""The invoice shapes of the API: exact keys, money strings in the currency's places, the tax
 breakdown, admin variants and the OpenAPI component names."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Invoice use cases (DOMAIN §6–§7): issue, capture, staff mark-paid, zero totals, failed
+"""Invoice use cases: issue, capture, staff mark-paid, zero totals, failed
 attempts and void, with their audit rows and signals."""
 
 import datetime
@@ -415,7 +415,7 @@ def test_a_trialing_subscription_keeps_its_trial_days(customer):
 
 
 def test_paying_a_trial_after_it_ended_follows_on_from_the_trial_end(customer):
-    """DOMAIN §4: a late payment (inside the grace period) continues from the old end."""
+    """A late payment (inside the grace period) continues from the old end."""
     plan = PlanFactory(billing_period=BillingPeriod.YEARLY)
     trial_end = datetime.datetime(2026, 5, 15, 8, 0, tzinfo=UTC)
     paid_at = datetime.datetime(2026, 5, 20, 8, 0, tzinfo=UTC)

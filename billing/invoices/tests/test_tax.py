@@ -1,5 +1,5 @@
-"""Tax of invoice lines (DOMAIN §6): rates by buyer country and issue date, inclusive prices, EU
-reverse charge, rounding per line."""
+"""Tax of invoice lines (docs/concepts/tax.md): rates by buyer country and issue date, inclusive
+prices, EU reverse charge, rounding per line."""
 
 import datetime
 from decimal import Decimal

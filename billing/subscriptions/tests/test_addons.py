@@ -1,4 +1,4 @@
-"""Add-on subscription verbs (API.md §9, §12): cancel by the customer or staff, staff grants."""
+"""Add-on subscription verbs: cancel by the customer or staff, staff grants."""
 
 from __future__ import annotations
 

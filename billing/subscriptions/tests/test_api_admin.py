@@ -1,4 +1,4 @@
-"""The staff subscription endpoints (API.md §13) and a user's add-ons (§12): permissions,
+"""The staff subscription endpoints and a user's add-ons: permissions,
 shapes, filters, ordering, pagination, messages and constant query counts."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The plan-change routes over HTTP (API.md §8): proration preview, upgrade, downgrade and
-cancel-downgrade; the Proration / ProrationLine shapes (§2.7), error envelopes, 404 for other
+"""The plan-change routes over HTTP: proration preview, upgrade, downgrade and
+cancel-downgrade; the Proration / ProrationLine shapes, error envelopes, 404 for other
 users' subscriptions, query counts and the OpenAPI components."""
 
 from __future__ import annotations

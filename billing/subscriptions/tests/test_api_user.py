@@ -1,4 +1,4 @@
-"""The user subscription and add-on endpoints (API.md §8, §9): shapes, messages, filters,
+"""The user subscription and add-on endpoints: shapes, messages, filters,
 pagination, the primary subscription, 404 for another user's rows on every route, query counts."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Saved-method renewal charges are safe (DOMAIN §4, §7, §11): the invoice and the subscription
+"""Saved-method renewal charges are safe: the invoice and the subscription
 are checked again, under their locks, right before each gateway call, so a renewal voided or
 paid and a subscription cancelled after the batch picked it are not charged; two runs charge an
 attempt once; no lock is held while the provider answers; and an unknown outcome (a timeout) is

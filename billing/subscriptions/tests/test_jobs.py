@@ -1,6 +1,6 @@
-"""The scheduled jobs besides issuing renewals (DOMAIN §11): saved-method charges with retries,
-dunning, stale plan-change invoices, add-on expiry, auto-resume, and how a round is run (the
-registry, ``manage.py run_billing_jobs``, Celery tasks and beat entries)."""
+"""The scheduled jobs besides issuing renewals (docs/concepts/jobs.md): saved-method charges
+with retries, dunning, stale plan-change invoices, add-on expiry, auto-resume, and how a round is
+run (the registry, ``manage.py run_billing_jobs``, Celery tasks and beat entries)."""
 
 from __future__ import annotations
 

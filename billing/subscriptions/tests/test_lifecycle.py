@@ -1,5 +1,6 @@
-"""The subscription lifecycle services (DOMAIN §4, API.md §8, §13): every allowed transition and
-every refused one with its message; periods moved by pauses and extensions under a fixed clock."""
+"""The subscription lifecycle services (docs/concepts/subscriptions.md): every allowed transition
+and every refused one with its message; periods moved by pauses and extensions under a fixed
+clock."""
 
 from __future__ import annotations
 

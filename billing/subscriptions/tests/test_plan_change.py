@@ -1,6 +1,6 @@
-"""Plan changes (DOMAIN §4, API.md §8): the proration preview and its numbers, the upgrade billed on
-a PLAN_CHANGE invoice and switched when paid, the downgrade applied by the renewal that is paid,
-cancelling it, and every plan-change check in its documented order."""
+"""Plan changes (docs/concepts/subscriptions.md): the proration preview and its numbers, the
+upgrade billed on a PLAN_CHANGE invoice and switched when paid, the downgrade applied by the
+renewal that is paid, cancelling it, and every plan-change check in its documented order."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def outcome(call, **kwargs) -> tuple[str, str]:
     return error.code, error.message
 
 
-# --- acceptance 2: the numbers of an upgrade --------------------------------------------------
+# --- the numbers of an upgrade ----------------------------------------------------------------
 
 
 def test_basic_to_pro_with_ten_of_thirty_days_left_credits_3_33(customer, basic, pro):
@@ -652,7 +652,7 @@ def test_another_held_subscription_blocks_the_exclusive_category(customer, basic
     ) == ("exclusive_category", EXCLUSIVE)
 
 
-# --- acceptance 3: the downgrade is applied by the renewal that is paid -----------------------
+# --- the downgrade is applied by the renewal that is paid ---------------------------------------
 
 
 def renewal_issue(sub, now):

@@ -1,4 +1,4 @@
-"""Renewal invoices and what ends periods (DOMAIN §3, §4, §6, §11), with the clock moved by
+"""Renewal invoices and what ends periods (docs/concepts/subscriptions.md), with the clock moved by
 time-machine: anchor days, a year without drift, PAST_DUE and EXPIRED, add-on lines, scheduled
 downgrades, idempotent runs, and the bulk issue path the renewal job uses."""
 

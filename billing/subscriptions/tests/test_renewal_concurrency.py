@@ -1,5 +1,5 @@
 """Scheduled jobs run twice at the same moment (two beat workers, a manual command) share the
-work and never do anything twice (DOMAIN §11): row locks with SKIP LOCKED that only PostgreSQL
+work and never do anything twice: row locks with SKIP LOCKED that only PostgreSQL
 enforces, so these run there only."""
 
 from __future__ import annotations
