@@ -27,6 +27,7 @@ from billing.subscriptions.models import (
     SubscriptionStatus,
 )
 from billing.subscriptions.tests.factories import AddOnSubscriptionFactory, SubscriptionFactory
+from platform_settings.selectors import platform_settings_get
 
 pytestmark = pytest.mark.django_db
 
@@ -103,6 +104,7 @@ def test_non_staff_are_sent_to_the_login_page(url):
 
 
 def test_changelist_filters_search_and_constant_queries(client, django_assert_max_num_queries):
+    platform_settings_get()  # cached in a running deployment, as the seller banner reads it
     basic, pro = PlanFactory(name="Basic"), PlanFactory(name="Pro")
     with time_machine.travel(datetime.datetime(2026, 1, 15, 9, tzinfo=datetime.UTC)):
         january = SubscriptionFactory(user=UserFactory(email="erika@example.com"), plan=basic)
@@ -226,6 +228,7 @@ def test_add_and_delete_are_refused(client):
 
 
 def test_addon_screens_list_search_filter_and_read_only(client, django_assert_max_num_queries):
+    platform_settings_get()  # cached in a running deployment, as the seller banner reads it
     erika = UserFactory(email="erika@example.com")
     active = AddOnSubscriptionFactory(user=erika, addon=AddOnFactory(name="Extra storage"))
     cancelled = AddOnSubscriptionFactory(cancelled=True, subscription=SubscriptionFactory())
