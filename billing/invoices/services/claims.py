@@ -14,9 +14,10 @@ the next request or job run takes it over, again with the same key.
 instance the one an API request with an Idempotency-Key runs in, unless its view is resumable)
 the call raises instead of being made with row locks held and an uncommitted claim.
 
-An API request that claims here is resumable (see ``vbwd.idempotency``): its client's
-Idempotency-Key is part of the claim's provider key, and the claim and the recorded outcome are
-recovery points, so a retry after a crash finds them and resumes instead of acting again.
+An API view that claims here is resumable (see ``vbwd.idempotency``): a retry of its request
+after a crash finds what the request claimed and recorded and resumes instead of acting again. A
+session claim is found by its invoice and sent with a provider key that includes the client's
+Idempotency-Key; a refund claim and its credit note through the request's recovery points.
 """
 
 from __future__ import annotations
