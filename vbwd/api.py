@@ -1,7 +1,10 @@
 """The base view every ``/api/v1`` endpoint derives from, the access levels (public,
 optional, user, admin) and the route helper that makes the trailing slash optional.
 
-``ApiView`` adds Idempotency-Key handling to every POST. Access levels:
+``ApiView`` adds Idempotency-Key handling to every POST (see ``vbwd.idempotency``): an
+authenticated POST with a key runs in one transaction with its claim and stored response,
+unless its view calls a payment provider and says so with ``idempotency_resumable``. Access
+levels:
 ``PUBLIC`` ignores the Authorization header entirely, ``OPTIONAL`` identifies a caller with a
 valid token and treats everyone else as anonymous, ``USER`` and ``ADMIN`` require an ACTIVE user
 (and the ADMIN role).
@@ -10,6 +13,7 @@ valid token and treats everyone else as anonymous, ``USER`` and ``ADMIN`` requir
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.urls import re_path
 from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings, perform_import
@@ -28,11 +32,39 @@ _ADMIN_PERMISSIONS = perform_import(
 
 
 class IdempotencyMixin:
-    """Claims the Idempotency-Key of an authenticated POST before the view body runs."""
+    """Claims the Idempotency-Key of an authenticated POST before the view body runs.
+
+    By default a POST sent with the header runs in one transaction: the claim, the view's work
+    and the stored response commit together, and a 5xx or an exception rolls all of it back.
+    A view that calls a payment provider sets ``idempotency_resumable``: its claim commits
+    first, its services commit their own steps around the provider call and leave recovery
+    points (``idempotency.recovery_for(request)``), so a retry resumes instead of repeating.
+    """
 
     _idempotency_record = None
+    _idempotency_rollback = False
     # True on the few POSTs that must never fail or replay (logout).
     idempotency_exempt = False
+    # True on the POSTs that call a payment provider (never inside a transaction).
+    idempotency_resumable = False
+
+    def _idempotent_in_one_transaction(self, request) -> bool:
+        return (
+            request.method == "POST"
+            and not self.idempotency_exempt
+            and not self.idempotency_resumable
+            and idempotency.HEADER in request.META
+        )
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self._idempotent_in_one_transaction(request):
+            return super().dispatch(request, *args, **kwargs)
+        # Opened before authentication, so the claim is the first row the request writes.
+        with transaction.atomic():
+            response = super().dispatch(request, *args, **kwargs)
+            if self._idempotency_rollback:
+                transaction.set_rollback(True)
+        return response
 
     def initial(self, request, *args, **kwargs):
         if request.method == "OPTIONS":
@@ -53,7 +85,11 @@ class IdempotencyMixin:
         key = idempotency.key_from(request)
         user = request.user
         if key is not None and user is not None and user.is_authenticated:
-            self._idempotency_record = idempotency.begin(request._request, user, key)
+            resumable = self.idempotency_resumable
+            record = idempotency.begin(request._request, user, key, resumable=resumable)
+            self._idempotency_record = record
+            if resumable:
+                idempotency.attach(request._request, record)
 
     def handle_exception(self, exc):
         if isinstance(exc, idempotency.IdempotentReplay):
@@ -63,8 +99,13 @@ class IdempotencyMixin:
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
         record, self._idempotency_record = self._idempotency_record, None
-        if record is not None:
-            idempotency.finish(record, response)
+        if record is None:
+            return response
+        if not self.idempotency_resumable and response.status_code >= 500:
+            # Undone with the view's work; the rollback frees the key.
+            self._idempotency_rollback = True
+        else:
+            idempotency.finish(record, response, resumable=self.idempotency_resumable)
         return response
 
 

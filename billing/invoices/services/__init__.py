@@ -18,6 +18,7 @@ from billing.invoices.services.overdue import invoices_mark_overdue
 from billing.invoices.services.refunds import (
     RefundOutcome,
     invoice_refund,
+    invoice_refund_resumed,
     invoice_refund_reverse,
 )
 from billing.invoices.services.voiding import invoice_void
@@ -36,6 +37,7 @@ __all__ = [
     "invoice_issue",
     "invoice_mark_paid",
     "invoice_refund",
+    "invoice_refund_resumed",
     "invoice_refund_reverse",
     "invoice_resend",
     "invoice_void",

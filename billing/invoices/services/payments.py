@@ -32,6 +32,7 @@ from vbwd.exceptions import (
     NotFound,
     ValidationFailed,
 )
+from vbwd.idempotency import NO_RECOVERY, Recovery
 
 NOT_FOUND = "Invoice not found"
 
@@ -131,18 +132,35 @@ def _saved_language(user_id) -> str | None:
 # --- the use case -------------------------------------------------------------------------------
 
 
+# Recovery point of a payment start that captured a zero total (the invoice id).
+ZERO_TOTAL_PAID = "zero_total_paid"
+
+
 def invoice_payment_start(
-    *, invoice_id, user, locale: str | None = None, idempotency_key: str | None = None
+    *,
+    invoice_id,
+    user,
+    locale: str | None = None,
+    idempotency_key: str | None = None,
+    recovery: Recovery = NO_RECOVERY,
 ) -> PaymentStart:
     """Starts paying the caller's invoice with its payment method (else the default): a zero
     total is captured (PAID), an offline method returns bank-transfer instructions and changes
     nothing, a gateway method opens or reuses a checkout session with a PENDING payment. Never
-    marks a non-zero invoice paid."""
+    marks a non-zero invoice paid. A resumed request (``recovery``) that captured the zero total
+    answers PAID again; one that opened a session gets that session back (the session claim is
+    found by the invoice and keyed on ``idempotency_key``)."""
+    paid_id = recovery.get(ZERO_TOTAL_PAID)
+    if paid_id:
+        return PaymentStart(
+            action=PaymentAction.PAID, invoice=_reloaded(paid_id), message=MESSAGE_PAID
+        )
     with transaction.atomic():
         invoice = _locked_own_invoice(invoice_id, user)
         _check_payable(invoice)
         if invoice.total_amount == 0:
             invoice_capture_zero(invoice_id=invoice.pk, actor=user)
+            recovery.mark(ZERO_TOTAL_PAID, str(invoice.pk))
             return PaymentStart(
                 action=PaymentAction.PAID, invoice=_reloaded(invoice.pk), message=MESSAGE_PAID
             )

@@ -39,6 +39,7 @@ from billing.invoices.models import (
     RefundStatus,
 )
 from billing.invoices.services.capture import invoice_capture, invoice_flag, payment_fail
+from billing.invoices.services.claims import provider_call_allowed
 from billing.invoices.services.events import ProviderEventOutcome, provider_event_handle
 from billing.invoices.services.refunds import (
     invoice_refund,
@@ -97,6 +98,7 @@ def provider_webhook_receive(
 
 def _completed(gateway, name: str, event: WebhookEvent) -> WebhookEvent:
     """The event with what the provider adds to it, read before any row is locked."""
+    provider_call_allowed("Completing a provider event")
     try:
         return gateway.complete_event(event)
     except gateways.NotConfigured:

@@ -18,6 +18,7 @@ from audit.services import audit_record
 from billing.catalog.pricing import format_money
 from billing.catalog.selectors import currency_places, money_text
 from billing.invoices.models import (
+    CreditNote,
     Invoice,
     InvoiceStatus,
     Payment,
@@ -27,6 +28,7 @@ from billing.invoices.models import (
 from billing.invoices.services.claims import (
     CLAIM_LEASE_SECONDS,
     claim_is_live,
+    provider_call_allowed,
 )
 from billing.invoices.services.refund_recording import (
     RefundOutcome,
@@ -96,6 +98,7 @@ def _refund_at_gateway(claim: Refund) -> str:
     same key; a definite decline marks it FAILED."""
     payment = claim.payment
     name = payment.gateway
+    provider_call_allowed("Refunding at the provider")
     try:
         gateway = plugin_gateway.gateway_for(name)
         result = gateway.refund(
@@ -161,11 +164,15 @@ def refund_claim_fail(*, refund_id, reason: str) -> Refund:
 
 
 def _outcome_of(claim: Refund) -> RefundOutcome:
-    note = claim.credit_note
+    return _outcome_of_note(claim.credit_note)
+
+
+def _outcome_of_note(note: CreditNote) -> RefundOutcome:
+    """The outcome of the refund recorded as ``note``, as its recording returned it."""
     return RefundOutcome(
-        invoice=Invoice.objects.get(pk=claim.invoice_id),
+        invoice=Invoice.objects.get(pk=note.invoice_id),
         credit_note=note,
-        payment=Payment.objects.get(pk=claim.payment_id),
+        payment=Payment.objects.get(pk=note.payment_id) if note.payment_id else None,
         tokens_clawed_back=note.tokens_clawed_back,
         token_shortfall=note.token_shortfall,
         full_refund=note.full_refund,

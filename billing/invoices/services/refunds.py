@@ -6,6 +6,11 @@ it: payment and invoice amounts, a numbered credit note and, when the refund com
 invoice, the reversal of every line and the claw-back of the tokens it granted. Claims live in
 ``refund_claims``, the recording in ``refund_recording`` and provider reversals in
 ``refund_reversal``; their entry points are importable from here too.
+
+A staff refund over the API is resumable (``vbwd.idempotency``): the refund claim it makes or
+repeats, or the credit note of a refund recorded without a provider call, is a recovery point
+written in the same transaction, so a retry of that request after a crash answers with the
+refund it made (or completes its claim with the claim's key) instead of refunding again.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from billing.catalog.selectors import currency_places
 from billing.invoices.extensions import token_ledger
 from billing.invoices.models import (
     SETTLED_PAYMENT_STATUSES,
+    CreditNote,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
     Payment,
     Refund,
+    RefundStatus,
 )
 from billing.invoices.services.claims import (
     CLAIM_POLL_SECONDS,
@@ -33,6 +40,8 @@ from billing.invoices.services.claims import (
     claim_is_live,
 )
 from billing.invoices.services.refund_claims import (
+    _outcome_of,
+    _outcome_of_note,
     _refund_at_gateway,
     _refund_claim,
     _resume,
@@ -56,6 +65,7 @@ from vbwd.exceptions import (
     InvalidTransition,
     ValidationFailed,
 )
+from vbwd.idempotency import NO_RECOVERY, Recovery
 from vbwd.money import round_money
 
 
@@ -123,6 +133,7 @@ def invoice_refund(
     actor_type: str | None = None,
     actor_label: str | None = None,
     provider_initiated: bool = False,
+    recovery: Recovery = NO_RECOVERY,
 ) -> RefundOutcome:
     """Refunds all or part of a PAID invoice (through its gateway unless ``record_only`` or
     ``provider_initiated``) and issues a credit note; a refund that completes the invoice makes
@@ -130,7 +141,11 @@ def invoice_refund(
     when a check fails. A gateway refund is claimed first (a PENDING refund row, committed), then
     the provider is called with the claim's key outside any transaction, then the answer is
     recorded; a failed call keeps the claim for a retry with the same key. ``payment_refunded``
-    is sent after commit."""
+    is sent after commit. ``recovery`` holds the request's recovery points: a resumed request
+    whose refund was recorded returns that refund."""
+    resumed = invoice_refund_resumed(recovery)
+    if resumed is not None:
+        return resumed
     if provider_initiated and actor_type is None:
         actor_type = ActorType.PROVIDER
     deadline = time.monotonic() + CLAIM_WAIT_SECONDS
@@ -161,7 +176,10 @@ def invoice_refund(
                     provider_initiated=provider_initiated,
                 )
                 if isinstance(claim, RefundOutcome):
-                    return claim  # recorded without a provider call
+                    # recorded without a provider call
+                    recovery.mark(REFUND_RECORDED, str(claim.credit_note.pk))
+                    return claim
+                recovery.mark(REFUND_CLAIMED, str(claim.pk))
         if not waiting:
             break
         time.sleep(CLAIM_POLL_SECONDS)
@@ -172,6 +190,30 @@ def invoice_refund(
         actor_type=actor_type,
         actor_label=actor_label,
     )
+
+
+# Recovery points of a refund request: the claim it made or repeated, or the credit note of a
+# refund recorded without a provider call.
+REFUND_CLAIMED = "refund"
+REFUND_RECORDED = "credit_note"
+
+
+def invoice_refund_resumed(recovery: Recovery) -> RefundOutcome | None:
+    """The refund a resumed request already made, from its recovery points: the recorded credit
+    note, or the claim once the provider's answer is recorded. None when there is none yet (a
+    claim still PENDING is then completed by ``invoice_refund`` with its own key)."""
+    points = recovery.points()
+    if points.get(REFUND_RECORDED):
+        return _outcome_of_note(CreditNote.objects.get(pk=points[REFUND_RECORDED]))
+    if points.get(REFUND_CLAIMED):
+        claim = (
+            Refund.objects.select_related("credit_note")
+            .filter(pk=points[REFUND_CLAIMED], status=RefundStatus.SUCCEEDED)
+            .first()
+        )
+        if claim is not None:
+            return _outcome_of(claim)
+    return None
 
 
 def _refund_checked(
@@ -225,6 +267,7 @@ def _refund_checked(
 __all__ = [
     "RefundOutcome",
     "invoice_refund",
+    "invoice_refund_resumed",
     "invoice_refund_reverse",
     "refund_claim_complete",
     "refunds_complete_pending",

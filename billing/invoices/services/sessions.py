@@ -29,6 +29,7 @@ from billing.invoices.services.claims import (
     CLAIM_POLL_SECONDS,
     CLAIM_WAIT_SECONDS,
     claim_is_live,
+    provider_call_allowed,
 )
 from plugins import gateway as gateways
 from vbwd.exceptions import (
@@ -297,6 +298,7 @@ def payment_session_open(
     open one of the same invoice and gateway; returns (payment, GatewaySession, created).
     GatewayError → 502, NotConfigured → 503; the claim then stays PENDING and the next request
     repeats the call with the same idempotency key. No lock is held during the provider call."""
+    provider_call_allowed("Opening a payment session")
     gateway = gateway_or_unavailable(gateway_name)
     deadline = time.monotonic() + CLAIM_WAIT_SECONDS
     while True:
@@ -351,6 +353,7 @@ def payment_session_status(*, gateway_name: str, session_id: str, user) -> dict:
     if payment is None:
         raise NotFound(SESSION_NOT_FOUND)
     gateway = gateway_or_unavailable(gateway_name)
+    provider_call_allowed("Reading a payment session")
     try:
         status = gateway.session_status(session_id)
     except gateways.NotConfigured:

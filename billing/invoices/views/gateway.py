@@ -56,6 +56,8 @@ class GatewayView(ApiView):
 
 class CreateSessionView(UserMixin, GatewayView):
     throttle_classes = [rate_limit("payment_user", "user")]
+    # Calls the provider: the session claim, keyed on the Idempotency-Key, is its recovery point.
+    idempotency_resumable = True
 
     @extend_schema(
         summary="Open (or reuse) a checkout session at the gateway for the caller's invoice",

@@ -152,6 +152,8 @@ class UserInvoiceView(UserMixin, ApiView):
 
 class UserInvoicePayView(UserMixin, ApiView):
     throttle_classes = [rate_limit("payment_user", "user")]
+    # May open a session at the provider: resumed from the session claim or the zero capture.
+    idempotency_resumable = True
 
     @extend_schema(
         tags=TAGS,
@@ -179,6 +181,7 @@ class UserInvoicePayView(UserMixin, ApiView):
             user=request.user,
             locale=locale,
             idempotency_key=idempotency.key_from(request),
+            recovery=idempotency.recovery_for(request),
         )
         return Response(payment_start_data(start))
 

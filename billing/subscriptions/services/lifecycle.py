@@ -38,7 +38,12 @@ from audit.models import ActorType, AuditEntry
 from audit.services import audit_record
 from billing.catalog.models import BillingPeriod
 from billing.invoices.models import Invoice, InvoiceStatus, InvoiceType
-from billing.invoices.services import RefundOutcome, invoice_refund, invoice_void
+from billing.invoices.services import (
+    RefundOutcome,
+    invoice_refund,
+    invoice_refund_resumed,
+    invoice_void,
+)
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
@@ -64,6 +69,7 @@ from billing.subscriptions.services.common import (
 from billing.subscriptions.services.staff_create import subscription_staff_create
 from platform_settings.selectors import platform_settings_get
 from vbwd.exceptions import BusinessRuleError, InvalidTransition, NotFound, ValidationFailed
+from vbwd.idempotency import NO_RECOVERY, Recovery
 
 __all__ = [
     "subscription_cancel",
@@ -444,12 +450,17 @@ def subscription_refund(
     amount=None,
     reason: str | None = None,
     force: bool = False,
+    recovery: Recovery = NO_RECOVERY,
 ) -> RefundOutcome:
     """Refunds the subscription's latest PAID invoice exactly as the staff invoice refund (full
-    by default: the subscription ends now and its tokens are clawed back)."""
+    by default: the subscription ends now and its tokens are clawed back). A resumed request
+    (``recovery``) returns the refund it made, never refunding an older invoice next."""
     subscription = Subscription.objects.filter(pk=as_uuid(subscription_id)).first()
     if subscription is None:
         raise NotFound(NOT_FOUND)
+    resumed = invoice_refund_resumed(recovery)
+    if resumed is not None:
+        return resumed
     invoice = (
         Invoice.objects.filter(subscription_id=subscription.pk, status=InvoiceStatus.PAID)
         .order_by("-paid_at", "-invoiced_at", "-invoice_number")
@@ -458,5 +469,10 @@ def subscription_refund(
     if invoice is None:
         raise BusinessRuleError(NO_PAID_INVOICE)
     return invoice_refund(
-        invoice_id=invoice.pk, actor=actor, amount=amount, reason=reason, force=force
+        invoice_id=invoice.pk,
+        actor=actor,
+        amount=amount,
+        reason=reason,
+        force=force,
+        recovery=recovery,
     )

@@ -41,6 +41,7 @@ from billing.subscriptions.views.admin_inputs import (
     SubscriptionRefundRequestSerializer,
 )
 from billing.subscriptions.views.user import MESSAGE_PAUSED, MESSAGE_RESUMED
+from vbwd import idempotency
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
 from vbwd.pagination import page_serializer, paginate
@@ -289,6 +290,9 @@ class AdminSubscriptionActivateView(AdminMixin, ApiView):
 
 
 class AdminSubscriptionRefundView(AdminMixin, ApiView):
+    # Refunds at the provider: resumed from the refund claim or the credit note it recorded.
+    idempotency_resumable = True
+
     @extend_schema(
         tags=TAGS,
         summary="Refund the subscription's latest paid invoice (full by default, partial with "
@@ -311,6 +315,7 @@ class AdminSubscriptionRefundView(AdminMixin, ApiView):
             amount=data.get("amount"),
             reason=data.get("reason"),
             force=bool(data.get("force")),
+            recovery=idempotency.recovery_for(request),
         )
         invoice = invoice_selectors.invoice_for_staff(outcome.invoice.pk, detail=False)
         subscription = selectors.subscription_for_staff(subscription.pk)

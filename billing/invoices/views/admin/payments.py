@@ -27,6 +27,7 @@ from billing.invoices.views.admin.common import (
     TAGS,
     _invoice_response,
 )
+from vbwd import idempotency
 from vbwd.api import AdminMixin, ApiView
 from vbwd.fields import MoneyField, StrictBooleanField, StrictCharField, StrictDateTimeField
 from vbwd.schema import ErrorSerializer, errors
@@ -159,6 +160,9 @@ class AdminInvoiceVoidView(AdminMixin, ApiView):
 
 
 class AdminInvoiceRefundView(AdminMixin, ApiView):
+    # Refunds at the provider: resumed from the refund claim or the credit note it recorded.
+    idempotency_resumable = True
+
     @extend_schema(
         tags=TAGS,
         summary="Refund all or part of a paid invoice; every refund issues a credit note",
@@ -184,6 +188,7 @@ class AdminInvoiceRefundView(AdminMixin, ApiView):
             refund_reference=given.get("refund_reference"),
             record_only=bool(given.get("record_only")),
             force=bool(given.get("force")),
+            recovery=idempotency.recovery_for(request),
         )
         note = outcome.credit_note
         if outcome.full_refund:

@@ -46,6 +46,7 @@ from billing.invoices.models import (
     PaymentStatus,
 )
 from billing.invoices.services import invoice_capture, payment_fail
+from billing.invoices.services.claims import provider_call_allowed
 from billing.invoices.services.sessions import invoice_payment_request
 from billing.subscriptions.models import Subscription, SubscriptionStatus
 from billing.subscriptions.services.renewal.batches import claim_batch, logger
@@ -276,6 +277,7 @@ def _charge(subscription, invoice, attempt: Attempt, *, name: str, gateway) -> N
     attempt's PENDING payment."""
     result = None
     declined = None  # the reason of a definite decline
+    provider_call_allowed("Charging a saved payment method")
     try:
         result = gateway.charge_saved_method(
             saved_payment_method_id=attempt.saved_method_id,
