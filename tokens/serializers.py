@@ -100,6 +100,7 @@ class BundlePriceField(MoneyField):
     def __init__(self, **kwargs):
         super().__init__(
             places=lambda: MAX_READ_PLACES,
+            max_whole_digits=MAX_READ_PLACES,  # the price limit below bounds the digits
             negative_first=True,
             quantize=False,
             error_messages={
@@ -146,7 +147,7 @@ class TokenBundleWriteSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_blank=True,
-        trim_whitespace=False,
+        multiline=True,
         error_messages={"invalid": "Description must be a string"},
     )
     token_amount = StrictIntegerField(
@@ -154,6 +155,8 @@ class TokenBundleWriteSerializer(serializers.Serializer):
             "required": TOKEN_AMOUNT_INVALID,
             "null": TOKEN_AMOUNT_INVALID,
             "invalid": TOKEN_AMOUNT_INVALID,
+            "too_small": TOKEN_AMOUNT_INVALID,
+            "too_large": f"Token amount must be at most {MAX_TOKEN_AMOUNT}",
         },
         help_text=f"1..{MAX_TOKEN_AMOUNT}",
     )
@@ -162,7 +165,6 @@ class TokenBundleWriteSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         allow_blank=True,
-        trim_whitespace=False,
         error_messages={"invalid": "currency must be a 3-letter code"},
         help_text="an active currency; default: the bundle's currency, or the default currency",
     )

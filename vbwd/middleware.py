@@ -1,15 +1,18 @@
-"""Request plumbing that runs before any view: request ids and the body-size guard."""
+"""Request plumbing that runs before any view: request ids, the body-size guard and the guard
+on the characters of the path and the query string."""
 
 from __future__ import annotations
 
 import io
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
+from django.urls import Resolver404, resolve
 
 from vbwd import request_context
-from vbwd.exceptions import json_error_response
+from vbwd.exceptions import ValidationFailed, json_error_response
 
 
 class RequestIdMiddleware:
@@ -35,7 +38,10 @@ class RequestIdMiddleware:
 
 
 class ApiRequestGuardMiddleware:
-    """Refuses API bodies over VBWD_MAX_BODY_BYTES with 413, whatever their framing.
+    """Refuses API requests no view should see: a path holding NUL, a query string holding NUL
+    or bytes that are not UTF-8 (400 validation_error naming the path or query parameter), and
+    bodies over VBWD_MAX_BODY_BYTES (413), whatever their framing. (Django hands a path's bytes
+    that are not UTF-8 to the views percent-encoded again, as harmless text.)
 
     A body with a Content-Length is refused on the header before anything reads it. A chunked
     body (no Content-Length; the server decodes the chunks) is read here up to one byte over the
@@ -46,9 +52,61 @@ class ApiRequestGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/") and _too_big(request):
-            return json_error_response(request, RequestDataTooBig())
+        if request.path.startswith("/api/"):
+            refusal = _path_refusal(request) or _query_refusal(request)
+            if refusal is not None:
+                return json_error_response(request, refusal)
+            if _too_big(request):
+                return json_error_response(request, RequestDataTooBig())
         return self.get_response(request)
+
+
+def _query_bytes(request) -> bytes:
+    """The query string as the client sent it (WSGI hands it over decoded as ISO-8859-1)."""
+    value = request.META.get("QUERY_STRING", "")
+    try:
+        return value.encode("iso-8859-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+
+
+def _problem(data: bytes) -> str | None:
+    """What makes ``data`` unusable as text: NUL, or not being UTF-8 (lone surrogates are not)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "is not valid UTF-8"
+    return "contains a NUL character" if b"\x00" in data else None
+
+
+def _path_refusal(request) -> ValidationFailed | None:
+    if "\x00" not in request.path_info:
+        return None
+    # Named after the path parameter holding it when a route matches.
+    try:
+        kwargs = resolve(request.path_info).kwargs
+    except Resolver404:
+        kwargs = {}
+    field = next(
+        (name for name, value in kwargs.items() if isinstance(value, str) and "\x00" in value),
+        "path",
+    )
+    subject = "The path" if field == "path" else field
+    return ValidationFailed(f"{subject} contains a NUL character", field=field)
+
+
+def _query_refusal(request) -> ValidationFailed | None:
+    for pair in _query_bytes(request).split(b"&"):
+        raw_name, _, raw_value = pair.partition(b"=")
+        name = unquote_to_bytes(raw_name.replace(b"+", b" "))
+        problem = _problem(name)
+        if problem is not None:
+            return ValidationFailed(f"A query parameter name {problem}", field="query")
+        problem = _problem(unquote_to_bytes(raw_value.replace(b"+", b" ")))
+        if problem is not None:
+            field = name.decode("utf-8")
+            return ValidationFailed(f"{field} {problem}", field=field)
+    return None
 
 
 def _too_big(request) -> bool:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from rest_framework import serializers
 
 from vbwd.exceptions import ValidationFailed
+from vbwd.fields.numbers import NUMBER_MESSAGES, NotANumber, integer_from_text
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -23,9 +24,11 @@ def _int_param(query, name: str) -> int | None:
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise ValidationFailed(f"{name} must be an integer", field=name) from None
+        return integer_from_text(str(raw))
+    except (NotANumber, ValueError) as error:
+        ascii_only = isinstance(error, NotANumber) and error.key == "ascii"
+        message = NUMBER_MESSAGES["ascii"] if ascii_only else "{name} must be an integer"
+        raise ValidationFailed(message.format(name=name), field=name) from None
 
 
 def is_requested(query) -> bool:

@@ -34,17 +34,16 @@ def _all_messages(message: str) -> dict:
 
 
 def _secret(message: str, **kwargs) -> StrictCharField:
-    return StrictCharField(trim_whitespace=False, error_messages=_all_messages(message), **kwargs)
+    return StrictCharField(secret=True, error_messages=_all_messages(message), **kwargs)
 
 
 def _person_name() -> StrictCharField:
-    """An optional first or last name: a string of at most 100 characters, kept as written."""
+    """An optional first or last name: a string of at most 100 characters, trimmed."""
     message = "{name} must be a string of at most 100 characters"
     return StrictCharField(
         required=False,
         allow_null=True,
         allow_blank=True,
-        trim_whitespace=False,
         max_length=100,
         error_messages={"invalid": message, "max_length": message},
     )
@@ -68,7 +67,6 @@ class RegisterInputSerializer(serializers.Serializer):
     locale = StrictCharField(
         required=False,
         empty_as_none=True,
-        trim_whitespace=False,
         max_length=10,
         error_messages={
             "invalid": "locale must be a language code",
@@ -103,25 +101,24 @@ class RegisterInputSerializer(serializers.Serializer):
 
 
 class CredentialsInputSerializer(_DictOnlyMixin, serializers.Serializer):
-    """Email and password of a login; both are required together."""
+    """Email and password of a login; both are required together, then each is read as text
+    (the email trimmed, the password as sent)."""
 
-    email = serializers.CharField(required=False, allow_null=True, allow_blank=True)
-    password = serializers.CharField(
-        required=False, allow_null=True, allow_blank=True, trim_whitespace=False
-    )
+    email = StrictCharField(required=False, allow_null=True, allow_blank=True)
+    password = StrictCharField(required=False, allow_null=True, allow_blank=True, secret=True)
 
     def to_internal_value(self, data):
         if not isinstance(data, dict) or not (
             _given(data.get("email"), strip=True) and _given(data.get("password"))
         ):
             raise serializers.ValidationError({"non_field_errors": [CREDENTIALS_REQUIRED]})
-        return {"email": data["email"], "password": data["password"]}
+        return super().to_internal_value({"email": data["email"], "password": data["password"]})
 
 
 class RefreshInputSerializer(serializers.Serializer):
     """The refresh token (also accepted as ``refresh``)."""
 
-    refresh_token = serializers.CharField(help_text="Alias: refresh")
+    refresh_token = StrictCharField(secret=True, help_text="Alias: refresh")
 
     def to_internal_value(self, data):
         token = _first(data, "refresh_token", "refresh") if isinstance(data, dict) else None
@@ -146,7 +143,7 @@ class LenientBooleanField(StrictBooleanField):
 class LogoutInputSerializer(_DictOnlyMixin, serializers.Serializer):
     """Never refused: an unreadable token or flag is ignored."""
 
-    refresh_token = serializers.CharField(required=False, help_text="Alias: refresh")
+    refresh_token = StrictCharField(required=False, secret=True, help_text="Alias: refresh")
     all = LenientBooleanField()
 
     def to_internal_value(self, data):
@@ -158,7 +155,7 @@ class LogoutInputSerializer(_DictOnlyMixin, serializers.Serializer):
 
 class CheckEmailQuerySerializer(serializers.Serializer):
     email = StrictCharField(error_messages=_all_messages(EMAIL_REQUIRED))
-    captcha_token = serializers.CharField(required=False, allow_blank=True)
+    captcha_token = StrictCharField(required=False, allow_blank=True, secret=True)
 
 
 class EmailInputSerializer(_DictOnlyMixin, serializers.Serializer):
@@ -168,9 +165,9 @@ class EmailInputSerializer(_DictOnlyMixin, serializers.Serializer):
 class ResetPasswordInputSerializer(serializers.Serializer):
     """The emailed link's ``uid`` and ``token`` and the new password, all required together."""
 
-    uid = serializers.CharField()
-    token = serializers.CharField()
-    new_password = serializers.CharField(trim_whitespace=False)
+    uid = StrictCharField(secret=True)
+    token = StrictCharField(secret=True)
+    new_password = StrictCharField(secret=True)
 
     def to_internal_value(self, data):
         names = ("uid", "token", "new_password")
@@ -184,8 +181,8 @@ class ResetPasswordInputSerializer(serializers.Serializer):
 class ChangePasswordInputSerializer(serializers.Serializer):
     """The current and the new password (also accepted in snake_case), required together."""
 
-    currentPassword = serializers.CharField(help_text="Alias: current_password")  # noqa: N815
-    newPassword = serializers.CharField(help_text="Alias: new_password")  # noqa: N815
+    currentPassword = StrictCharField(secret=True, help_text="Alias: current_password")  # noqa: N815
+    newPassword = StrictCharField(secret=True, help_text="Alias: new_password")  # noqa: N815
 
     def to_internal_value(self, data):
         data = data if isinstance(data, dict) else {}

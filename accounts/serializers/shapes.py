@@ -10,6 +10,7 @@ from accounts import extensions
 from accounts.countries import is_known_country
 from accounts.models import User, UserDetails, UserRole, UserStatus
 from accounts.selectors import token_balance_of
+from vbwd.fields import StrictCharField
 
 
 class UserDetailsSerializer(serializers.ModelSerializer):
@@ -127,13 +128,12 @@ class AuthUserSerializer(serializers.ModelSerializer):
         return user.display_name or user.email.split("@", 1)[0]
 
 
-def _text(name: str, max_length: int) -> serializers.CharField:
-    return serializers.CharField(
+def _text(name: str, max_length: int) -> StrictCharField:
+    return StrictCharField(
         required=False,
         allow_null=True,
         allow_blank=True,
         max_length=max_length,
-        trim_whitespace=True,
         error_messages={
             "max_length": f"{name} must be at most {max_length} characters",
             "invalid": f"{name} must be a string",

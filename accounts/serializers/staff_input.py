@@ -21,6 +21,8 @@ from vbwd.fields import (
 from vbwd.filters import normalise_enum, parse_ordering
 
 EMAIL_REQUIRED = "Email is required"
+# The balance column is DECIMAL(12, 2): ten digits before the point.
+BALANCE_WHOLE_DIGITS = 10
 PASSWORD_REQUIRED = "Password is required"
 
 
@@ -37,7 +39,7 @@ def _email() -> StrictCharField:
 
 def _password(**kwargs) -> StrictCharField:
     return StrictCharField(
-        trim_whitespace=False,
+        secret=True,
         error_messages={"required": PASSWORD_REQUIRED, "null": PASSWORD_REQUIRED,
                         "blank": PASSWORD_REQUIRED, "invalid": PASSWORD_REQUIRED},
         **kwargs,
@@ -59,7 +61,6 @@ def _name_part() -> StrictCharField:
     return StrictCharField(
         required=False,
         empty_as_none=True,
-        trim_whitespace=False,
         max_length=100,
         error_messages={"invalid": message, "max_length": message},
     )
@@ -131,8 +132,9 @@ class StaffUserCreateInputSerializer(serializers.Serializer):
 
 class StaffUserUpdateInputSerializer(serializers.Serializer):
     """A staff edit of a user; only the given keys change. ``is_active`` is read only when no
-    ``status`` is given, ``token_balance_reason`` only with a ``token_balance``, ``name`` only
-    without ``first_name`` / ``last_name``. Details may come flat or under ``details``."""
+    ``status`` is given; ``token_balance_reason`` is used only with a ``token_balance`` and
+    ``name`` only without ``first_name`` / ``last_name``, but both are checked whenever given.
+    Details may come flat or under ``details``."""
 
     email = _email()
     status = _choice(UserStatus, "status")
@@ -144,7 +146,12 @@ class StaffUserUpdateInputSerializer(serializers.Serializer):
     has_used_trial = StrictBooleanField(
         required=False, allow_null=True, accept_strings=True, blank_as_null=True
     )
-    balance = MoneyField(required=False, allow_null=True, help_text="default currency")
+    balance = MoneyField(
+        required=False,
+        allow_null=True,
+        max_whole_digits=BALANCE_WHOLE_DIGITS,
+        help_text="default currency",
+    )
     token_balance = StrictIntegerField(
         required=False,
         allow_null=True,
@@ -157,7 +164,7 @@ class StaffUserUpdateInputSerializer(serializers.Serializer):
     token_balance_reason = StrictCharField(
         required=False,
         empty_as_none=True,
-        trim_whitespace=False,
+        multiline=True,
         max_length=255,
         error_messages={
             "invalid": "{name} must be at most 255 characters",
@@ -165,8 +172,8 @@ class StaffUserUpdateInputSerializer(serializers.Serializer):
         },
     )
     details = DetailsField()
-    name = serializers.CharField(
-        required=False, allow_blank=True, help_text="first and last name in one"
+    name = StrictCharField(
+        required=False, allow_null=True, allow_blank=True, help_text="first and last name in one"
     )
 
     def __init__(self, *args, **kwargs):
@@ -191,13 +198,13 @@ class StaffUserUpdateInputSerializer(serializers.Serializer):
         ignored = set(detail_names) | {"details"}
         if data.get("status") not in (None, ""):
             ignored.add("is_active")
-        if data.get("token_balance") is None:
-            ignored.add("token_balance_reason")
-        if "first_name" in data or "last_name" in data or not isinstance(data.get("name"), str):
-            ignored.add("name")
         attrs = super().to_internal_value(
             {key: value for key, value in data.items() if key not in ignored}
         )
+        if data.get("token_balance") is None:
+            attrs.pop("token_balance_reason", None)
+        if "first_name" in data or "last_name" in data:
+            attrs.pop("name", None)
         # Flat and nested details are read together, after everything else.
         raw_details = {key: data[key] for key in detail_names if key in data}
         nested = data.get("details")
@@ -262,7 +269,7 @@ class ReasonInputSerializer(serializers.Serializer):
     reason = StrictCharField(
         required=False,
         empty_as_none=True,
-        trim_whitespace=False,
+        multiline=True,
         error_messages={"invalid": "reason must be a string"},
     )
 
@@ -284,21 +291,15 @@ class ForceSerializer(serializers.Serializer):
 class StaffUsersQuerySerializer(serializers.Serializer):
     """Filters and order of the staff user list."""
 
-    search = serializers.CharField(
+    search = StrictCharField(
         required=False, allow_blank=True, help_text="email, first or last name"
     )
-    status = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        help_text="UserStatus, active or inactive",
+    status = StrictCharField(
+        required=False, allow_blank=True, help_text="UserStatus, active or inactive"
     )
-    role = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
-    ordering = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        trim_whitespace=False,
-        help_text="created_at, email, last_login_at",
+    role = StrictCharField(required=False, allow_blank=True)
+    ordering = StrictCharField(
+        required=False, allow_blank=True, help_text="created_at, email, last_login_at"
     )
 
     def validate_search(self, value: str) -> str | None:

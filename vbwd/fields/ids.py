@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
@@ -9,6 +10,22 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from vbwd.fields.base import NamedMessagesMixin
+from vbwd.fields.characters import trimmed
+
+# The spellings ``uuid.UUID`` reads, in ASCII hex digits only (it would also take digits of
+# other scripts and underscores, through ``int``).
+_UUID_TEXT = re.compile(
+    r"(?:urn:uuid:)?\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?",
+    re.ASCII | re.IGNORECASE,
+)
+
+
+def uuid_from_text(text: str) -> uuid.UUID | None:
+    """``text`` (trimmed) as a UUID, or None when it is not one."""
+    text = trimmed(text)
+    if not _UUID_TEXT.fullmatch(text):
+        return None
+    return uuid.UUID(text)
 
 
 @extend_schema_field(OpenApiTypes.UUID)
@@ -39,12 +56,10 @@ class UUIDField(NamedMessagesMixin, serializers.Field):
         return super().validate_empty_values(data)
 
     def to_internal_value(self, data) -> uuid.UUID:
-        if not isinstance(data, str):
+        value = uuid_from_text(data) if isinstance(data, str) else None
+        if value is None:
             self.fail("invalid")
-        try:
-            return uuid.UUID(data.strip())
-        except ValueError:
-            self.fail("invalid")
+        return value
 
     def to_representation(self, value) -> str:
         return str(value)

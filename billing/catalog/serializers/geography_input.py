@@ -20,6 +20,7 @@ from vbwd.fields import (
     StrictDecimalField,
     StrictIntegerField,
 )
+from vbwd.fields.characters import text_problem
 
 CODE_FIXED = "code cannot be changed"
 DATE_MESSAGE = "{name} must be a date (YYYY-MM-DD)"
@@ -129,7 +130,7 @@ class CountryCodesField(serializers.ListField):
     def to_internal_value(self, data) -> list[str]:
         if not isinstance(data, list):
             self.fail("not_a_list")
-        if not all(isinstance(code, str) for code in data):
+        if not all(isinstance(code, str) and not text_problem(code) for code in data):
             self.fail("not_codes")
         return [code.strip().upper() for code in data]
 
@@ -203,7 +204,7 @@ class TaxRateInputSerializer(serializers.Serializer):
         required=False, allow_null=True, blank_as_null=True, help_text="Default: today"
     )
     valid_to = StrictDateField(required=False, allow_null=True, blank_as_null=True)
-    description = StrictCharField(required=False, empty_as_none=True)
+    description = StrictCharField(required=False, empty_as_none=True, multiline=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -226,9 +227,7 @@ class TaxRateInputSerializer(serializers.Serializer):
 class TaxRateQuerySerializer(serializers.Serializer):
     """Filters of the tax-rate list; empty values mean "not given"."""
 
-    country = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="Country code"
-    )
+    country = StrictCharField(required=False, allow_blank=True, help_text="Country code")
     is_active = StrictBooleanField(
         required=False, allow_null=True, accept_strings=True, blank_as_null=True
     )

@@ -28,6 +28,8 @@ from vbwd.fields import (
     StrictChoiceField,
     StrictIntegerField,
 )
+from vbwd.fields.characters import text_problem
+from vbwd.fields.ids import uuid_from_text
 from vbwd.money import parse_money
 
 CODE_REQUIRED = "Code is required"
@@ -37,6 +39,8 @@ REORDER_MESSAGE = "order must be a list of {id, position}"
 LOCALE_REQUIRED = "Locale is required"
 # Fields whose null means "not given" (the default on create, unchanged on update).
 NULL_MEANS_ABSENT = ("is_active", "is_default", "position", "fee_type", "fee_charged_to")
+# min_amount and max_amount are DECIMAL(12, 2): ten digits before the point.
+LIMIT_WHOLE_DIGITS = 10
 
 
 class LocaleField(StrictCharField):
@@ -68,7 +72,7 @@ class CodeListField(serializers.ListField):
 
     def to_internal_value(self, data) -> list[str]:
         if not isinstance(data, list) or any(
-            not isinstance(item, str) or not item.strip() for item in data
+            not isinstance(item, str) or not item.strip() or text_problem(item) for item in data
         ):
             self.fail("invalid", name=self.field_name)
         codes: list[str] = []
@@ -88,8 +92,10 @@ class PluginIdField(StrictCharField):
         return data.strip()
 
 
-def _text(max_length: int | None = None) -> StrictCharField:
-    return StrictCharField(required=False, empty_as_none=True, max_length=max_length)
+def _text(max_length: int | None = None, *, multiline: bool = False) -> StrictCharField:
+    return StrictCharField(
+        required=False, empty_as_none=True, max_length=max_length, multiline=multiline
+    )
 
 
 def _flag() -> StrictBooleanField:
@@ -103,6 +109,7 @@ def _limit() -> MoneyField:
         blank_as_null=True,
         places=limit_places,
         max_value=MAX_LIMIT_AMOUNT,
+        max_whole_digits=LIMIT_WHOLE_DIGITS,
         help_text="money, in the default currency",
     )
 
@@ -122,9 +129,9 @@ class PaymentMethodInputSerializer(serializers.Serializer):
                         "blank": "Name is required", "invalid": "Name must be a string",
                         "max_length": "Name must be at most {max_length} characters"},
     )  # fmt: skip
-    description = _text()
+    description = _text(multiline=True)
     short_description = _text(255)
-    instructions = _text()
+    instructions = _text(multiline=True)
     icon = _text(255)
     plugin_id = PluginIdField(required=False, empty_as_none=True)
     is_active = _flag()
@@ -264,10 +271,9 @@ class ReorderField(serializers.ListField):
             self.fail("invalid")
         if abs(position) > MAX_POSITION:
             raise serializers.ValidationError("position must be an integer")
-        try:
-            method_id = uuid.UUID(str(item["id"]))
-        except ValueError:
-            raise serializers.ValidationError(f"Payment method not found: {item['id']}") from None
+        method_id = uuid_from_text(item["id"]) if isinstance(item["id"], str) else None
+        if method_id is None:
+            raise serializers.ValidationError(f"Payment method not found: {item['id']}")
         if any(existing == method_id for existing, _ in pairs):
             raise serializers.ValidationError(f"order lists {method_id} more than once")
         return method_id, position
@@ -282,9 +288,9 @@ class PaymentMethodTranslationInputSerializer(serializers.Serializer):
 
     locale = LocaleField(max_length=10)
     name = _text(100)
-    description = _text()
+    description = _text(multiline=True)
     short_description = _text(255)
-    instructions = _text()
+    instructions = _text(multiline=True)
 
 
 class PublicPaymentMethodQuerySerializer(serializers.Serializer):
@@ -303,9 +309,7 @@ class PublicPaymentMethodQuerySerializer(serializers.Serializer):
         error_messages={"invalid": "country must be a 2-letter code"},
         help_text="2-letter code",
     )
-    amount = StrictCharField(
-        required=False, empty_as_none=True, trim_whitespace=False, help_text="money, in currency"
-    )
+    amount = StrictCharField(required=False, empty_as_none=True, help_text="money, in currency")
 
     def validate_currency(self, value):
         if value is not None and not CURRENCY_FILTER_PATTERN.match(value):

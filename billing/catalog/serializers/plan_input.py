@@ -21,6 +21,8 @@ from vbwd.fields import (
     StrictIntegerField,
     UUIDField,
 )
+from vbwd.fields.ids import uuid_from_text
+from vbwd.fields.numbers import INTEGER_COLUMN
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SLUG_MESSAGE = "Slug must be lower-case letters and digits separated by single dashes (at most 100)"
@@ -80,7 +82,7 @@ class SlugField(StrictCharField):
     default_error_messages = {"invalid": SLUG_MESSAGE, "blank": SLUG_MESSAGE}
 
     def __init__(self, **kwargs):
-        super().__init__(required=False, empty_as_none=True, trim_whitespace=False, **kwargs)
+        super().__init__(required=False, empty_as_none=True, **kwargs)
 
     def to_internal_value(self, data) -> str:
         value = super().to_internal_value(data)
@@ -106,14 +108,13 @@ class CurrencyCodeField(serializers.Field):
 
 class FlatUUIDListField(serializers.ListField):
     """A list of ids with one message for anything malformed (``message`` may name the item
-    as ``{item}``); with ``skip_malformed`` malformed items are dropped instead."""
+    as ``{item}``)."""
 
     child = serializers.UUIDField()
 
     def __init__(self, *, message: str, not_a_list: str | None = None, **kwargs):
         self.message = message
         self.not_a_list = not_a_list or message
-        self.skip_malformed = kwargs.pop("skip_malformed", False)
         self.required_non_empty = kwargs.pop("required_non_empty", False)
         super().__init__(**kwargs)
 
@@ -127,11 +128,10 @@ class FlatUUIDListField(serializers.ListField):
             raise serializers.ValidationError(self.not_a_list)
         ids = []
         for item in data:
-            try:
-                ids.append(uuid.UUID(str(item)))
-            except ValueError:
-                if not self.skip_malformed:
-                    raise serializers.ValidationError(self.message.format(item=item)) from None
+            found = uuid_from_text(item) if isinstance(item, str) else None
+            if found is None:
+                raise serializers.ValidationError(self.message.format(item=item))
+            ids.append(found)
         return ids
 
 
@@ -161,7 +161,7 @@ class PricedItemInputSerializer(serializers.Serializer):
                         "places": "Price must have at most {places} decimal places"},
     )  # fmt: skip
     slug = SlugField()
-    description = StrictCharField(required=False, empty_as_none=True)
+    description = StrictCharField(required=False, empty_as_none=True, multiline=True)
     billing_period = StrictChoiceField(
         BillingPeriod,
         required=False,
@@ -264,6 +264,10 @@ class PlanInputSerializer(PricedItemInputSerializer):
                 raise serializers.ValidationError({key: [f"{key} must be an integer"]})
             if value < 0:
                 raise serializers.ValidationError({key: [f"{key} must be an integer at least 0"]})
+            if value > INTEGER_COLUMN[1]:
+                raise serializers.ValidationError(
+                    {key: [f"{key} must be an integer between 0 and {INTEGER_COLUMN[1]}"]}
+                )
         attrs = super().validate(attrs)
         if self._creating:
             attrs["features"] = {"default_tokens": 0, **attrs.get("features", {})}
@@ -287,7 +291,7 @@ class CategoryInputSerializer(serializers.Serializer):
 
     name = _name(100)
     slug = SlugField()
-    description = StrictCharField(required=False, empty_as_none=True)
+    description = StrictCharField(required=False, empty_as_none=True, multiline=True)
     parent_id = UUIDField(
         required=False,
         blank_as_null=True,
@@ -321,21 +325,21 @@ class PlanIdsInputSerializer(serializers.Serializer):
 
 
 class PlanIdsDetachInputSerializer(serializers.Serializer):
-    """Plans to detach from a category; malformed ids cannot be attached, so they are skipped."""
+    """Plans to detach from a category; ids of plans not attached are ignored, malformed ids
+    are refused."""
 
     plan_ids = FlatUUIDListField(
-        message=PLAN_IDS_REQUIRED,
+        message="Invalid plan id: {item}",
         not_a_list=PLAN_IDS_REQUIRED,
         required_non_empty=True,
-        skip_malformed=True,
     )
 
 
 # --- query strings ------------------------------------------------------------------------------
 
 
-def _query_text(**kwargs) -> serializers.CharField:
-    return serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, **kwargs)
+def _query_text(**kwargs) -> StrictCharField:
+    return StrictCharField(required=False, allow_blank=True, **kwargs)
 
 
 def _query_flag() -> StrictBooleanField:
@@ -381,12 +385,12 @@ class AdminPlansQuerySerializer(serializers.Serializer):
     include_archived = _query_flag()
     is_active = _query_flag()
     category = _query_text(help_text="slug")
-    search = serializers.CharField(required=False, allow_blank=True, help_text="name or slug")
+    search = _query_text(help_text="name or slug")
 
 
 class AdminAddOnsQuerySerializer(serializers.Serializer):
     include_inactive = _query_flag()
-    search = serializers.CharField(required=False, allow_blank=True, help_text="name or slug")
+    search = _query_text(help_text="name or slug")
     plan_id = UUIDField(
         required=False,
         blank_as_null=True,
@@ -395,9 +399,7 @@ class AdminAddOnsQuerySerializer(serializers.Serializer):
 
 
 class CategoriesQuerySerializer(serializers.Serializer):
-    format = serializers.CharField(
-        required=False, allow_blank=True, default="tree", help_text="tree (default) or flat"
-    )
+    format = _query_text(default="tree", help_text="tree (default) or flat")
 
     def validate_format(self, value: str) -> str:
         shape = (value or "tree").strip().lower()

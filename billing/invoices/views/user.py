@@ -12,7 +12,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
 )
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -34,6 +33,7 @@ from billing.invoices.views.filters import EnumFilterField
 from vbwd import idempotency
 from vbwd.api import ApiView, OptionalAuthMixin, UserMixin
 from vbwd.exceptions import AuthenticationError, ValidationFailed
+from vbwd.fields import StrictCharField
 from vbwd.pagination import is_requested, paginate
 from vbwd.schema import ErrorSerializer, errors
 from vbwd.throttling import rate_limit
@@ -59,22 +59,16 @@ def _pdf_response(invoice) -> HttpResponse:
     return response
 
 
-@extend_schema_field(OpenApiTypes.STR)
-class _LocaleField(serializers.Field):
-    """A language code such as ``de`` or ``pt-BR``, taken as given; ``_locale_or_none`` reads
-    it (a malformed value is ignored)."""
+class _LocaleField(StrictCharField):
+    """A language code such as ``de`` or ``pt-BR``: a text like any other, else taken as
+    given; ``_locale_or_none`` reads it (a code it cannot read is ignored)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("required", False)
         kwargs.setdefault("allow_null", True)
+        kwargs.setdefault("allow_blank", True)
         kwargs.setdefault("help_text", "language of the instructions text")
         super().__init__(**kwargs)
-
-    def to_internal_value(self, data):
-        return data
-
-    def to_representation(self, value):
-        return value
 
 
 def _locale_or_none(value) -> str | None:
@@ -106,8 +100,8 @@ class UserInvoicesQuerySerializer(serializers.Serializer):
 
 
 class InvoicePdfQuerySerializer(serializers.Serializer):
-    signature = serializers.CharField(
-        required=False, allow_blank=True, trim_whitespace=False, help_text="from …/download"
+    signature = StrictCharField(
+        required=False, allow_blank=True, secret=True, help_text="from …/download"
     )
 
 

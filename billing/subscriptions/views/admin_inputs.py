@@ -166,7 +166,8 @@ class StaffSubscriptionCreateInputSerializer(serializers.Serializer):
     refused) by the service, which also keeps the rules that need them or the clock's now: an
     explicit end in the future, a computed period not already over, trials and the payment
     method. A body that is not an object reads as empty; ``tarif_plan_id`` stands in for a blank
-    ``plan_id``; a reason that is not text is ignored and a long one cut at 500 characters."""
+    ``plan_id``; a reason that is not text is ignored and a long one cut at 500 characters (a
+    text is still held to the rules of every text field)."""
 
     user_id = UUIDField(error_messages=_uuid_messages("user_id"))
     plan_id = UUIDField(error_messages=_uuid_messages("plan_id"), help_text="alias tarif_plan_id")
@@ -204,7 +205,7 @@ class StaffSubscriptionCreateInputSerializer(serializers.Serializer):
     payment_method_code = PassedValueField(
         required=False, help_text="trialing / pending: method of the issued invoice"
     )
-    reason = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    reason = StrictCharField(required=False, allow_null=True, allow_blank=True, multiline=True)
 
     def to_internal_value(self, data):
         values = dict(data.items()) if isinstance(data, Mapping) else {}
@@ -215,9 +216,19 @@ class StaffSubscriptionCreateInputSerializer(serializers.Serializer):
         if _status_given(values.get("status")) not in (None, StaffCreateStatus.ACTIVE):
             for name in ACTIVE_ONLY_FIELDS:
                 values.pop(name, None)
-        validated = super().to_internal_value(values)
+        text, refused = "", {}
+        if isinstance(reason, str):
+            try:
+                text = self.fields["reason"].run_validation(reason)[:MAX_REASON_LENGTH]
+            except serializers.ValidationError as error:
+                refused["reason"] = error.detail
+        try:
+            validated = super().to_internal_value(values)
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({**error.detail, **refused}) from None
+        if refused:
+            raise serializers.ValidationError(refused)
         validated["status"] = validated.get("status") or StaffCreateStatus.ACTIVE
-        text = reason.strip()[:MAX_REASON_LENGTH] if isinstance(reason, str) else ""
         validated["reason"] = text or None
         return validated
 

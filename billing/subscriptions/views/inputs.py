@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from vbwd.exceptions import ValidationFailed
+from vbwd.fields.numbers import NUMBER_MESSAGES, NotANumber, decimal_from
 
 MAX_REASON_LENGTH = 500
 
@@ -38,10 +39,20 @@ class PassedUUIDField(_ReadMixin, serializers.UUIDField):
 
 
 class PassedMoneyField(_ReadMixin, serializers.CharField):
-    """An amount the service parses and reports on itself; blank means "not given"."""
+    """An amount the service parses and reports on itself; blank means "not given". Digits of
+    another script are refused here (a number is written with ASCII digits everywhere)."""
 
     def read(self, data):
-        return None if data in (None, "") else data
+        if data in (None, ""):
+            return None
+        try:
+            decimal_from(data)
+        except NotANumber as problem:
+            if problem.key == "ascii":
+                raise serializers.ValidationError(
+                    NUMBER_MESSAGES["ascii"].format(name=self.field_name)
+                ) from None
+        return data
 
 
 # --- list filters -------------------------------------------------------------------------------
