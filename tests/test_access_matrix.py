@@ -353,7 +353,7 @@ class Watch:
     changes: list[str] = field(default_factory=list)
 
     def __enter__(self):
-        self._atomic = transaction.atomic()
+        self._atomic = _test_transaction()
         self._atomic.__enter__()
         self._before = _snapshot() if self.rows else None
         self._mails = len(mail.outbox)
@@ -516,11 +516,19 @@ def _build_world() -> SimpleNamespace:
     return world
 
 
+def _test_transaction() -> transaction.Atomic:
+    """A transaction that stands for the autocommit of a real request, as a test case's own
+    does: a provider call inside it is allowed."""
+    atomic = transaction.atomic()
+    atomic._from_testcase = True
+    return atomic
+
+
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker) -> Iterator[SimpleNamespace]:
     """Built once for the module in a transaction rolled back at its end; each test runs in a
     savepoint inside it."""
-    with django_db_blocker.unblock(), transaction.atomic():
+    with django_db_blocker.unblock(), _test_transaction():
         try:
             yield _build_world()
         finally:
