@@ -249,7 +249,14 @@ def test_private_api_docs_are_served_to_an_admin(settings, admin_user):
 @pytest.mark.django_db
 @pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize(
-    "path", ["/api/v1/no-such-route", "/api/v1/user/nope/", "/some/random/root/path"]
+    "path",
+    [
+        "/api/v1/no-such-route",
+        "/api/v1/user/nope/",
+        "/some/random/root/path",
+        # an id that is not one, holding an encoded line break
+        "/api/v1/admin/subscriptions/%C2%9B%0A%E2%8C%87/activate/",
+    ],
 )
 def test_unknown_path_is_json_404(settings, api_client, debug, path):
     # given DEBUG either way

@@ -174,3 +174,71 @@ def test_auth_error_responses_use_the_auth_error_component(schema):
 
     assert offenders == []
     assert "success" in schema["components"]["schemas"]["AuthError"]["required"]
+
+
+def _operations(schema: dict):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                yield path, method, operation
+
+
+def test_every_operation_documents_the_errors_its_construction_implies(schema):
+    # every route is rate-limited and reads a query string; a token-guarded one answers 401, an
+    # admin one 403, one naming an object 404, a POST 409 (Idempotency-Key), a body 413 and 415
+    missing = []
+    for path, method, operation in _operations(schema):
+        documented = set(operation["responses"])
+        implied = {"400", "429"}
+        if operation.get("security") and {} not in operation["security"]:
+            implied.add("401")
+        if path.startswith("/api/v1/admin/"):
+            implied |= {"401", "403"}
+        if "{" in path or path.startswith("/api/v1/plugins/"):
+            implied.add("404")
+        if method in {"post", "put", "patch"}:
+            implied |= {"413", "415"}
+        missing += [f"{method.upper()} {path} {status}" for status in sorted(implied - documented)]
+
+    assert missing == []
+
+
+def test_no_path_has_an_empty_segment(schema):
+    assert [path for path in schema["paths"] if "//" in path] == []
+    assert "/api/v1/plugins/demo/" in schema["paths"]
+
+
+def test_shapes_leave_optional_what_some_answers_omit(schema):
+    components = schema["components"]["schemas"]
+
+    # tax figures appear only when a country is given; children not in the flat category list
+    priced = set(components["PricedPlan"]["required"])
+    assert {"net_price", "tax_amount", "gross_price", "tax_rate", "tax_inclusive"} & priced == set()
+    assert {"price", "display_price", "display_currency"} <= priced
+    assert "children" not in components["CategoryTree"]["required"]
+    assert "children" in components["CategoryDetail"]["required"]
+
+
+def test_update_bodies_are_partial_with_the_update_rules(schema):
+    plan_update = schema["paths"]["/api/v1/admin/tarif-plans/{plan_id}/"]["put"]["requestBody"]
+    component = _resolve(schema, plan_update["content"]["application/json"]["schema"])
+
+    # PUT changes only the keys it is given, so no key and no body is required
+    assert "required" not in plan_update
+    assert "required" not in component
+    # a null price on update keeps the price; an amount is a text or a JSON number
+    assert component["properties"]["price"]["nullable"] is True
+    assert {"type": "number"} in component["properties"]["price"]["oneOf"]
+
+
+def test_query_filters_document_their_spellings_and_blank(schema):
+    parameters = {
+        parameter["name"]: parameter
+        for parameter in schema["paths"]["/api/v1/user/subscriptions/"]["get"]["parameters"]
+    }
+
+    status = parameters["status"]
+    assert status["allowEmptyValue"] is True
+    assert {"ACTIVE", "active", "CANCELLED", "canceled"} <= set(status["schema"]["enum"])
+    addon_plan = schema["paths"]["/api/v1/addons/"]["get"]["parameters"][0]
+    assert (addon_plan["name"], addon_plan["allowEmptyValue"]) == ("plan_id", True)

@@ -27,6 +27,7 @@ from vbwd.fields import (
     StrictChoiceField,
     StrictIntegerField,
 )
+from vbwd.fields.choices import any_case_spellings
 from vbwd.pagination import page_serializer
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
@@ -265,7 +266,8 @@ class TransactionTypeField(StrictChoiceField):
     """A TokenTransactionType in any case (documented as a string: the ledger's shape names the
     enum)."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, *, schema_values=None, **kwargs):
+        self.schema_enum = any_case_spellings(schema_values or TokenTransactionType.values)
         super().__init__(
             TokenTransactionType,
             required=False,
@@ -286,7 +288,10 @@ class TokenAdjustInputSerializer(serializers.Serializer):
     balance, and a BONUS being positive, are the ledger's rules. A body that is not an object
     reads as empty."""
 
-    type = TransactionTypeField(help_text="ADJUSTMENT (default) or BONUS")
+    type = TransactionTypeField(
+        schema_values=[TokenTransactionType.ADJUSTMENT, TokenTransactionType.BONUS],
+        help_text="ADJUSTMENT (default) or BONUS",
+    )
     reason = StrictCharField(
         max_length=255,
         error_messages={

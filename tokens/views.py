@@ -27,7 +27,7 @@ from tokens.serializers import (
 )
 from vbwd.api import AdminMixin, ApiView, PublicMixin, UserMixin
 from vbwd.pagination import paginate
-from vbwd.schema import MessageSerializer, errors
+from vbwd.schema import MessageSerializer, errors, update_request
 
 PUBLIC_TAGS = ["catalog"]
 PAGINATION = [
@@ -103,7 +103,7 @@ class AdminTokenBundleView(AdminMixin, ApiView):
     @extend_schema(
         tags=ADMIN_TAGS,
         summary="Update a token bundle (partial)",
-        request=TokenBundleWriteSerializer,
+        request=update_request(TokenBundleWriteSerializer),
         responses={200: TokenBundleMessageEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, bundle_id):

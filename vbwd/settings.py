@@ -371,6 +371,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "PREPROCESSING_HOOKS": ["vbwd.schema.collapse_slashes"],
     "ENUM_NAME_OVERRIDES": {
         "UserStatus": "accounts.models.UserStatus",
         "UserRole": "accounts.models.UserRole",

@@ -36,7 +36,8 @@ urlpatterns = [
     path("api/v1/", include(api_patterns)),
     re_path(r"^$", views.BannerView.as_view(), name="banner"),
     # Last: every other path answers the JSON 404, whatever DEBUG says.
-    re_path(r"^(?!admin/|static/).*$", views.NotFoundView.as_view(), name="not-found"),
+    # ``[\s\S]`` rather than ``.``: an encoded line break in the path is still this route's.
+    re_path(r"^(?!admin/|static/)[\s\S]*$", views.NotFoundView.as_view(), name="not-found"),
 ]
 
 handler400 = "vbwd.exceptions.bad_request"

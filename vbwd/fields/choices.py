@@ -39,6 +39,17 @@ class StrictBooleanField(NamedMessagesMixin, BlankAsNullMixin, serializers.Boole
         self.fail("invalid")
 
 
+def any_case_spellings(values) -> list[str]:
+    """The spellings a choice field documents for ``values``: each as stored, in lower case,
+    and the aliases that read as one of them (``canceled``)."""
+    values = list(values)
+    spellings = [*values, *(value.lower() for value in values)]
+    for alias, value in ENUM_ALIASES.items():
+        if value in values:
+            spellings.extend([alias, alias.lower()])
+    return list(dict.fromkeys(spellings))
+
+
 class StrictChoiceField(NamedMessagesMixin, BlankAsNullMixin, serializers.ChoiceField):
     """A value of ``choices`` (a ``TextChoices``) in any case and with surrounding spaces; the
     stored spelling is returned. ``invalid_choice`` may use ``{input}``, the value as given."""

@@ -118,6 +118,8 @@ class PricedPlanSerializer(PlanSerializer):
     tax_inclusive = serializers.SerializerMethodField()
 
     TAX_KEYS = ("net_price", "tax_amount", "gross_price", "tax_rate", "tax_inclusive")
+    # Present only when a country was given.
+    schema_optional_fields = TAX_KEYS
 
     class Meta(PlanSerializer.Meta):
         fields = [
@@ -237,6 +239,8 @@ class CategoryTreeSerializer(CategorySerializer):
     """Category with nested ``children`` (tree format)."""
 
     children = serializers.SerializerMethodField()
+    # The admin list leaves it out with ?format=flat.
+    schema_optional_fields = ("children",)
 
     class Meta(CategorySerializer.Meta):
         fields = [*CategorySerializer.Meta.fields, "children"]
@@ -252,6 +256,7 @@ class CategoryDetailSerializer(CategoryTreeSerializer):
     """Category with ``children`` and ``plans`` (detail)."""
 
     plans = PlanRefSerializer(many=True, read_only=True)
+    schema_optional_fields = ()
 
     class Meta(CategoryTreeSerializer.Meta):
         fields = [*CategoryTreeSerializer.Meta.fields, "plans"]

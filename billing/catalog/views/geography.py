@@ -33,7 +33,7 @@ from billing.catalog.serializers.geography_input import (
 )
 from billing.catalog.services import geography
 from vbwd.api import AdminMixin, ApiView, PublicMixin
-from vbwd.schema import errors
+from vbwd.schema import errors, update_request
 
 PUBLIC_TAGS = ["public"]
 COUNTRY_TAGS = ["admin: countries"]
@@ -206,7 +206,7 @@ class AdminCurrencyDetailView(AdminMixin, ApiView):
         tags=CURRENCY_TAGS,
         summary="Update a currency (partial; code is immutable)",
         parameters=[CODE_PARAMETER],
-        request=CurrencyInputSerializer,
+        request=update_request(CurrencyInputSerializer, "currency"),
         responses={200: CurrencyEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, code):

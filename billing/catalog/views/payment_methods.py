@@ -28,7 +28,7 @@ from billing.catalog.serializers.payment_methods import (
 from billing.catalog.services import payment_methods as services
 from vbwd.api import AdminMixin, ApiView, PublicMixin
 from vbwd.exceptions import NotFound, ValidationFailed
-from vbwd.schema import errors
+from vbwd.schema import errors, update_request
 
 PUBLIC_TAGS = ["public"]
 TAGS = ["admin: payment methods"]
@@ -114,7 +114,7 @@ class AdminPaymentMethodDetailView(AdminMixin, ApiView):
     @extend_schema(
         tags=TAGS,
         summary="Update a payment method (partial; the code cannot change)",
-        request=PaymentMethodInputSerializer,
+        request=update_request(PaymentMethodInputSerializer, "method"),
         responses={200: PaymentMethodEnvelopeSerializer, **errors(400, 401, 403, 404)},
     )
     def put(self, request, method_id):

@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.subscriptions import selectors
+from billing.subscriptions.models import SubscriptionStatus
 from billing.subscriptions.services.lifecycle import MAX_EXTEND_DAYS, MIN_EXTEND_DAYS
 from billing.subscriptions.services.staff_create import MAX_BILLING_PERIOD_MONTHS
 from billing.subscriptions.views.inputs import (
@@ -64,6 +65,7 @@ class AdminSubscriptionsQuerySerializer(serializers.Serializer):
 
     status = StatusFilterField(
         read_status=selectors.subscription_status_filter,
+        statuses=SubscriptionStatus,
         required=False,
         allow_blank=True,
         help_text="SubscriptionStatus (any case)",

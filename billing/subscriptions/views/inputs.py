@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 
 from vbwd.exceptions import ValidationFailed
+from vbwd.fields.choices import any_case_spellings
 from vbwd.fields.numbers import NUMBER_MESSAGES, NotANumber, decimal_from
 
 MAX_REASON_LENGTH = 500
@@ -61,8 +62,9 @@ class PassedMoneyField(_ReadMixin, serializers.CharField):
 class StatusFilterField(_ReadMixin, serializers.CharField):
     """A status of ``statuses`` in any case (``canceled`` = CANCELLED); blank = every status."""
 
-    def __init__(self, *, read_status, **kwargs):
+    def __init__(self, *, read_status, statuses, **kwargs):
         self.read_status = read_status
+        self.schema_enum = any_case_spellings(statuses.values)
         super().__init__(**kwargs)
 
     def read(self, data):

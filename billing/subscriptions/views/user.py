@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from billing.subscriptions import selectors, services
+from billing.subscriptions.models import AddOnSubscriptionStatus, SubscriptionStatus
 from billing.subscriptions.serializers import (
     AddOnSubscriptionDetailSerializer,
     AddOnSubscriptionSerializer,
@@ -50,6 +51,7 @@ PAGINATION_PARAMETERS = [
 class SubscriptionListQuerySerializer(serializers.Serializer):
     status = StatusFilterField(
         read_status=selectors.subscription_status_filter,
+        statuses=SubscriptionStatus,
         required=False,
         allow_blank=True,
         help_text=STATUS_HELP,
@@ -59,6 +61,7 @@ class SubscriptionListQuerySerializer(serializers.Serializer):
 class AddOnListQuerySerializer(serializers.Serializer):
     status = StatusFilterField(
         read_status=selectors.addon_subscription_status_filter,
+        statuses=AddOnSubscriptionStatus,
         required=False,
         allow_blank=True,
         help_text=STATUS_HELP,

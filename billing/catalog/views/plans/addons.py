@@ -20,7 +20,7 @@ from billing.catalog.views.plans.common import (
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
 from vbwd.pagination import page_serializer, paginate
-from vbwd.schema import MessageSerializer, errors
+from vbwd.schema import MessageSerializer, errors, update_request
 
 PAGINATION = [
     OpenApiParameter("page", int),
@@ -94,7 +94,7 @@ class AdminAddOnView(AdminMixin, ApiView):
     @extend_schema(
         tags=ADMIN_ADDONS,
         summary="Update an add-on (partial)",
-        request=AddOnInputSerializer,
+        request=update_request(AddOnInputSerializer, "current"),
         responses={200: AddOnEnvelopeSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def put(self, request, addon_id):

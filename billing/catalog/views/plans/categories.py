@@ -24,7 +24,7 @@ from billing.catalog.services import categories as category_services
 from billing.catalog.views.plans.common import ADMIN_CATEGORIES, object_or_404
 from vbwd.api import AdminMixin, ApiView
 from vbwd.renderers import QueryFormatIsDataNegotiation
-from vbwd.schema import MessageSerializer, errors
+from vbwd.schema import MessageSerializer, errors, update_request
 
 
 class CategoryListSerializer(serializers.Serializer):
@@ -114,7 +114,7 @@ class AdminCategoryView(AdminMixin, ApiView):
     @extend_schema(
         tags=ADMIN_CATEGORIES,
         summary="Update a category (partial)",
-        request=CategoryInputSerializer,
+        request=update_request(CategoryInputSerializer, "current"),
         responses={200: CategoryEnvelopeSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def put(self, request, category_id):

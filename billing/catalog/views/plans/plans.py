@@ -14,7 +14,7 @@ from billing.catalog.serializers.plans import AdminPlanSerializer
 from billing.catalog.services import plans as plan_services
 from billing.catalog.views.plans.common import ADMIN_PLANS, object_or_404, plans_with_categories
 from vbwd.api import AdminMixin, ApiView
-from vbwd.schema import MessageSerializer, errors
+from vbwd.schema import MessageSerializer, errors, update_request
 
 
 class AdminPlanListSerializer(serializers.Serializer):
@@ -100,7 +100,7 @@ class AdminPlanView(AdminMixin, ApiView):
     @extend_schema(
         tags=ADMIN_PLANS,
         summary="Update a plan (partial)",
-        request=PlanInputSerializer,
+        request=update_request(PlanInputSerializer, "current"),
         responses={200: AdminPlanEnvelopeSerializer, **errors(400, 401, 403, 404, 409)},
     )
     def put(self, request, plan_id):
