@@ -295,6 +295,11 @@ def _operations() -> tuple[Operation, ...]:
 
 def _kind(name: str, schema: dict) -> str:
     schema = _resolved(schema)
+    # A value the schema lets take another shape too (an amount as a number, a flag as "yes",
+    # "" for a blank id) is judged by its first, main shape.
+    alternatives = schema.get("oneOf") or schema.get("anyOf")
+    if alternatives:
+        schema = _resolved(alternatives[0])
     kind = {"uuid": "uuid", "decimal": "money", "date": "date", "date-time": "datetime"}.get(
         schema.get("format", "")
     )

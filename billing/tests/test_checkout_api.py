@@ -475,4 +475,4 @@ def test_schema_documents_the_checkout_shapes():
     assert set(components["CheckoutRequest"]["properties"]) == {
         "plan_id", "token_bundle_ids", "add_on_ids", "currency", "payment_method_code"}  # fmt: skip
     operation = schema["paths"]["/api/v1/user/checkout/"]["post"]
-    assert set(operation["responses"]) == {"201", "400", "401", "409", "429"}
+    assert set(operation["responses"]) == {"201", "400", "401", "409", "413", "415", "429"}

@@ -573,8 +573,11 @@ def test_the_schema_documents_the_plan_change_shapes():
     assert set(components["DowngradeRequest"]["properties"]) == {"plan_id"}
     base = "/api/v1/user/subscriptions/{subscription_id}"
     paths = schema["paths"]
-    assert set(paths[f"{base}/proration/"]["get"]["responses"]) == {"200", "400", "401", "404"}
+    read = {"200", "400", "401", "404", "429"}
+    assert set(paths[f"{base}/proration/"]["get"]["responses"]) == read
     for action in ("upgrade", "downgrade", "cancel-downgrade"):
-        assert set(paths[f"{base}/{action}/"]["post"]["responses"]) == {"200", "400", "401", "404"}
+        # a POST also answers 409 (Idempotency-Key), 413 and 415 (its body)
+        write = read | {"409", "413", "415"}
+        assert set(paths[f"{base}/{action}/"]["post"]["responses"]) == write
     parameters = paths[f"{base}/proration/"]["get"]["parameters"]
     assert "new_plan_id" in {parameter["name"] for parameter in parameters}
