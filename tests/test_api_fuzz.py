@@ -136,8 +136,15 @@ def _run_schemathesis(base_url: str, token: str, report: Path) -> subprocess.Com
         str(report),
     ]
     env = {**os.environ, "NO_COLOR": "1", "SCHEMATHESIS_HOOKS": ""}
+    # Run from the report's folder: Schemathesis keeps its cache beside where it runs.
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, env=env, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        env=env,
+        cwd=report.parent,
+        check=False,
     )
 
 
