@@ -44,10 +44,11 @@ run: port-free $(VENV)/.installed
 	@echo ""
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-# One worker per core (each with its own test database), then the 15 slowest tests.
+# One worker per core (each with its own test database); an idle worker takes tests queued for
+# a busy one, so a few long tests do not leave a core idle at the end. Then the 15 slowest.
 TEST_WORKERS ?= auto
 test: $(VENV)/.installed-dev
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=15 $(PYTEST_ARGS)
 
 # Speed targets: benchmarks print their measurements side by side (see bench/README.md).
 bench: $(VENV)/.installed-dev
