@@ -84,6 +84,10 @@ def _gunicorn(access_log: Path):
             str(access_log),
             "--log-level",
             "warning",
+            # A machine busy with other test workers can slow one request down a lot; that is
+            # not what this test measures.
+            "--timeout",
+            "300",
         ],
         env=env,
         cwd=settings.BASE_DIR,
@@ -145,6 +149,8 @@ def _run_schemathesis(
         "--seed",
         str(SEED),
         "--generation-deterministic",
+        "--request-timeout",
+        "120",
         "--report",
         "junit",
         "--report-junit-path",
