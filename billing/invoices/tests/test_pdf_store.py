@@ -218,8 +218,10 @@ def test_issuing_stores_the_pdf_after_commit(
     settings.VBWD_PDF_PRERENDER = True
     user = buyer()
 
+    drafts = [custom_draft("3.00"), custom_draft("1.00", quantity=2), custom_draft("2.00")]
+
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        invoice = issue_invoice(user)
+        invoice = issue_invoice(user, drafts)
         assert stored_files(media) == []
     for callback in callbacks:
         callback()
