@@ -19,6 +19,7 @@ LABELS = {
     "invoice_pdf_1_line": "PDF, 1-line invoice",
     "invoice_pdf_10_lines": "PDF, 10-line invoice",
     "credit_note_pdf": "PDF, credit note",
+    "invoice_pdf_download_rendering": "GET …/pdf rendering, nothing stored",
     "invoice_detail_json": "GET the invoice's JSON detail, 10 lines",
     "invoice_pdf_stored": "GET …/pdf of a stored file, 10 lines",
 }
@@ -27,7 +28,12 @@ BASELINES = {
     "invoice_pdf_1_line": ("invoice_html_10_lines",),
     "invoice_pdf_10_lines": ("invoice_html_10_lines", "invoice_pdf_1_line"),
     "credit_note_pdf": ("invoice_pdf_10_lines",),
-    "invoice_pdf_stored": ("invoice_detail_json", "invoice_pdf_10_lines"),
+    "invoice_pdf_download_rendering": ("invoice_pdf_10_lines",),
+    "invoice_pdf_stored": (
+        "invoice_detail_json",
+        "invoice_pdf_10_lines",
+        "invoice_pdf_download_rendering",
+    ),
 }
 
 

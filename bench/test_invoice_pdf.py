@@ -11,6 +11,7 @@ own cost, and the budget is checked against its median.
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import os
 import statistics
@@ -25,7 +26,7 @@ from rest_framework.test import APIClient
 from accounts.models import UserDetails
 from accounts.tests.factories import UserFactory
 from billing.catalog.models import Currency, PaymentMethod, TaxRate
-from billing.invoices import pdf
+from billing.invoices import pdf, pdf_store
 from billing.invoices.models import CreditNote, LineType
 from billing.invoices.pdf import (
     INVOICE_TEMPLATE,
@@ -214,6 +215,31 @@ def stored_download(make_invoice, settings, tmp_path, monkeypatch):
 
     monkeypatch.setattr(pdf, "html_to_pdf", rendered_again)
     return invoice, client, url, stored
+
+
+def test_invoice_pdf_download_rendering(benchmark, make_invoice, bench_results, settings, tmp_path):
+    """The download when nothing is stored yet (what every download cost before PDFs were
+    stored): each call sees another template version, so it renders and stores the PDF."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    invoice = make_invoice(10)
+    client = APIClient()
+    client.credentials(**bearer(invoice.user))
+    url = f"/api/v1/user/invoices/{invoice.pk}/pdf"
+    versions = itertools.count()
+
+    def download():
+        pdf_store.TEMPLATE_VERSION = f"bench-{next(versions)}"
+        return client.get(url)
+
+    cpu = Cpu(download)
+    try:
+        response = benchmark.pedantic(cpu, rounds=PDF_ROUNDS, warmup_rounds=2)
+    finally:
+        pdf_store.TEMPLATE_VERSION = pdf_store._template_version()
+
+    assert response.status_code == 200
+    assert response.content.startswith(b"%PDF-")
+    record(bench_results, "invoice_pdf_download_rendering", benchmark, cpu)
 
 
 def test_invoice_detail_json(benchmark, stored_download, bench_results):
