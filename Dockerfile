@@ -13,7 +13,7 @@ RUN pip install -r requirements.txt
 COPY . .
 RUN useradd --system --home /app vbwd \
     && SECRET_KEY=build-only VBWD_JWT_SIGNING_KEY=build-only python manage.py collectstatic --no-input \
-    && mkdir -p /app/var && chown -R vbwd /app/var /app/staticfiles
+    && mkdir -p /app/var/media && chown -R vbwd /app/var /app/staticfiles
 USER vbwd
 
 EXPOSE 8000

@@ -225,6 +225,9 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Uploaded and generated files (the stored invoice and credit-note PDFs) in the default storage.
+MEDIA_ROOT = Path(env_str("VBWD_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "/media/"  # never served by the app: PDFs are downloaded through the API
 # Serves the admin's static files straight from the apps when collectstatic has not run.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -309,6 +312,9 @@ VBWD_IDEMPOTENCY_TTL_HOURS = env_int("VBWD_IDEMPOTENCY_TTL_HOURS", 24)
 # A claim still IN_PROGRESS after this long belongs to a worker that died; it may be taken over.
 VBWD_IDEMPOTENCY_STALE_SECONDS = env_int("VBWD_IDEMPOTENCY_STALE_SECONDS", 300)
 VBWD_PDF_LINK_TTL_SECONDS = env_int("VBWD_PDF_LINK_TTL_SECONDS", 300)
+# Render an issued invoice's or credit note's PDF in a task after commit. Off without a broker,
+# where the task would run inside the issuing request or renewal run; the first download renders.
+VBWD_PDF_PRERENDER = env_bool("VBWD_PDF_PRERENDER", not CELERY_TASK_ALWAYS_EAGER)
 VBWD_DEFAULT_LANGUAGE = env_str("VBWD_DEFAULT_LANGUAGE", "en")
 VBWD_API_DOCS_PUBLIC = env_bool("VBWD_API_DOCS_PUBLIC", True)
 VBWD_WEBHOOK_ALLOW_HTTP = env_bool("VBWD_WEBHOOK_ALLOW_HTTP", DEBUG)

@@ -1,4 +1,5 @@
-"""Invoice jobs: the invoice email (PDF attached) and the overdue scan."""
+"""Invoice jobs: the invoice email (PDF attached), storing issued documents' PDFs and the overdue
+scan."""
 
 from celery import shared_task
 from django.conf import settings
@@ -18,7 +19,7 @@ def send_invoice_email(invoice_id: str) -> bool:
     from billing.catalog.pricing import format_money
     from billing.catalog.selectors import currency_places
     from billing.invoices.models import Invoice, InvoiceStatus
-    from billing.invoices.pdf import render_invoice_pdf
+    from billing.invoices.pdf_store import stored_invoice_pdf
     from billing.invoices.services.emailing import invoice_recipient
 
     invoice = Invoice.objects.select_related("user").filter(pk=invoice_id).first()
@@ -60,9 +61,18 @@ def send_invoice_email(invoice_id: str) -> bool:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[email],
     )
-    message.attach(f"{invoice.invoice_number}.pdf", render_invoice_pdf(invoice), "application/pdf")
+    message.attach(f"{invoice.invoice_number}.pdf", stored_invoice_pdf(invoice), "application/pdf")
     message.send()
     return True
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def store_document_pdfs(invoice_ids: list[str], credit_note_ids: list[str]) -> int:
+    """Renders and stores the PDFs of just-issued invoices and credit notes, so their downloads
+    read a file (``billing/invoices/pdf_store.py``). Returns how many documents were found."""
+    from billing.invoices.pdf_store import pdfs_store
+
+    return pdfs_store(invoice_ids, credit_note_ids)
 
 
 @shared_task

@@ -24,6 +24,7 @@ from audit.models import AuditEntry
 from audit.services import audit_entry_build
 from billing.catalog.models import Currency, PaymentMethod
 from billing.invoices.models import Invoice, InvoiceLine
+from billing.invoices.pdf_store import pdfs_store_on_commit
 from billing.invoices.services.issuing import (
     LineDraft,
     build_lines,
@@ -226,4 +227,5 @@ def invoices_issue_bulk(
                 invoice_issued.send_robust(sender=Invoice, invoice=invoice)
 
         transaction.on_commit(notify)
+        pdfs_store_on_commit(invoice_ids=[invoice.pk for invoice in invoices])
     return invoices

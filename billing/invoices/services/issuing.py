@@ -14,6 +14,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from billing.catalog.models import Currency, PaymentMethod
 from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
+from billing.invoices.pdf_store import pdfs_store_on_commit
 from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
 from billing.invoices.signals import invoice_issued
 from billing.invoices.tax import TaxTreatment, line_amounts, tax_treatment
@@ -240,7 +241,8 @@ def invoice_issue(
     now: datetime.datetime | None = None,
 ) -> Invoice:
     """Issues a PENDING invoice with a gapless number, taxed lines and buyer/seller snapshots,
-    inside the caller's transaction; ``invoice_issued`` is sent after commit."""
+    inside the caller's transaction; ``invoice_issued`` is sent and its PDF queued for rendering
+    after commit."""
     if not drafts:
         raise ValueError("An invoice needs at least one line")
     now = now or timezone.now()
@@ -280,5 +282,6 @@ def invoice_issue(
             )
         )
         transaction.on_commit(lambda: invoice_issued.send_robust(sender=Invoice, invoice=invoice))
+        pdfs_store_on_commit(invoice_ids=[invoice.pk])
     invoice._prefetched_objects_cache = {}
     return invoice

@@ -27,6 +27,7 @@ from billing.invoices.models import (
     Refund,
     RefundStatus,
 )
+from billing.invoices.pdf_store import pdfs_store_on_commit
 from billing.invoices.services.capture import MANUAL_GATEWAY, ZERO_GATEWAY
 from billing.invoices.services.numbering import CREDIT_NOTE_SERIES, number_allocate
 from billing.invoices.signals import payment_refunded
@@ -266,6 +267,8 @@ def _refund_record(
         },
         **audit_common,
     )
+    # The credit note is new; the invoice now prints its refund.
+    pdfs_store_on_commit(invoice_ids=[invoice.pk], credit_note_ids=[credit_note.pk])
     transaction.on_commit(
         lambda: payment_refunded.send_robust(
             sender=Invoice,

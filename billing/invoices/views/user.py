@@ -52,9 +52,9 @@ PDF_RESPONSE = {
 
 
 def _pdf_response(invoice) -> HttpResponse:
-    from billing.invoices.pdf import render_invoice_pdf
+    from billing.invoices.pdf_store import stored_invoice_pdf
 
-    response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
+    response = HttpResponse(stored_invoice_pdf(invoice), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{invoice.invoice_number}.pdf"'
     return response
 

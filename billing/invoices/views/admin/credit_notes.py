@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from billing.invoices import selectors
 from billing.invoices.models import CreditNote
-from billing.invoices.pdf import render_credit_note_pdf
+from billing.invoices.pdf_store import stored_credit_note_pdf
 from billing.invoices.serializers import (
     CreditNoteEnvelopeSerializer,
     CreditNoteListSerializer,
@@ -98,4 +98,4 @@ class AdminCreditNotePdfView(AdminMixin, ApiView):
     )
     def get(self, request, credit_note_id):
         note = _credit_note(credit_note_id)
-        return _pdf(render_credit_note_pdf(note), f"{note.credit_note_number}.pdf")
+        return _pdf(stored_credit_note_pdf(note), f"{note.credit_note_number}.pdf")

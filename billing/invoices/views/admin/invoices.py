@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from billing.invoices import selectors, services
 from billing.invoices.models import InvoiceStatus, InvoiceType
-from billing.invoices.pdf import render_invoice_pdf
+from billing.invoices.pdf_store import stored_invoice_pdf
 from billing.invoices.serializers import (
     AdminInvoiceEnvelopeSerializer,
     AdminInvoiceMessageSerializer,
@@ -134,4 +134,4 @@ class AdminInvoicePdfView(AdminMixin, ApiView):
     )
     def get(self, request, invoice_id):
         invoice = selectors.invoice_for_staff(invoice_id, detail=False)
-        return _pdf(render_invoice_pdf(invoice), f"{invoice.invoice_number}.pdf")
+        return _pdf(stored_invoice_pdf(invoice), f"{invoice.invoice_number}.pdf")

@@ -1,0 +1,174 @@
+"""Invoice and credit-note PDFs rendered once and served from storage.
+
+An issued document's PDF is rendered after the transaction that issues it commits (the
+``store_document_pdfs`` task, queued with ``transaction.on_commit`` when
+``VBWD_PDF_PRERENDER`` is on) and kept in Django's default storage (a ``FileSystemStorage``
+under ``MEDIA_ROOT`` unless configured otherwise). A download serves the stored file; when there
+is none yet (the task has not run, or what the document prints has changed) the download renders
+it, stores it and serves it, and every later download reads it.
+
+What the key covers. Most of a document is fixed at issue (its number, lines, amounts and the
+buyer and seller snapshots), but not all of it:
+
+- an invoice's stamp (PAID / REFUNDED / VOID / FAILED / OVERDUE) and its date, the "Paid on"
+  row, the refunded amount and the amount due change as the invoice is paid, refunded, voided or
+  goes overdue;
+- an open invoice prints its payment method's instructions, in the owner's language (or the
+  one asked for), from the catalog as it is now; a settled one prints none;
+- the footer comes from the platform settings as they are now, and country names from the
+  countries table;
+- a credit note gains a REVERSED stamp when its refund is reversed.
+
+All of these are read when the document is asked for, so the stored file is keyed by the
+document's id, ``TEMPLATE_VERSION`` and a digest of the HTML the template produces from the
+current context: ``invoice-pdf/<invoice id>/<version>-<html digest>.pdf``. Building that HTML
+costs the context's few queries and a template render (a millisecond or two); the costly part,
+laying it out as PDF, runs only for HTML never stored before. Whatever a document prints is
+therefore part of its key: a paid invoice, another locale, an edited footer or an edited
+template each get their own file on first request, and a file stored before is never served
+for a document that would now print something else. Superseded files are ignored (never
+read again); removing them is a matter of deleting the folder of a document.
+
+``TEMPLATE_VERSION`` is a digest of the two templates and the font files, so a new deployment
+with a changed layout or font renders anew even where the HTML stayed the same.
+
+Two first requests at once both render, and each writes the whole file under a temporary name in
+the same folder and renames it into place (an atomic replace on POSIX file systems): a reader
+sees either no file or a complete one, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.template.loader import render_to_string
+
+from billing.invoices import pdf
+from billing.invoices.models import CreditNote, Invoice
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_DIR = Path(settings.BASE_DIR) / "templates"
+INVOICE_FOLDER = "invoice-pdf"
+CREDIT_NOTE_FOLDER = "credit-note-pdf"
+
+
+def _template_version() -> str:
+    """A digest of everything besides the HTML that shapes the PDF: the two templates (the HTML
+    digest covers them too, but a template may change how xhtml2pdf lays out the same text) and
+    the font files."""
+    digest = hashlib.sha256()
+    files = [TEMPLATE_DIR / pdf.INVOICE_TEMPLATE, TEMPLATE_DIR / pdf.CREDIT_NOTE_TEMPLATE]
+    files += [pdf.FONT_DIR / name for name in sorted(pdf.FONT_FILES.values())]
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+TEMPLATE_VERSION = _template_version()
+
+
+def _name(folder: str, document_id, html: str) -> str:
+    html_digest = hashlib.sha256(html.encode()).hexdigest()[:32]
+    return f"{folder}/{document_id}/{TEMPLATE_VERSION}-{html_digest}.pdf"
+
+
+def invoice_pdf_html(invoice: Invoice, *, locale: str | None = None) -> str:
+    return render_to_string(pdf.INVOICE_TEMPLATE, pdf.invoice_pdf_context(invoice, locale))
+
+
+def credit_note_pdf_html(credit_note: CreditNote) -> str:
+    return render_to_string(pdf.CREDIT_NOTE_TEMPLATE, pdf.credit_note_pdf_context(credit_note))
+
+
+def stored_invoice_pdf(invoice: Invoice, *, locale: str | None = None) -> bytes:
+    """The invoice's PDF as it reads now: the stored file, or rendered and stored."""
+    html = invoice_pdf_html(invoice, locale=locale)
+    return _stored(_name(INVOICE_FOLDER, invoice.pk, html), html)
+
+
+def stored_credit_note_pdf(credit_note: CreditNote) -> bytes:
+    """The credit note's PDF as it reads now: the stored file, or rendered and stored."""
+    html = credit_note_pdf_html(credit_note)
+    return _stored(_name(CREDIT_NOTE_FOLDER, credit_note.pk, html), html)
+
+
+def _stored(name: str, html: str) -> bytes:
+    content = _read(name)
+    if content is not None:
+        return content
+    content = pdf.html_to_pdf(html)
+    _write(name, content)
+    return content
+
+
+def _read(name: str) -> bytes | None:
+    try:
+        with default_storage.open(name, "rb") as stored:
+            content = stored.read()
+    except FileNotFoundError:
+        return None
+    # A file is only ever renamed into place complete; an empty one is not a PDF.
+    return content or None
+
+
+def _write(name: str, content: bytes) -> None:
+    """Puts ``content`` at ``name``, replacing whatever is there, atomically where the storage is
+    a local file system; a storage without local paths gets ``save`` (object stores write an
+    object whole)."""
+    try:
+        path = Path(default_storage.path(name))
+    except NotImplementedError:
+        if not default_storage.exists(name):
+            default_storage.save(name, ContentFile(content))
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+# --- rendering after issue ----------------------------------------------------------------------
+
+
+def pdfs_store_on_commit(*, invoice_ids=(), credit_note_ids=()) -> None:
+    """Queues ``store_document_pdfs`` for these documents once the current transaction commits
+    (nothing when it rolls back, nothing when ``VBWD_PDF_PRERENDER`` is off)."""
+    if not settings.VBWD_PDF_PRERENDER:
+        return
+    invoices = [str(pk) for pk in invoice_ids]
+    credit_notes = [str(pk) for pk in credit_note_ids]
+    if not invoices and not credit_notes:
+        return
+    from billing.invoices.tasks import store_document_pdfs
+
+    transaction.on_commit(lambda: store_document_pdfs.delay(invoices, credit_notes), robust=True)
+
+
+def pdfs_store(invoice_ids, credit_note_ids) -> int:
+    """Renders and stores the PDFs of these invoices and credit notes as they read now (a file
+    already stored is kept). Returns how many documents were found."""
+    found = 0
+    for invoice in Invoice.objects.filter(pk__in=list(invoice_ids)).order_by("pk"):
+        stored_invoice_pdf(invoice)
+        found += 1
+    notes = CreditNote.objects.select_related("invoice").filter(pk__in=list(credit_note_ids))
+    for credit_note in notes.order_by("pk"):
+        stored_credit_note_pdf(credit_note)
+        found += 1
+    return found
