@@ -27,6 +27,7 @@ Rules decided here:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -97,6 +98,9 @@ def checkout_create(
     )
     method_code = order.method.code if order.method is not None else None
     plan = order.plan
+    # The purchases and add-on subscriptions name their invoice from the start (the foreign key
+    # is checked at commit), so no second write links them.
+    invoice_pk = uuid.uuid4()
 
     with transaction.atomic():
         # The billing details come along for the invoice's buyer snapshot.
@@ -123,7 +127,11 @@ def checkout_create(
 
         purchases = [
             token_bundle_purchase_create(
-                user=buyer, bundle=bundle, price=price, currency=order.currency.code
+                user=buyer,
+                bundle=bundle,
+                price=price,
+                currency=order.currency.code,
+                invoice_id=invoice_pk,
             )
             for bundle, price in order.bundles
         ]
@@ -132,6 +140,7 @@ def checkout_create(
                 user=buyer,
                 addon=addon,
                 subscription=order.addon_owner.get(addon.pk) or subscription,
+                invoice_id=invoice_pk,
             )
             for addon, _price in order.addons
         ]
@@ -154,19 +163,10 @@ def checkout_create(
             treatment=order.treatment,
             actor=user,
             now=now,
+            invoice_id=invoice_pk,
         )
-        if purchases:
-            TokenBundlePurchase.objects.filter(pk__in=[row.pk for row in purchases]).update(
-                invoice=invoice
-            )
-            for purchase in purchases:
-                purchase.invoice = invoice
-        if addon_items:
-            AddOnSubscription.objects.filter(pk__in=[row.pk for row in addon_items]).update(
-                invoice=invoice
-            )
-            for item in addon_items:
-                item.invoice = invoice
+        for row in (*purchases, *addon_items):
+            row.invoice = invoice
 
         zero_total = invoice.total_amount == 0
         if zero_total:
