@@ -390,7 +390,7 @@ def test_the_endpoint_runs_a_bounded_number_of_queries(
     body = {"plan_id": str(plan.pk), "token_bundle_ids": [str(bundle.pk)] * 3,
             "add_on_ids": [str(addon.pk)]}  # fmt: skip
     post(user_client, {"token_bundle_ids": [str(bundle.pk)]})  # warm the caches
-    with django_assert_max_num_queries(50):
+    with django_assert_max_num_queries(24):
         response = post(user_client, body)
     assert response.status_code == 201
 
