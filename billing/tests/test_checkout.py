@@ -37,6 +37,7 @@ from billing.invoices.models import (
     LineType,
     NumberSequence,
 )
+from billing.invoices.services import invoice_mark_paid
 from billing.invoices.tests.factories import buyer, de_vat
 from billing.subscriptions.models import (
     AddOnSubscription,
@@ -796,6 +797,24 @@ def test_a_one_bundle_checkout_runs_thirteen_queries(customer, django_assert_num
         AuditEntry.objects.filter(subject_user_id=customer.pk).values_list("action", flat=True)
     ) == ["invoice.issued", "invoice.issued", "token_bundle_purchase.created",
           "token_bundle_purchase.created"]  # fmt: skip
+
+
+def test_staff_capture_of_a_one_bundle_checkout_runs_twenty_five_queries(
+    customer, django_assert_num_queries
+):
+    bundle = TokenBundleFactory(token_amount=100)
+    invoice = checkout_create(user=customer, token_bundle_ids=[str(bundle.pk)]).invoice
+    # The invoice locked once (a savepoint inside the test's, 2 queries), the payments looked
+    # up, the payment inserted in a savepoint (3) and captured, the currency's places for the
+    # audit text, the invoice marked paid with its 2 audit rows in one insert, its lines, the
+    # purchase locked; the tokens credited in a savepoint (2): replay checks before and under
+    # the lock, the new balance row inserted and locked (3), the balance, the ledger row, the
+    # audit row; the purchase completed with its audit row.
+    with django_assert_num_queries(25):
+        result = invoice_mark_paid(invoice_id=invoice.pk, actor=None, payment_reference="T-1")
+    assert result.invoice.status == InvoiceStatus.PAID
+    assert balance_of(customer) == 100
+    assert TokenBundlePurchase.objects.get(invoice=invoice).status == PurchaseStatus.COMPLETED
 
 
 # --- concurrency (PostgreSQL) ---------------------------------------------------------------------
