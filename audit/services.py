@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import ipaddress
+from collections.abc import Iterator
 from typing import Any
 
 from audit.models import ActorType, AuditEntry
@@ -24,15 +27,46 @@ def _valid_ip(value: str | None) -> str | None:
         return None
 
 
+# The entries of the open ``audit_batch``, or None outside one.
+_batch: contextvars.ContextVar[list[AuditEntry] | None] = contextvars.ContextVar(
+    "audit_batch", default=None
+)
+
+
+@contextlib.contextmanager
+def audit_batch() -> Iterator[None]:
+    """Collects the entries ``audit_record`` writes inside the block and inserts them in one
+    query when the block ends without an error, in the order they were recorded. Use it inside
+    the use case's transaction and around code that opens no savepoint it recovers from (the
+    entries of a rolled-back savepoint would still be inserted). A nested batch joins the open
+    one; an error discards the entries along with the transaction they belong to."""
+    if _batch.get() is not None:
+        yield
+        return
+    entries: list[AuditEntry] = []
+    token = _batch.set(entries)
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+    if entries:
+        AuditEntry.objects.bulk_create(entries)
+
+
 def audit_record(**fields: Any) -> AuditEntry:
-    """Appends one audit entry in the caller's transaction, with the current request id and IP.
+    """Appends one audit entry in the caller's transaction, with the current request id and IP
+    (inside an ``audit_batch``, when the batch ends).
 
     Takes the keywords of ``audit_entry_build``. ``actor`` is the acting user (None for the
     system or a provider, named by ``actor_label``); its type defaults to STAFF for admins, USER
     otherwise, SYSTEM without an actor.
     """
     entry = audit_entry_build(**fields)
-    entry.save(force_insert=True)
+    batch = _batch.get()
+    if batch is not None:
+        batch.append(entry)
+    else:
+        entry.save(force_insert=True)
     return entry
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from audit.models import ActorType, AuditEntry
-from audit.services import audit_record, changes
+from audit.services import audit_batch, audit_record, changes
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +59,39 @@ def test_provider_actor_is_labelled():
     )
 
     assert (entry.actor_type, entry.actor_label) == ("PROVIDER", "stripe")
+
+
+def _recorded(action: str) -> AuditEntry:
+    return audit_record(action=action, object_type="plan", object_id="abc", summary=action)
+
+
+def test_a_batch_inserts_its_entries_at_its_end_in_one_query(django_assert_num_queries):
+    with django_assert_num_queries(1), audit_batch():
+        _recorded("plan.created")
+        with audit_batch():  # a nested batch joins the open one
+            _recorded("plan.updated")
+    assert sorted(AuditEntry.objects.values_list("action", flat=True)) == [
+        "plan.created",
+        "plan.updated",
+    ]
+    _recorded("plan.deleted")  # after the batch, written at once again
+    assert AuditEntry.objects.count() == 3
+
+
+def test_a_batch_writes_nothing_before_its_end():
+    with audit_batch():
+        _recorded("plan.created")
+        assert not AuditEntry.objects.exists()
+    assert AuditEntry.objects.count() == 1
+
+
+def _failing_batch() -> None:
+    with audit_batch():
+        _recorded("plan.created")
+        raise RuntimeError("failed")
+
+
+def test_a_batch_ended_by_an_error_inserts_nothing():
+    with pytest.raises(RuntimeError):
+        _failing_batch()
+    assert not AuditEntry.objects.exists()

@@ -57,6 +57,8 @@ class _Order:
     method: PaymentMethod | None = None
     fee: Decimal | None = None
     zero_total: bool = False
+    # the currencies by code as the validation read them
+    currencies: dict[str, Currency] = field(default_factory=dict)
 
 
 def _unavailable(message: str) -> BusinessRuleError:
@@ -361,7 +363,11 @@ def order_validate(
         invoice_currency = requested
     else:
         invoice_currency = _active_currency(plan.currency if plan else default.code, currencies)
-    order = _Order(currency=invoice_currency, treatment=treatment_for(user, on=now.date()))
+    order = _Order(
+        currency=invoice_currency,
+        treatment=treatment_for(user, on=now.date()),
+        currencies=currencies,
+    )
 
     if plan is not None:
         exclusive_refusal(user=user, plan=plan)

@@ -27,6 +27,7 @@ Rules decided here:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -34,6 +35,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_batch
 from billing.catalog.models import (
     Plan,
 )
@@ -60,6 +62,8 @@ class CheckoutResult:
     addon_subscriptions: list[AddOnSubscription]
     zero_total: bool
     trial: bool
+    # the currencies by code the checkout read (for the answer's money places)
+    currencies: dict | None = None
 
     @property
     def message(self) -> str:
@@ -97,76 +101,71 @@ def checkout_create(
     )
     method_code = order.method.code if order.method is not None else None
     plan = order.plan
+    # The purchases and add-on subscriptions name their invoice from the start (the foreign key
+    # is checked at commit), so no second write links them.
+    invoice_pk = uuid.uuid4()
 
     with transaction.atomic():
-        # The billing details come along for the invoice's buyer snapshot.
-        buyer = (
-            get_user_model()
-            .objects.select_for_update(of=("self",))
-            .select_related("details")
-            .get(pk=user.pk)
-        )
+        buyer = _locked_buyer(user)
         # Concurrent checkouts of one user queue on the lock; what they decided on may have
         # changed meanwhile.
         if plan is not None:
             exclusive_refusal(user=buyer, plan=plan)
         trial = _trial_applies(plan, order.plan_price, buyer)
 
-        subscription = None
-        trial_end = None
-        if plan is not None:
-            subscription = subscription_create(
-                user=buyer, plan=plan, now=now, trial=trial, payment_method=method_code
-            )
-            trial_end = subscription.trial_end_at if trial else None
-            user.has_used_trial = buyer.has_used_trial
+        # The records' audit rows go in with one insert, before a zero total is captured.
+        with audit_batch():
+            subscription = None
+            trial_end = None
+            if plan is not None:
+                subscription = subscription_create(
+                    user=buyer, plan=plan, now=now, trial=trial, payment_method=method_code
+                )
+                trial_end = subscription.trial_end_at if trial else None
+                user.has_used_trial = buyer.has_used_trial
 
-        purchases = [
-            token_bundle_purchase_create(
-                user=buyer, bundle=bundle, price=price, currency=order.currency.code
-            )
-            for bundle, price in order.bundles
-        ]
-        addon_items = [
-            addon_subscription_create(
+            purchases = [
+                token_bundle_purchase_create(
+                    user=buyer,
+                    bundle=bundle,
+                    price=price,
+                    currency=order.currency.code,
+                    invoice_id=invoice_pk,
+                )
+                for bundle, price in order.bundles
+            ]
+            addon_items = [
+                addon_subscription_create(
+                    user=buyer,
+                    addon=addon,
+                    subscription=order.addon_owner.get(addon.pk) or subscription,
+                    invoice_id=invoice_pk,
+                )
+                for addon, _price in order.addons
+            ]
+
+            invoice = invoice_issue(
                 user=buyer,
-                addon=addon,
-                subscription=order.addon_owner.get(addon.pk) or subscription,
+                invoice_type=InvoiceType.CHECKOUT,
+                currency=order.currency,
+                drafts=drafts_of(
+                    order,
+                    subscription=subscription,
+                    trial_end=trial_end,
+                    purchases=purchases,
+                    addon_items=addon_items,
+                ),
+                payment_method=order.method,
+                subscription_id=subscription.pk if subscription is not None else None,
+                tarif_plan_id=plan.pk if plan is not None else None,
+                due_date=trial_end,
+                treatment=order.treatment,
+                actor=user,
+                now=now,
+                invoice_id=invoice_pk,
             )
-            for addon, _price in order.addons
-        ]
-
-        invoice = invoice_issue(
-            user=buyer,
-            invoice_type=InvoiceType.CHECKOUT,
-            currency=order.currency,
-            drafts=drafts_of(
-                order,
-                subscription=subscription,
-                trial_end=trial_end,
-                purchases=purchases,
-                addon_items=addon_items,
-            ),
-            payment_method=order.method,
-            subscription_id=subscription.pk if subscription is not None else None,
-            tarif_plan_id=plan.pk if plan is not None else None,
-            due_date=trial_end,
-            treatment=order.treatment,
-            actor=user,
-            now=now,
-        )
-        if purchases:
-            TokenBundlePurchase.objects.filter(pk__in=[row.pk for row in purchases]).update(
-                invoice=invoice
-            )
-            for purchase in purchases:
-                purchase.invoice = invoice
-        if addon_items:
-            AddOnSubscription.objects.filter(pk__in=[row.pk for row in addon_items]).update(
-                invoice=invoice
-            )
-            for item in addon_items:
-                item.invoice = invoice
+        for row in (*purchases, *addon_items):
+            row.invoice = invoice
 
         zero_total = invoice.total_amount == 0
         if zero_total:
@@ -193,7 +192,22 @@ def checkout_create(
         addon_subscriptions=addon_items,
         zero_total=zero_total,
         trial=trial,
+        currencies=order.currencies,
     )
+
+
+def _locked_buyer(user):
+    """The buyer's row, locked for the checkout. The billing details come along for the
+    invoice's buyer snapshot: those the validation read (the tax treatment is decided on them),
+    else in the same query."""
+    user_model = get_user_model()
+    details = user_model.details
+    locked = user_model.objects.select_for_update(of=("self",))
+    if not details.is_cached(user):
+        return locked.select_related("details").get(pk=user.pk)
+    buyer = locked.get(pk=user.pk)
+    details.related.set_cached_value(buyer, details.related.get_cached_value(user))
+    return buyer
 
 
 def _reloaded(subscription, purchases, addon_items):

@@ -118,8 +118,8 @@ class CheckoutResponseSerializer(serializers.Serializer):
 
 
 def checkout_data(result: CheckoutResult) -> dict:
-    """The 201 body of a checkout; the currencies are read once."""
-    currencies = currencies_by_code()
+    """The 201 body of a checkout; the currencies are those the checkout read, else read once."""
+    currencies = result.currencies or currencies_by_code()
     places = currency_places_by_code(currencies)
     subscription = result.subscription
     return {

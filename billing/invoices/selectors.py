@@ -7,8 +7,9 @@ from __future__ import annotations
 import datetime
 import uuid
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from billing.catalog.models import Currency
 from billing.catalog.selectors import currencies_by_code, currency_places
 from billing.invoices.models import CreditNote, Invoice, InvoiceLine, Payment
 from vbwd.exceptions import NotFound
@@ -150,6 +151,22 @@ def credit_notes_for_staff(
         notes = notes.filter(invoice_id=invoice_id)
     notes = period_filter(notes, "created_at", date_from=date_from, date_to=date_to)
     return notes.order_by("-created_at", "-credit_note_number")
+
+
+def invoice_currency_for_staff(invoice_id) -> tuple[uuid.UUID, str, int]:
+    """(id, currency, the currency's decimal places) of any invoice (admin), in one query;
+    404 "Invoice not found". A currency the table does not know has 2 places."""
+    places = Currency.objects.filter(code=OuterRef("currency")).values("decimal_places")[:1]
+    row = (
+        Invoice.objects.filter(pk=_uuid(invoice_id))
+        .annotate(currency_places=Subquery(places))
+        .values_list("pk", "currency", "currency_places")
+        .first()
+    )
+    if row is None:
+        raise NotFound(NOT_FOUND)
+    pk, currency, currency_places_ = row
+    return pk, currency, 2 if currency_places_ is None else currency_places_
 
 
 def invoice_for_staff(invoice_id, *, detail: bool = True) -> Invoice:

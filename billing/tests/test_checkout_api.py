@@ -30,6 +30,7 @@ from billing.subscriptions.serializers import (
 )
 from billing.subscriptions.tests.factories import AddOnSubscriptionFactory, SubscriptionFactory
 from conftest import bearer
+from tokens.services.ledger import balance_of
 from tokens.tests.factories import TokenBundleFactory
 
 pytestmark = pytest.mark.django_db
@@ -390,9 +391,45 @@ def test_the_endpoint_runs_a_bounded_number_of_queries(
     body = {"plan_id": str(plan.pk), "token_bundle_ids": [str(bundle.pk)] * 3,
             "add_on_ids": [str(addon.pk)]}  # fmt: skip
     post(user_client, {"token_bundle_ids": [str(bundle.pk)]})  # warm the caches
-    with django_assert_max_num_queries(50):
+    with django_assert_max_num_queries(24):
         response = post(user_client, body)
     assert response.status_code == 201
+
+
+def test_a_one_bundle_checkout_answers_in_fourteen_queries(
+    user_client, customer, django_assert_num_queries
+):
+    bundle = TokenBundleFactory()
+    post(user_client, {"token_bundle_ids": [str(bundle.pk)]})  # warm the caches
+    # The user; validation: currencies, billing details, tax rate, bundle, default payment
+    # method; the transaction (a savepoint inside the test's, 2 queries): the buyer locked, the
+    # purchase, the invoice number, the invoice, its lines, the audit rows. The answer reads
+    # nothing more.
+    with django_assert_num_queries(14):
+        response = post(user_client, {"token_bundle_ids": [str(bundle.pk)]})
+    assert response.status_code == 201
+    assert response.json()["invoice"]["status"] == "PENDING"
+
+
+def test_marking_a_one_bundle_checkout_paid_runs_thirty_queries(
+    user_client, customer, admin_client, django_assert_num_queries
+):
+    bundle = TokenBundleFactory(token_amount=100)
+    invoice_id = post(user_client, {"token_bundle_ids": [str(bundle.pk)]}).json()["invoice"]["id"]
+    url = f"/api/v1/admin/invoices/{invoice_id}/mark-paid"
+    # The staff user; the invoice's currency places. The transaction (a savepoint inside the
+    # test's, 2 queries): the invoice locked, the payments looked up, the payment inserted (in
+    # a savepoint of its own, 3 queries) and captured, the currency's places for the audit
+    # text, the invoice marked paid, its 2 audit rows, its lines, the purchase locked; the
+    # tokens credited (in a savepoint of its own, 2 queries: replay checks before and under the
+    # lock, the balance locked after its first row is inserted (3 queries), the balance, the
+    # ledger row, the audit row), the purchase completed with its audit row. The answer: the
+    # invoice, its lines, the currencies.
+    with django_assert_num_queries(30):
+        response = admin_client.post(url, {"payment_reference": "SEPA-1"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["invoice"]["status"] == "PAID"
+    assert balance_of(customer) == 100
 
 
 # --- the shapes outside checkout ------------------------------------------------------------------

@@ -61,9 +61,15 @@ def balance_of(user) -> int:
 
 
 def _locked_balance(user) -> TokenBalance:
-    # By user id, so the new row is not cached on the caller's user object as a stale 0.
-    TokenBalance.objects.get_or_create(user_id=user.pk)
-    return TokenBalance.objects.select_for_update().get(user_id=user.pk)
+    """The user's balance row, locked; created first (0) when the user has none. By user id, so
+    the new row is not cached on the caller's user object as a stale 0."""
+    rows = TokenBalance.objects.select_for_update().filter(user_id=user.pk)
+    balance = rows.first()
+    if balance is None:
+        # A concurrent first credit may insert it meanwhile: no error on conflict, then lock it.
+        TokenBalance.objects.bulk_create([TokenBalance(user_id=user.pk)], ignore_conflicts=True)
+        balance = rows.get()
+    return balance
 
 
 def _check_amount(amount, *, field: str = "amount") -> int:

@@ -14,22 +14,25 @@ __all__ = ["token_bundle_purchase_create"]
 
 
 def token_bundle_purchase_create(
-    *, user, bundle: TokenBundle, price: Decimal, currency: str, invoice=None
+    *, user, bundle: TokenBundle, price: Decimal, currency: str, invoice=None, invoice_id=None
 ) -> TokenBundlePurchase:
     """Records a PENDING purchase of ``bundle`` with its token amount, name and ``price`` (in
-    ``currency``, the invoice's) snapshotted, so later catalog changes do not alter it."""
+    ``currency``, the invoice's) snapshotted, so later catalog changes do not alter it.
+    ``invoice_id`` names an invoice the caller issues later in the same transaction."""
     # No savepoint inside a caller's transaction: a failure here aborts the whole use case.
     with transaction.atomic(savepoint=False):
         purchase = TokenBundlePurchase.objects.create(
             user=user,
             bundle=bundle,
             bundle_name=bundle.name,
-            invoice=invoice,
+            invoice_id=invoice.pk if invoice is not None else invoice_id,
             status=PurchaseStatus.PENDING,
             token_amount=bundle.token_amount,
             price=price,
             currency=currency,
         )
+        if invoice is not None:
+            purchase.invoice = invoice
         audit_record(
             action="token_bundle_purchase.created",
             object_type="token_bundle_purchase",

@@ -55,14 +55,14 @@ def _money(amount, currency: str) -> str:
     return f"{format_money(amount, currency_places_for_text(currency))} {currency}"
 
 
-def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user):
+def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user_id):
     """A new payment row of (gateway, external id), which the caller looked up and did not find;
     a concurrent insert of the same id is found, not duplicated."""
     try:
         with transaction.atomic():
             payment = Payment.objects.create(
                 invoice=invoice,
-                user=user,
+                user_id=user_id,
                 gateway=gateway,
                 external_id=external_id,
                 amount=amount,
@@ -132,8 +132,8 @@ def invoice_capture(
     ``payment_captured`` is sent once, after commit. ``saved_method`` (a gateway SavedMethod)
     is handed to ``payment_method_saved`` when the payment pays the invoice."""
     with transaction.atomic(savepoint=False):
-        result = _capture(
-            invoice_id=invoice_id,
+        return _captured(
+            _locked_invoice(invoice_id),
             gateway=gateway,
             external_id=external_id,
             amount=amount,
@@ -145,15 +145,49 @@ def invoice_capture(
             actor_type=actor_type,
             actor_label=actor_label,
             reason=reason,
+            saved_method=saved_method,
         )
-        if saved_method is not None and result.paid:
-            payment_method_saved.send(
-                sender=Invoice,
-                invoice=result.invoice,
-                gateway=gateway,
-                payment_method_id=saved_method.payment_method_id,
-                customer_id=saved_method.customer_id,
-            )
+
+
+def _captured(
+    invoice: Invoice,
+    *,
+    gateway: str,
+    external_id: str | None,
+    amount: Decimal,
+    currency: str,
+    provider_data: dict | None = None,
+    paid_at: datetime.datetime | None = None,
+    payment_id=None,
+    actor=None,
+    actor_type: str | None = None,
+    actor_label: str | None = None,
+    reason: str | None = None,
+    saved_method=None,
+) -> CaptureResult:
+    """``invoice_capture`` of the invoice its caller locked in the running transaction."""
+    result = _capture(
+        invoice=invoice,
+        gateway=gateway,
+        external_id=external_id,
+        amount=amount,
+        currency=currency,
+        provider_data=provider_data,
+        paid_at=paid_at,
+        payment_id=payment_id,
+        actor=actor,
+        actor_type=actor_type,
+        actor_label=actor_label,
+        reason=reason,
+    )
+    if saved_method is not None and result.paid:
+        payment_method_saved.send(
+            sender=Invoice,
+            invoice=result.invoice,
+            gateway=gateway,
+            payment_method_id=saved_method.payment_method_id,
+            customer_id=saved_method.customer_id,
+        )
     return result
 
 
@@ -184,7 +218,7 @@ def _known_and_claimed(invoice, gateway, external_id, payment_id):
 
 def _capture(
     *,
-    invoice_id,
+    invoice: Invoice,
     gateway,
     external_id,
     amount,
@@ -202,7 +236,6 @@ def _capture(
     currency = (currency or "").upper()
     # No savepoint of its own: a capture is all or nothing with its caller's transaction.
     with transaction.atomic(savepoint=False):
-        invoice = _locked_invoice(invoice_id)
         known, claimed = _known_and_claimed(invoice, gateway, external_id, payment_id)
         if payment_id is not None and known is None:
             if claimed is None or claimed.invoice_id != invoice.pk:
@@ -220,7 +253,7 @@ def _capture(
                 amount=amount,
                 currency=currency,
                 provider_data=provider_data,
-                user=invoice.user,
+                user_id=invoice.user_id,
             )
         if payment.invoice_id != invoice.pk:
             # The provider payment belongs to another invoice: never pay this one with it.
@@ -396,7 +429,7 @@ def invoice_mark_paid(
     gateway ``manual`` and external id ``payment_reference``. Repeating it with the same
     reference on the PAID invoice returns the same result."""
     with transaction.atomic():
-        invoice = _locked_invoice(invoice_id)
+        invoice = _locked_invoice(invoice_id)  # the capture goes on with this lock
         if invoice.status == InvoiceStatus.PAID:
             if invoice.payment_ref == payment_reference:
                 payment = invoice.payments.filter(
@@ -413,8 +446,8 @@ def invoice_mark_paid(
                 f"({_money(invoice.total_amount, invoice.currency)})",
                 field="amount",
             )
-        return invoice_capture(
-            invoice_id=invoice.pk,
+        return _captured(
+            invoice,
             gateway=MANUAL_GATEWAY,
             external_id=payment_reference,
             amount=invoice.total_amount,
@@ -432,8 +465,8 @@ def invoice_capture_zero(*, invoice_id, actor=None, actor_type: str | None = Non
         invoice = _locked_invoice(invoice_id)
         if invoice.total_amount != 0:
             raise ValueError("Only a zero total is captured without a payment")
-        return invoice_capture(
-            invoice_id=invoice.pk,
+        return _captured(
+            invoice,
             gateway=ZERO_GATEWAY,
             external_id=ZERO_REFERENCE,
             amount=invoice.total_amount,

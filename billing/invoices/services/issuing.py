@@ -239,20 +239,25 @@ def invoice_issue(
     actor_type: str | None = None,
     actor_label: str | None = None,
     now: datetime.datetime | None = None,
+    invoice_id=None,
 ) -> Invoice:
     """Issues a PENDING invoice with a gapless number, taxed lines and buyer/seller snapshots,
     inside the caller's transaction; ``invoice_issued`` is sent and its PDF queued for rendering
-    after commit."""
+    after commit. ``invoice_id`` is the primary key to use when the caller already wrote rows
+    naming the invoice (their foreign keys are checked at commit). The returned invoice carries
+    its lines."""
     if not drafts:
         raise ValueError("An invoice needs at least one line")
     now = now or timezone.now()
-    with transaction.atomic():
-        treatment = treatment or treatment_for(user, on=now.date())
-        lines = build_lines(drafts, treatment=treatment, places=currency.decimal_places)
-        total = sum((line.gross_amount for line in lines), Decimal(0))
-        if total < 0:
-            raise ValueError("An invoice total cannot be negative")
-        settings = platform_settings_get()
+    treatment = treatment or treatment_for(user, on=now.date())
+    lines = build_lines(drafts, treatment=treatment, places=currency.decimal_places)
+    total = sum((line.gross_amount for line in lines), Decimal(0))
+    if total < 0:
+        raise ValueError("An invoice total cannot be negative")
+    settings = platform_settings_get()
+    seller = seller_snapshot()
+    # No savepoint of its own: the issue is all or nothing with its caller's transaction.
+    with transaction.atomic(savepoint=False):
         number = number_allocate(series=INVOICE_SERIES, year=now.year)
         invoice = pending_invoice(
             number=number,
@@ -268,10 +273,12 @@ def invoice_issue(
             period_start=period_start,
             period_end=period_end,
             buyer=buyer_snapshot(user),
-            seller=seller_snapshot(),
+            seller=seller,
             now=now,
             due_date=due_date or now + datetime.timedelta(days=settings.payment_terms_days),
         )
+        if invoice_id is not None:
+            invoice.pk = invoice_id
         invoice.save(force_insert=True)
         for line in lines:
             line.invoice = invoice
@@ -284,4 +291,8 @@ def invoice_issue(
         transaction.on_commit(lambda: invoice_issued.send_robust(sender=Invoice, invoice=invoice))
         pdfs_store_on_commit(invoice_ids=[invoice.pk])
     invoice._prefetched_objects_cache = {}
+    issued_lines = invoice.lines.all()
+    issued_lines._result_cache = lines
+    issued_lines._prefetch_done = True
+    invoice._prefetched_objects_cache["lines"] = issued_lines
     return invoice

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 
 from billing.invoices.models import NumberSequence
 from platform_settings.selectors import platform_settings_get
@@ -12,18 +11,32 @@ INVOICE_SERIES = "INV"
 CREDIT_NOTE_SERIES = "CN"
 
 
+def _update_returning(*, series: str, year: int, count: int) -> int | None:
+    """``UPDATE … RETURNING``: adds ``count`` to the counter row (which stays locked until the
+    caller's transaction ends) and returns the new last value in the same statement; None when
+    the year's row does not exist yet."""
+    table = connection.ops.quote_name(NumberSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET last_value = last_value + %s "  # noqa: S608 - the model's table
+            "WHERE series = %s AND year = %s RETURNING last_value",
+            [count, series, year],
+        )
+        row = cursor.fetchone()
+    return row[0] if row is not None else None
+
+
 def _advance(*, series: str, year: int, count: int) -> int:
     """Adds ``count`` to the counter row in one UPDATE (which locks the row until the caller's
     transaction ends) and returns the new last value."""
-    rows = NumberSequence.objects.filter(series=series, year=year)
-    if not rows.update(last_value=F("last_value") + count):
+    last = _update_returning(series=series, year=year, count=count)
+    if last is None:
         # Create the year's row if missing without racing another issuer (no error on conflict).
         NumberSequence.objects.bulk_create(
             [NumberSequence(series=series, year=year, last_value=0)], ignore_conflicts=True
         )
-        rows.update(last_value=F("last_value") + count)
-    # A new statement: it sees this transaction's own update, which no other can change now.
-    return rows.values_list("last_value", flat=True).get()
+        last = _update_returning(series=series, year=year, count=count)
+    return last
 
 
 def number_allocate(*, series: str, year: int, count: int | None = None) -> str | list[str]:

@@ -83,16 +83,18 @@ def subscription_create(
 
 
 def addon_subscription_create(
-    *, user, addon: AddOn, subscription: Subscription | None = None
+    *, user, addon: AddOn, subscription: Subscription | None = None, invoice_id=None
 ) -> AddOnSubscription:
     """Opens a PENDING add-on subscription (optionally belonging to ``subscription``); it gets
-    its dates when its invoice is paid."""
+    its dates when its invoice is paid. ``invoice_id`` names an invoice the caller issues later
+    in the same transaction."""
     # No savepoint inside a caller's transaction: a failure here aborts the whole use case.
     with transaction.atomic(savepoint=False):
         item = AddOnSubscription.objects.create(
             user=user,
             addon=addon,
             subscription=subscription,
+            invoice_id=invoice_id,
             status=AddOnSubscriptionStatus.PENDING,
         )
         audit_record(

@@ -15,6 +15,7 @@ from billing.invoices.serializers import (
     AdminInvoiceSerializer,
     CreditNoteSerializer,
     PaymentSerializer,
+    admin_invoice_data,
     credit_note_data,
     payment_data,
 )
@@ -117,24 +118,26 @@ class AdminInvoiceMarkPaidView(AdminMixin, ApiView):
         responses={200: MarkPaidResponseSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, invoice_id):
-        invoice = selectors.invoice_for_staff(invoice_id, detail=False)
-        serializer = MarkPaidRequestSerializer(
-            data=request.data, context={"places": currency_places(invoice.currency)}
-        )
+        invoice_pk, _currency, places = selectors.invoice_currency_for_staff(invoice_id)
+        serializer = MarkPaidRequestSerializer(data=request.data, context={"places": places})
         serializer.is_valid(raise_exception=True)
         given = serializer.validated_data
         result = services.invoice_mark_paid(
-            invoice_id=invoice.pk,
+            invoice_id=invoice_pk,
             actor=request.user,
             payment_reference=given.get("payment_reference") or DEFAULT_PAYMENT_REFERENCE,
             amount=given.get("amount"),
             paid_at=given.get("paid_at"),
             method_label=given.get("payment_method") or MANUAL_GATEWAY,
         )
+        # The currencies are read once for both shapes.
+        all_places = selectors.currency_places_by_code()
         return Response(
             {
-                "invoice": _invoice_response(invoice.pk),
-                "payment": payment_data(result.payment),
+                "invoice": admin_invoice_data(
+                    selectors.invoice_for_staff(invoice_pk, detail=False), places=all_places
+                ),
+                "payment": payment_data(result.payment, places=all_places),
                 "message": "Invoice marked as paid",
             }
         )
