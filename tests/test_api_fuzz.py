@@ -97,12 +97,12 @@ def _gunicorn(access_log: Path):
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while True:
             try:
-                with urlopen(f"{base_url}/api/v1/health", timeout=5):
+                with urlopen(f"{base_url}/api/v1/health", timeout=30):
                     break
-            except URLError:
+            except (URLError, OSError):  # refused while starting, or slow on a busy machine
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {server.stderr.read()}") from None
                 time.sleep(0.2)
