@@ -101,9 +101,10 @@ def _wrk(url: str) -> tuple[float, float]:
     """Requests per second and the median latency (ms) of ``wrk`` on ``url``."""
     result = subprocess.run(
         ["wrk", *WRK.split(), "-d", f"{SECONDS}s", "--latency", url],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True,
     )  # fmt: skip
     out = result.stdout
+    assert result.returncode == 0, f"wrk failed on {url}: {out}{result.stderr}"
     assert "Non-2xx" not in out, out
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
     value, unit = re.search(r"50%\s+([0-9.]+)(us|ms|s)", out).groups()

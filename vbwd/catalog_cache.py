@@ -8,15 +8,17 @@ with ``track`` (``post_save``, ``post_delete`` and ``m2m_changed``), services th
 end (data migrations write through historical models, which send no signals). So the row
 changes exactly when a change commits, and no writer can forget it.
 
-A reader finds the version to look under in the cache (``catalog:version``, refreshed after each
-bumping commit) and so needs no query on a miss. An entry stored under version ``v`` was
-rendered from data read after ``v`` had committed. It is served only after one query confirms
-that ``v`` is still the committed version: then nothing has changed since, and the entry is
-exactly what the view would answer now. The confirmation closes the gap between a writer's
-commit and the refresh of the cached number (and a refresh lost with a crashed worker): a reader
-in that gap finds the row changed, refreshes the number itself and renders anew. With no number
-in the cache yet (a fresh cache) the answer is rendered without being stored until a bumping
-commit, ``migrate`` or a confirmed read publishes one.
+Each route and query string has one entry: the answer and the version ``v`` it is stamped
+with, where the answer was rendered from data read after ``v`` had committed. It is served only
+after one query confirms that ``v`` is still the committed version: then nothing has changed
+since, and the entry is exactly what the view would answer now. A hit is thus one cache read and
+one query. On a miss the stamp is the version number kept in the cache (``catalog:version``,
+published after each bumping commit), so a miss costs no query; when the confirmation finds the
+row changed, the reader renders anew under the version it has just read and publishes it. This
+closes the gap between a writer's commit and the publication of its number (and a publication
+lost with a crashed worker). With no number in the cache yet (a fresh cache) answers are
+rendered without being stored until a bumping commit, ``migrate`` or the health probe publishes
+one.
 
 Entries hold the body, its content type and a strong ETag (SHA-256 of the body). Every answer
 of a cached view carries the ETag and ``Cache-Control: public, max-age=0, must-revalidate``,
@@ -146,6 +148,7 @@ class CatalogCacheMixin:
     (the request is authenticated by then)."""
 
     _catalog_key: str | None = None
+    _catalog_stamp: int | None = None
 
     def catalog_cacheable(self, request) -> bool:
         return True
@@ -160,29 +163,27 @@ class CatalogCacheMixin:
         return hashlib.sha256(f"{name}|{kwargs}|{query}".encode()).hexdigest()
 
     def initial(self, request, *args, **kwargs):
-        self._catalog_key = None
+        self._catalog_key = self._catalog_stamp = None
         super().initial(request, *args, **kwargs)
         if request.method not in ("GET", "HEAD") or not self.catalog_cacheable(request):
             return
+        key = f"catalog:{self._catalog_route(request)}"
         try:
-            version = cache.get(VERSION_KEY)
+            entry = cache.get(key)
+            if entry is None:
+                stamp = cache.get(VERSION_KEY)
         except Exception:  # the cache client's errors: answer uncached
-            logger.warning("Catalog cache: version unreadable", exc_info=True)
+            logger.warning("Catalog cache: unreadable", exc_info=True)
             return
-        if version is None:
-            return
-        route = self._catalog_route(request)
-        entry = cache.get(f"catalog:{version}:{route}")
         if entry is not None:
-            committed = committed_version()
-            if committed == version:
-                raise CatalogHit(_answer(request, *entry))
-            publish(committed)
-            version = committed
-            entry = cache.get(f"catalog:{version}:{route}")
-            if entry is not None:
-                raise CatalogHit(_answer(request, *entry))
-        self._catalog_key = f"catalog:{version}:{route}"
+            stamp = committed_version()
+            if entry[0] == stamp:
+                raise CatalogHit(_answer(request, *entry[1:]))
+            # Changed since: render anew under the committed version, and let the other
+            # routes' misses store under it too.
+            publish(stamp)
+        if stamp is not None:
+            self._catalog_key, self._catalog_stamp = key, stamp
 
     def handle_exception(self, exc):
         if isinstance(exc, CatalogHit):
@@ -191,7 +192,8 @@ class CatalogCacheMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        key, self._catalog_key = self._catalog_key, None
+        key, stamp = self._catalog_key, self._catalog_stamp
+        self._catalog_key = self._catalog_stamp = None
         if not isinstance(response, Response) or response.status_code != 200:
             return response
         response.render()
@@ -199,7 +201,7 @@ class CatalogCacheMixin:
         etag = etag_for(body)
         if key is not None:
             try:
-                cache.set(key, (body, response["Content-Type"], etag), ENTRY_TIMEOUT)
+                cache.set(key, (stamp, body, response["Content-Type"], etag), ENTRY_TIMEOUT)
             except Exception:  # the cache client's errors: the answer stands uncached
                 logger.warning("Catalog cache: entry not stored", exc_info=True)
         if _matches(request, etag):
