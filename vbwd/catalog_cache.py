@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 VERSION_KEY = "catalog:version"
 ENTRY_TIMEOUT = 24 * 3600
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
+VERSION_QUERY = "SELECT value FROM vbwd_catalogversion WHERE id = 1"
 
 
 def bump(using: str = "default", **_signal) -> None:
@@ -69,7 +70,7 @@ def bump(using: str = "default", **_signal) -> None:
 def committed_version(using: str = "default") -> int:
     """The committed catalog version (one query)."""
     with connections[using].cursor() as cursor:
-        cursor.execute("SELECT value FROM vbwd_catalogversion WHERE id = 1")
+        cursor.execute(VERSION_QUERY)
         row = cursor.fetchone()
     return row[0] if row else 0
 

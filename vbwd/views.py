@@ -6,6 +6,7 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import (
     SpectacularAPIView,
@@ -89,7 +90,11 @@ def _check_database() -> str:
     # Reads the catalog version and republishes it, so a fresh cache starts serving catalog
     # answers at the next probe.
     try:
-        catalog_cache.publish(catalog_cache.committed_version())
+        with connection.cursor() as cursor:
+            cursor.execute(catalog_cache.VERSION_QUERY)
+            row = cursor.fetchone()
+        if row is not None:
+            catalog_cache.publish(row[0])
         return "ok"
     except Exception:  # any driver error means the probe failed
         logger.exception("Health check: database unavailable")
