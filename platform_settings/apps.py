@@ -10,3 +10,8 @@ class PlatformSettingsConfig(AppConfig):
 
     def ready(self):
         from platform_settings import checks  # noqa: F401  (registers the deploy check)
+        from platform_settings.models import PlatformSettings
+        from vbwd import catalog_cache
+
+        # The public terms are a cached catalog answer.
+        catalog_cache.track(PlatformSettings)

@@ -10,10 +10,11 @@ from platform_settings.serializers import (
 )
 from platform_settings.services import platform_settings_update
 from vbwd.api import AdminMixin, ApiView, PublicMixin
+from vbwd.catalog_cache import CatalogCacheMixin
 from vbwd.schema import errors
 
 
-class TermsView(PublicMixin, ApiView):
+class TermsView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=["public"], summary="Terms and conditions", responses={200: TermsSerializer}
     )

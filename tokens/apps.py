@@ -11,11 +11,15 @@ class TokensConfig(AppConfig):
     def ready(self) -> None:
         from billing.catalog.extensions import CURRENCY_USAGE
         from tokens import lines, receivers  # noqa: F401
+        from tokens.models import TokenBundle
         from tokens.selectors import bundle_count_in_currency
         from tokens.services.ledger import register_account_hooks
+        from vbwd import catalog_cache
 
         # A currency that prices bundles cannot be deleted (deactivate it instead).
         CURRENCY_USAGE.register(bundle_count_in_currency)
         register_account_hooks()
         # Paying a TOKEN_BUNDLE line credits the bundle; refunds claw back through the ledger.
         lines.register()
+        # The public bundle list is a cached catalog answer.
+        catalog_cache.track(TokenBundle)

@@ -26,6 +26,7 @@ from tokens.serializers import (
     bundles_data,
 )
 from vbwd.api import AdminMixin, ApiView, PublicMixin, UserMixin
+from vbwd.catalog_cache import CatalogCacheMixin
 from vbwd.pagination import paginate
 from vbwd.schema import MessageSerializer, errors, update_request
 
@@ -39,7 +40,7 @@ PAGINATION = [
 ADMIN_TAGS = ["admin: token bundles"]
 
 
-class TokenBundlesView(PublicMixin, ApiView):
+class TokenBundlesView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC_TAGS,
         summary="Active token bundles by sort order, then name",
@@ -49,7 +50,7 @@ class TokenBundlesView(PublicMixin, ApiView):
         return Response({"bundles": bundles_data(selectors.bundles_active())})
 
 
-class TokenBundleView(PublicMixin, ApiView):
+class TokenBundleView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC_TAGS,
         summary="One token bundle (inactive ones too)",

@@ -47,3 +47,17 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
+
+
+class CatalogVersion(models.Model):
+    """One row (pk 1): the number of committed changes to what the public catalog shows.
+
+    Every write to a catalog model increments it in the writer's own transaction (see
+    ``vbwd.catalog_cache``), so the value a reader sees is the state it reads: cached catalog
+    answers are stamped with it and served only while it is unchanged.
+    """
+
+    value = models.BigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"catalog version {self.value}"

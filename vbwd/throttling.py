@@ -2,7 +2,8 @@
 
 A limit is a scope name, a rate (``"10/minute"``) and what it is keyed on (client IP, the
 normalised email of the body, or the user). Counters are plain cache integers created with
-``add`` and raised with ``incr``, both atomic in Redis, so every worker process shares them.
+``add`` and raised with ``incr`` (on Redis both in one MULTI/EXEC round trip), so every worker
+process shares them.
 Views list the limits that apply to them with ``rate_limit(scope, key)``; every other request
 gets ``DefaultThrottle`` (per user when authenticated, per IP otherwise).
 """
@@ -79,17 +80,30 @@ def hit(scope: str, identity: str) -> float | None:
     limit, period = rate_for(scope)
     now = time.time()
     window = int(now // period)
-    key = f"rl:{scope}:{identity}:{window}"
-    cache.add(key, 0, timeout=period + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        # The key expired between add and incr: this request opens a fresh window.
-        cache.add(key, 1, timeout=period + 1)
-        count = 1
+    count = _count(f"rl:{scope}:{identity}:{window}", period + 1)
     if count > limit:
         return max(1.0, math.ceil((window + 1) * period - now))
     return None
+
+
+def _count(key: str, timeout: int) -> int:
+    """Creates the window's counter with its expiry unless it exists and raises it by one."""
+    client = getattr(cache, "client", None)
+    if hasattr(client, "get_client"):
+        # Redis (django-redis): both commands in one MULTI/EXEC, one round trip. Integers are
+        # stored as plain numbers, as ``add`` and ``incr`` store them.
+        full_key = client.make_key(key)
+        pipe = client.get_client(write=True).pipeline(transaction=True)
+        pipe.set(full_key, 0, ex=timeout, nx=True)
+        pipe.incr(full_key)
+        return int(pipe.execute()[1])
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:
+        # The key expired between add and incr: this request opens a fresh window.
+        cache.add(key, 1, timeout=timeout)
+        return 1
 
 
 def _normalised_email(request) -> str | None:

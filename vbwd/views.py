@@ -19,6 +19,7 @@ from rest_framework.response import Response
 
 from accounts.authentication import BearerAuthentication
 from accounts.permissions import IsAdmin
+from vbwd import catalog_cache
 from vbwd.api import ApiView, PublicMixin
 from vbwd.exceptions import NotFound
 from vbwd.renderers import JSONRenderer
@@ -86,10 +87,14 @@ class BannerView(PublicMixin, ApiView):
 
 
 def _check_database() -> str:
+    # Reads the catalog version and republishes it, so a fresh cache starts serving catalog
+    # answers at the next probe.
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+            cursor.execute(catalog_cache.VERSION_QUERY)
+            row = cursor.fetchone()
+        if row is not None:
+            catalog_cache.publish(row[0])
         return "ok"
     except Exception:  # any driver error means the probe failed
         logger.exception("Health check: database unavailable")

@@ -33,6 +33,7 @@ from billing.catalog.serializers.geography_input import (
 )
 from billing.catalog.services import geography
 from vbwd.api import AdminMixin, ApiView, PublicMixin
+from vbwd.catalog_cache import CatalogCacheMixin
 from vbwd.schema import errors, update_request
 
 PUBLIC_TAGS = ["public"]
@@ -47,7 +48,7 @@ CODE_PARAMETER = OpenApiParameter(
 # --- public ---------------------------------------------------------------------------------
 
 
-class PublicCurrenciesView(PublicMixin, ApiView):
+class PublicCurrenciesView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC_TAGS,
         summary="Active currencies, default first",
@@ -66,7 +67,7 @@ class PublicCurrenciesView(PublicMixin, ApiView):
         )
 
 
-class PublicCountriesView(PublicMixin, ApiView):
+class PublicCountriesView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC_TAGS,
         summary="Enabled countries by position",

@@ -22,6 +22,7 @@ from billing.catalog.services.payment_methods.rules import (
     payment_method_check,
     payment_method_kind,
 )
+from vbwd import catalog_cache
 from vbwd.exceptions import BusinessRuleError, Conflict, HasDependencies, NotFound, ValidationFailed
 
 
@@ -61,6 +62,7 @@ def _make_default(locked: PaymentMethod, *, actor) -> None:
     PaymentMethod.objects.filter(pk__in=[row.pk for row in previous]).update(
         is_default=False, updated_at=timezone.now()
     )
+    catalog_cache.bump()  # an update() sends no signal
     locked.is_default = True
     locked.save(update_fields=["is_default", "updated_at"])
     previous_codes = [row.code for row in previous]

@@ -24,6 +24,7 @@ from billing.catalog.views.plans.common import (
     plans_with_categories,
 )
 from vbwd.api import ApiView, OptionalAuthMixin, PublicMixin
+from vbwd.catalog_cache import CatalogCacheMixin
 from vbwd.exceptions import NotFound
 from vbwd.schema import errors
 
@@ -45,7 +46,7 @@ class PricedPlanListSerializer(serializers.Serializer):
     country = serializers.CharField(allow_null=True)
 
 
-class TariffPlansView(PublicMixin, ApiView):
+class TariffPlansView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC,
         summary="Active plans with prices in a display currency (and tax for a country)",
@@ -72,7 +73,7 @@ class TariffPlansView(PublicMixin, ApiView):
         )
 
 
-class TariffPlanView(PublicMixin, ApiView):
+class TariffPlanView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC,
         summary="One plan by slug or id (inactive ones too)",
@@ -91,7 +92,11 @@ class AddOnListSerializer(serializers.Serializer):
     addons = AddOnSerializer(many=True)
 
 
-class PublicAddOnsView(OptionalAuthMixin, ApiView):
+class PublicAddOnsView(CatalogCacheMixin, OptionalAuthMixin, ApiView):
+    def catalog_cacheable(self, request) -> bool:
+        # An identified caller also sees the add-ons of the plans they subscribe to.
+        return not request.user.is_authenticated
+
     @extend_schema(
         tags=PUBLIC,
         summary="Add-ons the caller may buy",
@@ -118,7 +123,7 @@ class PublicAddOnsView(OptionalAuthMixin, ApiView):
         return Response({"addons": AddOnSerializer(addons, many=True, context=context).data})
 
 
-class PublicAddOnView(PublicMixin, ApiView):
+class PublicAddOnView(CatalogCacheMixin, PublicMixin, ApiView):
     @extend_schema(
         tags=PUBLIC,
         summary="One add-on (inactive ones too)",

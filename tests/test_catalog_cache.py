@@ -1,0 +1,305 @@
+"""The public catalog's versioned answer cache: every committed change is visible in the very
+next read, conditional requests, what is stored and what a hit costs.
+
+Most tests run inside the test's transaction, where ``on_commit`` never runs: the cached version
+number is then never refreshed by the writers, the worst case a reader can meet (a worker that
+died between its commit and the refresh). Answers must follow the change anyway.
+"""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.core.cache import cache
+from django.test import Client
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
+from billing.catalog.models import Currency, Plan, TaxRate
+from billing.catalog.services import plans as plan_services
+from billing.catalog.services.geography import currencies as currency_services
+from billing.catalog.services.geography import tax_rates as tax_services
+from billing.catalog.tests.factories import AddOnFactory, PlanFactory
+from platform_settings.services import platform_settings_update
+from tokens.tests.factories import TokenBundleFactory
+from vbwd import catalog_cache
+
+pytestmark = pytest.mark.django_db
+
+PLANS = "/api/v1/tarif-plans"
+QUERIES = [{}, {"country": "DE"}, {"currency": "USD"}, {"country": "DE", "currency": "USD"}]
+
+
+def _probe(api_client):
+    """The health probe publishes the committed version (as on a fresh cache, or after a
+    commit whose refresh of the number was lost)."""
+    assert api_client.get("/api/v1/health").status_code == 200
+    assert cache.get(catalog_cache.VERSION_KEY) == catalog_cache.committed_version()
+
+
+@pytest.fixture
+def warm(api_client):
+    _probe(api_client)
+
+
+def _tax(rate: str) -> TaxRate:
+    return TaxRate.objects.create(
+        country_code="DE", name="VAT", code=f"VAT_DE_{rate}", rate=Decimal(rate),
+        is_inclusive=False, valid_from=datetime.date(2020, 1, 1),
+    )  # fmt: skip
+
+
+def _plan(api_client, query, slug="pro"):
+    plans = api_client.get(PLANS, query).json()["plans"]
+    return next((plan for plan in plans if plan["slug"] == slug), None)
+
+
+def _cached(api_client, path, query=None, **headers):
+    """GET twice: the second answer must be a hit (one query, the version check)."""
+    api_client.get(path, query or {}, **headers)
+    return api_client.get(path, query or {}, **headers)
+
+
+# --- hits -----------------------------------------------------------------------------------
+
+
+def test_a_hit_runs_one_query_and_repeats_the_body(api_client, warm, django_assert_num_queries):
+    PlanFactory(slug="pro", price=Decimal("29.99"))
+    _tax("19.00")
+    _probe(api_client)
+    first = api_client.get(PLANS, {"country": "DE", "currency": "USD"})
+
+    with django_assert_num_queries(1):  # the committed version
+        again = api_client.get(PLANS, {"currency": "USD", "country": "DE"})  # other order
+
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again["Content-Type"] == first["Content-Type"] == "application/json; charset=utf-8"
+    assert again["ETag"] == first["ETag"] == catalog_cache.etag_for(first.content)
+    assert again["Cache-Control"] == "public, max-age=0, must-revalidate"
+    assert again.json()["plans"][0]["display_price"] == 38.54  # 32.39 USD + 19 % VAT
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/tarif-plans/pro",
+        "/api/v1/addons",
+        "/api/v1/token-bundles",
+        "/api/v1/config/currencies",
+        "/api/v1/settings/countries",
+        "/api/v1/settings/terms",
+    ],
+)
+def test_every_cached_route_hits_with_one_query(api_client, warm, path, django_assert_num_queries):
+    PlanFactory(slug="pro")
+    AddOnFactory()
+    TokenBundleFactory()
+    _probe(api_client)
+    first = api_client.get(path)
+
+    with django_assert_num_queries(1):
+        again = api_client.get(path)
+
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content
+    assert again["ETag"] == first["ETag"]
+
+
+def test_a_cold_cache_answers_without_storing_and_without_a_query(
+    api_client, django_assert_num_queries
+):
+    api_client.get("/api/v1/config/currencies")
+
+    # No version number in the cache yet (nothing committed or probed since it was emptied):
+    # rendered again, at the view's own single query.
+    with django_assert_num_queries(1):
+        response = api_client.get("/api/v1/config/currencies")
+
+    assert response.status_code == 200
+    assert response["ETag"] == catalog_cache.etag_for(response.content)
+    assert cache.get(catalog_cache.VERSION_KEY) is None
+
+
+# --- changes are visible in the very next read -----------------------------------------------
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_price_change_is_visible_at_once(api_client, admin_user, warm, query):
+    _tax("19.00")
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))
+    before = _cached(api_client, PLANS, query)
+
+    plan_services.plan_update(plan=plan, data={"price": Decimal("20.00")}, actor=admin_user)
+    after = api_client.get(PLANS, query)
+
+    assert before.json()["plans"][0]["price"]["price_decimal"] == "10.00"
+    assert after.json()["plans"][0]["price"]["price_decimal"] == "20.00"
+    assert after["ETag"] != before["ETag"]
+
+
+@pytest.mark.parametrize("query", [{"country": "DE"}, {"country": "DE", "currency": "USD"}])
+def test_a_tax_rate_change_is_visible_at_once(api_client, admin_user, warm, query):
+    tax = _tax("19.00")
+    PlanFactory(slug="pro", price=Decimal("10.00"))
+    before = _plan(api_client, query)
+    assert _plan(api_client, query) == before
+
+    tax_services.tax_rate_update(tax_rate=tax, data={"rate": Decimal("7.00")}, actor=admin_user)
+
+    assert (before["tax_rate"], _plan(api_client, query)["tax_rate"]) == ("19.00", "7.00")
+
+
+@pytest.mark.parametrize("query", [{"currency": "USD"}, {"country": "DE", "currency": "USD"}])
+def test_an_exchange_rate_change_is_visible_at_once(api_client, admin_user, warm, query):
+    PlanFactory(slug="pro", price=Decimal("10.00"))
+    before = _plan(api_client, query)
+    assert _plan(api_client, query) == before
+    usd = Currency.objects.get(code="USD")
+
+    currency_services.currency_update(
+        currency=usd, data={"exchange_rate": Decimal("1.500000")}, actor=admin_user
+    )
+    after = _plan(api_client, query)
+
+    assert (before["exchange_rate"], after["exchange_rate"]) == ("1.080000", "1.500000")
+    assert (before["display_price"], after["display_price"]) == (10.8, 15.0)
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_a_deactivation_in_the_django_admin_is_visible_at_once(api_client, warm, query):
+    plan = PlanFactory(slug="pro")
+    assert _plan(api_client, query) is not None
+    assert _plan(api_client, query) is not None  # served from the cache
+    staff = Client()
+    staff_user = AdminFactory()
+    assert staff.login(username=staff_user.email, password=DEFAULT_PASSWORD)
+    version = catalog_cache.committed_version()
+
+    response = staff.post(
+        "/admin/catalog/plan/", {"action": "deactivate", "_selected_action": [str(plan.pk)]}
+    )
+
+    assert response.status_code == 302
+    assert Plan.objects.get(pk=plan.pk).is_active is False
+    assert catalog_cache.committed_version() > version
+    assert _plan(api_client, query) is None
+
+
+def test_a_service_change_bumps_the_version(admin_user):
+    plan = PlanFactory()
+    version = catalog_cache.committed_version()
+
+    plan_services.plan_deactivate(plan=plan, actor=admin_user)
+
+    assert catalog_cache.committed_version() > version
+
+
+def test_other_catalog_answers_follow_their_changes(api_client, admin_user, warm):
+    bundle = TokenBundleFactory(name="Starter")
+    _cached(api_client, "/api/v1/token-bundles")
+    _cached(api_client, "/api/v1/settings/terms")
+
+    bundle.name = "Bigger"
+    bundle.save()
+    platform_settings_update(data={"terms_title": "New terms"}, actor=admin_user)
+
+    assert api_client.get("/api/v1/token-bundles").json()["bundles"][0]["name"] == "Bigger"
+    assert api_client.get("/api/v1/settings/terms").json()["title"] == "New terms"
+
+
+def test_a_plan_added_to_a_category_is_listed_at_once(api_client, warm):
+    from billing.catalog.tests.factories import CategoryFactory
+
+    category = CategoryFactory(slug="main")
+    plan = PlanFactory(slug="pro")
+    assert _plan(api_client, {"category": "main"}) is None
+    assert _plan(api_client, {"category": "main"}) is None
+
+    category.plans.add(plan)  # a many-to-many change alone
+
+    assert _plan(api_client, {"category": "main"})["slug"] == "pro"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_change_refreshes_the_cached_number(api_client, admin_user):
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))  # commits: publishes the version
+    assert cache.get(catalog_cache.VERSION_KEY) == catalog_cache.committed_version()
+    _cached(api_client, PLANS)
+
+    plan_services.plan_update(plan=plan, data={"price": Decimal("12.00")}, actor=admin_user)
+
+    assert cache.get(catalog_cache.VERSION_KEY) == catalog_cache.committed_version()
+    assert _plan(api_client, {})["price"]["price_decimal"] == "12.00"
+
+
+# --- conditional requests -------------------------------------------------------------------
+
+
+def test_if_none_match(api_client, admin_user, warm, django_assert_num_queries):
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))
+    current = _cached(api_client, PLANS)["ETag"]
+
+    with django_assert_num_queries(1):
+        not_modified = api_client.get(PLANS, HTTP_IF_NONE_MATCH=current)
+    listed = api_client.get(PLANS, HTTP_IF_NONE_MATCH=f'"other", {current}')
+    plan_services.plan_update(plan=plan, data={"price": Decimal("11.00")}, actor=admin_user)
+    changed = api_client.get(PLANS, HTTP_IF_NONE_MATCH=current)
+
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified["ETag"] == current
+    assert not_modified["Cache-Control"] == "public, max-age=0, must-revalidate"
+    assert listed.status_code == 304
+    assert changed.status_code == 200
+    assert changed["ETag"] != current
+    assert changed.json()["plans"][0]["price"]["price_decimal"] == "11.00"
+    # The first answer after the change (a miss) honours the new tag as well.
+    assert api_client.get(PLANS, HTTP_IF_NONE_MATCH=changed["ETag"]).status_code == 304
+
+
+# --- what is not stored ---------------------------------------------------------------------
+
+
+def test_error_answers_are_not_stored(api_client, warm):
+    assert api_client.get(PLANS, {"currency": "XYZ"}).status_code == 400
+    assert api_client.get(PLANS, {"currency": "XYZ"}).status_code == 400
+    assert "ETag" not in api_client.get(PLANS, {"currency": "XYZ"})
+    Currency.objects.create(code="XYZ", name="Test", symbol="X", exchange_rate=Decimal("2"))
+
+    assert api_client.get(PLANS, {"currency": "XYZ"}).status_code == 200
+    assert api_client.get("/api/v1/tarif-plans/nothing").status_code == 404
+    PlanFactory(slug="nothing")
+    assert api_client.get("/api/v1/tarif-plans/nothing").status_code == 200
+
+
+def test_an_identified_callers_add_ons_are_not_served_from_the_cache(
+    api_client, user_client, warm, monkeypatch
+):
+    from billing.catalog import extensions
+
+    plan = PlanFactory()
+    bound = AddOnFactory(name="Bound")
+    bound.plans.add(plan)
+    AddOnFactory(name="Free")
+    monkeypatch.setattr(extensions, "subscribed_plan_ids", lambda user: [plan.pk])
+
+    def names(client):
+        return [addon["name"] for addon in client.get("/api/v1/addons").json()["addons"]]
+
+    assert names(api_client) == names(api_client) == ["Free"]
+    assert names(user_client) == ["Bound", "Free"]
+    assert names(api_client) == ["Free"]
+
+
+def test_the_rate_limit_counts_cached_answers(api_client, warm, settings):
+    settings.VBWD_RATE_LIMITS = {"anonymous": "3/minute"}
+    client = APIClient()
+
+    with time_machine.travel("2026-11-26 10:00:00", tick=False):
+        statuses = [client.get(PLANS, REMOTE_ADDR="198.51.100.60").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
