@@ -1,8 +1,9 @@
 """Rate limits: fixed one-window counters in the shared cache.
 
 A limit is a scope name, a rate (``"10/minute"``) and what it is keyed on (client IP, the
-normalised email of the body, or the user). Counters are plain cache integers created with
-``add`` and raised with ``incr``, both atomic in Redis, so every worker process shares them.
+normalised email of the body, or the user). Counters are plain cache integers, created and
+raised atomically in the shared cache (in Redis one MULTI round trip of ``SET NX`` and
+``INCR``), so every worker process shares them.
 Views list the limits that apply to them with ``rate_limit(scope, key)``; every other request
 gets ``DefaultThrottle`` (per user when authenticated, per IP otherwise).
 """
@@ -79,17 +80,29 @@ def hit(scope: str, identity: str) -> float | None:
     limit, period = rate_for(scope)
     now = time.time()
     window = int(now // period)
-    key = f"rl:{scope}:{identity}:{window}"
-    cache.add(key, 0, timeout=period + 1)
-    try:
-        count = cache.incr(key)
-    except ValueError:
-        # The key expired between add and incr: this request opens a fresh window.
-        cache.add(key, 1, timeout=period + 1)
-        count = 1
+    count = _count(f"rl:{scope}:{identity}:{window}", timeout=period + 1)
     if count > limit:
         return max(1.0, math.ceil((window + 1) * period - now))
     return None
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Raises the counter ``key`` by one and returns it, creating it with ``timeout``."""
+    client = getattr(getattr(cache, "client", None), "get_client", None)
+    if client is not None:
+        # Redis: create and raise in one round trip, atomically (MULTI/EXEC).
+        pipe = client(write=True).pipeline(transaction=True)
+        name = cache.make_key(key)
+        pipe.set(name, 0, nx=True, ex=timeout)
+        pipe.incr(name)
+        return pipe.execute()[1]
+    cache.add(key, 0, timeout=timeout)
+    try:
+        return cache.incr(key)
+    except ValueError:
+        # The key expired between add and incr: this request opens a fresh window.
+        cache.add(key, 1, timeout=timeout)
+        return 1
 
 
 def _normalised_email(request) -> str | None:
