@@ -1,5 +1,6 @@
-"""Request plumbing that runs before any view: request ids, the body-size guard and the guard
-on the characters of the path and the query string."""
+"""Request plumbing that runs before any view: request ids, the body-size guard, the guard
+on the characters of the path and the query string, and the back office's sessions, user and
+messages, which API requests skip."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import io
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
 from django.urls import Resolver404, resolve
@@ -59,6 +63,28 @@ class ApiRequestGuardMiddleware:
             if _too_big(request):
                 return json_error_response(request, RequestDataTooBig())
         return self.get_response(request)
+
+
+class _BackOfficeOnly:
+    """Runs the middleware for every path but the API's: the API authenticates by bearer token
+    and keeps no session, signed-in user or messages (those serve the Django admin)."""
+
+    def __call__(self, request):
+        if request.path_info.startswith("/api/"):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class BackOfficeSessionMiddleware(_BackOfficeOnly, SessionMiddleware):
+    pass
+
+
+class BackOfficeAuthenticationMiddleware(_BackOfficeOnly, AuthenticationMiddleware):
+    pass
+
+
+class BackOfficeMessageMiddleware(_BackOfficeOnly, MessageMiddleware):
+    pass
 
 
 def _query_bytes(request) -> bytes:

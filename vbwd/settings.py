@@ -125,6 +125,7 @@ if env_bool("VBWD_DISCOVER_PLUGINS", True):
 
     INSTALLED_APPS += [app for app in entry_point_apps() if app not in INSTALLED_APPS]
 
+# Sessions, the signed-in user and messages serve the back office; /api/ requests skip them.
 MIDDLEWARE = [
     "vbwd.middleware.RequestIdMiddleware",
     "vbwd.middleware.ApiRequestGuardMiddleware",
@@ -132,11 +133,11 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "vbwd.middleware.BackOfficeSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "vbwd.middleware.BackOfficeAuthenticationMiddleware",
+    "vbwd.middleware.BackOfficeMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
