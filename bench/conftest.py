@@ -75,17 +75,20 @@ def _request_cost_summary(terminalreporter):
     write = terminalreporter.write_line
     terminalreporter.section("Request cost, same run (ms per request)")
     write(
-        f"{'route':<28}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'queries':>8}{'rounds':>7}"
-        "   wall / bare   CPU / bare"
+        f"{'route':<28}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'queries':>8}{'calls':>7}"
+        f"{'rounds':>7}   wall / bare   CPU / bare   calls / bare"
     )
     bare = REQUEST_RESULTS.get("bare")
     for result in REQUEST_RESULTS.values():
         ratios = ""
         if bare is not None:
             ratios = (
-                f"{result['median'] / bare['median']:>11.1f}x{result['cpu'] / bare['cpu']:>12.1f}x"
+                f"{result['median'] / bare['median']:>11.1f}x"
+                f"{result['cpu'] / bare['cpu']:>12.1f}x"
+                f"{result['calls'] / bare['calls']:>14.1f}x"
             )
         write(
             f"{result['label']:<28}{result['median']:>9.2f}{result['min']:>9.2f}"
-            f"{result['cpu']:>9.2f}{result['queries']:>8}{result['rounds']:>7}   {ratios}"
+            f"{result['cpu']:>9.2f}{result['queries']:>8}{result['calls']:>7.0f}"
+            f"{result['rounds']:>7}   {ratios}"
         )
