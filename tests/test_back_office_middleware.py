@@ -1,5 +1,5 @@
-"""Sessions, the signed-in user and messages serve the back office only: API requests skip them,
-the Django admin still signs in, remembers its user and shows its messages."""
+"""The signed-in user and messages serve the back office only: API requests skip them, the
+Django admin still signs in, remembers its user and has its messages."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_api_requests_get_no_session_user_or_messages(user):
 
     assert response.status_code == 200
     django_request = response.wsgi_request
-    assert not hasattr(django_request, "session")
+    assert not django_request.session.accessed
     assert not hasattr(django_request, "_messages")
     # The user is the bearer token's, set by the API's authentication.
     assert django_request.user == user

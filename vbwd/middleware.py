@@ -1,5 +1,5 @@
 """Request plumbing that runs before any view: request ids, the body-size guard, the guard
-on the characters of the path and the query string, and the back office's sessions, user and
+on the characters of the path and the query string, and the back office's signed-in user and
 messages, which API requests skip."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
-from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
 from django.core.signals import setting_changed
@@ -73,16 +72,12 @@ class ApiRequestGuardMiddleware:
 
 class _BackOfficeOnly:
     """Runs the middleware for every path but the API's: the API authenticates by bearer token
-    and keeps no session, signed-in user or messages (those serve the Django admin)."""
+    and has no signed-in user or messages (those serve the Django admin)."""
 
     def __call__(self, request):
         if request.path_info.startswith("/api/"):
             return self.get_response(request)
         return super().__call__(request)
-
-
-class BackOfficeSessionMiddleware(_BackOfficeOnly, SessionMiddleware):
-    pass
 
 
 class BackOfficeAuthenticationMiddleware(_BackOfficeOnly, AuthenticationMiddleware):

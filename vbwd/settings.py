@@ -125,7 +125,8 @@ if env_bool("VBWD_DISCOVER_PLUGINS", True):
 
     INSTALLED_APPS += [app for app in entry_point_apps() if app not in INSTALLED_APPS]
 
-# Sessions, the signed-in user and messages serve the back office; /api/ requests skip them.
+# The signed-in user and messages serve the back office; /api/ requests skip them. Sessions stay
+# named as Django's own class: `check --deploy` looks for that name to judge the cookie settings.
 MIDDLEWARE = [
     "vbwd.middleware.RequestIdMiddleware",
     "vbwd.middleware.ApiRequestGuardMiddleware",
@@ -133,7 +134,7 @@ MIDDLEWARE = [
     "vbwd.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "vbwd.middleware.BackOfficeSessionMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "vbwd.middleware.BackOfficeAuthenticationMiddleware",
