@@ -12,6 +12,8 @@ from __future__ import annotations
 import pytest
 
 RESULTS: dict[str, dict] = {}
+# Request cost (test_request_cost.py): name -> label, medians, queries; "bare" is the baseline.
+REQUEST_RESULTS: dict[str, dict] = {}
 
 # name -> label, in the order printed
 LABELS = {
@@ -43,7 +45,14 @@ def bench_results() -> dict[str, dict]:
     return RESULTS
 
 
+@pytest.fixture
+def request_cost_results() -> dict[str, dict]:
+    return REQUEST_RESULTS
+
+
 def pytest_terminal_summary(terminalreporter):
+    if REQUEST_RESULTS:
+        _request_cost_summary(terminalreporter)
     if not RESULTS:
         return
     write = terminalreporter.write_line
@@ -84,4 +93,27 @@ def pytest_terminal_summary(terminalreporter):
         write(
             f"{label:<42}{result['wall_p50']:>9.1f}{result['wall_p95']:>9.1f}"
             f"{result['cpu_p50']:>9.1f}{result['cpu_p95']:>9.1f}"
+        )
+
+
+def _request_cost_summary(terminalreporter):
+    write = terminalreporter.write_line
+    terminalreporter.section("Request cost, same run (ms per request)")
+    write(
+        f"{'route':<28}{'wall med':>9}{'wall min':>9}{'CPU med':>9}{'queries':>8}{'calls':>7}"
+        f"{'rounds':>7}   wall / bare   CPU / bare   calls / bare"
+    )
+    bare = REQUEST_RESULTS.get("bare")
+    for result in REQUEST_RESULTS.values():
+        ratios = ""
+        if bare is not None:
+            ratios = (
+                f"{result['median'] / bare['median']:>11.1f}x"
+                f"{result['cpu'] / bare['cpu']:>12.1f}x"
+                f"{result['calls'] / bare['calls']:>14.1f}x"
+            )
+        write(
+            f"{result['label']:<28}{result['median']:>9.2f}{result['min']:>9.2f}"
+            f"{result['cpu']:>9.2f}{result['queries']:>8}{result['calls']:>7.0f}"
+            f"{result['rounds']:>7}   {ratios}"
         )

@@ -6,15 +6,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import UserFactory
-from vbwd.throttling import parse_rate
+from vbwd.throttling import hit, parse_rate
 
 LOGIN = "/api/v1/auth/login"
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +134,39 @@ def test_authenticated_requests_are_counted_per_user(settings):
 
     assert statuses == [200, 200, 200, 429]
     assert other_status == 200
+
+
+@pytest.mark.django_db
+def test_a_counter_is_one_cache_integer_per_window_that_expires_after_it():
+    user = UserFactory()
+    from accounts.jwt import issue_pair
+
+    with time_machine.travel("2026-11-26 10:00:30", tick=False):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
+        window = int(time.time() // 60)
+        for _ in range(3):
+            assert client.get("/api/v1/user/profile").status_code == 200
+        key = f"rl:authenticated:user:{user.pk}:{window}"
+
+        assert cache.get(key) == 3
+        assert hit("authenticated", f"user:{user.pk}") is None
+        assert cache.get(key) == 4
+        if hasattr(cache, "ttl"):  # Redis: created with the window's length plus a second
+            assert 0 < cache.ttl(key) <= 61
+
+
+@pytest.mark.django_db
+def test_the_counter_of_an_expired_window_starts_again_at_one():
+    with time_machine.travel("2026-11-26 10:00:30", tick=False):
+        window = int(time.time() // 60)
+        key = f"rl:login_ip:198.51.100.9:{window}"
+        cache.set(key, 10, timeout=61)
+        assert hit("login_ip", "198.51.100.9") == 30  # the eleventh: 30 s left in the window
+        cache.delete(key)  # expired
+
+        assert hit("login_ip", "198.51.100.9") is None
+        assert cache.get(key) == 1
 
 
 @pytest.mark.parametrize(

@@ -125,18 +125,20 @@ if env_bool("VBWD_DISCOVER_PLUGINS", True):
 
     INSTALLED_APPS += [app for app in entry_point_apps() if app not in INSTALLED_APPS]
 
+# The signed-in user and messages serve the back office; /api/ requests skip them. Sessions stay
+# named as Django's own class: `check --deploy` looks for that name to judge the cookie settings.
 MIDDLEWARE = [
     "vbwd.middleware.RequestIdMiddleware",
     "vbwd.middleware.ApiRequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "vbwd.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "vbwd.middleware.BackOfficeAuthenticationMiddleware",
+    "vbwd.middleware.BackOfficeMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -1,9 +1,9 @@
 """Rate limits: fixed one-window counters in the shared cache.
 
 A limit is a scope name, a rate (``"10/minute"``) and what it is keyed on (client IP, the
-normalised email of the body, or the user). Counters are plain cache integers created with
-``add`` and raised with ``incr`` (on Redis both in one MULTI/EXEC round trip), so every worker
-process shares them.
+normalised email of the body, or the user). Counters are plain cache integers, created and
+raised atomically in the shared cache (in Redis one MULTI round trip of ``SET NX`` and
+``INCR``), so every worker process shares them.
 Views list the limits that apply to them with ``rate_limit(scope, key)``; every other request
 gets ``DefaultThrottle`` (per user when authenticated, per IP otherwise).
 """
@@ -80,23 +80,22 @@ def hit(scope: str, identity: str) -> float | None:
     limit, period = rate_for(scope)
     now = time.time()
     window = int(now // period)
-    count = _count(f"rl:{scope}:{identity}:{window}", period + 1)
+    count = _count(f"rl:{scope}:{identity}:{window}", timeout=period + 1)
     if count > limit:
         return max(1.0, math.ceil((window + 1) * period - now))
     return None
 
 
-def _count(key: str, timeout: int) -> int:
-    """Creates the window's counter with its expiry unless it exists and raises it by one."""
-    client = getattr(cache, "client", None)
-    if hasattr(client, "get_client"):
-        # Redis (django-redis): both commands in one MULTI/EXEC, one round trip. Integers are
-        # stored as plain numbers, as ``add`` and ``incr`` store them.
-        full_key = client.make_key(key)
-        pipe = client.get_client(write=True).pipeline(transaction=True)
-        pipe.set(full_key, 0, ex=timeout, nx=True)
-        pipe.incr(full_key)
-        return int(pipe.execute()[1])
+def _count(key: str, *, timeout: int) -> int:
+    """Raises the counter ``key`` by one and returns it, creating it with ``timeout``."""
+    client = getattr(getattr(cache, "client", None), "get_client", None)
+    if client is not None:
+        # Redis: create and raise in one round trip, atomically (MULTI/EXEC).
+        pipe = client(write=True).pipeline(transaction=True)
+        name = cache.make_key(key)
+        pipe.set(name, 0, nx=True, ex=timeout)
+        pipe.incr(name)
+        return pipe.execute()[1]
     cache.add(key, 0, timeout=timeout)
     try:
         return cache.incr(key)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from datetime import timedelta
 
 import jwt
@@ -31,6 +32,7 @@ REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"
 ME = "/api/v1/auth/me"
 PROFILE = "/api/v1/user/profile"
+ADMIN_PROFILE = "/api/v1/admin/profile"
 
 
 def post(client, url, body=None, **extra):
@@ -381,6 +383,80 @@ def test_role_and_email_come_from_the_database_not_the_token(user):
     response = get_with(token, ME)
 
     assert response.json()["user"]["roles"] == ["ADMIN"]
+
+
+def test_a_demoted_admins_token_loses_admin_access_at_once():
+    admin, other_admin = AdminFactory(), AdminFactory()
+    token = issue_pair(admin)["token"]
+    assert get_with(token, ADMIN_PROFILE).status_code == 200
+
+    services.user_set_role(user=admin, role=UserRole.USER, actor=other_admin)
+
+    response = get_with(token, ADMIN_PROFILE)
+    assert response.status_code == 403
+    assert response.json() == {"error": "Admin access required", "code": "permission_denied"}
+    assert get_with(token).status_code == 200
+
+
+def test_a_promoted_users_token_gains_admin_access_at_once(user):
+    token = issue_pair(user)["token"]
+    assert get_with(token, ADMIN_PROFILE).status_code == 403
+
+    services.user_set_role(user=user, role=UserRole.ADMIN, actor=None)
+
+    assert get_with(token, ADMIN_PROFILE).status_code == 200
+
+
+def test_a_reactivated_users_token_works_again_at_once(user):
+    token = issue_pair(user)["token"]
+    services.user_suspend(user=user, actor=None)
+    assert get_with(token).status_code == 401
+
+    services.user_activate(user=user, actor=None)
+
+    assert get_with(token).status_code == 200
+
+
+def test_an_anonymised_users_token_is_refused_at_once(user):
+    from billing.invoices.tests.factories import issue_invoice
+
+    issue_invoice(user)  # a financial record: deletion anonymises the account
+    token = issue_pair(user)["token"]
+    assert get_with(token).status_code == 200
+
+    assert services.user_delete(user=user, actor=None, force=True) == "ANONYMISED"
+
+    response = get_with(token)
+    assert response.status_code == 401
+    assert response.json() == {"error": "User account is not active", "code": "account_inactive"}
+
+
+def test_authentication_reads_the_user_row_in_one_query(user, django_assert_num_queries):
+    token = issue_pair(user)["token"]
+
+    # The user row for the token, then the profile's own read.
+    with django_assert_num_queries(2) as captured:
+        response = get_with(token)
+
+    assert response.status_code == 200
+    first = captured.captured_queries[0]["sql"]
+    assert 'FROM "accounts_user" WHERE "id" = ' in first
+    assert "JOIN" not in first
+
+
+def test_the_user_row_of_authentication_equals_the_orm_row(user):
+    from accounts.authentication import _user_row
+
+    loaded = _user_row(user.pk)
+    expected = User.objects.get(pk=user.pk)
+
+    for field in User._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
+    assert isinstance(loaded.pk, uuid.UUID)
+    assert loaded.created_at.tzinfo is not None
+    assert loaded._state.adding is False
+    assert loaded.check_password(DEFAULT_PASSWORD)
+    assert _user_row(uuid.uuid4()) is None
 
 
 # --- JWT attacks: all answer 401 token_invalid ----------------------------------------------
