@@ -149,42 +149,15 @@ def invoice_capture(
         )
 
 
-def _captured(
-    invoice: Invoice,
-    *,
-    gateway: str,
-    external_id: str | None,
-    amount: Decimal,
-    currency: str,
-    provider_data: dict | None = None,
-    paid_at: datetime.datetime | None = None,
-    payment_id=None,
-    actor=None,
-    actor_type: str | None = None,
-    actor_label: str | None = None,
-    reason: str | None = None,
-    saved_method=None,
-) -> CaptureResult:
-    """``invoice_capture`` of the invoice its caller locked in the running transaction."""
-    result = _capture(
-        invoice=invoice,
-        gateway=gateway,
-        external_id=external_id,
-        amount=amount,
-        currency=currency,
-        provider_data=provider_data,
-        paid_at=paid_at,
-        payment_id=payment_id,
-        actor=actor,
-        actor_type=actor_type,
-        actor_label=actor_label,
-        reason=reason,
-    )
+def _captured(invoice: Invoice, *, saved_method=None, **capture) -> CaptureResult:
+    """``invoice_capture`` of the invoice its caller locked in the running transaction;
+    ``capture`` holds the rest of ``invoice_capture``'s arguments."""
+    result = _capture(invoice=invoice, **capture)
     if saved_method is not None and result.paid:
         payment_method_saved.send(
             sender=Invoice,
             invoice=result.invoice,
-            gateway=gateway,
+            gateway=capture["gateway"],
             payment_method_id=saved_method.payment_method_id,
             customer_id=saved_method.customer_id,
         )
@@ -223,13 +196,13 @@ def _capture(
     external_id,
     amount,
     currency,
-    provider_data,
-    paid_at,
-    payment_id,
-    actor,
-    actor_type,
-    actor_label,
-    reason,
+    provider_data=None,
+    paid_at=None,
+    payment_id=None,
+    actor=None,
+    actor_type=None,
+    actor_label=None,
+    reason=None,
 ) -> CaptureResult:
     now = timezone.now()
     paid_at = paid_at or now
