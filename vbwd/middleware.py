@@ -5,19 +5,13 @@ messages, which API requests skip."""
 from __future__ import annotations
 
 import io
-from functools import cache
 from urllib.parse import unquote_to_bytes
 
-from csp.constants import HEADER, HEADER_REPORT_ONLY
-from csp.middleware import CheckableLazyObject
-from csp.middleware import CSPMiddleware as LibraryCSPMiddleware
-from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.wsgi import LimitedStream
-from django.core.signals import setting_changed
 from django.urls import Resolver404, resolve
 
 from vbwd import request_context
@@ -86,55 +80,6 @@ class BackOfficeAuthenticationMiddleware(_BackOfficeOnly, AuthenticationMiddlewa
 
 class BackOfficeMessageMiddleware(_BackOfficeOnly, MessageMiddleware):
     pass
-
-
-# Whatever a view can set to change its own policy (django-csp's decorators).
-_POLICY_CHANGES = tuple(
-    f"_csp_{part}{suffix}" for part in ("config", "update", "replace") for suffix in ("", "_ro")
-)
-
-
-@cache
-def _settings_policy(report_only: bool) -> str:
-    return build_policy(report_only=report_only)
-
-
-def _forget_settings_policy(*, setting, **kwargs) -> None:
-    if setting.startswith("CONTENT_SECURITY_POLICY"):
-        _settings_policy.cache_clear()
-
-
-setting_changed.connect(_forget_settings_policy)
-
-
-class CSPMiddleware(LibraryCSPMiddleware):
-    """django-csp's middleware, building the policy of the settings once instead of on every
-    response. A response whose view changed its policy (a decorator) or used a nonce still gets
-    its own, built by django-csp."""
-
-    def process_response(self, request, response):
-        changed = getattr(request, "_csp_nonce", None) is not None or any(
-            getattr(response, name, None) is not None for name in _POLICY_CHANGES
-        )
-        if changed or (settings.DEBUG and response.status_code in (404, 500)):
-            return super().process_response(request, response)
-        for header, report_only, exempt, setting in (
-            (HEADER, False, "_csp_exempt", "CONTENT_SECURITY_POLICY"),
-            (HEADER_REPORT_ONLY, True, "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
-        ):
-            policy = _settings_policy(report_only)
-            configured = getattr(settings, setting, None) or {}
-            prefixes = tuple(configured.get("EXCLUDE_URL_PREFIXES") or ())
-            if (
-                policy
-                and header not in response
-                and not getattr(response, exempt, False)
-                and not request.path_info.startswith(prefixes)
-            ):
-                response[header] = policy
-        # As django-csp: a nonce asked for after the header is written is an error.
-        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
-        return response
 
 
 def _query_bytes(request) -> bytes:

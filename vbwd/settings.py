@@ -131,7 +131,7 @@ MIDDLEWARE = [
     "vbwd.middleware.RequestIdMiddleware",
     "vbwd.middleware.ApiRequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "vbwd.middleware.CSPMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
