@@ -1,4 +1,5 @@
-"""One plain Django JSON view, served by the same gunicorn configuration as the product."""
+"""One plain Django JSON view, served by the same gunicorn configuration as the product, under
+``/api/`` like the API (so it passes the same middleware)."""
 
 from django.http import JsonResponse
 from django.urls import path
@@ -8,4 +9,4 @@ def bare(request):
     return JsonResponse({"status": "ok", "service": "bare"})
 
 
-urlpatterns = [path("bare", bare)]
+urlpatterns = [path("api/bench/bare", bare)]

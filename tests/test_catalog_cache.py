@@ -14,7 +14,9 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
@@ -303,3 +305,86 @@ def test_the_rate_limit_counts_cached_answers(api_client, warm, settings):
         statuses = [client.get(PLANS, REMOTE_ADDR="198.51.100.60").status_code for _ in range(4)]
 
     assert statuses == [200, 200, 200, 429]
+
+
+# --- anonymous reads answered before the view -----------------------------------------------
+
+CACHED_ROUTES = [
+    (PLANS, {"country": "DE"}),
+    ("/api/v1/tarif-plans/pro", {}),
+    ("/api/v1/addons", {}),
+    ("/api/v1/token-bundles", {}),
+    ("/api/v1/config/currencies", {}),
+    ("/api/v1/settings/countries", {}),
+    ("/api/v1/settings/terms", {}),
+]
+
+
+def _headers(response) -> dict:
+    return {name: value for name, value in response.items() if name != "X-Request-ID"}
+
+
+@pytest.mark.parametrize(("path", "query"), CACHED_ROUTES)
+def test_an_anonymous_hit_is_answered_before_the_view_as_the_view_answers_it(
+    api_client, warm, path, query, monkeypatch, django_assert_num_queries
+):
+    from vbwd.api import ApiView
+
+    PlanFactory(slug="pro")
+    AddOnFactory()
+    TokenBundleFactory()
+    _probe(api_client)
+    first = api_client.get(path, query)
+    # Another caller's hit through the view (a token sent to a route that ignores it or
+    # identifies nobody with it) gives the reference answer.
+    by_view = api_client.get(path, query, HTTP_AUTHORIZATION="Bearer not-a-token")
+    dispatch = ApiView.dispatch
+    monkeypatch.setattr(ApiView, "dispatch", lambda *a, **k: pytest.fail("the view ran"))
+
+    with django_assert_num_queries(1):  # the committed version
+        early = api_client.get(path, query)
+
+    monkeypatch.setattr(ApiView, "dispatch", dispatch)
+    assert first.status_code == by_view.status_code == early.status_code == 200
+    assert early.content == by_view.content == first.content
+    assert _headers(early) == _headers(by_view) == _headers(first)
+    assert "Allow" in early
+
+
+def test_an_early_answer_counts_the_rate_limit_once_and_the_view_answers_429(
+    api_client, warm, settings
+):
+    settings.VBWD_RATE_LIMITS = {"anonymous": "2/minute"}
+    client = APIClient()
+
+    with time_machine.travel("2026-11-26 10:00:00", tick=False):
+        first = client.get(PLANS, REMOTE_ADDR="198.51.100.61")  # a miss: rendered, stored
+        second = client.get(PLANS, REMOTE_ADDR="198.51.100.61")  # answered before the view
+        third = client.get(PLANS, REMOTE_ADDR="198.51.100.61")
+        other = client.get(PLANS, REMOTE_ADDR="198.51.100.62")
+        window = int(datetime.datetime(2026, 11, 26, 10, tzinfo=datetime.UTC).timestamp() // 60)
+        counted = cache.get(f"rl:anonymous:198.51.100.61:{window}")
+
+    assert [first.status_code, second.status_code, third.status_code] == [200, 200, 429]
+    assert third.json() == {
+        "error": "Rate limit exceeded. Try again in 60 seconds.",
+        "code": "rate_limited",
+        "retry_after": 60,
+    }
+    assert third["Retry-After"] == "60"
+    assert other.status_code == 200
+    assert counted == 3
+
+
+def test_a_stale_entry_is_rendered_anew_with_one_version_query(api_client, admin_user, warm):
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))
+    _cached(api_client, PLANS)
+    plan_services.plan_update(plan=plan, data={"price": Decimal("13.00")}, actor=admin_user)
+    api_client.get("/api/v1/health")
+
+    with CaptureQueriesContext(connection) as captured:
+        fresh = api_client.get(PLANS)
+
+    versions = [q for q in captured.captured_queries if "vbwd_catalogversion" in q["sql"]]
+    assert len(versions) == 1
+    assert fresh.json()["plans"][0]["price"]["price_decimal"] == "13.00"

@@ -25,23 +25,33 @@ of a cached view carries the ETag and ``Cache-Control: public, max-age=0, must-r
 and ``If-None-Match`` with the current ETag gets ``304 Not Modified``. The lookup runs in
 ``initial`` after authentication, permissions and throttling, so rate limits and access rules
 apply to cached answers too; only 200 answers are stored.
+
+Most reads are anonymous, and ``CatalogCacheMiddleware`` answers those before the URL resolver
+and the API framework run: it counts the anonymous rate limit and reads the entry in one round
+trip to Redis, then confirms the version with the same one query. The entry keeps the headers
+the view set (``Allow``, ``Vary``), so both ways give the same answer. Anything else a request
+needs (a token to check, a missing or stale entry, a 429) is left to the view.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.db.utils import DatabaseError
 from django.http import HttpResponse, HttpResponseNotModified
+from django.urls import Resolver404, resolve
 from rest_framework.response import Response
 
+from vbwd import throttling
 from vbwd.models import CatalogVersion
+from vbwd.request_context import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +135,28 @@ def _matches(request, etag: str) -> bool:
     return etag in tags or "*" in tags
 
 
-def _answer(request, body: bytes, content_type: str, etag: str) -> HttpResponse:
+def entry_key(request) -> str:
+    """The cache key of a request's answer: its path and every query parameter, in a fixed
+    order (the catalog views read nothing else from an anonymous request)."""
+    query = urlencode(sorted((key, value) for key, values in request.GET.lists()
+                             for value in values))  # fmt: skip
+    route = f"{request.path_info}|{query}"
+    return "catalog:" + hashlib.sha256(route.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+# Set on a request whose entry the middleware found stale: the committed version it read.
+_STALE = "_vbwd_catalog_committed"
+# Set on every answer (or by the server) rather than kept in an entry.
+_ENTRY_HEADERS = {"content-type", "content-length", "etag", "cache-control"}
+
+
+def _answer(request, body, content_type, etag, headers=()) -> HttpResponse:
     if _matches(request, etag):
         response = HttpResponseNotModified()
     else:
         response = HttpResponse(body, content_type=content_type)
+    for name, value in headers:
+        response[name] = value
     response["ETag"] = etag
     response["Cache-Control"] = CACHE_CONTROL
     return response
@@ -154,21 +181,18 @@ class CatalogCacheMixin:
     def catalog_cacheable(self, request) -> bool:
         return True
 
-    def _catalog_route(self, request) -> str:
-        match = request.resolver_match
-        name = match.view_name if match else request.path
-        # Every query parameter, in a fixed order: the views read nothing else from the request.
-        query = urlencode(sorted((key, value) for key, values in request.GET.lists()
-                                 for value in values))  # fmt: skip
-        kwargs = urlencode(sorted(self.kwargs.items()))
-        return hashlib.sha256(f"{name}|{kwargs}|{query}".encode()).hexdigest()
-
     def initial(self, request, *args, **kwargs):
         self._catalog_key = self._catalog_stamp = None
         super().initial(request, *args, **kwargs)
         if request.method not in ("GET", "HEAD") or not self.catalog_cacheable(request):
             return
-        key = f"catalog:{self._catalog_route(request)}"
+        key = entry_key(request)
+        committed = getattr(request._request, _STALE, None)
+        if committed is not None:
+            # The middleware found this entry stale: render under the version it read.
+            publish(committed)
+            self._catalog_key, self._catalog_stamp = key, committed
+            return
         try:
             entry = cache.get(key)
             if entry is None:
@@ -201,8 +225,13 @@ class CatalogCacheMixin:
         body = bytes(response.content)
         etag = etag_for(body)
         if key is not None:
+            # The headers the view and the API framework set (Allow, Vary), so that an early
+            # answer carries the same ones.
+            headers = tuple((name, value) for name, value in response.items()
+                            if name.lower() not in _ENTRY_HEADERS)  # fmt: skip
+            entry = (stamp, body, response["Content-Type"], etag, headers)
             try:
-                cache.set(key, (stamp, body, response["Content-Type"], etag), ENTRY_TIMEOUT)
+                cache.set(key, entry, ENTRY_TIMEOUT)
             except Exception:  # the cache client's errors: the answer stands uncached
                 logger.warning("Catalog cache: entry not stored", exc_info=True)
         if _matches(request, etag):
@@ -213,3 +242,66 @@ class CatalogCacheMixin:
         response["ETag"] = etag
         response["Cache-Control"] = CACHE_CONTROL
         return response
+
+
+@lru_cache(maxsize=2048)
+def _is_catalog_route(urlconf: str, path: str) -> bool:
+    try:
+        match = resolve(path, urlconf)
+    except Resolver404:
+        return False
+    view_class = getattr(match.func, "view_class", None)
+    return isinstance(view_class, type) and issubclass(view_class, CatalogCacheMixin)
+
+
+class CatalogCacheMiddleware:
+    """Answers an anonymous ``GET`` of a public catalog route from the cache before the URL
+    resolver and the API framework run: the rate limit is counted and the entry read in one
+    round trip to Redis, then the one query confirms the entry's version, as in the view.
+
+    Anonymous means no Authorization header, the only thing an identified caller's answer can
+    differ by; every other request (and any entry that is missing, stale or over the limit)
+    goes on to the view, which answers as it always does and does not count the limit again.
+    Put it last in ``MIDDLEWARE``, so that every other middleware treats an early answer as it
+    treats the view's."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if (
+            request.method == "GET"
+            and request.path_info.startswith("/api/")
+            and "HTTP_AUTHORIZATION" not in request.META
+            and _is_catalog_route(
+                getattr(request, "urlconf", None) or settings.ROOT_URLCONF, request.path_info
+            )
+        ):
+            response = self._early_answer(request)
+            if response is not None:
+                return response
+        return self.get_response(request)
+
+    def _early_answer(self, request) -> HttpResponse | None:
+        key = entry_key(request)
+        try:
+            if settings.VBWD_RATE_LIMIT_ENABLED:
+                identity = client_ip(request) or "unknown"
+                wait, entry = throttling.hit_and_read("anonymous", identity, key)
+                setattr(request, throttling.COUNTED, ("anonymous", identity, wait))
+                if wait is not None:
+                    return None  # the view answers 429
+            else:
+                entry = cache.get(key)
+        except Exception:  # the cache client's errors: the view answers (and logs)
+            return None
+        if entry is None or len(entry) != 5:
+            return None
+        try:
+            committed = committed_version()
+        except DatabaseError:
+            return None
+        if entry[0] != committed:
+            setattr(request, _STALE, committed)  # changed since: the view renders anew
+            return None
+        return _answer(request, *entry[1:])

@@ -140,6 +140,8 @@ MIDDLEWARE = [
     "vbwd.middleware.BackOfficeAuthenticationMiddleware",
     "vbwd.middleware.BackOfficeMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so every middleware above treats its early answers as the views' answers.
+    "vbwd.catalog_cache.CatalogCacheMiddleware",
 ]
 
 ROOT_URLCONF = "vbwd.urls"

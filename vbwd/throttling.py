@@ -2,8 +2,8 @@
 
 A limit is a scope name, a rate (``"10/minute"``) and what it is keyed on (client IP, the
 normalised email of the body, or the user). Counters are plain cache integers, created and
-raised atomically in the shared cache (in Redis one MULTI round trip of ``SET NX`` and
-``INCR``), so every worker process shares them.
+raised atomically in the shared cache (in Redis one round trip of a script doing
+``SET NX`` and ``INCR``), so every worker process shares them.
 Views list the limits that apply to them with ``rate_limit(scope, key)``; every other request
 gets ``DefaultThrottle`` (per user when authenticated, per IP otherwise).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -70,6 +71,10 @@ def parse_rate(rate: str) -> tuple[int, int]:
     return int(count), _PERIODS[period] * int(multiplier or 1)
 
 
+# Set on a request whose limit was counted before the view ran: (scope, identity, wait).
+COUNTED = "_vbwd_rate_counted"
+
+
 def rate_for(scope: str) -> tuple[int, int]:
     configured = getattr(settings, "VBWD_RATE_LIMITS", {}) or {}
     return parse_rate(configured.get(scope, DEFAULT_RATE_LIMITS[scope]))
@@ -77,25 +82,59 @@ def rate_for(scope: str) -> tuple[int, int]:
 
 def hit(scope: str, identity: str) -> float | None:
     """Counts one request; returns the seconds until the window ends when over the limit."""
+    return hit_and_read(scope, identity)[0]
+
+
+def hit_and_read(scope: str, identity: str, read: str | None = None) -> tuple[float | None, Any]:
+    """As ``hit``, and reads the cache entry ``read`` in the same round trip to Redis: returns
+    the wait (None within the limit) and the entry (None when absent or not asked for)."""
     limit, period = rate_for(scope)
     now = time.time()
     window = int(now // period)
-    count = _count(f"rl:{scope}:{identity}:{window}", timeout=period + 1)
+    count, value = _count(f"rl:{scope}:{identity}:{window}", timeout=period + 1, read=read)
     if count > limit:
-        return max(1.0, math.ceil((window + 1) * period - now))
-    return None
+        return max(1.0, math.ceil((window + 1) * period - now)), value
+    return None, value
 
 
-def _count(key: str, *, timeout: int) -> int:
-    """Raises the counter ``key`` by one and returns it, creating it with ``timeout``."""
+def _count(key: str, *, timeout: int, read: str | None = None) -> tuple[int, Any]:
+    """Raises the counter ``key`` by one and returns it, creating it with ``timeout``, with
+    the cache entry ``read`` when one is named."""
     client = getattr(getattr(cache, "client", None), "get_client", None)
     if client is not None:
-        # Redis: create and raise in one round trip, atomically (MULTI/EXEC).
-        pipe = client(write=True).pipeline(transaction=True)
-        name = cache.make_key(key)
-        pipe.set(name, 0, nx=True, ex=timeout)
-        pipe.incr(name)
-        return pipe.execute()[1]
+        # Redis: create, raise (and read) in one round trip, atomically (a script).
+        redis = client(write=True)
+        keys = (
+            [cache.make_key(key)] if read is None else [cache.make_key(key), cache.make_key(read)]
+        )
+        results = _count_script(redis)(keys=keys, args=[timeout], client=redis)
+        raw = results[1] if len(results) > 1 else None
+        return results[0], (None if raw is None else cache.client.decode(raw))
+    value = None if read is None else cache.get(read)
+    return _count_portable(key, timeout), value
+
+
+# KEYS[1] the counter (created at 0 with the window's expiry, then raised), KEYS[2] an entry to
+# read in the same round trip; returns {count} or {count, entry}.
+_COUNT = """
+redis.call('SET', KEYS[1], 0, 'NX', 'EX', ARGV[1])
+local count = redis.call('INCR', KEYS[1])
+if #KEYS > 1 then
+  return {count, redis.call('GET', KEYS[2])}
+end
+return {count}
+"""
+_count_scripts: list = []
+
+
+def _count_script(redis):
+    """The counting script, hashed once per process (sent by its SHA1, loaded when missing)."""
+    if not _count_scripts:
+        _count_scripts.append(redis.register_script(_COUNT))
+    return _count_scripts[0]
+
+
+def _count_portable(key: str, timeout: int) -> int:
     cache.add(key, 0, timeout=timeout)
     try:
         return cache.incr(key)
@@ -140,6 +179,11 @@ class ScopedRateThrottle(BaseThrottle):
         identity = identity_for(request, self.key)
         if identity is None:
             return True
+        earlier = getattr(getattr(request, "_request", request), COUNTED, None)
+        if earlier is not None and earlier[:2] == (self.scope, identity):
+            # Counted before the view ran (the catalog cache's early answer): once per request.
+            self._wait = earlier[2]
+            return self._wait is None
         try:
             self._wait = hit(self.scope, identity)
         except Exception as error:  # the cache backend is down (any client error)
