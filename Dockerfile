@@ -17,4 +17,6 @@ RUN useradd --system --home /app vbwd \
 USER vbwd
 
 EXPOSE 8000
-CMD ["gunicorn", "vbwd.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Worker class, workers, threads and keep-alive: gunicorn.conf.py (each overridable from the
+# environment, e.g. WEB_CONCURRENCY; see docs/operations.md).
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "vbwd.wsgi:application"]

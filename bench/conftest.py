@@ -39,6 +39,22 @@ BASELINES = {
 }
 
 
+# Every target checked in the run: (benchmark, what, measured, target, met), printed together
+# at the end (``make bench`` fails when one is missed: each benchmark asserts its own).
+TARGETS: list[tuple[str, str, str, str, bool]] = []
+
+
+@pytest.fixture
+def bench_target(request):
+    """``bench_target(what, measured, target, met)`` records one checked target."""
+    name = request.node.module.__name__.rsplit(".", 1)[-1]
+
+    def record(what: str, measured: str, target: str, met: bool) -> None:
+        TARGETS.append((name, what, measured, target, met))
+
+    return record
+
+
 @pytest.fixture
 def bench_results() -> dict[str, dict]:
     """name -> {median, min (wall ms), cpu (CPU median ms), rounds, budget (ms or None)}."""
@@ -53,8 +69,23 @@ def request_cost_results() -> dict[str, dict]:
 def pytest_terminal_summary(terminalreporter):
     if REQUEST_RESULTS:
         _request_cost_summary(terminalreporter)
-    if not RESULTS:
-        return
+    if RESULTS:
+        _pdf_summary(terminalreporter)
+    if TARGETS:
+        _targets_summary(terminalreporter)
+
+
+def _targets_summary(terminalreporter):
+    write = terminalreporter.write_line
+    terminalreporter.section("Targets, same run")
+    write(f"{'benchmark':<22}{'what':<44}{'measured':<34}{'target':<20}verdict")
+    for name, what, measured, target, met in TARGETS:
+        write(f"{name:<22}{what:<44}{measured:<34}{target:<20}{'met' if met else 'MISSED'}")
+    missed = sum(1 for *_, met in TARGETS if not met)
+    write(f"{len(TARGETS) - missed} of {len(TARGETS)} targets met")
+
+
+def _pdf_summary(terminalreporter):
     write = terminalreporter.write_line
     terminalreporter.section("PDF rendering, same run (ms)")
     write(

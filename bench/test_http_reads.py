@@ -12,26 +12,23 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import statistics
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+
+from bench import httpload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.benchmark(group="http")]
 
 REPO = Path(__file__).resolve().parents[1]
-SERVER = os.environ.get("VBWD_HTTP_BENCH_SERVER", "-w 5")
+SERVER = os.environ.get("VBWD_HTTP_BENCH_SERVER", "")
 WRK = os.environ.get("VBWD_HTTP_BENCH_WRK", "-t 2 -c 10")
 SECONDS = int(os.environ.get("VBWD_HTTP_BENCH_SECONDS", "5"))
 ROUNDS = 3
@@ -53,74 +50,6 @@ ROUTES = {
 BARE_LABEL = "bare Django JSON view"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _server(port: int, settings_module: str, prefix: str) -> subprocess.Popen:
-    database = settings.DATABASES["default"]
-    url = (
-        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-        f"{database['PORT']}/{database['NAME']}"
-    )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": settings_module,
-        "DATABASE_URL": url,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "VBWD_LOG_LEVEL": "WARNING",
-        "VBWD_CACHE_PREFIX": prefix,
-        # Counted as always, but never reached by the load.
-        "VBWD_RATE_LIMITS": json.dumps(
-            {"anonymous": "100000000/minute", "authenticated": "100000000/minute"}
-        ),
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "vbwd.wsgi", "-b", f"127.0.0.1:{port}",
-         *SERVER.split(), "--log-level", "warning"],
-        cwd=REPO, env=env,
-    )  # fmt: skip
-
-
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 60
-    error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
-                if answer.status == 200:
-                    return
-        except urllib.error.HTTPError as failed:
-            raise AssertionError(f"{url}: {failed.code} {failed.read()[:500]!r}") from failed
-        except OSError as failed:
-            error = failed
-            time.sleep(0.2)
-    raise AssertionError(f"gunicorn did not answer {url}: {error}")
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _wrk(url: str, token: str | None) -> tuple[float, float]:
-    """Requests per second and the median latency (ms) of ``wrk`` on ``url``."""
-    header = ["-H", f"Authorization: Bearer {token}"] if token else []
-    result = subprocess.run(
-        ["wrk", *WRK.split(), *header, "-d", f"{SECONDS}s", "--latency", url],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    out = result.stdout
-    assert result.returncode == 0, f"wrk failed on {url}: {out}{result.stderr}"
-    assert "Non-2xx" not in out, out
-    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
-    value, unit = re.search(r"50%\s+([0-9.]+)(us|ms|s)", out).groups()
-    return rps, float(value) * _UNITS[unit]
-
-
 def _callers() -> tuple[dict[str, str], str]:
     """Access tokens of the demo customer and the demo admin, and one of the customer's
     invoices."""
@@ -136,7 +65,7 @@ def _callers() -> tuple[dict[str, str], str]:
     return tokens, str(invoice.pk)
 
 
-def test_reads_beside_a_bare_view(benchmark, capsys):
+def test_reads_beside_a_bare_view(benchmark, capsys, bench_target):
     if shutil.which("wrk") is None:
         pytest.skip("needs wrk (apt-get install wrk): the HTTP load generator")
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
@@ -144,10 +73,10 @@ def test_reads_beside_a_bare_view(benchmark, capsys):
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
     tokens, invoice = _callers()
     prefix = f"vbwd-bench-{uuid.uuid4().hex[:8]}"
-    api_port, bare_port = _free_port(), _free_port()
+    api_port, bare_port = httpload.free_port(), httpload.free_port()
     servers = [
-        _server(api_port, "vbwd.settings", prefix),
-        _server(bare_port, "bench.bare_settings", prefix),
+        httpload.server(api_port, "vbwd.settings", prefix, SERVER.split()),
+        httpload.server(bare_port, "bench.bare_settings", prefix, SERVER.split()),
     ]
     targets = {"bare": (f"http://127.0.0.1:{bare_port}/api/bench/bare", None)}
     for name, (_label, path, caller, _target) in ROUTES.items():
@@ -155,22 +84,20 @@ def test_reads_beside_a_bare_view(benchmark, capsys):
         targets[name] = (url, tokens.get(caller))
     results: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
     try:
-        _wait(targets["bare"][0])
-        _wait(targets["health"][0])
+        httpload.wait_until_up(targets["bare"][0])
+        httpload.wait_until_up(targets["health"][0])
         with urllib.request.urlopen(targets["catalog"][0]) as answer:
             assert json.loads(answer.read())["plans"], "seed_demo made no plans"
 
         def rounds():
             for _ in range(ROUNDS):
                 for name, (url, token) in targets.items():
-                    results[name].append(_wrk(url, token))
+                    figures = httpload.wrk(url, options=WRK, seconds=SECONDS, token=token)
+                    results[name].append((figures["rps"], figures["p50"]))
 
         benchmark.pedantic(rounds, rounds=1, iterations=1)
     finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=30)
+        httpload.stop(servers)
 
     rps = {name: statistics.median(r for r, _ in runs) for name, runs in results.items()}
     p50 = {name: statistics.median(p for _, p in runs) for name, runs in results.items()}
@@ -179,7 +106,7 @@ def test_reads_beside_a_bare_view(benchmark, capsys):
         print()
         print(
             f"API reads over HTTP, median of {ROUNDS} interleaved rounds of {SECONDS} s "
-            f"(gunicorn {SERVER}, wrk {WRK}, {os.cpu_count()} CPUs, "
+            f"(gunicorn.conf.py {SERVER or 'defaults'}, wrk {WRK}, {os.cpu_count()} CPUs, "
             f"PostgreSQL {connection.pg_version // 10000}, Redis cache)"
         )
         print(f"  {'':<26}{'req/s':>9}{'p50 ms':>9}   ratio to the bare view: req/s  target")
@@ -192,6 +119,8 @@ def test_reads_beside_a_bare_view(benchmark, capsys):
                 verdict = f">= {target:.2f}x {'met' if ratio >= target else 'MISSED'}"
                 if ratio < target:
                     missed.append(f"{label} at {ratio:.2f}x (target {target:.2f}x)")
+                measured = f"{ratio:.2f}x ({rps[name]:.0f} / {rps['bare']:.0f} req/s)"
+                bench_target(label, measured, f">= {target:.2f}x bare", ratio >= target)
             print(
                 f"  {label:<26}{rps[name]:>9.0f}{p50[name]:>9.2f}   {ratio:>5.2f}x  {verdict:<16}"
                 f"rounds: {', '.join(f'{r:.0f}' for r, _ in results[name])}"

@@ -171,7 +171,13 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Connections are kept across requests (opening one costs several milliseconds of both
+    # processes' time); an unusable one is dropped at the end of its request.
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("VBWD_DB_CONN_MAX_AGE", 60)
+        )
+    }
 else:
     SQLITE_PATH = Path(env_str("VBWD_SQLITE_PATH", str(BASE_DIR / "var" / "db.sqlite3")))
     SQLITE_PATH.parent.mkdir(parents=True, exist_ok=True)
