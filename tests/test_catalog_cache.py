@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import path
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import DEFAULT_PASSWORD, AdminFactory
@@ -388,3 +389,20 @@ def test_a_stale_entry_is_rendered_anew_with_one_version_query(api_client, admin
     versions = [q for q in captured.captured_queries if "vbwd_catalogversion" in q["sql"]]
     assert len(versions) == 1
     assert fresh.json()["plans"][0]["price"]["price_decimal"] == "13.00"
+
+
+def test_only_the_products_own_catalog_routes_are_answered_early():
+    from billing.catalog.views.plans.public import TariffPlansView
+    from plugins.mounting import _guard
+
+    urlconf = type("urlconf", (), {})()
+    urlconf.urlpatterns = [
+        path("api/v1/own", TariffPlansView.as_view()),
+        path("api/v1/plugins/demo/plans", _guard(TariffPlansView.as_view(), "demo")),
+        path("api/v1/other", lambda request: None),
+    ]
+
+    assert catalog_cache._is_catalog_route(urlconf, "/api/v1/own") is True
+    assert catalog_cache._is_catalog_route(urlconf, "/api/v1/plugins/demo/plans") is False
+    assert catalog_cache._is_catalog_route(urlconf, "/api/v1/other") is False
+    assert catalog_cache._is_catalog_route(urlconf, "/api/v1/missing") is False

@@ -250,6 +250,8 @@ def _is_catalog_route(urlconf: str, path: str) -> bool:
         match = resolve(path, urlconf)
     except Resolver404:
         return False
+    if getattr(match.func, "vbwd_plugin", None):
+        return False  # a plugin's route answers only while the plugin is enabled: its view checks
     view_class = getattr(match.func, "view_class", None)
     return isinstance(view_class, type) and issubclass(view_class, CatalogCacheMixin)
 
