@@ -9,12 +9,13 @@ died between its commit and the refresh). Answers must follow the change anyway.
 from __future__ import annotations
 
 import datetime
+import threading
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import path
@@ -26,14 +27,19 @@ from billing.catalog.services import plans as plan_services
 from billing.catalog.services.geography import currencies as currency_services
 from billing.catalog.services.geography import tax_rates as tax_services
 from billing.catalog.tests.factories import AddOnFactory, PlanFactory
+from platform_settings.selectors import platform_settings_get
 from platform_settings.services import platform_settings_update
 from tokens.tests.factories import TokenBundleFactory
 from vbwd import catalog_cache
+from vbwd.exceptions import ServiceUnavailable
 
 pytestmark = pytest.mark.django_db
 
 PLANS = "/api/v1/tarif-plans"
 QUERIES = [{}, {"country": "DE"}, {"currency": "USD"}, {"country": "DE", "currency": "USD"}]
+# An anonymous hit with Redis as the cache is answered early and trusts the published version
+# while no writer has marked it (no query); otherwise one query confirms the version.
+HIT_QUERIES = 0 if catalog_cache._redis() is not None else 1
 
 
 def _probe(api_client):
@@ -75,7 +81,7 @@ def test_a_hit_runs_one_query_and_repeats_the_body(api_client, warm, django_asse
     _probe(api_client)
     first = api_client.get(PLANS, {"country": "DE", "currency": "USD"})
 
-    with django_assert_num_queries(1):  # the committed version
+    with django_assert_num_queries(HIT_QUERIES):
         again = api_client.get(PLANS, {"currency": "USD", "country": "DE"})  # other order
 
     assert again.status_code == 200
@@ -101,10 +107,11 @@ def test_every_cached_route_hits_with_one_query(api_client, warm, path, django_a
     PlanFactory(slug="pro")
     AddOnFactory()
     TokenBundleFactory()
+    platform_settings_get()  # its row is made on the first read
     _probe(api_client)
     first = api_client.get(path)
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(HIT_QUERIES):
         again = api_client.get(path)
 
     assert first.status_code == again.status_code == 200
@@ -246,7 +253,7 @@ def test_if_none_match(api_client, admin_user, warm, django_assert_num_queries):
     plan = PlanFactory(slug="pro", price=Decimal("10.00"))
     current = _cached(api_client, PLANS)["ETag"]
 
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(HIT_QUERIES):
         not_modified = api_client.get(PLANS, HTTP_IF_NONE_MATCH=current)
     listed = api_client.get(PLANS, HTTP_IF_NONE_MATCH=f'"other", {current}')
     plan_services.plan_update(plan=plan, data={"price": Decimal("11.00")}, actor=admin_user)
@@ -325,6 +332,7 @@ def _headers(response) -> dict:
     return {name: value for name, value in response.items() if name != "X-Request-ID"}
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize(("path", "query"), CACHED_ROUTES)
 def test_an_anonymous_hit_is_answered_before_the_view_as_the_view_answers_it(
     api_client, warm, path, query, monkeypatch, django_assert_num_queries
@@ -334,6 +342,7 @@ def test_an_anonymous_hit_is_answered_before_the_view_as_the_view_answers_it(
     PlanFactory(slug="pro")
     AddOnFactory()
     TokenBundleFactory()
+    platform_settings_get()  # its row is made on the first read
     _probe(api_client)
     first = api_client.get(path, query)
     # Another caller's hit through the view (a token sent to a route that ignores it or
@@ -342,7 +351,7 @@ def test_an_anonymous_hit_is_answered_before_the_view_as_the_view_answers_it(
     dispatch = ApiView.dispatch
     monkeypatch.setattr(ApiView, "dispatch", lambda *a, **k: pytest.fail("the view ran"))
 
-    with django_assert_num_queries(1):  # the committed version
+    with django_assert_num_queries(HIT_QUERIES):
         early = api_client.get(path, query)
 
     monkeypatch.setattr(ApiView, "dispatch", dispatch)
@@ -406,3 +415,135 @@ def test_only_the_products_own_catalog_routes_are_answered_early():
     assert catalog_cache._is_catalog_route(urlconf, "/api/v1/plugins/demo/plans") is False
     assert catalog_cache._is_catalog_route(urlconf, "/api/v1/other") is False
     assert catalog_cache._is_catalog_route(urlconf, "/api/v1/missing") is False
+
+
+# --- trusting the published version (Redis, PostgreSQL) -------------------------------------
+
+
+def _trust() -> dict[str, str]:
+    redis = catalog_cache._redis()
+    fields = redis.hgetall(cache.make_key(catalog_cache.TRUST_KEY))
+    return {name.decode(): value.decode() for name, value in fields.items()}
+
+
+def _trusted() -> bool:
+    return _trust() == {"ok": "1"}
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_marks_the_version_untrusted_until_it_has_published(admin_user):
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))
+    assert catalog_cache.reconcile() == catalog_cache.committed_version()
+    assert _trusted()
+
+    with transaction.atomic():
+        plan_services.plan_update(plan=plan, data={"price": Decimal("11.00")}, actor=admin_user)
+        marks = [name for name in _trust() if name.startswith("w:")]
+        assert len(marks) >= 1
+        assert not _trusted()
+
+    assert _trusted()
+    assert cache.get(catalog_cache.VERSION_KEY) == catalog_cache.committed_version()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_that_never_published_is_reconciled_by_the_next_reader(
+    api_client, django_assert_num_queries
+):
+    PlanFactory(slug="pro", price=Decimal("10.00"))
+    _cached(api_client, PLANS)
+    # A writer that committed and died before publishing: its mark stays, its number is lost.
+    catalog_cache._redis().hset(cache.make_key(catalog_cache.TRUST_KEY), "w:lost", 1)
+    Plan.objects.filter(slug="pro").update(price=Decimal("14.00"))
+    with transaction.atomic():
+        catalog_cache.bump()
+    catalog_cache._redis().hset(cache.make_key(catalog_cache.TRUST_KEY), "w:lost", 1)
+    cache.set(catalog_cache.VERSION_KEY, catalog_cache.committed_version() - 1, None)
+
+    fresh = api_client.get(PLANS)
+
+    assert fresh.json()["plans"][0]["price"]["price_decimal"] == "14.00"
+    assert _trusted()
+    assert cache.get(catalog_cache.VERSION_KEY) == catalog_cache.committed_version()
+    with django_assert_num_queries(0):
+        assert api_client.get(PLANS).content == fresh.content
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_readers_confirm_by_query_while_a_writer_holds_the_version(api_client, admin_user):
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))
+    _cached(api_client, PLANS)
+    updated, release = threading.Event(), threading.Event()
+
+    def writer():
+        try:
+            with transaction.atomic():
+                plan_services.plan_update(
+                    plan=Plan.objects.get(pk=plan.pk), data={"price": Decimal("12.00")},
+                    actor=admin_user,
+                )  # fmt: skip
+                updated.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert updated.wait(30)
+        # Uncommitted: the old price, confirmed by a query (the row is locked, nothing trusted).
+        with CaptureQueriesContext(connection) as captured:
+            during = api_client.get(PLANS)
+        assert during.json()["plans"][0]["price"]["price_decimal"] == "10.00"
+        assert any("NOWAIT" in query["sql"] for query in captured.captured_queries)
+        assert not _trusted()
+    finally:
+        release.set()
+        thread.join(30)
+
+    assert _plan(api_client, {})["price"]["price_decimal"] == "12.00"
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_lost_trust_state_is_rebuilt_by_the_next_reader(
+    api_client, warm, django_assert_num_queries
+):
+    PlanFactory(slug="pro")
+    _probe(api_client)
+    first = _cached(api_client, PLANS)
+    cache.delete(catalog_cache.TRUST_KEY)  # evicted, or the cache restarted
+
+    again = api_client.get(PLANS)  # confirmed under the row's lock, and trusted again
+
+    assert again.content == first.content
+    assert _trusted()
+    with django_assert_num_queries(0):
+        api_client.get(PLANS)
+
+
+@pytest.mark.redis
+def test_a_catalog_change_is_refused_while_the_cache_is_unreachable(admin_user, monkeypatch):
+    import redis
+
+    plan = PlanFactory(slug="pro", price=Decimal("10.00"))
+
+    class Unreachable:
+        def hset(self, *args):
+            raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(catalog_cache, "_redis", Unreachable)
+
+    with pytest.raises(ServiceUnavailable) as refused, transaction.atomic():
+        plan_services.plan_update(plan=plan, data={"price": Decimal("20.00")}, actor=admin_user)
+
+    assert refused.value.message == (
+        "The cache is unreachable; catalog changes are refused until it is back"
+    )
+    assert Plan.objects.get(pk=plan.pk).price == Decimal("10.00")

@@ -213,10 +213,12 @@ def test_health_is_503_when_the_cache_is_down(monkeypatch):
 @pytest.mark.django_db
 def test_health_is_503_when_the_database_is_down(monkeypatch):
     class BrokenConnection:
+        vendor = "postgresql"
+
         def cursor(self):
             raise OSError("connection refused")
 
-    monkeypatch.setattr("vbwd.views.connection", BrokenConnection())
+    monkeypatch.setattr("vbwd.catalog_cache.connections", {"default": BrokenConnection()})
 
     response = APIClient().get("/api/v1/health")
 

@@ -27,16 +27,31 @@ and ``If-None-Match`` with the current ETag gets ``304 Not Modified``. The looku
 apply to cached answers too; only 200 answers are stored.
 
 Most reads are anonymous, and ``CatalogCacheMiddleware`` answers those before the URL resolver
-and the API framework run: it counts the anonymous rate limit and reads the entry in one round
-trip to Redis, then confirms the version with the same one query. The entry keeps the headers
-the view set (``Allow``, ``Vary``), so both ways give the same answer. Anything else a request
-needs (a token to check, a missing or stale entry, a 429) is left to the view.
+and the API framework run, in one round trip to Redis (a script that counts the anonymous rate
+limit and reads the entry, the published version and whether it is trusted) and, in the steady
+state, no query. The entry keeps the headers the view set (``Allow``, ``Vary``), so both ways
+give the same answer. Anything else a request needs (a token to check, a missing or stale entry,
+a 429) is left to the view, which does not count the request again.
+
+Trusting the published version without a query rests on one rule: every writer marks Redis
+(``catalog:trust``, a hash) after its version update, which locks the version row until its
+transaction ends, and before it commits; ``publish`` removes the mark after the commit. While any
+mark is present, or the hash has lost its ``ok`` field, readers confirm the version by query and
+try to ``reconcile``: under the row's lock (``FOR UPDATE NOWAIT``, so no writer is between its
+update and its commit) they publish the committed version, drop every mark (their writers have
+committed, rolled back or died) and set ``ok``. So a change is visible in the very next read:
+before its publication its mark is there, after it the published version has moved. A cache that
+loses the hash (a restart, an eviction) loses ``ok`` with the marks and is trusted again only
+after a reconcile; a writer that cannot mark (Redis unreachable) is refused with 503, as its
+commit could otherwise go unseen. With another cache backend nothing is trusted and every hit is
+confirmed by its query. After restoring a database backup, clear the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from functools import lru_cache, partial
 from urllib.parse import urlencode
 
@@ -50,12 +65,15 @@ from django.urls import Resolver404, resolve
 from rest_framework.response import Response
 
 from vbwd import throttling
+from vbwd.exceptions import ServiceUnavailable
 from vbwd.models import CatalogVersion
 from vbwd.request_context import client_ip
 
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "catalog:version"
+# A Redis hash: "ok" once the published version is trusted, "w:<token>" per writer in flight.
+TRUST_KEY = "catalog:trust"
 ENTRY_TIMEOUT = 24 * 3600
 CACHE_CONTROL = "public, max-age=0, must-revalidate"
 VERSION_QUERY = "SELECT value FROM vbwd_catalogversion WHERE id = 1"
@@ -74,7 +92,10 @@ def bump(using: str = "default", **_signal) -> None:
         value = 1
     else:
         value = row[0]
-    transaction.on_commit(partial(publish, value), using=using)
+    # Marked after the update (the row is locked until this transaction ends) and before the
+    # commit: readers stop trusting the published number until ``publish`` removes the mark.
+    token = _mark_writer()
+    transaction.on_commit(partial(publish, value, token), using=using)
 
 
 def committed_version(using: str = "default") -> int:
@@ -85,12 +106,112 @@ def committed_version(using: str = "default") -> int:
     return row[0] if row else 0
 
 
-def publish(value: int) -> None:
-    """Make ``value`` the version readers look under; an unreachable cache only costs hits."""
+def publish(value: int, token: str = "") -> None:
+    """Make ``value`` the version readers look under (never a lower one than published) and
+    remove the writer's mark ``token``; an unreachable cache only costs hits."""
     try:
-        cache.set(VERSION_KEY, value, None)
+        redis = _redis()
+        if redis is None:
+            current = cache.get(VERSION_KEY)
+            if current is None or value > current:
+                cache.set(VERSION_KEY, value, None)
+            return
+        _script(redis, _PUBLISH)(keys=_state_keys(), args=[value, token], client=redis)
     except Exception:  # the cache client's errors; readers confirm against the row anyway
         logger.warning("Catalog cache: could not publish version %s", value, exc_info=True)
+
+
+def reconcile(using: str = "default") -> int | None:
+    """Trust the published version again: under the version row's lock (so no writer is
+    between its update and its commit) publish the committed version, drop every writer's
+    mark (theirs have ended: committed, rolled back or crashed) and mark the state trusted.
+    Returns the committed version, or None when a writer holds the row or the cache is not
+    Redis on PostgreSQL (then nothing is trusted and every hit is confirmed by a query)."""
+    redis = _redis()
+    connection = connections[using]
+    if redis is None or connection.vendor != "postgresql":
+        return None
+    try:
+        with transaction.atomic(using=using), connection.cursor() as cursor:
+            cursor.execute(VERSION_QUERY + " FOR UPDATE NOWAIT")
+            row = cursor.fetchone()
+            value = row[0] if row else 0
+            _script(redis, _RESET)(keys=_state_keys(), args=[value], client=redis)
+    except DatabaseError:  # the row is locked by a writer: confirm by query meanwhile
+        return None
+    except Exception:  # the cache client's errors
+        logger.warning("Catalog cache: could not reset the published version", exc_info=True)
+        return None
+    return value
+
+
+def _redis():
+    """The Redis client of the cache, or None for another cache backend."""
+    get_client = getattr(getattr(cache, "client", None), "get_client", None)
+    return None if get_client is None else get_client(write=True)
+
+
+def _state_keys() -> list[str]:
+    return [cache.make_key(VERSION_KEY), cache.make_key(TRUST_KEY)]
+
+
+def _mark_writer() -> str:
+    redis = _redis()
+    if redis is None:
+        return ""
+    token = uuid.uuid4().hex
+    try:
+        redis.hset(cache.make_key(TRUST_KEY), f"w:{token}", 1)
+    except Exception as error:  # the cache client's errors
+        # Without the mark a reader could trust the old number after this commit.
+        logger.error("Catalog cache unreachable: catalog change refused (%s)", error)
+        raise ServiceUnavailable(
+            "The cache is unreachable; catalog changes are refused until it is back"
+        ) from error
+    return token
+
+
+# KEYS: the published version, the trust hash. ARGV: the version, the writer's token.
+_PUBLISH = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > current then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+if ARGV[2] ~= '' then
+  redis.call('HDEL', KEYS[2], 'w:' .. ARGV[2])
+end
+return 1
+"""
+# KEYS: the published version, the trust hash. ARGV: the committed version.
+_RESET = """
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'ok', 1)
+return 1
+"""
+# KEYS: the rate-limit counter, the entry, the published version, the trust hash.
+# ARGV: the counter's expiry, '1' to count. Returns {count, entry, version, trusted}.
+_READ = """
+local count = 0
+if ARGV[2] == '1' then
+  redis.call('SET', KEYS[1], 0, 'NX', 'EX', ARGV[1])
+  count = redis.call('INCR', KEYS[1])
+end
+local trusted = 0
+if redis.call('HLEN', KEYS[4]) == 1 and redis.call('HEXISTS', KEYS[4], 'ok') == 1 then
+  trusted = 1
+end
+return {count, redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3]), trusted}
+"""
+_scripts: dict[str, object] = {}
+
+
+def _script(redis, source: str):
+    """A script, hashed once per process (sent by its SHA1, loaded when missing)."""
+    script = _scripts.get(source)
+    if script is None:
+        script = _scripts[source] = redis.register_script(source)
+    return script
 
 
 def publish_committed(**_signal) -> None:
@@ -100,6 +221,11 @@ def publish_committed(**_signal) -> None:
             bump()
     except DatabaseError:  # the vbwd tables are not migrated (e.g. migrating backwards)
         logger.info("Catalog cache: no version row to bump after migrate")
+    except ServiceUnavailable:
+        logger.error(
+            "Catalog cache unreachable after migrate: clear the cache once it is back, so no "
+            "answer from before the migration is served"
+        )
 
 
 def _on_m2m(action: str, using: str = "default", **_signal) -> None:
@@ -258,8 +384,9 @@ def _is_catalog_route(urlconf: str, path: str) -> bool:
 
 class CatalogCacheMiddleware:
     """Answers an anonymous ``GET`` of a public catalog route from the cache before the URL
-    resolver and the API framework run: the rate limit is counted and the entry read in one
-    round trip to Redis, then the one query confirms the entry's version, as in the view.
+    resolver and the API framework run: one round trip to Redis counts the rate limit and reads
+    the entry and the published version; the entry is served when it carries that version and
+    the version is trusted (see the module's notes), else after one query confirms it.
 
     Anonymous means no Authorization header, the only thing an identified caller's answer can
     differ by; every other request (and any entry that is missing, stale or over the limit)
@@ -285,22 +412,35 @@ class CatalogCacheMiddleware:
         return self.get_response(request)
 
     def _early_answer(self, request) -> HttpResponse | None:
+        redis = _redis()
+        if redis is None:
+            return None  # another cache backend: the view answers
         key = entry_key(request)
+        counting = settings.VBWD_RATE_LIMIT_ENABLED
+        identity = client_ip(request) or "unknown"
+        counter = throttling.counter("anonymous", identity)
+        keys = [cache.make_key(counter.key), cache.make_key(key), *_state_keys()]
         try:
-            if settings.VBWD_RATE_LIMIT_ENABLED:
-                identity = client_ip(request) or "unknown"
-                wait, entry = throttling.hit_and_read("anonymous", identity, key)
-                setattr(request, throttling.COUNTED, ("anonymous", identity, wait))
-                if wait is not None:
-                    return None  # the view answers 429
-            else:
-                entry = cache.get(key)
+            count, raw, published, trusted = _script(redis, _READ)(
+                keys=keys, args=[counter.timeout, "1" if counting else "0"], client=redis
+            )
+            entry = None if raw is None else cache.client.decode(raw)
         except Exception:  # the cache client's errors: the view answers (and logs)
             return None
+        if counting:
+            wait = counter.wait(count)
+            setattr(request, throttling.COUNTED, ("anonymous", identity, wait))
+            if wait is not None:
+                return None  # the view answers 429
         if entry is None or len(entry) != 5:
             return None
+        if trusted and published is not None and entry[0] == int(published):
+            # No writer has marked the state since it was last trusted, so the published
+            # version is the committed one.
+            return _answer(request, *entry[1:])
+        committed = None if trusted else reconcile()
         try:
-            committed = committed_version()
+            committed = committed_version() if committed is None else committed
         except DatabaseError:
             return None
         if entry[0] != committed:

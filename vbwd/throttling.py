@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -80,49 +80,49 @@ def rate_for(scope: str) -> tuple[int, int]:
     return parse_rate(configured.get(scope, DEFAULT_RATE_LIMITS[scope]))
 
 
-def hit(scope: str, identity: str) -> float | None:
-    """Counts one request; returns the seconds until the window ends when over the limit."""
-    return hit_and_read(scope, identity)[0]
+@dataclass(frozen=True)
+class Counter:
+    """One client's counter of a scope in the current window."""
+
+    key: str
+    timeout: int
+    limit: int
+    wait_after: float  # seconds from now to the end of the window
+
+    def wait(self, count: int) -> float | None:
+        """Seconds until the window ends when ``count`` is over the limit, else None."""
+        return max(1.0, math.ceil(self.wait_after)) if count > self.limit else None
 
 
-def hit_and_read(scope: str, identity: str, read: str | None = None) -> tuple[float | None, Any]:
-    """As ``hit``, and reads the cache entry ``read`` in the same round trip to Redis: returns
-    the wait (None within the limit) and the entry (None when absent or not asked for)."""
+def counter(scope: str, identity: str) -> Counter:
     limit, period = rate_for(scope)
     now = time.time()
     window = int(now // period)
-    count, value = _count(f"rl:{scope}:{identity}:{window}", timeout=period + 1, read=read)
-    if count > limit:
-        return max(1.0, math.ceil((window + 1) * period - now)), value
-    return None, value
+    return Counter(
+        f"rl:{scope}:{identity}:{window}", period + 1, limit, (window + 1) * period - now
+    )
 
 
-def _count(key: str, *, timeout: int, read: str | None = None) -> tuple[int, Any]:
-    """Raises the counter ``key`` by one and returns it, creating it with ``timeout``, with
-    the cache entry ``read`` when one is named."""
+def hit(scope: str, identity: str) -> float | None:
+    """Counts one request; returns the seconds until the window ends when over the limit."""
+    current = counter(scope, identity)
+    return current.wait(_count(current.key, timeout=current.timeout))
+
+
+def _count(key: str, *, timeout: int) -> int:
+    """Raises the counter ``key`` by one and returns it, creating it with ``timeout``."""
     client = getattr(getattr(cache, "client", None), "get_client", None)
     if client is not None:
-        # Redis: create, raise (and read) in one round trip, atomically (a script).
+        # Redis: create and raise in one round trip, atomically (a script).
         redis = client(write=True)
-        keys = (
-            [cache.make_key(key)] if read is None else [cache.make_key(key), cache.make_key(read)]
-        )
-        results = _count_script(redis)(keys=keys, args=[timeout], client=redis)
-        raw = results[1] if len(results) > 1 else None
-        return results[0], (None if raw is None else cache.client.decode(raw))
-    value = None if read is None else cache.get(read)
-    return _count_portable(key, timeout), value
+        return _count_script(redis)(keys=[cache.make_key(key)], args=[timeout], client=redis)
+    return _count_portable(key, timeout)
 
 
-# KEYS[1] the counter (created at 0 with the window's expiry, then raised), KEYS[2] an entry to
-# read in the same round trip; returns {count} or {count, entry}.
+# KEYS[1] the counter: created at 0 with the window's expiry, then raised; returns the count.
 _COUNT = """
 redis.call('SET', KEYS[1], 0, 'NX', 'EX', ARGV[1])
-local count = redis.call('INCR', KEYS[1])
-if #KEYS > 1 then
-  return {count, redis.call('GET', KEYS[2])}
-end
-return {count}
+return redis.call('INCR', KEYS[1])
 """
 _count_scripts: list = []
 
