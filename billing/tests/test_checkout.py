@@ -53,6 +53,8 @@ from tokens.tests.factories import TokenBundleFactory
 from vbwd.exceptions import DomainError
 
 pytestmark = pytest.mark.django_db
+# The invoice and its lines are one statement on PostgreSQL, two elsewhere.
+INVOICE_WRITES = 1 if connection.vendor == "postgresql" else 2
 
 D = Decimal
 
@@ -755,7 +757,7 @@ def test_the_query_count_is_bounded_and_does_not_grow_with_bundles(
     plan = pro()
     bundle = TokenBundleFactory()
     checkout_create(user=customer, token_bundle_ids=[str(bundle.pk)])  # warm caches
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(17 + INVOICE_WRITES):
         checkout_create(
             user=User.objects.get(pk=customer.pk),
             plan_id=str(plan.pk),
@@ -775,7 +777,7 @@ def test_the_query_count_is_bounded_and_does_not_grow_with_bundles(
         return len(context)
 
     one, twenty_one = queries(1), queries(21)
-    assert one == 20
+    assert one == 19 + INVOICE_WRITES
     # The purchases, the lines and the audit rows each go in with one insert, however many.
     assert twenty_one == one
 
@@ -788,7 +790,7 @@ def test_a_one_bundle_checkout_runs_eleven_queries(customer, django_assert_num_q
     # transaction (a savepoint inside the test's, 2 queries): the purchase, the invoice number,
     # the invoice with its lines (one statement), the audit rows. Without a plan nothing is
     # decided on the buyer's row, so it is not locked.
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(10 + INVOICE_WRITES):
         result = checkout_create(user=fresh, token_bundle_ids=[str(bundle.pk)])
     assert result.invoice.status == InvoiceStatus.PENDING
     assert [line.item_id for line in result.invoice.lines.all()] == [result.token_purchases[0].pk]

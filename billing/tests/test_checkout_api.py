@@ -38,6 +38,8 @@ from tokens.services.ledger import balance_of
 from tokens.tests.factories import TokenBundleFactory
 
 pytestmark = pytest.mark.django_db
+# The invoice and its lines are one statement on PostgreSQL, two elsewhere.
+INVOICE_WRITES = 1 if connection.vendor == "postgresql" else 2
 
 URL = "/api/v1/user/checkout"
 D = Decimal
@@ -395,7 +397,7 @@ def test_the_endpoint_runs_a_bounded_number_of_queries(
     body = {"plan_id": str(plan.pk), "token_bundle_ids": [str(bundle.pk)] * 3,
             "add_on_ids": [str(addon.pk)]}  # fmt: skip
     post(user_client, {"token_bundle_ids": [str(bundle.pk)]})  # warm the caches
-    with django_assert_max_num_queries(24):
+    with django_assert_max_num_queries(20 + INVOICE_WRITES):
         response = post(user_client, body)
     assert response.status_code == 201
 
@@ -408,7 +410,7 @@ def test_a_one_bundle_checkout_answers_in_twelve_queries(
     # The user; validation: currencies, billing details, tax rate, bundle, default payment
     # method; the transaction (a savepoint inside the test's, 2 queries): the purchase, the
     # invoice number, the invoice with its lines, the audit rows. The answer reads nothing more.
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(11 + INVOICE_WRITES):
         response = post(user_client, {"token_bundle_ids": [str(bundle.pk)]})
     assert response.status_code == 201
     assert response.json()["invoice"]["status"] == "PENDING"
