@@ -16,7 +16,7 @@ from tokens.models import (
     TokenTransaction,
     TokenTransactionType,
 )
-from tokens.services.ledger import tokens_credit, tokens_debit
+from tokens.services.ledger import Grant, tokens_credit, tokens_credit_many, tokens_debit
 
 
 class TokenBundleLine(registry.LineHandler):
@@ -53,24 +53,47 @@ class TokenBundleLine(registry.LineHandler):
         )
 
     def activate(self, line, context) -> None:
-        purchase = self._locked(line)
-        if purchase is None or purchase.status != PurchaseStatus.PENDING:
+        self.activate_lines([line], context)
+
+    def activate_lines(self, lines, context) -> None:
+        """Every pending purchase of ``lines`` completed and locked with one update, their
+        tokens credited together (one balance change, one ledger insert), in line order."""
+        completed = TokenBundlePurchase.complete_pending(
+            [line.item_id for line in lines if line.item_id is not None], at=context.now
+        )
+        done = [(line, completed[line.item_id]) for line in lines if line.item_id in completed]
+        if not done:
             return
-        tokens_credit(
-            user=purchase.user,
-            amount=purchase.token_amount,
-            transaction_type=TokenTransactionType.PURCHASE,
-            description=f"Purchase of {purchase.bundle_name}",
-            reference_type="token_bundle_purchase",
-            reference_id=purchase.pk,
-            idempotency_key=registry.activation_key(line),
+        tokens_credit_many(
+            user=context.invoice.user,
+            grants=[
+                Grant(
+                    amount=purchase.token_amount,
+                    transaction_type=TokenTransactionType.PURCHASE,
+                    description=f"Purchase of {purchase.bundle_name}",
+                    reference_type="token_bundle_purchase",
+                    reference_id=purchase.pk,
+                    idempotency_key=registry.activation_key(line),
+                )
+                for line, purchase in done
+            ],
         )
-        self._move(
-            purchase,
-            lambda: purchase.complete(at=context.now),
-            context,
-            f"{purchase.bundle_name} completed: {purchase.token_amount} tokens credited",
-        )
+        for _line, purchase in done:
+            audit_record(
+                action="token_bundle_purchase.completed",
+                object_type="token_bundle_purchase",
+                object_id=purchase.pk,
+                subject_user_id=purchase.user_id,
+                summary=(
+                    f"{purchase.bundle_name} completed: {purchase.token_amount} tokens credited"
+                ),
+                actor=context.actor,
+                actor_type=context.actor_type,
+                actor_label=context.actor_label,
+                before={"status": PurchaseStatus.PENDING},
+                after={"status": purchase.status},
+                reason=context.reason,
+            )
 
     def cancel(self, line, context) -> None:
         purchase = self._locked(line)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
+from django.utils import timezone
 
 from billing.catalog.models import TimestampedModel
 from vbwd.exceptions import InvalidTransition
@@ -203,6 +204,42 @@ class TokenBundlePurchase(models.Model):
         self._move_to(PurchaseStatus.COMPLETED)
         self.tokens_credited = True
         self.completed_at = at
+
+    @classmethod
+    def complete_pending(cls, ids, *, at) -> dict:
+        """``complete`` for every PENDING purchase of ``ids`` at once: one ``UPDATE … RETURNING``
+        that locks, moves and reads them. A purchase in another status (completed by an earlier
+        capture, cancelled, refunded) is left as it is, as the verb would refuse it. Returns
+        the completed purchases, with their new values, by primary key."""
+        if PurchaseStatus.COMPLETED not in PURCHASE_TRANSITIONS[PurchaseStatus.PENDING]:
+            raise InvalidTransition("Bundle purchases cannot be completed")
+        ids = list(ids)
+        if not ids:
+            return {}
+        connection = connections[router.db_for_write(cls)]
+        opts = cls._meta
+        name = connection.ops.quote_name
+
+        def prep(field_name, value):
+            return opts.get_field(field_name).get_db_prep_value(value, connection)
+
+        now = timezone.now()
+        # Quoted names of the model's own table and columns; every value is a parameter.
+        sql = (
+            f"UPDATE {name(opts.db_table)} SET {name('status')} = %s, "  # noqa: S608
+            f"{name('tokens_credited')} = %s, {name('completed_at')} = %s, "
+            f"{name('updated_at')} = %s WHERE {name('status')} = %s AND {name('id')} IN "
+            f"({', '.join(['%s'] * len(ids))}) RETURNING *"
+        )
+        params = [
+            PurchaseStatus.COMPLETED,
+            True,
+            prep("completed_at", at),
+            prep("updated_at", now),
+            PurchaseStatus.PENDING,
+            *(prep("id", pk) for pk in ids),
+        ]
+        return {purchase.pk: purchase for purchase in cls.objects.raw(sql, params)}
 
     def cancel(self) -> None:
         """Its invoice was voided unpaid."""

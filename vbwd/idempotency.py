@@ -36,11 +36,12 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponse
 from django.utils import timezone
 
+from vbwd.bulk import insert_unless_conflict
 from vbwd.exceptions import Conflict, ValidationFailed
 from vbwd.models import IdempotencyRecord
 
@@ -141,21 +142,16 @@ def begin(request, user, key: str, *, resumable: bool = False) -> IdempotencyRec
     ttl = timedelta(hours=settings.VBWD_IDEMPOTENCY_TTL_HOURS)
     for _attempt in range(3):
         now = timezone.now()
-        try:
-            # A savepoint inside the request's transaction, or the claim's own transaction. On
-            # PostgreSQL an insert that meets another request's uncommitted claim waits for it:
-            # a commit makes it fail here, a rollback lets it through.
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    user=user,
-                    key=key,
-                    fingerprint=request_print,
-                    claimed_at=now,
-                    expires_at=now + ttl,
-                )
-        except IntegrityError:
-            # A new statement: it sees the claim that was just committed.
-            existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
+        claim = IdempotencyRecord(
+            user=user, key=key, fingerprint=request_print, claimed_at=now, expires_at=now + ttl
+        )
+        # One statement, in the request's transaction or on its own (committed at once). On
+        # PostgreSQL an insert that meets another request's uncommitted claim waits for it: a
+        # commit makes it insert nothing, a rollback lets it through.
+        if insert_unless_conflict(claim):
+            return claim
+        # A new statement: it sees the claim that was just committed.
+        existing = IdempotencyRecord.objects.filter(user=user, key=key).first()
         now = timezone.now()
         if existing is None:
             continue  # freed between our insert and our read: try again

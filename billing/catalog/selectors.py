@@ -6,6 +6,7 @@ import datetime
 import time
 import uuid
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from billing.catalog.models import Country, Currency, Plan, TaxRate
@@ -105,6 +106,12 @@ def currency_places_for_text(code: str) -> int:
         return 2  # not remembered: the code may be created in a moment
     _places_for_text[code] = (places, now + PLACES_TEXT_TTL_SECONDS)
     return places
+
+
+def currency_places_subquery(code_field: str = "currency"):
+    """The decimal places of the currency named by the outer query's ``code_field``, for an
+    annotation (None when the table does not know the code)."""
+    return Subquery(Currency.objects.filter(code=OuterRef(code_field)).values("decimal_places")[:1])
 
 
 def currency_places_for_text_forget() -> None:

@@ -46,7 +46,7 @@ from billing.invoices.services import invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import addon_subscription_create, subscription_create
 from tokens.models import TokenBundlePurchase
-from tokens.services.purchases import token_bundle_purchase_create
+from tokens.services.purchases import token_bundle_purchases_create
 
 MESSAGE_FREE_PLAN = "Checkout complete. Free plan activated."
 MESSAGE_COMPLETE = "Checkout complete."
@@ -106,11 +106,15 @@ def checkout_create(
     invoice_pk = uuid.uuid4()
 
     with transaction.atomic():
-        buyer = _locked_buyer(user)
-        # Concurrent checkouts of one user queue on the lock; what they decided on may have
-        # changed meanwhile.
         if plan is not None:
+            buyer = _locked_buyer(user)
+            # Concurrent checkouts of one user queue on the lock; what they decided on may have
+            # changed meanwhile.
             exclusive_refusal(user=buyer, plan=plan)
+        else:
+            # Without a plan nothing is decided on the user's row (no trial, no exclusive
+            # category, add-on owners were chosen by the validation): no lock to wait for.
+            buyer = user
         trial = _trial_applies(plan, order.plan_price, buyer)
 
         # The records' audit rows go in with one insert, before a zero total is captured.
@@ -124,16 +128,9 @@ def checkout_create(
                 trial_end = subscription.trial_end_at if trial else None
                 user.has_used_trial = buyer.has_used_trial
 
-            purchases = [
-                token_bundle_purchase_create(
-                    user=buyer,
-                    bundle=bundle,
-                    price=price,
-                    currency=order.currency.code,
-                    invoice_id=invoice_pk,
-                )
-                for bundle, price in order.bundles
-            ]
+            purchases = token_bundle_purchases_create(
+                user=buyer, items=order.bundles, currency=order.currency.code, invoice_id=invoice_pk
+            )
             addon_items = [
                 addon_subscription_create(
                     user=buyer,

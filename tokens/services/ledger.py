@@ -7,9 +7,11 @@ A debit larger than the balance raises InsufficientTokens and writes nothing. An
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.utils import timezone
 
 from accounts import extensions as account_extensions
 from audit.services import audit_record
@@ -18,11 +20,13 @@ from tokens.signals import tokens_credited, tokens_debited
 from vbwd.exceptions import DomainError, ValidationFailed
 
 __all__ = [
+    "Grant",
     "InsufficientTokens",
     "LedgerEntry",
     "balance_of",
     "tokens_adjust",
     "tokens_credit",
+    "tokens_credit_many",
     "tokens_debit",
 ]
 
@@ -184,6 +188,119 @@ def tokens_credit(
         actor=actor,
         idempotency_key=_check_key(idempotency_key),
     )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One credit of ``tokens_credit_many``: the keywords of ``tokens_credit``."""
+
+    amount: int
+    description: str
+    transaction_type: str = TokenTransactionType.PURCHASE
+    reference_type: str | None = None
+    reference_id: object = None
+    idempotency_key: str | None = None
+
+
+def _balance_raised(user_id, delta: int) -> tuple[object, int]:
+    """Adds ``delta`` to the user's balance row, creating it when missing, and locks it: one
+    upsert. Returns (the row's id, the new balance)."""
+    opts = TokenBalance._meta
+    connection = connections[router.db_for_write(TokenBalance)]
+    name = connection.ops.quote_name
+    table = name(opts.db_table)
+
+    def prep(field_name, value):
+        return opts.get_field(field_name).get_db_prep_value(value, connection)
+
+    # Quoted names of the model's own table and columns; every value is a parameter.
+    sql = (
+        f"INSERT INTO {table} ({name('id')}, {name('user_id')}, {name('balance')}, "  # noqa: S608
+        f"{name('updated_at')}) VALUES (%s, %s, %s, %s) ON CONFLICT ({name('user_id')}) DO UPDATE "
+        f"SET {name('balance')} = {table}.{name('balance')} + excluded.{name('balance')}, "
+        f"{name('updated_at')} = excluded.{name('updated_at')} RETURNING {name('id')}, "
+        f"{name('balance')}"
+    )
+    params = [
+        prep("id", uuid.uuid4()),
+        prep("user", user_id),
+        delta,
+        prep("updated_at", timezone.now()),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row_id, balance = cursor.fetchone()
+    return opts.pk.to_python(row_id), int(balance)
+
+
+def tokens_credit_many(*, user, grants: list[Grant], actor=None) -> list[LedgerEntry]:
+    """``tokens_credit`` of each grant, in order, in the caller's transaction: the balance row
+    raised by the total with one upsert (which creates and locks it), the ledger rows written
+    with one insert, one audit row and one ``tokens_credited`` (after commit) per entry.
+
+    For callers that hold the rows that make the grants due, locked, and know that their keys
+    were never used (an activation of a pending purchase): a key used before is an
+    IntegrityError that aborts the caller's transaction, never a second grant and never a
+    silent replay."""
+    if not grants:
+        return []
+    for grant in grants:
+        if grant.transaction_type not in CREDIT_TYPES:
+            raise ValidationFailed(
+                f"{grant.transaction_type} cannot credit tokens", field="transaction_type"
+            )
+        _check_amount(grant.amount)
+        _check_key(grant.idempotency_key)
+    with transaction.atomic(savepoint=False):
+        total = sum(grant.amount for grant in grants)
+        balance_id, new_balance = _balance_raised(user.pk, total)
+        running = new_balance - total
+        entries = []
+        for grant in grants:
+            running += grant.amount
+            entries.append(
+                TokenTransaction(
+                    user=user,
+                    amount=grant.amount,
+                    balance_after=running,
+                    transaction_type=grant.transaction_type,
+                    reference_type=grant.reference_type,
+                    reference_id=str(grant.reference_id)
+                    if grant.reference_id is not None
+                    else None,
+                    description=grant.description[:255],
+                    created_by=actor,
+                    idempotency_key=grant.idempotency_key,
+                )
+            )
+        TokenTransaction.objects.bulk_create(entries)
+        results = []
+        for grant, entry in zip(grants, entries, strict=True):
+            audit_record(
+                action="token_balance.credited",
+                object_type="token_balance",
+                object_id=balance_id,
+                subject_user_id=user.pk,
+                summary=(
+                    f"{grant.amount:+d} tokens ({grant.transaction_type}): {grant.description}"
+                )[:500],
+                actor=actor,
+                before={"balance": entry.balance_after - grant.amount},
+                after={"balance": entry.balance_after, "transaction_id": str(entry.pk)},
+            )
+            results.append(LedgerEntry(transaction=entry, balance=entry.balance_after))
+
+        def notify():
+            for entry in entries:
+                tokens_credited.send_robust(
+                    sender=TokenTransaction,
+                    user=user,
+                    transaction=entry,
+                    balance=entry.balance_after,
+                )
+
+        transaction.on_commit(notify)
+    return results
 
 
 def tokens_debit(

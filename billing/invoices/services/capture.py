@@ -7,17 +7,17 @@ import enum
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
-from audit.models import AuditEntry
-from audit.services import audit_entry_build, audit_record
+from audit.services import audit_batch, audit_record
 from billing.catalog.pricing import format_money
-from billing.catalog.selectors import currency_places_for_text
+from billing.catalog.selectors import currency_places_for_text, currency_places_subquery
 from billing.invoices import lines as line_registry
-from billing.invoices.models import Invoice, InvoiceStatus, Payment, PaymentStatus
+from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentStatus
 from billing.invoices.signals import payment_captured, payment_failed, payment_method_saved
+from vbwd.bulk import insert_unless_conflict
 from vbwd.exceptions import InvalidTransition, ValidationFailed
 
 ZERO_GATEWAY = "zero"
@@ -50,33 +50,41 @@ def _locked_invoice(invoice_id) -> Invoice:
     return Invoice.objects.select_for_update(of=("self",)).get(pk=invoice_id)
 
 
-def _money(amount, currency: str) -> str:
-    """``"11.90 EUR"`` for audit summaries and review reasons."""
-    return f"{format_money(amount, currency_places_for_text(currency))} {currency}"
+def _money(amount, currency: str, invoice: Invoice | None = None) -> str:
+    """``"11.90 EUR"`` for audit summaries and review reasons; the places of the invoice's
+    currency when its query read them (``currency_places``)."""
+    places = getattr(invoice, "currency_places", None)
+    if places is None or currency != invoice.currency:
+        places = currency_places_for_text(currency)
+    return f"{format_money(amount, places)} {currency}"
 
 
-def _payment_for(*, invoice, gateway, external_id, amount, currency, provider_data, user_id):
-    """A new payment row of (gateway, external id), which the caller looked up and did not find;
-    a concurrent insert of the same id is found, not duplicated."""
-    try:
-        with transaction.atomic():
-            payment = Payment.objects.create(
-                invoice=invoice,
-                user_id=user_id,
-                gateway=gateway,
-                external_id=external_id,
-                amount=amount,
-                currency=currency,
-                status=PaymentStatus.PENDING,
-                provider_data=provider_data or {},
-            )
-    except IntegrityError:
-        lookup = {"gateway": gateway, "external_id": external_id}
-        if gateway in INVOICE_SCOPED_GATEWAYS:
-            lookup["invoice"] = invoice
-        payment = Payment.objects.select_for_update().get(**lookup)
-        return payment, False
-    return payment, True
+def _new_payment(*, invoice, gateway, external_id, amount, currency, provider_data, paid_at):
+    """The row of a payment seen for the first time, already captured: written with one insert
+    when nothing recorded it before (``_inserted_or_known``)."""
+    payment = Payment(
+        invoice=invoice,
+        user_id=invoice.user_id,
+        gateway=gateway,
+        external_id=external_id,
+        amount=amount,
+        currency=currency,
+        status=PaymentStatus.PENDING,
+        provider_data=provider_data or {},
+    )
+    payment.capture(at=paid_at)
+    return payment
+
+
+def _inserted_or_known(payment: Payment) -> tuple[Payment, bool]:
+    """``payment`` inserted, or, when (gateway, external id) was recorded before (also by a
+    concurrent capture that committed meanwhile), that row locked; True when inserted."""
+    if insert_unless_conflict(payment):
+        return payment, True
+    lookup = {"gateway": payment.gateway, "external_id": payment.external_id}
+    if payment.gateway in INVOICE_SCOPED_GATEWAYS:
+        lookup["invoice_id"] = payment.invoice_id
+    return Payment.objects.select_for_update().get(**lookup), False
 
 
 def _reference(payment: Payment) -> str:
@@ -207,27 +215,34 @@ def _capture(
     now = timezone.now()
     paid_at = paid_at or now
     currency = (currency or "").upper()
-    # No savepoint of its own: a capture is all or nothing with its caller's transaction.
-    with transaction.atomic(savepoint=False):
-        known, claimed = _known_and_claimed(invoice, gateway, external_id, payment_id)
-        if payment_id is not None and known is None:
-            if claimed is None or claimed.invoice_id != invoice.pk:
-                raise Payment.DoesNotExist(f"Payment {payment_id} of invoice {invoice.pk}")
-            payment, created = claimed, False
-        elif known is not None:
-            # The provider's payment was recorded before (say, by the PaymentIntent's event
-            # before the checkout session's): that row is the payment, whichever claim asks.
-            payment, created = known, False
-        else:
-            payment, created = _payment_for(
-                invoice=invoice,
-                gateway=gateway,
-                external_id=external_id,
-                amount=amount,
-                currency=currency,
-                provider_data=provider_data,
-                user_id=invoice.user_id,
+    # No savepoint of its own: a capture is all or nothing with its caller's transaction. Its
+    # audit rows (and those of the lines it activates) go in with one insert.
+    with transaction.atomic(savepoint=False), audit_batch():
+        if payment_id is None:
+            # No claim: the payment is new unless the provider's id was recorded before (say,
+            # by the PaymentIntent's event before the checkout session's), in which case that
+            # row is the payment.
+            payment, created = _inserted_or_known(
+                _new_payment(
+                    invoice=invoice,
+                    gateway=gateway,
+                    external_id=external_id,
+                    amount=amount,
+                    currency=currency,
+                    provider_data=provider_data,
+                    paid_at=paid_at,
+                )
             )
+        else:
+            known, claimed = _known_and_claimed(invoice, gateway, external_id, payment_id)
+            if known is not None:
+                # The provider's payment was recorded before: that row is the payment,
+                # whichever claim asks.
+                payment, created = known, False
+            elif claimed is None or claimed.invoice_id != invoice.pk:
+                raise Payment.DoesNotExist(f"Payment {payment_id} of invoice {invoice.pk}")
+            else:
+                payment, created = claimed, False
         if payment.invoice_id != invoice.pk:
             # The provider payment belongs to another invoice: never pay this one with it.
             _flag(
@@ -239,7 +254,9 @@ def _capture(
                 actor_label=actor_label,
             )
             return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
-        if payment.status != PaymentStatus.PENDING and payment.status != PaymentStatus.FAILED:
+        if created:
+            pass  # inserted captured
+        elif payment.status != PaymentStatus.PENDING and payment.status != PaymentStatus.FAILED:
             # This provider payment was recorded before (a webhook and a status check, a retry).
             if invoice.payment_ref == _reference(payment):
                 return CaptureResult(CaptureOutcome.ALREADY_CAPTURED, invoice, payment)
@@ -248,27 +265,28 @@ def _capture(
             if invoice.is_open:
                 return CaptureResult(CaptureOutcome.MISMATCH, invoice, payment)
             return CaptureResult(CaptureOutcome.NOT_PAYABLE, invoice, payment)
-        if external_id and payment.external_id != external_id:
-            payment.external_id = external_id  # a session's payment gets the provider's id
-        payment.amount = amount
-        payment.currency = currency
-        if provider_data:
-            payment.provider_data = provider_data
-        payment.capture(at=paid_at)
-        payment.save(
-            update_fields=[
-                "external_id",
-                "amount",
-                "currency",
-                "provider_data",
-                "status",
-                "captured_at",
-                "failure_reason",
-                "call_started_at",
-                "updated_at",
-            ]
-        )
-        label = f"{_money(amount, currency)} via {gateway}" + (
+        if not created:
+            if external_id and payment.external_id != external_id:
+                payment.external_id = external_id  # a session's payment gets the provider's id
+            payment.amount = amount
+            payment.currency = currency
+            if provider_data:
+                payment.provider_data = provider_data
+            payment.capture(at=paid_at)
+            payment.save(
+                update_fields=[
+                    "external_id",
+                    "amount",
+                    "currency",
+                    "provider_data",
+                    "status",
+                    "captured_at",
+                    "failure_reason",
+                    "call_started_at",
+                    "updated_at",
+                ]
+            )
+        label = f"{_money(amount, currency, invoice)} via {gateway}" + (
             f" ({external_id})" if external_id else ""
         )
 
@@ -290,7 +308,7 @@ def _capture(
             _flag(
                 invoice,
                 f"Captured {label} does not match the invoice total "
-                f"{_money(invoice.total_amount, invoice.currency)}",
+                f"{_money(invoice.total_amount, invoice.currency, invoice)}",
                 actor=actor,
                 actor_type=actor_type,
                 actor_label=actor_label,
@@ -302,34 +320,30 @@ def _capture(
         # needs_review stays as it was: an earlier mismatched payment is still money that
         # staff must return or settle.
         invoice.save(update_fields=["status", "paid_at", "payment_ref", "updated_at"])
-        AuditEntry.objects.bulk_create(
-            [
-                audit_entry_build(
-                    action="invoice.paid",
-                    object_type="invoice",
-                    object_id=invoice.pk,
-                    subject_user_id=invoice.user_id,
-                    summary=f"Invoice {invoice.invoice_number} paid: {label}",
-                    actor=actor,
-                    actor_type=actor_type,
-                    actor_label=actor_label,
-                    before={"status": before},
-                    after={"status": invoice.status, "payment_ref": invoice.payment_ref},
-                    reason=reason,
-                ),
-                audit_entry_build(
-                    action="payment.captured",
-                    object_type="payment",
-                    object_id=payment.pk,
-                    subject_user_id=invoice.user_id,
-                    summary=f"Payment {label} captured for {invoice.invoice_number}",
-                    actor=actor,
-                    actor_type=actor_type,
-                    actor_label=actor_label,
-                    before={"status": PaymentStatus.PENDING if not created else None},
-                    after={"status": payment.status},
-                ),
-            ]
+        audit_record(
+            action="invoice.paid",
+            object_type="invoice",
+            object_id=invoice.pk,
+            subject_user_id=invoice.user_id,
+            summary=f"Invoice {invoice.invoice_number} paid: {label}",
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            before={"status": before},
+            after={"status": invoice.status, "payment_ref": invoice.payment_ref},
+            reason=reason,
+        )
+        audit_record(
+            action="payment.captured",
+            object_type="payment",
+            object_id=payment.pk,
+            subject_user_id=invoice.user_id,
+            summary=f"Payment {label} captured for {invoice.invoice_number}",
+            actor=actor,
+            actor_type=actor_type,
+            actor_label=actor_label,
+            before={"status": PaymentStatus.PENDING if not created else None},
+            after={"status": payment.status},
         )
         context = line_registry.LineContext(
             invoice=invoice,
@@ -338,8 +352,7 @@ def _capture(
             actor_type=actor_type,
             actor_label=actor_label,
         )
-        for line in invoice.lines.all():
-            line_registry.handler_for(line.type).activate(line, context)
+        line_registry.activate_all(invoice.lines.all(), context)
         transaction.on_commit(
             lambda: payment_captured.send_robust(sender=Invoice, invoice=invoice, payment=payment)
         )
@@ -400,9 +413,18 @@ def invoice_mark_paid(
 ) -> CaptureResult:
     """Staff record a payment received outside the system (bank transfer): the capture with
     gateway ``manual`` and external id ``payment_reference``. Repeating it with the same
-    reference on the PAID invoice returns the same result."""
+    reference on the PAID invoice returns the same result. The result's invoice holds its
+    owner with billing details and its lines, as they are after the capture."""
     with transaction.atomic():
-        invoice = _locked_invoice(invoice_id)  # the capture goes on with this lock
+        # The capture goes on with this lock. The owner, their billing details and the lines
+        # come along: the lines are activated, and the caller answers with all three.
+        invoice = (
+            Invoice.objects.select_for_update(of=("self",))
+            .select_related("user", "user__details")
+            .prefetch_related(Prefetch("lines", queryset=InvoiceLine.objects.order_by("position")))
+            .annotate(currency_places=currency_places_subquery())
+            .get(pk=invoice_id)
+        )
         if invoice.status == InvoiceStatus.PAID:
             if invoice.payment_ref == payment_reference:
                 payment = invoice.payments.filter(
@@ -416,7 +438,7 @@ def invoice_mark_paid(
         if amount is not None and amount != invoice.total_amount:
             raise ValidationFailed(
                 f"Amount does not match the invoice total "
-                f"({_money(invoice.total_amount, invoice.currency)})",
+                f"({_money(invoice.total_amount, invoice.currency, invoice)})",
                 field="amount",
             )
         return _captured(

@@ -19,6 +19,7 @@ from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
 from billing.invoices.signals import invoice_issued
 from billing.invoices.tax import TaxTreatment, line_amounts, tax_treatment
 from platform_settings.selectors import platform_settings_get, seller_details_missing
+from vbwd.bulk import insert_together
 from vbwd.exceptions import ServiceUnavailable
 
 SELLER_FIELDS = (
@@ -279,10 +280,15 @@ def invoice_issue(
         )
         if invoice_id is not None:
             invoice.pk = invoice_id
-        invoice.save(force_insert=True)
         for line in lines:
             line.invoice = invoice
-        InvoiceLine.objects.bulk_create(lines)
+        # The invoice and its lines in one statement (the lines' foreign key is checked at
+        # commit).
+        insert_together([invoice], lines)
+        invoice._loaded = {
+            field.attname: getattr(invoice, field.attname)
+            for field in Invoice._meta.concrete_fields
+        }
         audit_record(
             **issued_audit(
                 invoice, user=user, actor=actor, actor_type=actor_type, actor_label=actor_label

@@ -118,7 +118,7 @@ class AdminInvoiceMarkPaidView(AdminMixin, ApiView):
         responses={200: MarkPaidResponseSerializer, **errors(400, 401, 403, 404)},
     )
     def post(self, request, invoice_id):
-        invoice_pk, _currency, places = selectors.invoice_currency_for_staff(invoice_id)
+        invoice_pk, currency, places = selectors.invoice_currency_for_staff(invoice_id)
         serializer = MarkPaidRequestSerializer(data=request.data, context={"places": places})
         serializer.is_valid(raise_exception=True)
         given = serializer.validated_data
@@ -130,13 +130,12 @@ class AdminInvoiceMarkPaidView(AdminMixin, ApiView):
             paid_at=given.get("paid_at"),
             method_label=given.get("payment_method") or MANUAL_GATEWAY,
         )
-        # The currencies are read once for both shapes.
-        all_places = selectors.currency_places_by_code()
+        # The service's invoice holds its owner and lines as the capture left them; the payment
+        # is in the invoice's currency, whose places were read above.
+        all_places = selectors.PlacesByCode({currency: places})
         return Response(
             {
-                "invoice": admin_invoice_data(
-                    selectors.invoice_for_staff(invoice_pk, detail=False), places=all_places
-                ),
+                "invoice": admin_invoice_data(result.invoice, places=all_places),
                 "payment": payment_data(result.payment, places=all_places),
                 "message": "Invoice marked as paid",
             }
