@@ -55,18 +55,34 @@ class LineDraft:
     tax_name: str | None = None
 
 
+# The billing details a buyer snapshot reads.
+BUYER_DETAIL_FIELDS = ("first_name", "last_name", "company", "address_line_1", "address_line_2",
+                       "city", "state", "postal_code", "country", "tax_number")  # fmt: skip
+
+
 def buyer_snapshot(user) -> dict:
     """BillingSnapshot of the user's billing details now."""
     details = getattr(user, "details", None)
+    values = (
+        {name: getattr(details, name, None) for name in BUYER_DETAIL_FIELDS}
+        if details is not None
+        else {}
+    )
+    return buyer_snapshot_of(email=user.email, details=values)
+
+
+def buyer_snapshot_of(*, email: str, details: dict) -> dict:
+    """BillingSnapshot from the buyer's email and billing details (``BUYER_DETAIL_FIELDS``;
+    empty when the buyer has none), for callers that read the details as values."""
 
     def value(name: str):
-        return (getattr(details, name, None) or None) if details is not None else None
+        return details.get(name) or None
 
     name = " ".join(part for part in (value("first_name"), value("last_name")) if part) or None
     return {
         "name": name,
         "company": value("company"),
-        "email": user.email,
+        "email": email,
         "line1": value("address_line_1"),
         "line2": value("address_line_2"),
         "city": value("city"),
@@ -200,6 +216,14 @@ def pending_invoice(
     )
 
 
+def issued_summary(invoice: Invoice, *, user) -> str:
+    """The summary of an issued invoice's audit entry."""
+    return (
+        f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {user.email}: "
+        f"{invoice.total_amount} {invoice.currency}"
+    )
+
+
 def issued_audit(invoice: Invoice, *, user, actor, actor_type, actor_label) -> dict:
     """The audit entry of an issued invoice, as keywords of ``audit_record``."""
     return {
@@ -207,10 +231,7 @@ def issued_audit(invoice: Invoice, *, user, actor, actor_type, actor_label) -> d
         "object_type": "invoice",
         "object_id": invoice.pk,
         "subject_user_id": user.pk,
-        "summary": (
-            f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {user.email}: "
-            f"{invoice.total_amount} {invoice.currency}"
-        ),
+        "summary": issued_summary(invoice, user=user),
         "actor": actor,
         "actor_type": actor_type,
         "actor_label": actor_label,
