@@ -208,12 +208,18 @@ def invoices_issue_bulk(
     invoices: list[Invoice] = []
     all_lines: list[InvoiceLine] = []
     entries = []
+    amounts_cache: dict = {}  # the same plan at the same price is taxed once per batch
     for spec in specs:
         if not spec.drafts:
             raise ValueError("An invoice needs at least one line")
         buyer = spec.buyer if spec.buyer is not None else buyer_snapshot(spec.user)
         treatment = spec.treatment or treatments.for_buyer(buyer)
-        lines = build_lines(spec.drafts, treatment=treatment, places=spec.currency.decimal_places)
+        lines = build_lines(
+            spec.drafts,
+            treatment=treatment,
+            places=spec.currency.decimal_places,
+            amounts_cache=amounts_cache,
+        )
         total = sum((line.gross_amount for line in lines), Decimal(0))
         if total < 0:
             raise ValueError("An invoice total cannot be negative")
@@ -258,6 +264,15 @@ def invoices_issue_bulk(
     number_at = invoice_rows.column("invoice_number")
     summary_at = entry_rows.column("summary")
 
+    def as_loaded():
+        # As if loaded: the immutability guard of a later save() compares with these.
+        for invoice in invoices:
+            invoice._loaded = {attname: getattr(invoice, attname) for attname in attnames}
+            invoice._prefetched_objects_cache = {}
+
+    attnames = [model_field.attname for model_field in Invoice._meta.concrete_fields]
+    as_loaded()
+
     # No savepoint of its own: a failed insert rolls back the caller's whole transaction.
     with transaction.atomic(savepoint=False):
         # Numbers last: the counter row stays locked from here to the commit.
@@ -265,7 +280,7 @@ def invoices_issue_bulk(
         for index, (number, invoice, entry, spec) in enumerate(
             zip(numbers, invoices, entries, specs, strict=True)
         ):
-            invoice.invoice_number = number
+            invoice.invoice_number = invoice._loaded["invoice_number"] = number
             entry.summary = issued_summary(invoice, user=spec.user)[:500]
             if invoice_rows.rows:
                 invoice_rows.rows[index][number_at] = number
@@ -273,11 +288,8 @@ def invoices_issue_bulk(
         rows_copy(invoice_rows)
         rows_copy(line_rows)
         rows_copy(entry_rows)
-        attnames = [model_field.attname for model_field in Invoice._meta.concrete_fields]
-        for invoice in invoices:
-            # As if loaded: the immutability guard of a later save() compares with these.
-            invoice._loaded = {attname: getattr(invoice, attname) for attname in attnames}
-            invoice._prefetched_objects_cache = {}
+        if not invoice_rows.rows:  # bulk_create (not PostgreSQL) set the timestamps itself
+            as_loaded()
 
         def notify(issued=invoices):
             for invoice in issued:

@@ -17,7 +17,7 @@ from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.invoices.pdf_store import pdfs_store_on_commit
 from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
 from billing.invoices.signals import invoice_issued
-from billing.invoices.tax import TaxTreatment, line_amounts, tax_treatment
+from billing.invoices.tax import LineAmounts, TaxTreatment, line_amounts, tax_treatment
 from platform_settings.selectors import platform_settings_get, seller_details_missing
 from vbwd.exceptions import ServiceUnavailable
 
@@ -123,14 +123,33 @@ def treatment_for(user, *, on: datetime.date) -> TaxTreatment:
     )
 
 
+def _amounts(cache: dict | None, unit_price: Decimal, quantity: int, **terms) -> LineAmounts:
+    """``line_amounts``, looked up in ``cache`` first (keyed by the exact digits of every
+    argument: the same price, quantity and terms always give the same amounts)."""
+    if cache is None:
+        return line_amounts(unit_price, quantity, **terms)
+    key = (str(unit_price), quantity, *(str(value) for value in terms.values()))
+    amounts = cache.get(key)
+    if amounts is None:
+        amounts = cache[key] = line_amounts(unit_price, quantity, **terms)
+    return amounts
+
+
 def build_lines(
-    drafts: list[LineDraft], *, treatment: TaxTreatment, places: int
+    drafts: list[LineDraft],
+    *,
+    treatment: TaxTreatment,
+    places: int,
+    amounts_cache: dict | None = None,
 ) -> list[InvoiceLine]:
-    """Unsaved InvoiceLines with amounts and tax per line (also used by previews)."""
+    """Unsaved InvoiceLines with amounts and tax per line (also used by previews). Callers
+    that build many invoices over the same prices pass one ``amounts_cache`` to all of them,
+    so each distinct line is computed once."""
     lines = []
     for position, draft in enumerate(drafts):
         if draft.tax_rate is not None:
-            amounts = line_amounts(
+            amounts = _amounts(
+                amounts_cache,
                 draft.unit_price,
                 draft.quantity,
                 rate=draft.tax_rate,
@@ -140,7 +159,8 @@ def build_lines(
             tax_name = draft.tax_name
         else:
             include = treatment.prices_include_tax and not draft.price_is_net
-            amounts = line_amounts(
+            amounts = _amounts(
+                amounts_cache,
                 draft.unit_price,
                 draft.quantity,
                 rate=treatment.rate,
