@@ -56,7 +56,7 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from billing.subscriptions.services.renewal.batches import logger
+from billing.subscriptions.services.renewal.batches import AnyOf, logger
 from platform_settings.selectors import platform_settings_get
 
 JOB_NAME = "renewals_issue_due"
@@ -236,7 +236,7 @@ def _bound_addons(subscriptions: list[Subscription]) -> dict:
     rows = (
         AddOnSubscription.objects.select_related("addon")
         .filter(
-            subscription_id__in=[subscription.pk for subscription in subscriptions],
+            AnyOf("subscription_id", [subscription.pk for subscription in subscriptions]),
             status=AddOnSubscriptionStatus.ACTIVE,
             cancelled_at__isnull=True,
             expires_at__isnull=False,
@@ -286,7 +286,7 @@ def _without_renewal(subscriptions: list) -> list:
         return []
     rows = set(
         Invoice.objects.filter(
-            subscription_id__in=[subscription.pk for subscription in subscriptions],
+            AnyOf("subscription_id", [subscription.pk for subscription in subscriptions]),
             invoice_type__in=(InvoiceType.RENEWAL, InvoiceType.CHECKOUT),
         ).values_list("subscription_id", "period_start", "status", "invoice_type")
     )
@@ -400,7 +400,7 @@ def _claim_due(candidates: QuerySet, *, after, batch_size: int) -> tuple[object,
         return seen[-1].pk, []
     locked = _due_subscriptions(
         candidates.select_for_update(skip_locked=True, of=("self",))
-        .filter(pk__in=unrenewed)
+        .filter(AnyOf("pk", unrenewed))
         .order_by("pk")
         .values_list(*_DUE_FIELDS)
     )
