@@ -100,10 +100,17 @@ def _column_values(model: type[models.Model]):
                 return now
 
         elif isinstance(model_field, models.JSONField):
+            # Consecutive rows often share one object (a batch's seller snapshot): it is encoded
+            # once (the object is held, so its identity cannot be reused meanwhile).
+            last: list = [None, None]
 
-            def value(instance, attname=attname, encoder=model_field.encoder):
+            def value(instance, attname=attname, encoder=model_field.encoder, last=last):
                 data = getattr(instance, attname)
-                return None if data is None else json.dumps(data, cls=encoder)
+                if data is None:
+                    return None
+                if data is not last[0]:
+                    last[:] = [data, json.dumps(data, cls=encoder)]
+                return last[1]
 
         else:
 

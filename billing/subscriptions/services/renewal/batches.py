@@ -15,10 +15,11 @@ logger = logging.getLogger("billing.jobs")
 
 
 class AnyOf(Func):
-    """The filter ``column IN (values)`` written ``column = ANY(%s)`` on PostgreSQL: one array
-    parameter however many values a batch holds. An IN list of 500 ids is 500 parameters that
-    the ORM prepares and the driver splices into the statement one by one, several
-    milliseconds of CPU per query; the array is adapted at once."""
+    """The filter ``column IN (values)`` for a column of ids (UUIDs or integers), written
+    ``column = ANY(%s::<type>[])`` on PostgreSQL: one array literal however many values a batch
+    holds. An IN list of 1,000 ids is 1,000 parameters that the ORM prepares and the driver
+    splices into the statement one by one (and a list parameter is an array the driver quotes
+    element by element), several milliseconds of CPU per query; one string is quoted at once."""
 
     conditional = True
     output_field = BooleanField()
@@ -35,7 +36,9 @@ class AnyOf(Func):
         field = column.output_field
         values = [field.get_db_prep_value(value, connection) for value in self.values]
         if connection.vendor == "postgresql":
-            return f"{sql} = ANY(%s)", (*params, values)
+            # One array literal, quoted once as a string: ids (UUIDs, integers) need no escaping.
+            array = "{" + ",".join(str(value) for value in values) + "}"
+            return f"{sql} = ANY(%s::{field.db_type(connection)}[])", (*params, array)
         return f"{sql} IN ({', '.join(['%s'] * len(values))})", (*params, *values)
 
 

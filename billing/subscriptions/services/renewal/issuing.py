@@ -61,7 +61,7 @@ from platform_settings.selectors import platform_settings_get
 
 JOB_NAME = "renewals_issue_due"
 EXPLICIT_LABEL = "renewal_invoice_issue"
-DEFAULT_BATCH_SIZE = 500
+DEFAULT_BATCH_SIZE = 1000
 
 RELATED = ("user", "user__details", "plan", "pending_plan")
 # What issuing reads of a plan; the job reads these and the buyer's billing details as values.
