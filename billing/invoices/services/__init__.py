@@ -12,7 +12,13 @@ from billing.invoices.services.capture import (
 from billing.invoices.services.duplicate import invoice_duplicate
 from billing.invoices.services.emailing import invoice_resend
 from billing.invoices.services.events import ProviderEventOutcome, provider_event_handle
-from billing.invoices.services.issuing import LineDraft, build_lines, invoice_issue
+from billing.invoices.services.issuing import (
+    BUYER_DETAIL_FIELDS,
+    LineDraft,
+    build_lines,
+    buyer_snapshot_of,
+    invoice_issue,
+)
 from billing.invoices.services.numbering import number_allocate
 from billing.invoices.services.overdue import invoices_mark_overdue
 from billing.invoices.services.refunds import (
@@ -24,6 +30,7 @@ from billing.invoices.services.refunds import (
 from billing.invoices.services.voiding import invoice_void
 
 __all__ = [
+    "BUYER_DETAIL_FIELDS",
     "CaptureOutcome",
     "CaptureResult",
     "InvoiceSpec",
@@ -31,6 +38,7 @@ __all__ = [
     "ProviderEventOutcome",
     "RefundOutcome",
     "build_lines",
+    "buyer_snapshot_of",
     "invoice_capture",
     "invoice_capture_zero",
     "invoice_duplicate",

@@ -17,7 +17,7 @@ from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus
 from billing.invoices.pdf_store import pdfs_store_on_commit
 from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
 from billing.invoices.signals import invoice_issued
-from billing.invoices.tax import TaxTreatment, line_amounts, tax_treatment
+from billing.invoices.tax import LineAmounts, TaxTreatment, line_amounts, tax_treatment
 from platform_settings.selectors import platform_settings_get, seller_details_missing
 from vbwd.bulk import insert_together
 from vbwd.exceptions import ServiceUnavailable
@@ -56,18 +56,34 @@ class LineDraft:
     tax_name: str | None = None
 
 
+# The billing details a buyer snapshot reads.
+BUYER_DETAIL_FIELDS = ("first_name", "last_name", "company", "address_line_1", "address_line_2",
+                       "city", "state", "postal_code", "country", "tax_number")  # fmt: skip
+
+
 def buyer_snapshot(user) -> dict:
     """BillingSnapshot of the user's billing details now."""
     details = getattr(user, "details", None)
+    values = (
+        {name: getattr(details, name, None) for name in BUYER_DETAIL_FIELDS}
+        if details is not None
+        else {}
+    )
+    return buyer_snapshot_of(email=user.email, details=values)
+
+
+def buyer_snapshot_of(*, email: str, details: dict) -> dict:
+    """BillingSnapshot from the buyer's email and billing details (``BUYER_DETAIL_FIELDS``;
+    empty when the buyer has none), for callers that read the details as values."""
 
     def value(name: str):
-        return (getattr(details, name, None) or None) if details is not None else None
+        return details.get(name) or None
 
     name = " ".join(part for part in (value("first_name"), value("last_name")) if part) or None
     return {
         "name": name,
         "company": value("company"),
-        "email": user.email,
+        "email": email,
         "line1": value("address_line_1"),
         "line2": value("address_line_2"),
         "city": value("city"),
@@ -108,14 +124,33 @@ def treatment_for(user, *, on: datetime.date) -> TaxTreatment:
     )
 
 
+def _amounts(cache: dict | None, unit_price: Decimal, quantity: int, **terms) -> LineAmounts:
+    """``line_amounts``, looked up in ``cache`` first (keyed by the exact digits of every
+    argument: the same price, quantity and terms always give the same amounts)."""
+    if cache is None:
+        return line_amounts(unit_price, quantity, **terms)
+    key = (str(unit_price), quantity, *(str(value) for value in terms.values()))
+    amounts = cache.get(key)
+    if amounts is None:
+        amounts = cache[key] = line_amounts(unit_price, quantity, **terms)
+    return amounts
+
+
 def build_lines(
-    drafts: list[LineDraft], *, treatment: TaxTreatment, places: int
+    drafts: list[LineDraft],
+    *,
+    treatment: TaxTreatment,
+    places: int,
+    amounts_cache: dict | None = None,
 ) -> list[InvoiceLine]:
-    """Unsaved InvoiceLines with amounts and tax per line (also used by previews)."""
+    """Unsaved InvoiceLines with amounts and tax per line (also used by previews). Callers
+    that build many invoices over the same prices pass one ``amounts_cache`` to all of them,
+    so each distinct line is computed once."""
     lines = []
     for position, draft in enumerate(drafts):
         if draft.tax_rate is not None:
-            amounts = line_amounts(
+            amounts = _amounts(
+                amounts_cache,
                 draft.unit_price,
                 draft.quantity,
                 rate=draft.tax_rate,
@@ -125,7 +160,8 @@ def build_lines(
             tax_name = draft.tax_name
         else:
             include = treatment.prices_include_tax and not draft.price_is_net
-            amounts = line_amounts(
+            amounts = _amounts(
+                amounts_cache,
                 draft.unit_price,
                 draft.quantity,
                 rate=treatment.rate,
@@ -201,6 +237,14 @@ def pending_invoice(
     )
 
 
+def issued_summary(invoice: Invoice, *, user) -> str:
+    """The summary of an issued invoice's audit entry."""
+    return (
+        f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {user.email}: "
+        f"{invoice.total_amount} {invoice.currency}"
+    )
+
+
 def issued_audit(invoice: Invoice, *, user, actor, actor_type, actor_label) -> dict:
     """The audit entry of an issued invoice, as keywords of ``audit_record``."""
     return {
@@ -208,10 +252,7 @@ def issued_audit(invoice: Invoice, *, user, actor, actor_type, actor_label) -> d
         "object_type": "invoice",
         "object_id": invoice.pk,
         "subject_user_id": user.pk,
-        "summary": (
-            f"Invoice {invoice.invoice_number} ({invoice.invoice_type}) issued to {user.email}: "
-            f"{invoice.total_amount} {invoice.currency}"
-        ),
+        "summary": issued_summary(invoice, user=user),
         "actor": actor,
         "actor_type": actor_type,
         "actor_label": actor_label,

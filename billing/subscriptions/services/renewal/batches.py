@@ -7,10 +7,39 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.core.exceptions import EmptyResultSet
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import BooleanField, F, Func, QuerySet
 
 logger = logging.getLogger("billing.jobs")
+
+
+class AnyOf(Func):
+    """The filter ``column IN (values)`` for a column of ids (UUIDs or integers), written
+    ``column = ANY(%s::<type>[])`` on PostgreSQL: one array literal however many values a batch
+    holds. An IN list of 1,000 ids is 1,000 parameters that the ORM prepares and the driver
+    splices into the statement one by one (and a list parameter is an array the driver quotes
+    element by element), several milliseconds of CPU per query; one string is quoted at once."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, column: str, values):
+        super().__init__(F(column))
+        self.values = list(values)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if not self.values:
+            raise EmptyResultSet
+        column = self.source_expressions[0]
+        sql, params = compiler.compile(column)
+        field = column.output_field
+        values = [field.get_db_prep_value(value, connection) for value in self.values]
+        if connection.vendor == "postgresql":
+            # One array literal, quoted once as a string: ids (UUIDs, integers) need no escaping.
+            array = "{" + ",".join(str(value) for value in values) + "}"
+            return f"{sql} = ANY(%s::{field.db_type(connection)}[])", (*params, array)
+        return f"{sql} IN ({', '.join(['%s'] * len(values))})", (*params, *values)
 
 
 def claim_batch(queryset: QuerySet, *, after, batch_size: int) -> list:
