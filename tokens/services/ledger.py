@@ -56,8 +56,9 @@ class LedgerEntry:
 
 
 def balance_of(user) -> int:
-    row = TokenBalance.objects.filter(user=user).only("balance").first()
-    return row.balance if row else 0
+    # One row per user at most: no ordering needed, and the number alone, not a model.
+    rows = TokenBalance.objects.filter(user_id=user.pk).values_list("balance", flat=True)[:1]
+    return next(iter(rows), 0)
 
 
 def _locked_balance(user) -> TokenBalance:
