@@ -8,6 +8,7 @@ from django.db.models import Q, QuerySet
 from accounts import extensions
 from accounts.models import User, UserDetails, UserStatus
 from vbwd.exceptions import NotFound
+from vbwd.rows import row_by
 
 ADMIN_USER_ORDERINGS = ("created_at", "email", "last_login_at")
 
@@ -40,7 +41,7 @@ def user_with_details(user_id) -> User | None:
 def details_of(user: User) -> UserDetails | None:
     """The user's billing details, None when they have none; linked both ways with ``user``,
     so neither ``user.details`` nor ``details.user`` costs another query."""
-    details = next(iter(UserDetails.objects.filter(user_id=user.pk)[:1]), None)
+    details = row_by(UserDetails, "user", user.pk)
     User._meta.get_field("details").set_cached_value(user, details)
     if details is not None:
         UserDetails._meta.get_field("user").set_cached_value(details, user)

@@ -16,6 +16,7 @@ from audit.services import audit_record
 from tokens.models import TokenBalance, TokenTransaction, TokenTransactionType
 from tokens.signals import tokens_credited, tokens_debited
 from vbwd.exceptions import DomainError, ValidationFailed
+from vbwd.rows import row_by
 
 __all__ = [
     "InsufficientTokens",
@@ -56,9 +57,8 @@ class LedgerEntry:
 
 
 def balance_of(user) -> int:
-    # One row per user at most: no ordering needed, and the number alone, not a model.
-    rows = TokenBalance.objects.filter(user_id=user.pk).values_list("balance", flat=True)[:1]
-    return next(iter(rows), 0)
+    row = row_by(TokenBalance, "user", user.pk)
+    return row.balance if row is not None else 0
 
 
 def _locked_balance(user) -> TokenBalance:
