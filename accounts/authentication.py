@@ -9,14 +9,13 @@ every request, so a suspension, a deletion or a role change takes effect at once
 from __future__ import annotations
 
 import uuid
-from functools import cache
 
-from django.db import connections, router
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.models import User
+from vbwd.rows import row_by
 
 REASON_ATTRIBUTE = "vbwd_auth_error"
 
@@ -74,43 +73,11 @@ class BearerAuthentication(JWTAuthentication):
         return user
 
 
-@cache
-def _user_row_sql(alias: str) -> tuple[str, list[str], list[tuple]]:
-    """The query, the attribute names and each column's converters (what the ORM applies to
-    the values the driver returns, e.g. text to UUID on SQLite)."""
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    fields = User._meta.concrete_fields
-    columns = ", ".join(quote(field.column) for field in fields)
-    table, pk = quote(User._meta.db_table), quote(User._meta.pk.column)
-    converters = []
-    for field in fields:
-        column = field.get_col(User._meta.db_table)
-        functions = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
-        converters.append((column, tuple(functions)))
-    # Only quoted names from the model; the id is a parameter.
-    sql = f"SELECT {columns} FROM {table} WHERE {pk} = %s"  # noqa: S608
-    return sql, [field.attname for field in fields], converters
-
-
 def _user_row(user_id: uuid.UUID) -> User | None:
     """The user row by primary key, fresh from the database on every request: one indexed
     query written once, because building it with the ORM costs several times its round trip
     and every authenticated request pays it."""
-    alias = router.db_for_read(User)
-    connection = connections[alias]
-    sql, names, converters = _user_row_sql(alias)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [User._meta.pk.get_db_prep_value(user_id, connection)])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = []
-    for value, (column, functions) in zip(row, converters, strict=True):
-        for function in functions:
-            value = function(value, column, connection)
-        values.append(value)
-    return User.from_db(alias, names, values)
+    return row_by(User, "id", user_id)
 
 
 def failure_reason(request) -> exceptions.APIException:

@@ -6,8 +6,9 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
 from accounts import extensions
-from accounts.models import User, UserStatus
+from accounts.models import User, UserDetails, UserStatus
 from vbwd.exceptions import NotFound
+from vbwd.rows import row_by
 
 ADMIN_USER_ORDERINGS = ("created_at", "email", "last_login_at")
 
@@ -35,6 +36,16 @@ def _related_rows() -> list[str]:
 
 def user_with_details(user_id) -> User | None:
     return User.objects.select_related(*_related_rows()).filter(pk=user_id).first()
+
+
+def details_of(user: User) -> UserDetails | None:
+    """The user's billing details, None when they have none; linked both ways with ``user``,
+    so neither ``user.details`` nor ``details.user`` costs another query."""
+    details = row_by(UserDetails, "user", user.pk)
+    User._meta.get_field("details").set_cached_value(user, details)
+    if details is not None:
+        UserDetails._meta.get_field("user").set_cached_value(details, user)
+    return details
 
 
 def user_for_staff(user_id) -> User:

@@ -11,9 +11,10 @@ from accounts.countries import is_known_country
 from accounts.models import User, UserDetails, UserRole, UserStatus
 from accounts.selectors import token_balance_of
 from vbwd.fields import StrictCharField
+from vbwd.output import OutputModelSerializer, OutputSerializer
 
 
-class UserDetailsSerializer(serializers.ModelSerializer):
+class UserDetailsSerializer(OutputModelSerializer):
     user_id = serializers.UUIDField(read_only=True)
     email = serializers.EmailField(source="user.email", read_only=True)
     # money: decimal string in the default currency
@@ -44,7 +45,7 @@ class UserDetailsSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class _UserBase(serializers.ModelSerializer):
+class _UserBase(OutputModelSerializer):
     name = serializers.SerializerMethodField()
     status = serializers.ChoiceField(choices=UserStatus.choices, read_only=True)
     role = serializers.ChoiceField(choices=UserRole.choices, read_only=True)
@@ -111,7 +112,7 @@ class ProfileUserSerializer(_UserBase):
         read_only_fields = fields
 
 
-class AuthUserSerializer(serializers.ModelSerializer):
+class AuthUserSerializer(OutputModelSerializer):
     """AuthUser: ``{id, email, name, roles}``; ``name`` falls back to the email's local part."""
 
     name = serializers.SerializerMethodField()
@@ -175,7 +176,7 @@ class UserDetailsUpdateSerializer(serializers.Serializer):
         return attrs
 
 
-class TokenResponseSerializer(serializers.Serializer):
+class TokenResponseSerializer(OutputSerializer):
     success = serializers.BooleanField()
     token = serializers.CharField()
     refresh_token = serializers.CharField()
@@ -185,29 +186,29 @@ class TokenResponseSerializer(serializers.Serializer):
     user = AuthUserSerializer()
 
 
-class RefreshResponseSerializer(serializers.Serializer):
+class RefreshResponseSerializer(OutputSerializer):
     success = serializers.BooleanField()
     token = serializers.CharField()
     refresh_token = serializers.CharField()
     expires_in = serializers.IntegerField()
 
 
-class SuccessMessageSerializer(serializers.Serializer):
+class SuccessMessageSerializer(OutputSerializer):
     success = serializers.BooleanField()
     message = serializers.CharField()
 
 
-class MeResponseSerializer(serializers.Serializer):
+class MeResponseSerializer(OutputSerializer):
     success = serializers.BooleanField()
     user = UserSerializer()
 
 
-class CheckEmailResponseSerializer(serializers.Serializer):
+class CheckEmailResponseSerializer(OutputSerializer):
     success = serializers.BooleanField()
     exists = serializers.BooleanField()
 
 
-class ProfileResponseSerializer(serializers.Serializer):
+class ProfileResponseSerializer(OutputSerializer):
     user = ProfileUserSerializer()
     details = UserDetailsSerializer(allow_null=True)
 
@@ -220,7 +221,7 @@ class ChangePasswordResponseSerializer(RefreshResponseSerializer):
     message = serializers.CharField()
 
 
-class SubscriptionSummarySerializer(serializers.Serializer):
+class SubscriptionSummarySerializer(OutputSerializer):
     """The primary current subscription on staff user screens; every key null when none."""
 
     id = serializers.UUIDField(allow_null=True)
@@ -265,7 +266,7 @@ class AdminUserListItemSerializer(UserSerializer):
         return summary.plan if summary is not None else None
 
 
-class AdminUserStatsSerializer(serializers.Serializer):
+class AdminUserStatsSerializer(OutputSerializer):
     total_payments = serializers.IntegerField()
     last_login = serializers.DateTimeField(allow_null=True)
 

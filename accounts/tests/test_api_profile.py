@@ -75,6 +75,34 @@ def test_profile_returns_profile_user_and_details(user_client, django_assert_max
     assert body["details"]["balance"] == "0.00"
 
 
+def test_profile_is_the_caller_and_the_details_in_exactly_two_queries(
+    user_client, django_assert_num_queries
+):
+    user = user_client.user
+    UserDetails.objects.filter(user=user).update(first_name="Grace", last_name="Hopper")
+
+    # The caller (authentication) and the details row; the name and the details' email come
+    # from those two rows.
+    with django_assert_num_queries(2):
+        response = user_client.get(PROFILE)
+
+    body = response.json()
+    assert body["user"]["name"] == "Grace Hopper"
+    assert body["details"]["email"] == user.email
+    assert body["details"]["user_id"] == str(user.pk)
+
+
+def test_profile_without_details_is_two_queries_too(user_client, django_assert_num_queries):
+    UserDetails.objects.filter(user=user_client.user).delete()
+
+    with django_assert_num_queries(2):
+        response = user_client.get(PROFILE)
+
+    body = response.json()
+    assert body["details"] is None
+    assert body["user"]["name"] is None
+
+
 def test_profile_update_changes_flat_fields_and_merges_config(user_client):
     user = user_client.user
     UserDetails.objects.filter(user=user).update(config={"theme": "dark", "language": "en"})

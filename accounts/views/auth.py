@@ -192,8 +192,9 @@ class ProfileView(UserMixin, ApiView):
         responses={200: ProfileResponseSerializer, **errors(401)},
     )
     def get(self, request):
-        user = selectors.user_with_details(request.user.pk)
-        details = getattr(user, "details", None)
+        # The caller's row is the one authentication has just read.
+        user = request.user
+        details = selectors.details_of(user)
         return Response(
             {
                 "user": ProfileUserSerializer(user).data,

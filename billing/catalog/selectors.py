@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime
 import time
 import uuid
+from functools import cache
 
+from django.db import connections, router
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -32,6 +34,25 @@ def active_currency(code: str | None, *, field: str = "currency") -> Currency:
 
 def currencies_by_code() -> dict[str, Currency]:
     return {currency.code: currency for currency in Currency.objects.all()}
+
+
+@cache
+def _places_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    meta = Currency._meta
+    code, places = meta.get_field("code").column, meta.get_field("decimal_places").column
+    # Only quoted names from the model.
+    return f"SELECT {quote(code)}, {quote(places)} FROM {quote(meta.db_table)}"  # noqa: S608
+
+
+def currency_places_table() -> dict[str, int]:
+    """``{code: decimal places}`` of every currency: one small query written once, since
+    rendering any amount needs it and building it with the ORM (and a model per currency)
+    costs several times its round trip."""
+    alias = router.db_for_read(Currency)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_places_sql(alias))
+        return {code: places for code, places in cursor.fetchall()}
 
 
 def country_is_known(code: str) -> bool:

@@ -10,7 +10,7 @@ import uuid
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from billing.catalog.models import Currency
-from billing.catalog.selectors import currencies_by_code, currency_places
+from billing.catalog.selectors import currency_places, currency_places_table
 from billing.invoices.models import CreditNote, Invoice, InvoiceLine, Payment
 from vbwd.exceptions import NotFound
 
@@ -30,7 +30,7 @@ def currency_places_by_code(currencies: dict | None = None) -> PlacesByCode:
     """The decimal places of every currency, in one query (none when the caller read
     ``currencies_by_code`` already): for rendering many amounts."""
     if currencies is None:
-        currencies = currencies_by_code()
+        return PlacesByCode(currency_places_table())
     return PlacesByCode((code, currency.decimal_places) for code, currency in currencies.items())
 
 

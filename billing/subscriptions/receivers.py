@@ -16,6 +16,7 @@ from billing.subscriptions.models import (
 )
 from billing.subscriptions.services.cancellation import subscription_end_now
 from billing.subscriptions.services.saved_methods import subscription_saved_method_store
+from vbwd.rows import row_by
 
 ENDABLE = (
     SubscriptionStatus.PENDING,
@@ -72,18 +73,22 @@ def _subscription_count(user) -> account_extensions.FinancialRecords:
 
 
 def _subscription_facts(subscription_ids: list) -> dict:
-    rows = Subscription.objects.filter(pk__in=subscription_ids).values(
-        "pk", "status", "started_at", "current_period_start", "expires_at", "trial_end_at"
-    )
+    if len(subscription_ids) == 1:  # one invoice's detail: the row by primary key
+        row = row_by(Subscription, "id", subscription_ids[0])
+        subscriptions = [] if row is None else [row]
+    else:
+        subscriptions = Subscription.objects.filter(pk__in=subscription_ids).only(
+            "pk", "status", "started_at", "current_period_start", "expires_at", "trial_end_at"
+        )
     return {
-        row["pk"]: {
-            "status": row["status"],
-            "start_date": row["current_period_start"] or row["started_at"],
-            "end_date": row["expires_at"],
-            "is_trial": row["status"] == SubscriptionStatus.TRIALING,
-            "trial_end": row["trial_end_at"],
+        subscription.pk: {
+            "status": subscription.status,
+            "start_date": subscription.current_period_start or subscription.started_at,
+            "end_date": subscription.expires_at,
+            "is_trial": subscription.status == SubscriptionStatus.TRIALING,
+            "trial_end": subscription.trial_end_at,
         }
-        for row in rows
+        for subscription in subscriptions
     }
 
 

@@ -128,12 +128,26 @@ def addon_subscription_status_filter(value) -> str | None:
     return _status_filter(value, AddOnSubscriptionStatus)
 
 
+# The plan columns the Subscription shape does not show (PlanSummary: id, name, slug, price,
+# currency, billing_period and categories; PlanRef: id, name, slug), left unread.
+_PLAN_COLUMNS_NOT_SHOWN = [
+    f"{relation}__{column}"
+    for relation in ("plan", "pending_plan")
+    for column in ("description", "trial_days", "features", "is_active", "is_archived",
+                   "sort_order", "created_at", "updated_at")
+]  # fmt: skip
+
+
 def subscriptions_for_user(user, *, status: str | None = None) -> QuerySet[Subscription]:
     """The user's subscriptions (all states, or one), newest first, ready for output."""
     queryset = Subscription.objects.filter(user=user)
     if status:
         queryset = queryset.filter(status=status)
-    return subscriptions_for_output(queryset).order_by("-created_at", "-pk")
+    return (
+        subscriptions_for_output(queryset)
+        .defer(*_PLAN_COLUMNS_NOT_SHOWN)
+        .order_by("-created_at", "-pk")
+    )
 
 
 def subscription_for_user(user, subscription_id) -> Subscription:

@@ -39,6 +39,7 @@ from billing.subscriptions.models import (
     SubscriptionStatus,
 )
 from platform_settings.selectors import platform_settings_get
+from vbwd.output import OutputModelSerializer, OutputSerializer
 
 SECONDS_PER_DAY = 86400
 
@@ -51,7 +52,7 @@ def _now(context) -> datetime.datetime:
     return now
 
 
-class PlanSummarySerializer(serializers.ModelSerializer):
+class PlanSummarySerializer(OutputModelSerializer):
     """PlanSummary: the plan as embedded in a subscription."""
 
     price = MoneyField()
@@ -74,7 +75,7 @@ class PlanSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AddOnSummarySerializer(serializers.ModelSerializer):
+class AddOnSummarySerializer(OutputModelSerializer):
     """AddOnSummary."""
 
     price = MoneyField()
@@ -86,7 +87,7 @@ class AddOnSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SubscriptionSerializer(serializers.ModelSerializer):
+class SubscriptionSerializer(OutputModelSerializer):
     """Subscription."""
 
     user_id = serializers.UUIDField(read_only=True)
@@ -183,7 +184,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         return str(pk) if pk is not None else None
 
 
-class AddOnSubscriptionSerializer(serializers.ModelSerializer):
+class AddOnSubscriptionSerializer(OutputModelSerializer):
     """AddOnSubscription."""
 
     user_id = serializers.UUIDField(read_only=True)
@@ -333,7 +334,7 @@ class AdminSubscriptionDetailSerializer(AdminSubscriptionSerializer):
         return AddOnSubscriptionSerializer(items, many=True, context=self.context).data
 
 
-class InvoiceStampSerializer(serializers.Serializer):
+class InvoiceStampSerializer(OutputSerializer):
     """``{id, invoice_number, created_at}`` of an invoice (admin per-user add-on list)."""
 
     id = serializers.UUIDField()

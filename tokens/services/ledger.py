@@ -18,6 +18,7 @@ from audit.services import audit_record
 from tokens.models import TokenBalance, TokenTransaction, TokenTransactionType
 from tokens.signals import tokens_credited, tokens_debited
 from vbwd.exceptions import DomainError, ValidationFailed
+from vbwd.rows import row_by
 
 __all__ = [
     "Grant",
@@ -60,8 +61,8 @@ class LedgerEntry:
 
 
 def balance_of(user) -> int:
-    row = TokenBalance.objects.filter(user=user).only("balance").first()
-    return row.balance if row else 0
+    row = row_by(TokenBalance, "user", user.pk)
+    return row.balance if row is not None else 0
 
 
 def _locked_balance(user) -> TokenBalance:

@@ -77,6 +77,16 @@ def test_a_user_without_tokens_has_zero(user_client):
     assert user_client.get("/api/v1/user/tokens/transactions").json()["transactions"] == []
 
 
+def test_balance_is_exactly_two_queries(user_client, django_assert_num_queries):
+    _history(user_client.user, 2)
+
+    # The caller (authentication) and the balance row.
+    with django_assert_num_queries(2):
+        response = user_client.get("/api/v1/user/tokens/balance")
+
+    assert response.json() == {"balance": 20}
+
+
 def test_transaction_filters_and_pages(user_client):
     _history(user_client.user, 5)
 

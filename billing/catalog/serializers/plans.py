@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from billing.catalog import pricing
 from billing.catalog.models import AddOn, BillingPeriod, Category, Plan
+from vbwd.output import OutputModelSerializer, OutputSerializer
 
 
 def _places(context, code: str) -> int:
@@ -21,28 +22,28 @@ def _places(context, code: str) -> int:
     return currency.decimal_places if currency is not None else 2
 
 
-class CategoryRefSerializer(serializers.ModelSerializer):
+class CategoryRefSerializer(OutputModelSerializer):
     class Meta:
         model = Category
         fields = ["id", "name", "slug", "is_single"]
         read_only_fields = fields
 
 
-class PlanRefSerializer(serializers.ModelSerializer):
+class PlanRefSerializer(OutputModelSerializer):
     class Meta:
         model = Plan
         fields = ["id", "name", "slug"]
         read_only_fields = fields
 
 
-class PlanPriceSerializer(serializers.Serializer):
+class PlanPriceSerializer(OutputSerializer):
     price_decimal = serializers.CharField(help_text="money")
     price_float = serializers.FloatField()
     currency_code = serializers.CharField()
     currency_symbol = serializers.CharField()
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(OutputModelSerializer):
     """Plan."""
 
     price = serializers.SerializerMethodField()
@@ -204,7 +205,7 @@ class PricedPlanSerializer(PlanSerializer):
         return bool(tax and tax.is_inclusive)
 
 
-class CategorySerializer(serializers.ModelSerializer):
+class CategorySerializer(OutputModelSerializer):
     """Category; ``plan_count`` from an annotation or ``context["plan_counts"]``."""
 
     parent_id = serializers.UUIDField(read_only=True, allow_null=True)
@@ -263,7 +264,7 @@ class CategoryDetailSerializer(CategoryTreeSerializer):
         read_only_fields = fields
 
 
-class AddOnSerializer(serializers.ModelSerializer):
+class AddOnSerializer(OutputModelSerializer):
     """AddOn; expects ``plans`` prefetched."""
 
     price = serializers.SerializerMethodField()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from billing.catalog.models import Plan
 from billing.invoices.extensions import subscription_facts
 from billing.invoices.models import (
     CreditNote,
@@ -27,6 +28,7 @@ from billing.invoices.serializers.invoices import (
     InvoiceRefSerializer,
     InvoiceSerializer,
 )
+from vbwd.rows import row_by
 
 
 def _context(places: dict[str, int] | None) -> dict:
@@ -46,11 +48,12 @@ def invoices_data(invoices: Iterable[Invoice]) -> list:
     return InvoiceSerializer(invoices, many=True, context=_context(places)).data
 
 
-def _plans_for(invoices: list[Invoice]) -> dict:
-    from billing.catalog.models import Plan
-
-    ids = {invoice.tarif_plan_id for invoice in invoices if invoice.tarif_plan_id is not None}
-    return {plan.pk: plan for plan in Plan.objects.filter(pk__in=ids)} if ids else {}
+def _plan_for(invoice: Invoice) -> dict:
+    """``{id: Plan}`` of the invoice's plan (empty without one, or when it is gone)."""
+    if invoice.tarif_plan_id is None:
+        return {}
+    plan = row_by(Plan, "id", invoice.tarif_plan_id)
+    return {} if plan is None else {plan.pk: plan}
 
 
 def admin_invoice_data(
@@ -65,7 +68,7 @@ def admin_invoice_data(
     if facts is None:
         facts = subscription_facts([invoice.subscription_id])
     context["facts"] = facts
-    context["plans"] = _plans_for([invoice])
+    context["plans"] = _plan_for(invoice)
     return AdminInvoiceDetailSerializer(invoice, context=context).data
 
 

@@ -11,9 +11,10 @@ from billing.invoices.models import (
     PaymentStatus,
 )
 from billing.invoices.serializers.fields import MoneyField, PercentField
+from vbwd.output import OutputModelSerializer
 
 
-class InvoiceLineSerializer(serializers.ModelSerializer):
+class InvoiceLineSerializer(OutputModelSerializer):
     """InvoiceLine."""
 
     invoice_id = serializers.UUIDField(read_only=True)
@@ -48,7 +49,7 @@ class InvoiceLineSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class PaymentSerializer(serializers.ModelSerializer):
+class PaymentSerializer(OutputModelSerializer):
     """Payment, without ``provider_data``."""
 
     invoice_id = serializers.UUIDField(read_only=True)
@@ -85,7 +86,7 @@ class AdminPaymentSerializer(PaymentSerializer):
         read_only_fields = fields
 
 
-class CreditNoteSerializer(serializers.ModelSerializer):
+class CreditNoteSerializer(OutputModelSerializer):
     """CreditNote."""
 
     invoice_id = serializers.UUIDField(read_only=True)

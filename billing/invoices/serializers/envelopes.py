@@ -11,10 +11,11 @@ from billing.invoices.serializers.invoices import (
     InvoiceDetailSerializer,
     InvoiceSerializer,
 )
+from vbwd.output import OutputSerializer
 from vbwd.pagination import page_serializer
 
 
-class BankTransferInstructionsSerializer(serializers.Serializer):
+class BankTransferInstructionsSerializer(OutputSerializer):
     """BankTransferInstructions."""
 
     method_code = serializers.CharField()
@@ -30,7 +31,7 @@ class BankTransferInstructionsSerializer(serializers.Serializer):
     due_date = serializers.DateTimeField()
 
 
-class GatewaySessionSerializer(serializers.Serializer):
+class GatewaySessionSerializer(OutputSerializer):
     """GatewaySession."""
 
     provider = serializers.CharField()
@@ -40,7 +41,7 @@ class GatewaySessionSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class PaymentStartSerializer(serializers.Serializer):
+class PaymentStartSerializer(OutputSerializer):
     """PaymentStart: the result of ``POST /user/invoices/<id>/pay``."""
 
     action = serializers.ChoiceField(choices=["BANK_TRANSFER", "REDIRECT", "PAID"])
@@ -62,11 +63,11 @@ InvoiceListSerializer = page_serializer(
 )
 
 
-class InvoiceEnvelopeSerializer(serializers.Serializer):
+class InvoiceEnvelopeSerializer(OutputSerializer):
     invoice = InvoiceDetailSerializer()
 
 
-class InvoiceDownloadSerializer(serializers.Serializer):
+class InvoiceDownloadSerializer(OutputSerializer):
     downloadUrl = serializers.CharField(help_text="site-relative signed link")  # noqa: N815
     download_url = serializers.CharField(help_text="same as downloadUrl")
     filename = serializers.CharField()
@@ -78,20 +79,20 @@ AdminInvoicePageSerializer = page_serializer(
 )
 
 
-class AdminInvoiceEnvelopeSerializer(serializers.Serializer):
+class AdminInvoiceEnvelopeSerializer(OutputSerializer):
     invoice = AdminInvoiceDetailSerializer()
 
 
-class AdminInvoiceMessageSerializer(serializers.Serializer):
+class AdminInvoiceMessageSerializer(OutputSerializer):
     invoice = AdminInvoiceSerializer()
     message = serializers.CharField()
 
 
-class CreditNoteEnvelopeSerializer(serializers.Serializer):
+class CreditNoteEnvelopeSerializer(OutputSerializer):
     credit_note = CreditNoteSerializer()
 
 
-class CreditNoteListSerializer(serializers.Serializer):
+class CreditNoteListSerializer(OutputSerializer):
     credit_notes = CreditNoteSerializer(many=True)
 
 

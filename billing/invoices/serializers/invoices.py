@@ -28,9 +28,10 @@ from billing.invoices.serializers.fields import (
     context_money,
     context_places,
 )
+from vbwd.output import OutputModelSerializer, OutputSerializer
 
 
-class BillingSnapshotSerializer(serializers.Serializer):
+class BillingSnapshotSerializer(OutputSerializer):
     name = serializers.CharField(allow_null=True)
     company = serializers.CharField(allow_null=True)
     email = serializers.CharField(allow_null=True)
@@ -43,7 +44,7 @@ class BillingSnapshotSerializer(serializers.Serializer):
     vat_id = serializers.CharField(allow_null=True)
 
 
-class SellerSnapshotSerializer(serializers.Serializer):
+class SellerSnapshotSerializer(OutputSerializer):
     company_name = serializers.CharField(allow_null=True)
     address_street = serializers.CharField(allow_null=True)
     address_city = serializers.CharField(allow_null=True)
@@ -58,7 +59,7 @@ class SellerSnapshotSerializer(serializers.Serializer):
     bank_bic = serializers.CharField(allow_null=True)
 
 
-class TaxBreakdownRowSerializer(serializers.Serializer):
+class TaxBreakdownRowSerializer(OutputSerializer):
     tax_name = serializers.CharField(allow_null=True)
     tax_rate = serializers.CharField(help_text="percent")
     net_amount = serializers.CharField(help_text="money")
@@ -97,7 +98,7 @@ def tax_breakdown(invoice: Invoice, lines: Iterable[InvoiceLine], places: int) -
     ]
 
 
-class InvoiceSerializer(serializers.ModelSerializer):
+class InvoiceSerializer(OutputModelSerializer):
     """Invoice; list responses and the base of the detail."""
 
     invoice_type = serializers.ChoiceField(choices=InvoiceType.choices, read_only=True)
@@ -322,7 +323,7 @@ class AdminInvoiceDetailSerializer(AdminInvoiceSerializer):
         return self._datetime(facts["trial_end"]) if facts else None
 
 
-class InvoiceRefSerializer(serializers.ModelSerializer):
+class InvoiceRefSerializer(OutputModelSerializer):
     """InvoiceRef."""
 
     status = serializers.ChoiceField(choices=InvoiceStatus.choices, read_only=True)

@@ -490,6 +490,16 @@ def test_detail_carries_the_plan_and_subscription(admin_client):
     assert data["subscription_is_trial"] is False
 
 
+def test_detail_with_plan_and_subscription_is_exactly_eight_queries(admin_client):
+    customer = buyer()
+    sub = subscription(customer, monthly_plan(name="Pro", price=Decimal("29.00")))
+    invoice = paid_invoice(customer, [subscription_draft(sub)])
+
+    # user, invoice with its user, lines, payments, credit notes, currencies, the
+    # subscription's facts, the plan
+    assert _count_queries(admin_client, f"{BASE}/{invoice.pk}") == 8
+
+
 def test_detail_query_count_is_constant(admin_client, admin_user):
     small = paid_invoice(buyer(), [custom_draft("9.00")])
     big = paid_invoice(buyer(), [custom_draft("3.00")] * 12, reference="BIG")

@@ -152,6 +152,19 @@ def test_list_query_count_does_not_grow_with_invoices(user_client, django_assert
     assert all(len(row["line_items"]) == 3 for row in twenty.json()["invoices"])
 
 
+def test_list_is_exactly_four_queries(user_client, django_assert_num_queries):
+    de_vat()
+    for _ in range(3):
+        issue_invoice(user_client.user, three_lines())
+
+    # The caller, the invoices, their lines, the currencies' places.
+    with django_assert_num_queries(4):
+        response = user_client.get(LIST)
+
+    assert response.json()["total"] == 3
+    assert [len(row["line_items"]) for row in response.json()["invoices"]] == [3, 3, 3]
+
+
 # --- detail -----------------------------------------------------------------------------------
 
 

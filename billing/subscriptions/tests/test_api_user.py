@@ -149,6 +149,31 @@ def test_list_query_count_is_constant(user_client):
     assert one == twenty <= 4
 
 
+def test_list_is_exactly_four_queries(user_client):
+    category = CategoryFactory()
+    plan, pending = PlanFactory(), PlanFactory()
+    category.plans.add(plan)
+    first = mine(user_client, plan=plan)
+    Subscription.objects.filter(pk=first.pk).update(pending_plan=pending)
+    for _ in range(2):
+        mine(user_client, plan=PlanFactory())
+
+    # The caller, the subscriptions with their plans and open invoices, the plans' categories,
+    # the currencies' places.
+    with CaptureQueriesContext(connection) as queries:
+        response = user_client.get(BASE)
+
+    assert len(queries) == 4
+    row = next(row for row in response.json()["subscriptions"] if row["id"] == str(first.pk))
+    assert row["plan"]["name"] == plan.name
+    assert row["plan"]["categories"][0]["id"] == str(category.pk)
+    assert row["pending_plan"] == {
+        "id": str(pending.pk),
+        "name": pending.name,
+        "slug": pending.slug,
+    }
+
+
 # --- primary and current ------------------------------------------------------------------------
 
 
