@@ -34,12 +34,9 @@ CONFIGS: dict[str, tuple[list[str], dict[str, str]]] = {
     DEFAULT: ([], {}),
     "sync, 3 workers": (["-k", "sync", "-w", "3"], {}),
     "sync, 9 workers": (["-k", "sync", "-w", "9"], {}),
-    "gthread, 3 workers x 4 threads": (["-k", "gthread", "-w", "3", "--threads", "4"], {}),
+    "gthread, 2 workers x 8 threads": (["-k", "gthread", "-w", "2", "--threads", "8"], {}),
     "gthread, 5 workers x 2 threads": (["-k", "gthread", "-w", "5", "--threads", "2"], {}),
-    "gthread, 3 x 4, no keep-alive": (
-        ["-k", "gthread", "-w", "3", "--threads", "4", "--keep-alive", "0"],
-        {},
-    ),
+    "defaults, no keep-alive": (["--keep-alive", "0"], {}),
     "defaults, CONN_MAX_AGE=0": ([], {"VBWD_DB_CONN_MAX_AGE": "0"}),
 }
 READS = {"catalog": "/api/v1/tarif-plans", "profile": "/api/v1/user/profile"}
