@@ -14,17 +14,16 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 
+from bench import httpload
 from bench.pgbench import pgbench_runner
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.benchmark(group="flow")]
@@ -44,35 +43,11 @@ RATE_LIMITS = (
 )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server(port: int) -> subprocess.Popen:
-    database = settings.DATABASES["default"]
-    url = (
-        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-        f"{database['PORT']}/{database['NAME']}"
+    prefix = f"vbwd-flow-{uuid.uuid4().hex[:8]}"
+    return httpload.server(
+        port, "vbwd.settings", prefix, SERVER.split(), VBWD_RATE_LIMITS=RATE_LIMITS
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "vbwd.settings",
-        "DATABASE_URL": url,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "VBWD_LOG_LEVEL": "WARNING",
-        "VBWD_CACHE_PREFIX": f"vbwd-flow-{uuid.uuid4().hex[:8]}",
-        "VBWD_RATE_LIMITS": RATE_LIMITS,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "vbwd.wsgi", "-b", f"127.0.0.1:{port}",
-         *SERVER.split(), "--log-level", "warning"],
-        cwd=REPO, env=env,
-    )  # fmt: skip
 
 
 def _wait(base: str) -> None:
@@ -164,7 +139,7 @@ def test_checkout_and_capture_flow_beside_pgbench(benchmark, capsys, bench_targe
         password=PBKDF2PasswordHasher().encode(PASSWORD, PBKDF2PasswordHasher().salt())
     )
 
-    port = _free_port()
+    port = httpload.free_port()
     base = f"http://127.0.0.1:{port}"
     server = _server(port)
     rounds: list[tuple[float, float, float]] = []  # (flows/s, p50 ms, pgbench TPS)

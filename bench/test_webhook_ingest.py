@@ -18,9 +18,7 @@ import hmac
 import http.client
 import json
 import os
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -28,11 +26,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
+from bench import httpload
 from bench.pgbench import pgbench_tps
 from billing.catalog.models import Currency, PaymentMethod
 from billing.invoices.models import (
@@ -144,32 +142,11 @@ def _signed(invoice: Invoice, payment: Payment, n: int) -> tuple[bytes, str]:
     return body, f"t={now},v1={digest}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server(port: int) -> subprocess.Popen:
     """gunicorn on the test database: two processes of eight threads, as on a 2-CPU host."""
-    database = settings.DATABASES["default"]
-    url = (
-        f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-        f"{database['PORT']}/{database['NAME']}"
-    )
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_DEBUG": "0",
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "VBWD_LOG_LEVEL": "WARNING",
-        "VBWD_PLUGIN_STRIPE_WEBHOOK_SECRET": SECRET,
-        "VBWD_PLUGIN_STRIPE_SECRET_KEY": "sk_test_bench",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "vbwd.wsgi", "-b", f"127.0.0.1:{port}",
-         *SERVER.split(), "--log-level", "warning"],
-        cwd=REPO, env=env,
+    process = httpload.server(
+        port, "vbwd.settings", f"vbwd-webhooks-{uuid.uuid4().hex[:8]}", SERVER.split(),
+        VBWD_PLUGIN_STRIPE_WEBHOOK_SECRET=SECRET, VBWD_PLUGIN_STRIPE_SECRET_KEY="sk_test_bench",
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -231,7 +208,7 @@ def test_signed_webhooks_at_16_connections(benchmark, capsys, bench_target):
     plugin_enable(name="stripe")
     pairs = _open_invoices(EVENTS)
     bodies = [_signed(invoice, payment, n) for n, (invoice, payment) in enumerate(pairs)]
-    port = _free_port()
+    port = httpload.free_port()
     server = _server(port)
     try:
         statuses, elapsed = benchmark.pedantic(
