@@ -29,7 +29,7 @@ from bench.pgbench import pgbench_runner
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.benchmark(group="flow")]
 
 REPO = Path(__file__).resolve().parents[1]
-SERVER = os.environ.get("VBWD_FLOW_BENCH_SERVER", "-w 5")
+SERVER = os.environ.get("VBWD_FLOW_BENCH_SERVER", "-k sync -w 5")
 CLIENTS = int(os.environ.get("VBWD_FLOW_BENCH_CLIENTS", "8"))
 SECONDS = int(os.environ.get("VBWD_FLOW_BENCH_SECONDS", "5"))
 ROUNDS = 3
