@@ -20,6 +20,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Counted as always, but never reached by the load.
 UNLIMITED = json.dumps({"anonymous": "100000000/minute", "authenticated": "100000000/minute"})
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+DEMO_CUSTOMER = "test@example.com"
+DEMO_ADMIN = "admin@example.com"
 
 
 def free_port() -> int:
@@ -99,3 +101,17 @@ def wrk(url: str, *, options: str, seconds: int, token: str | None = None) -> di
 
     rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
     return {"rps": rps, "p50": percentile("50"), "p99": percentile("99")}
+
+
+def seed_demo() -> dict[str, str]:
+    """The demo data (``manage.py seed_demo``) and access tokens of its customer and its admin."""
+    from django.core.management import call_command
+
+    from accounts.jwt import issue_pair
+    from accounts.models import User
+
+    with open(os.devnull, "w") as quiet:
+        call_command("seed_demo", stdout=quiet)
+    customer = User.objects.get(email=DEMO_CUSTOMER)
+    admin = User.objects.get(email=DEMO_ADMIN)
+    return {"customer": issue_pair(customer)["token"], "admin": issue_pair(admin)["token"]}

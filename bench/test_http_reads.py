@@ -14,20 +14,16 @@ import json
 import os
 import shutil
 import statistics
-import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from bench import httpload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.benchmark(group="http")]
 
-REPO = Path(__file__).resolve().parents[1]
 # The targets were set against 5 sync workers (a new connection per request). The deployed
 # defaults' threaded workers keep connections alive, which saves every route the same fixed
 # cost, so the bare view gains the most in proportion and every ratio falls while every rate
@@ -54,19 +50,15 @@ ROUTES = {
 BARE_LABEL = "bare Django JSON view"
 
 
-def _callers() -> tuple[dict[str, str], str]:
-    """Access tokens of the demo customer and the demo admin, and one of the customer's
-    invoices."""
-    from accounts.jwt import issue_pair
-    from accounts.models import User
+def _customers_invoice() -> str:
+    """One of the demo customer's invoices."""
     from billing.invoices.models import Invoice
 
-    customer = User.objects.get(email="test@example.com")
-    admin = User.objects.get(email="admin@example.com")
-    invoice = Invoice.objects.filter(user=customer).order_by("created_at").first()
+    invoice = (
+        Invoice.objects.filter(user__email=httpload.DEMO_CUSTOMER).order_by("created_at").first()
+    )
     assert invoice is not None, "seed_demo made no invoice for the demo customer"
-    tokens = {"customer": issue_pair(customer)["token"], "admin": issue_pair(admin)["token"]}
-    return tokens, str(invoice.pk)
+    return str(invoice.pk)
 
 
 def test_reads_beside_a_bare_view(benchmark, capsys, bench_target):
@@ -74,8 +66,8 @@ def test_reads_beside_a_bare_view(benchmark, capsys, bench_target):
         pytest.skip("needs wrk (apt-get install wrk): the HTTP load generator")
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         pytest.skip("needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL), as in production")
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    tokens, invoice = _callers()
+    tokens = httpload.seed_demo()
+    invoice = _customers_invoice()
     prefix = f"vbwd-bench-{uuid.uuid4().hex[:8]}"
     api_port, bare_port = httpload.free_port(), httpload.free_port()
     servers = [

@@ -24,13 +24,13 @@ import time
 
 import pytest
 from django.db import connection
-from django.http import JsonResponse
 from django.test import Client
 from django.urls import include, path
 from rest_framework.response import Response
 
 from accounts.jwt import issue_pair
 from accounts.tests.factories import AdminFactory, UserFactory
+from bench.bare_urls import bare
 from billing.invoices.tests.factories import issue_invoice, subscription
 from billing.subscriptions.models import SubscriptionStatus
 from vbwd.api import ApiView, PublicMixin, UserMixin
@@ -41,11 +41,6 @@ ROUNDS = int(os.environ.get("VBWD_REQUEST_BENCH_ROUNDS", "400"))
 PROFILE = os.environ.get("VBWD_REQUEST_BENCH_PROFILE", "") not in {"", "0"}
 PROFILE_SORT = os.environ.get("VBWD_REQUEST_BENCH_SORT", "cumulative")
 CALL_COUNT_ROUNDS = 20
-
-
-def bare_view(request):
-    """The floor: Django's request handling with the project's middleware, no DRF, no query."""
-    return JsonResponse({"status": "ok"})
 
 
 class BareApiView(PublicMixin, ApiView):
@@ -68,7 +63,7 @@ class AuthenticatedEmptyView(UserMixin, ApiView):
 # The product's URLs plus the three views above, used as ROOT_URLCONF for this module only.
 # Under /api/ so the request passes the same middleware as the API's.
 urlpatterns = [
-    path("api/bench/bare", bare_view),
+    path("api/bench/bare", bare),  # the floor: Django and the middleware, no DRF, no query
     path("api/bench/api", BareApiView.as_view()),
     path("api/bench/authenticated", AuthenticatedEmptyView.as_view()),
     path("", include("vbwd.urls")),

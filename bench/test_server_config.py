@@ -17,7 +17,6 @@ import statistics
 import uuid
 
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from bench import httpload
@@ -47,11 +46,7 @@ def test_server_configurations(benchmark, capsys, bench_target):
         pytest.skip("needs wrk (apt-get install wrk): the HTTP load generator")
     if connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"):
         pytest.skip("needs PostgreSQL and Redis (DATABASE_URL, REDIS_URL), as in production")
-    from accounts.jwt import issue_pair
-    from accounts.models import User
-
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    token = issue_pair(User.objects.get(email="test@example.com"))["token"]
+    token = httpload.seed_demo()["customer"]
     prefix = f"vbwd-bench-{uuid.uuid4().hex[:8]}"
     ports = {label: httpload.free_port() for label in CONFIGS}
     servers = [

@@ -415,19 +415,20 @@ class CatalogCacheMiddleware:
         redis = _redis()
         if redis is None:
             return None  # another cache backend: the view answers
-        key = entry_key(request)
-        counting = settings.VBWD_RATE_LIMIT_ENABLED
-        identity = client_ip(request) or "unknown"
-        counter = throttling.counter("anonymous", identity)
-        keys = [cache.make_key(counter.key), cache.make_key(key), *_state_keys()]
+        counter = None
+        if settings.VBWD_RATE_LIMIT_ENABLED:
+            identity = client_ip(request) or "unknown"
+            counter = throttling.counter("anonymous", identity)
+        counted = [cache.make_key(counter.key), counter.timeout] if counter else ["", 0]
+        keys = [counted[0], cache.make_key(entry_key(request)), *_state_keys()]
         try:
             count, raw, published, trusted = _script(redis, _READ)(
-                keys=keys, args=[counter.timeout, "1" if counting else "0"], client=redis
+                keys=keys, args=[counted[1], "1" if counter else "0"], client=redis
             )
             entry = None if raw is None else cache.client.decode(raw)
         except Exception:  # the cache client's errors: the view answers (and logs)
             return None
-        if counting:
+        if counter is not None:
             wait = counter.wait(count)
             setattr(request, throttling.COUNTED, ("anonymous", identity, wait))
             if wait is not None:
