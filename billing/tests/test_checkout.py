@@ -803,6 +803,24 @@ def test_a_one_bundle_checkout_runs_eleven_queries(customer, django_assert_num_q
           "token_bundle_purchase.created"]  # fmt: skip
 
 
+def test_the_invoice_number_is_taken_last_so_its_counter_is_held_briefly(customer):
+    # The counter row stays locked from its update to the commit, and every concurrent issue
+    # of the series waits for it: only the invoice itself and the audit rows follow it.
+    bundle = TokenBundleFactory()
+    checkout_create(user=customer, token_bundle_ids=[str(bundle.pk)])  # warm caches
+    fresh = User.objects.get(pk=customer.pk)
+    with CaptureQueriesContext(connection) as context:
+        checkout_create(user=fresh, token_bundle_ids=[str(bundle.pk)])
+    statements = [query["sql"] for query in context.captured_queries]
+    counter = next(
+        index for index, sql in enumerate(statements) if "invoices_numbersequence" in sql
+    )
+    after = [sql for sql in statements[counter + 1 :] if not sql.startswith("RELEASE SAVEPOINT")]
+    assert len(after) == 2, after
+    assert after[0].startswith('WITH written_0 AS (INSERT INTO "invoices_invoice"')
+    assert after[1].startswith('INSERT INTO "audit_auditentry"')
+
+
 def test_staff_capture_of_a_one_bundle_checkout_runs_ten_queries(
     customer, django_assert_num_queries
 ):

@@ -300,9 +300,8 @@ def invoice_issue(
     seller = seller_snapshot()
     # No savepoint of its own: the issue is all or nothing with its caller's transaction.
     with transaction.atomic(savepoint=False):
-        number = number_allocate(series=INVOICE_SERIES, year=now.year)
         invoice = pending_invoice(
-            number=number,
+            number="",
             invoice_type=invoice_type,
             user=user,
             currency=currency,
@@ -323,8 +322,10 @@ def invoice_issue(
             invoice.pk = invoice_id
         for line in lines:
             line.invoice = invoice
-        # The invoice and its lines in one statement (the lines' foreign key is checked at
-        # commit).
+        # The number last: its counter row stays locked until the commit, so every concurrent
+        # issue of the series waits from here on. Then the invoice and its lines in one
+        # statement (the lines' foreign key is checked at commit).
+        invoice.invoice_number = number_allocate(series=INVOICE_SERIES, year=now.year)
         insert_together([invoice], lines)
         invoice._loaded = {
             field.attname: getattr(invoice, field.attname)
