@@ -5,7 +5,9 @@ Measured in three interleaved rounds (every route in turn, then again), so a bus
 shared machine weighs on all of them alike. Printed: requests per second and median latency of
 each, their ratios to the bare view and the targets: the public catalog at least half the bare
 view's requests per second, each authenticated read at least a quarter. The bare view sits under
-``/api/`` like the API, so it passes the same middleware.
+``/api/`` like the API, so it passes the same middleware. Three floors served beside it (see
+``bench/bare_urls.py``) show what a read pays before its own work: the API framework, the
+``user`` access level, and three more database round trips with nothing to build or render.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ ROUTES = {
                       AUTHENTICATED_TARGET),
 }  # fmt: skip
 BARE_LABEL = "bare Django JSON view"
+# Served beside the bare view (bench/bare_urls.py): what an API read costs before its own work.
+FLOORS = {
+    "framework": ("floor: API view, no work", "/api/bench/framework", None),
+    "authenticated": ("floor: + user level", "/api/bench/authenticated", "customer"),
+    "round_trips": ("floor: + 3 round trips", "/api/bench/round-trips", "customer"),
+}
 
 
 def _customers_invoice() -> str:
@@ -75,6 +83,8 @@ def test_reads_beside_a_bare_view(benchmark, capsys, bench_target):
         httpload.server(bare_port, "bench.bare_settings", prefix, SERVER.split()),
     ]
     targets = {"bare": (f"http://127.0.0.1:{bare_port}/api/bench/bare", None)}
+    for name, (_label, path, caller) in FLOORS.items():
+        targets[name] = (f"http://127.0.0.1:{bare_port}{path}", tokens.get(caller))
     for name, (_label, path, caller, _target) in ROUTES.items():
         url = f"http://127.0.0.1:{api_port}{path.format(invoice=invoice)}"
         targets[name] = (url, tokens.get(caller))
@@ -107,6 +117,7 @@ def test_reads_beside_a_bare_view(benchmark, capsys, bench_target):
         )
         print(f"  {'':<26}{'req/s':>9}{'p50 ms':>9}   ratio to the bare view: req/s  target")
         labels = {"bare": (BARE_LABEL, None)}
+        labels.update({name: (floor[0], None) for name, floor in FLOORS.items()})
         labels.update({name: (route[0], route[3]) for name, route in ROUTES.items()})
         for name, (label, target) in labels.items():
             ratio = rps[name] / rps["bare"]
