@@ -250,12 +250,20 @@ def envelope(path: str, status: int, body: dict) -> dict:
     return body
 
 
+def _log(path: str, status: int, exc: Exception) -> None:
+    """A refusal for an outage the code foresaw (a service it needs is down: 503) is a warning
+    with its reason; any other server error is logged with its traceback."""
+    if isinstance(exc, ServiceUnavailable):
+        logger.warning("Service unavailable in %s: %s", path, exc.message)
+    elif status >= 500:
+        logger.exception("Unhandled error in %s", path, exc_info=exc)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response:
     """DRF's exception handler: every exception becomes the API error envelope."""
     request = context.get("request")
     status, body, headers = _body_for(exc)
-    if status >= 500:
-        logger.exception("Unhandled error in %s", getattr(request, "path", "?"), exc_info=exc)
+    _log(getattr(request, "path", "?"), status, exc)
     path = request.path if request is not None else ""
     if status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
