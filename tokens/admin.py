@@ -10,6 +10,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from unfold.admin import ModelAdmin
 
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
@@ -19,12 +20,13 @@ from tokens.selectors import purchase_count_of_bundle
 from tokens.serializers import TokenBundleWriteSerializer
 from tokens.services import ledger
 from vbwd import admin_tools
+from vbwd.admin_tools import StyledForm, StyledModelForm
 from vbwd.exceptions import DomainError, ValidationFailed
 
 FORM_FIELDS = tuple(TokenBundleWriteSerializer().fields)
 
 
-class TokenBundleForm(forms.ModelForm):
+class TokenBundleForm(StyledModelForm):
     currency = forms.ChoiceField(choices=())
 
     class Meta:
@@ -86,7 +88,7 @@ class TokenBundleForm(forms.ModelForm):
 
 
 @admin.register(TokenBundle)
-class TokenBundleAdmin(admin.ModelAdmin):
+class TokenBundleAdmin(ModelAdmin):
     form = TokenBundleForm
     list_display = (
         "name",
@@ -176,7 +178,7 @@ class TokenBundleAdmin(admin.ModelAdmin):
 # --- balances and the ledger: read-only; changes only through the ledger service ------------
 
 
-class AdjustBalanceForm(forms.Form):
+class AdjustBalanceForm(StyledForm):
     amount = forms.IntegerField(help_text="Tokens to add; negative to take away.")
     reason = forms.CharField(max_length=255)
 

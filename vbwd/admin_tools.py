@@ -4,17 +4,19 @@ staff for a reason, then call a service once per selected row and report each ou
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.shortcuts import render
+from unfold import widgets
+from unfold.admin import ModelAdmin, TabularInline
 
 from vbwd.exceptions import DomainError
 
 REASON_ACTION_TEMPLATE = "admin/reason_action.html"
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """No add, no change, no delete (and so no bulk delete action)."""
 
     def has_add_permission(self, request, obj=None):
@@ -35,7 +37,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return [field.name for field in self.model._meta.concrete_fields]
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -53,7 +55,56 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class ReasonForm(forms.Form):
+# Django's plain widgets and the back office's styled ones that replace them on forms built by
+# hand (model fields get theirs from the ModelAdmin already).
+_STYLED_WIDGETS = {
+    forms.TextInput: widgets.UnfoldAdminTextInputWidget,
+    forms.EmailInput: widgets.UnfoldAdminEmailInputWidget,
+    forms.URLInput: widgets.UnfoldAdminURLInputWidget,
+    forms.NumberInput: widgets.UnfoldAdminIntegerFieldWidget,
+    forms.Textarea: widgets.UnfoldAdminTextareaWidget,
+    forms.CheckboxInput: widgets.UnfoldBooleanSwitchWidget,
+    forms.DateInput: widgets.UnfoldAdminSingleDateWidget,
+}
+
+
+def styled_fields(form: forms.BaseForm) -> None:
+    """Gives the form's plain widgets the back office's look, keeping their attributes."""
+    for field in form.fields.values():
+        widget = field.widget
+        kind = type(widget)
+        if kind is forms.Select:
+            styled = widgets.UnfoldAdminSelectWidget(attrs=dict(widget.attrs))
+            styled.choices = widget.choices
+        elif kind is forms.PasswordInput:
+            styled = widgets.UnfoldAdminPasswordWidget(
+                attrs=dict(widget.attrs), render_value=widget.render_value
+            )
+        elif kind in _STYLED_WIDGETS:
+            styled = _STYLED_WIDGETS[kind](attrs=dict(widget.attrs))
+        else:
+            continue
+        styled.is_required = widget.is_required
+        field.widget = styled
+
+
+class StyledForm(forms.Form):
+    """A form of an action's page, in the back office's look."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        styled_fields(self)
+
+
+class StyledModelForm(forms.ModelForm):
+    """A model form whose hand-declared fields get the back office's look too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        styled_fields(self)
+
+
+class ReasonForm(StyledForm):
     reason = forms.CharField(
         max_length=500, widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept in the audit log."
     )
