@@ -12,6 +12,7 @@ from unfold.admin import ModelAdmin, StackedInline
 
 from accounts import services
 from accounts.countries import is_known_country
+from accounts.extensions import CUSTOMER_ADMIN_SECTIONS
 from accounts.models import User, UserDetails, UserRole
 from vbwd.admin_tools import StyledForm, StyledModelForm
 from vbwd.exceptions import DomainError
@@ -33,8 +34,6 @@ class UserDetailsForm(StyledModelForm):
             "state",
             "country",
             "config",
-            "balance",
-            "balance_currency",
         )
 
     def clean_country(self):
@@ -59,7 +58,6 @@ class UserDetailsInline(StackedInline):
         ("postal_code", "city"),
         ("state", "country"),
         "config",
-        ("balance", "balance_currency"),
     )
 
 
@@ -130,7 +128,13 @@ class UserAdmin(ModelAdmin):
         return () if obj is None else self.readonly_fields
 
     def get_inlines(self, request, obj):
-        return [] if obj is None else self.inlines
+        if obj is None:
+            return []
+        # The customer's records, one read-only tab each, from the apps that keep them.
+        sections = sorted(
+            CUSTOMER_ADMIN_SECTIONS.answers(), key=lambda inline: inline.section_order
+        )
+        return [*self.inlines, *sections]
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -10,6 +10,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from unfold.admin import ModelAdmin
 
 from billing.catalog.models import Currency
@@ -194,6 +195,39 @@ class ReadOnlyAdmin(admin_tools.ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields
+
+
+# --- the customer's page: their balance and ledger -------------------------------------------
+
+
+class CustomerTokenBalanceInline(admin_tools.CustomerSectionInline):
+    model = TokenBalance
+    verbose_name = "token balance"
+    verbose_name_plural = "token balance"
+    section_order = 50
+    fields = ("tokens", "updated_at")
+    ordering = ("pk",)
+
+    @admin.display(description="balance")
+    def tokens(self, balance: TokenBalance) -> str:
+        return admin_tools.admin_link(balance, f"{balance.balance} tokens")
+
+
+class CustomerTokenLedgerInline(admin_tools.CustomerSectionInline):
+    model = TokenTransaction
+    verbose_name_plural = "token ledger"
+    section_order = 60
+    fields = ("entry", "transaction_type", "amount", "balance_after", "description")
+    ordering = ("-created_at", "-pk")
+
+    @admin.display(description="when")
+    def entry(self, row: TokenTransaction) -> str:
+        return admin_tools.admin_link(
+            row, timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M")
+        )
+
+
+CUSTOMER_SECTIONS = (CustomerTokenBalanceInline, CustomerTokenLedgerInline)
 
 
 @admin.register(TokenBalance)

@@ -8,6 +8,8 @@ from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.html import format_html
 from unfold import widgets
 from unfold.admin import ModelAdmin, TabularInline
 
@@ -102,6 +104,24 @@ class StyledModelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         styled_fields(self)
+
+
+def admin_link(row, text=None) -> str:
+    """A link to the row's own back-office page, named by ``text`` (the row itself by default)."""
+    if row is None:
+        return "-"
+    url = reverse(f"admin:{row._meta.app_label}_{row._meta.model_name}_change", args=[row.pk])
+    return format_html('<a class="font-medium text-primary-600" href="{}">{}</a>', url, text or row)
+
+
+class CustomerSectionInline(ReadOnlyInline):
+    """A tab of the customer's page: their rows of one kind, newest first, ten to a page, each
+    linking to its own page."""
+
+    fk_name = "user"
+    tab = True
+    per_page = 10
+    section_order = 100
 
 
 class ReasonForm(StyledForm):

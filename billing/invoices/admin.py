@@ -10,6 +10,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.db.models import OuterRef, Subquery
+from django.utils import timezone
 from django.utils.html import format_html
 
 from billing.catalog.models import Currency
@@ -25,7 +26,14 @@ from billing.invoices.models import (
 from billing.invoices.services import invoice_mark_paid, invoice_refund, invoice_void
 from billing.invoices.services.capture import INVOICE_SCOPED_GATEWAYS
 from plugins import gateway as gateways
-from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonActionsMixin, ReasonForm
+from vbwd.admin_tools import (
+    CustomerSectionInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonActionsMixin,
+    ReasonForm,
+    admin_link,
+)
 
 
 def _places_subquery():
@@ -36,6 +44,93 @@ def _places_subquery():
 def _money(row, amount) -> str:
     places = getattr(row, "currency_places", None)
     return format_money(amount, 2 if places is None else places)
+
+
+def _money_with_currency(row, amount) -> str:
+    return f"{_money(row, amount)} {row.currency}"
+
+
+# --- the customer's page: their invoices, payments and credit notes --------------------------
+
+
+class CustomerInvoiceInline(CustomerSectionInline):
+    model = Invoice
+    verbose_name_plural = "invoices"
+    section_order = 20
+    fields = ("number", "invoice_type", "status", "total", "invoiced_at", "due_date")
+    ordering = ("-invoiced_at", "-invoice_number")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(currency_places=_places_subquery())
+
+    @admin.display(description="number")
+    def number(self, invoice: Invoice) -> str:
+        return admin_link(invoice, invoice.invoice_number)
+
+    @admin.display(description="total")
+    def total(self, invoice: Invoice) -> str:
+        return _money_with_currency(invoice, invoice.total_amount)
+
+
+class CustomerPaymentInline(CustomerSectionInline):
+    model = Payment
+    verbose_name_plural = "payments"
+    section_order = 30
+    fields = ("payment", "invoice_number", "gateway", "amount_display", "status", "captured_at")
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("invoice")
+            .annotate(currency_places=_places_subquery())
+        )
+
+    @admin.display(description="payment")
+    def payment(self, payment: Payment) -> str:
+        return admin_link(
+            payment, timezone.localtime(payment.created_at).strftime("%Y-%m-%d %H:%M")
+        )
+
+    @admin.display(description="invoice")
+    def invoice_number(self, payment: Payment) -> str:
+        return admin_link(payment.invoice, payment.invoice.invoice_number)
+
+    @admin.display(description="amount")
+    def amount_display(self, payment: Payment) -> str:
+        return _money_with_currency(payment, payment.amount)
+
+
+class CustomerCreditNoteInline(CustomerSectionInline):
+    model = CreditNote
+    verbose_name_plural = "credit notes"
+    section_order = 40
+    fields = ("number", "invoice_number", "amount_display", "full_refund", "created_at")
+    ordering = ("-created_at", "-credit_note_number")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("invoice")
+            .annotate(currency_places=_places_subquery())
+        )
+
+    @admin.display(description="number")
+    def number(self, note: CreditNote) -> str:
+        return admin_link(note, note.credit_note_number)
+
+    @admin.display(description="invoice")
+    def invoice_number(self, note: CreditNote) -> str:
+        return admin_link(note.invoice, note.invoice.invoice_number)
+
+    @admin.display(description="amount")
+    def amount_display(self, note: CreditNote) -> str:
+        return _money_with_currency(note, note.amount)
+
+
+CUSTOMER_SECTIONS = (CustomerInvoiceInline, CustomerPaymentInline, CustomerCreditNoteInline)
 
 
 # --- the intermediate forms of the actions ---------------------------------------------------

@@ -24,7 +24,14 @@ from billing.subscriptions.services import (
     subscription_resume,
     subscription_staff_activate,
 )
-from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonActionsMixin, ReasonForm
+from vbwd.admin_tools import (
+    CustomerSectionInline,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonActionsMixin,
+    ReasonForm,
+    admin_link,
+)
 
 # --- the intermediate forms of the actions ---------------------------------------------------
 
@@ -71,6 +78,24 @@ class AddOnSubscriptionInline(ReadOnlyInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("addon", "invoice")
+
+
+class CustomerSubscriptionInline(CustomerSectionInline):
+    model = Subscription
+    verbose_name_plural = "subscriptions"
+    section_order = 10
+    fields = ("subscription", "status", "started_at", "expires_at", "pending_plan")
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("plan", "pending_plan")
+
+    @admin.display(description="plan")
+    def subscription(self, row: Subscription) -> str:
+        return admin_link(row, row.plan.name)
+
+
+CUSTOMER_SECTIONS = (CustomerSubscriptionInline,)
 
 
 @admin.register(Subscription)
