@@ -7,7 +7,8 @@ from django import forms
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.shortcuts import render
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from unfold import widgets
@@ -175,5 +176,84 @@ class ReasonActionsMixin:
                 "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
                 "select_across": request.POST.get("select_across", "0"),
                 "opts": self.model._meta,
+            },
+        )
+
+
+# --- actions on one object's page ---------------------------------------------------------------
+
+OBJECT_ACTION_TEMPLATE = "admin/vbwd/object_action.html"
+
+
+class NoInput(StyledForm):
+    """An action that asks for nothing but the confirmation."""
+
+
+class ObjectActionsMixin:
+    """Actions of one object's page (unfold's ``actions_detail``) run as a form page: the first
+    answer shows what the action needs; a valid post shows what it will do (``preview``) with the
+    values kept; posting with ``confirm`` calls ``apply(obj, cleaned_data)``, reports its message
+    and returns to the object's page. A DomainError comes back on the form with nothing done."""
+
+    def _object_action(
+        self,
+        request,
+        object_id,
+        *,
+        title: str,
+        submit: str,
+        apply,
+        preview=None,
+        form_class=NoInput,
+        initial: dict | None = None,
+        form_kwargs: dict | None = None,
+    ):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404(f"{self.model._meta.verbose_name} not found")
+        back = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
+        form_kwargs = form_kwargs or {}
+        confirming = False
+        effect: list[str] = []
+        if request.method == "POST":
+            form = form_class(request.POST, **form_kwargs)
+            if form.is_valid():
+                if "confirm" in request.POST:
+                    try:
+                        done = apply(obj, form.cleaned_data)
+                    except DomainError as error:
+                        form.add_error(None, error.message)
+                    else:
+                        if isinstance(done, HttpResponse):
+                            return done
+                        self.message_user(request, done, messages.SUCCESS)
+                        return redirect(back)
+                else:
+                    try:
+                        effect = preview(obj, form.cleaned_data) if preview else []
+                    except DomainError as error:
+                        form.add_error(None, error.message)
+                    else:
+                        confirming = True
+        else:
+            form = form_class(initial=initial or {}, **form_kwargs)
+            if not form.fields:
+                effect = preview(obj, {}) if preview else []
+                confirming = True
+        return render(
+            request,
+            OBJECT_ACTION_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "subtitle": str(obj),
+                "subject": obj,
+                "opts": self.model._meta,
+                "original": obj,
+                "form": form,
+                "submit": submit,
+                "confirming": confirming,
+                "effect": effect,
+                "cancel_url": back,
             },
         )

@@ -256,6 +256,14 @@ def _owner_locale(invoice: Invoice) -> str | None:
     return language if isinstance(language, str) and language else None
 
 
+def address_blocks(invoice: Invoice) -> tuple[dict, dict]:
+    """The seller's and the buyer's blocks as the invoice prints them (from its snapshots)."""
+    seller = dict(invoice.seller or {})
+    buyer = dict(invoice.billing_address or {})
+    countries = _country_names(seller.get("address_country"), buyer.get("country"))
+    return _seller_block(seller, countries), _buyer_block(buyer, countries)
+
+
 def _seller_block(seller: dict, countries: dict) -> dict:
     country = seller.get("address_country")
     return {

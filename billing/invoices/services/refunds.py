@@ -16,6 +16,7 @@ refund it made (or completes its claim with the claim's key) instead of refundin
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -216,6 +217,37 @@ def invoice_refund_resumed(recovery: Recovery) -> RefundOutcome | None:
     return None
 
 
+@dataclass(frozen=True)
+class RefundPlan:
+    """What a refund asked now would do: ``amount`` (in the invoice currency, rounded to its
+    places), whether it completes the invoice's refund, and the gateway it would call (None: the
+    refund is only recorded)."""
+
+    amount: Decimal
+    full_refund: bool
+    gateway: str | None
+    places: int
+
+
+def invoice_refund_plan(*, invoice: Invoice, amount=None, record_only: bool = False) -> RefundPlan:
+    """The outcome ``invoice_refund`` would have for these values, checked the same way, without
+    locking or changing anything (for a confirmation page; the refund checks again)."""
+    if invoice.status != InvoiceStatus.PAID:
+        raise InvalidTransition("Only paid invoices can be refunded")
+    places = currency_places(invoice.currency)
+    amount = _refund_amount(invoice, amount, places)
+    payment = _capturing_payment(invoice)
+    calls_gateway = (
+        payment is not None and payment.gateway not in OFFLINE_GATEWAYS and not record_only
+    )
+    return RefundPlan(
+        amount=amount,
+        full_refund=invoice.refunded_amount + amount == invoice.total_amount,
+        gateway=payment.gateway if calls_gateway else None,
+        places=places,
+    )
+
+
 def _refund_checked(
     invoice: Invoice, claim: Refund | None, *, amount, record_only, provider_initiated, **asked
 ) -> RefundOutcome | Refund:
@@ -266,7 +298,9 @@ def _refund_checked(
 
 __all__ = [
     "RefundOutcome",
+    "RefundPlan",
     "invoice_refund",
+    "invoice_refund_plan",
     "invoice_refund_resumed",
     "invoice_refund_reverse",
     "refund_claim_complete",
