@@ -3,6 +3,9 @@ staff for a reason, then call a service once per selected row and report each ou
 
 from __future__ import annotations
 
+import datetime
+from decimal import Decimal
+
 from django import forms
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -183,6 +186,44 @@ class ReasonActionsMixin:
 # --- actions on one object's page ---------------------------------------------------------------
 
 OBJECT_ACTION_TEMPLATE = "admin/vbwd/object_action.html"
+
+
+def _as_sent(value):
+    """A form's value as a client would send it in JSON (moments and amounts as text)."""
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+class ApiCheckedForm(StyledForm):
+    """A page action's form whose values are also checked by the API's own input serializer
+    (``serializer_class``, given ``context``), so both ask for and accept the same; the cleaned
+    data carries the serializer's values."""
+
+    serializer_class: type | None = None
+
+    def __init__(self, *args, context: dict | None = None, **kwargs):
+        self.serializer_context = context or {}
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or self.serializer_class is None:
+            return cleaned
+        accepted = self.serializer_class().fields
+        data = {
+            name: _as_sent(value)
+            for name, value in cleaned.items()
+            if name in accepted and value not in (None, "")
+        }
+        serializer = self.serializer_class(data=data, context=self.serializer_context)
+        if not serializer.is_valid():
+            for name, found in serializer.errors.items():
+                self.add_error(name if name in self.fields else None, [str(m) for m in found])
+            return cleaned
+        return {**cleaned, **serializer.validated_data}
 
 
 class NoInput(StyledForm):

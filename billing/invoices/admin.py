@@ -53,13 +53,13 @@ from billing.invoices.views.admin.payments import (
 )
 from plugins import gateway as gateways
 from vbwd.admin_tools import (
+    ApiCheckedForm,
     CustomerSectionInline,
     ObjectActionsMixin,
     ReadOnlyAdmin,
     ReadOnlyInline,
     ReasonActionsMixin,
     ReasonForm,
-    StyledForm,
     admin_link,
 )
 
@@ -190,33 +190,6 @@ class RefundForm(ReasonForm):
         help_text="Only record a refund already made at the provider or by bank transfer; the "
         "gateway is not called.",
     )
-
-
-class ApiCheckedForm(StyledForm):
-    """A page action's form whose values are checked by the API's own input serializer (given
-    ``places``, the invoice currency's decimal places), so both ask for and accept the same."""
-
-    serializer_class: type = None
-
-    def __init__(self, *args, places: int = 2, **kwargs):
-        self.places = places
-        super().__init__(*args, **kwargs)
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.errors:
-            return cleaned
-        data = {
-            name: value
-            for name, value in cleaned.items()
-            if name in self.serializer_class().fields and value not in (None, "")
-        }
-        serializer = self.serializer_class(data=data, context={"places": self.places})
-        if not serializer.is_valid():
-            for name, found in serializer.errors.items():
-                self.add_error(name if name in self.fields else None, [str(m) for m in found])
-            return cleaned
-        return {**cleaned, **serializer.validated_data}
 
 
 class MarkPaidPageForm(ApiCheckedForm):
@@ -648,7 +621,7 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
             title="Mark the invoice as paid",
             submit="Mark paid",
             form_class=MarkPaidPageForm,
-            form_kwargs={"places": self._places_of(invoice) if invoice else 2},
+            form_kwargs={"context": {"places": self._places_of(invoice) if invoice else 2}},
             preview=preview,
             apply=apply,
         )
@@ -731,7 +704,7 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
             title="Refund the invoice",
             submit="Refund",
             form_class=RefundPageForm,
-            form_kwargs={"places": self._places_of(invoice) if invoice else 2},
+            form_kwargs={"context": {"places": self._places_of(invoice) if invoice else 2}},
             preview=preview,
             apply=apply,
         )

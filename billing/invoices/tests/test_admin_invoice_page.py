@@ -149,6 +149,47 @@ def test_mark_paid_asks_shows_the_effect_then_records_the_payment(client, staff)
     assert entry.actor_id == staff.pk
 
 
+def test_mark_paid_with_the_amount_and_the_day_the_money_arrived(client):
+    invoice = issue_invoice(drafts=[custom_draft("25.00")])
+
+    done = client.post(
+        _action_url(invoice, "mark-paid"),
+        {
+            "payment_reference": "BANK-9",
+            "payment_method": "bank transfer",
+            "amount": "25.00",
+            "paid_at_0": "2026-01-05",
+            "paid_at_1": "10:30",
+            "reason": "Statement",
+            "confirm": "1",
+        },
+    )
+
+    assert done.status_code == 302
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PAID
+    assert invoice.paid_at.isoformat() == "2026-01-05T10:30:00+00:00"
+
+
+def test_mark_paid_refuses_a_moment_in_the_future(client):
+    invoice = issue_invoice(drafts=[custom_draft("25.00")])
+
+    response = client.post(
+        _action_url(invoice, "mark-paid"),
+        {
+            "payment_reference": "BANK-9",
+            "paid_at_0": "2099-01-05",
+            "paid_at_1": "10:30",
+            "reason": "x",
+            "confirm": "1",
+        },
+    )
+
+    assert "paid_at cannot be in the future" in response.content.decode()
+    invoice.refresh_from_db()
+    assert invoice.status == InvoiceStatus.PENDING
+
+
 def test_mark_paid_refuses_an_amount_other_than_the_total_as_the_api_does(client):
     invoice = issue_invoice(drafts=[custom_draft("25.00")])
 
