@@ -30,7 +30,7 @@ from billing.invoices.models import (
     Refund,
 )
 from billing.invoices.pdf import address_blocks
-from billing.invoices.pdf_store import stored_invoice_pdf
+from billing.invoices.pdf_store import stored_credit_note_pdf, stored_invoice_pdf
 from billing.invoices.services import (
     invoice_duplicate,
     invoice_mark_paid,
@@ -255,7 +255,15 @@ class RefundPageForm(ApiCheckedForm):
     reason = forms.CharField(
         max_length=MAX_REASON_LENGTH,
         widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Kept in the audit log.",
+        label="Internal reason",
+        help_text="For staff: kept in the audit log, never printed on the credit note.",
+    )
+    customer_reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Reason on the credit note",
+        help_text="Optional; printed on the credit note the customer receives.",
     )
 
 
@@ -359,6 +367,7 @@ class CreditNoteInline(ReadOnlyInline):
         "amount_display",
         "full_refund",
         "reason",
+        "customer_reason",
         "refund_reference",
         "created_by",
     )
@@ -656,8 +665,10 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
                 invoice=invoice, amount=data.get("amount"), record_only=data["record_only"]
             )
             amount = f"{format_money(plan.amount, plan.places)} {invoice.currency}"
+            printed = data.get("customer_reason")
             effect = [
-                f"issue a credit note of {amount}",
+                f"issue a credit note of {amount}, printing "
+                + (f"the reason “{printed}”" if printed else "no reason"),
                 f"call {plan.gateway} to pay back {amount}"
                 if plan.gateway
                 else f"only record the refund of {amount} (no gateway is called)",
@@ -681,6 +692,7 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
                 actor=request.user,
                 amount=data.get("amount"),
                 reason=data["reason"],
+                customer_reason=data.get("customer_reason") or None,
                 refund_reference=data.get("refund_reference") or None,
                 record_only=data["record_only"],
                 force=data["force"],
@@ -854,6 +866,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
+    actions_detail = ["view_pdf", "download_pdf"]
     list_display = (
         "credit_note_number",
         "invoice",
@@ -880,6 +893,22 @@ class CreditNoteAdmin(ReadOnlyAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, note: CreditNote) -> str:
         return _money(note, note.amount)
+
+    def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
+        note = self.get_object(request, object_id)
+        if note is None:
+            raise Http404("Credit note not found")
+        response = HttpResponse(stored_credit_note_pdf(note), content_type="application/pdf")
+        response["Content-Disposition"] = f'{disposition}; filename="{note.credit_note_number}.pdf"'
+        return response
+
+    @action(description="View PDF", url_path="pdf", icon="visibility", attrs={"target": "_blank"})
+    def view_pdf(self, request, object_id):
+        return self._pdf(request, object_id, "inline")
+
+    @action(description="Download PDF", url_path="pdf-download", icon="download")
+    def download_pdf(self, request, object_id):
+        return self._pdf(request, object_id, "attachment")
 
 
 @admin.register(ProviderEvent)

@@ -196,7 +196,8 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
         "tax": _money(credit_note.tax_amount, places),
         "total": _money(credit_note.amount, places),
         "invoice_total": _money(invoice.total_amount, places),
-        "reason": credit_note.reason,
+        # Only what the customer is meant to read; the staff's reason stays internal.
+        "customer_reason": credit_note.customer_reason,
         "refund_reference": credit_note.refund_reference,
         "reverse_charge": invoice.reverse_charge,
         "reversed_date": _date(credit_note.reversed_at),

@@ -131,19 +131,21 @@ def invoice_refund(
     refund_reference: str | None = None,
     record_only: bool = False,
     force: bool = False,
+    customer_reason: str | None = None,
     actor_type: str | None = None,
     actor_label: str | None = None,
     provider_initiated: bool = False,
     recovery: Recovery = NO_RECOVERY,
 ) -> RefundOutcome:
     """Refunds all or part of a PAID invoice (through its gateway unless ``record_only`` or
-    ``provider_initiated``) and issues a credit note; a refund that completes the invoice makes
-    it REFUNDED, reverses every line and claws back the tokens it granted. Nothing is recorded
-    when a check fails. A gateway refund is claimed first (a PENDING refund row, committed), then
-    the provider is called with the claim's key outside any transaction, then the answer is
-    recorded; a failed call keeps the claim for a retry with the same key. ``payment_refunded``
-    is sent after commit. ``recovery`` holds the request's recovery points: a resumed request
-    whose refund was recorded returns that refund."""
+    ``provider_initiated``) and issues a credit note (``reason`` stays internal: staff screens
+    and the audit log; the note prints ``customer_reason`` only); a refund that completes the
+    invoice makes it REFUNDED, reverses every line and claws back the tokens it granted. Nothing
+    is recorded when a check fails. A gateway refund is claimed first (a PENDING refund row,
+    committed), then the provider is called with the claim's key outside any transaction, then the
+    answer is recorded; a failed call keeps the claim for a retry with the same key.
+    ``payment_refunded`` is sent after commit. ``recovery`` holds the request's recovery points:
+    a resumed request whose refund was recorded returns that refund."""
     resumed = invoice_refund_resumed(recovery)
     if resumed is not None:
         return resumed
@@ -168,6 +170,7 @@ def invoice_refund(
                     claim,
                     amount=amount,
                     reason=reason,
+                    customer_reason=customer_reason,
                     refund_reference=refund_reference,
                     record_only=record_only,
                     force=force,
@@ -284,6 +287,7 @@ def _refund_checked(
         actor_type=asked["actor_type"],
         actor_label=asked["actor_label"],
         provider_initiated=provider_initiated,
+        customer_reason=asked["customer_reason"],
     )
     if not calls_gateway:
         return _refund_record(invoice, payment, request, lines=lines)
