@@ -10,8 +10,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +21,7 @@ from unfold.decorators import action
 
 from billing.catalog.models import Currency, Plan
 from billing.catalog.pricing import format_money
+from billing.invoices.exports import DayRange, credit_notes_csv, invoices_csv, payments_csv
 from billing.invoices.models import (
     CreditNote,
     Invoice,
@@ -60,6 +61,7 @@ from vbwd.admin_tools import (
     ReadOnlyInline,
     ReasonActionsMixin,
     ReasonForm,
+    StyledForm,
     admin_link,
 )
 
@@ -75,6 +77,8 @@ def _money(row, amount) -> str:
 
 
 ADDRESS_TEMPLATE = "admin/invoices/address_block.html"
+EXPORT_TEMPLATE = "admin/invoices/export.html"
+MAX_EXPORT_DAYS = 400
 
 
 def _when(moment) -> str:
@@ -267,6 +271,56 @@ class RefundPageForm(ApiCheckedForm):
     )
 
 
+class ExportForm(StyledForm):
+    first = forms.DateField(label="From", widget=widgets.UnfoldAdminSingleDateWidget)
+    last = forms.DateField(label="To (included)", widget=widgets.UnfoldAdminSingleDateWidget)
+
+    def clean(self):
+        cleaned = super().clean()
+        first, last = cleaned.get("first"), cleaned.get("last")
+        if first and last and last < first:
+            raise forms.ValidationError("The range ends before it starts")
+        if first and last and (last - first).days >= MAX_EXPORT_DAYS:
+            raise forms.ValidationError(f"Export at most {MAX_EXPORT_DAYS} days at a time")
+        return cleaned
+
+
+class CsvExportMixin:
+    """A list's "Export CSV" button: asks for a range of days, then downloads the rows."""
+
+    export_explanation = ""
+
+    def _export(self, request, build, name: str):
+        if request.method == "POST":
+            form = ExportForm(request.POST)
+            if form.is_valid():
+                days = DayRange(form.cleaned_data["first"], form.cleaned_data["last"])
+                response = StreamingHttpResponse(
+                    build(days), content_type="text/csv; charset=utf-8"
+                )
+                response["Content-Disposition"] = (
+                    f'attachment; filename="{name}-{days.first}-{days.last}.csv"'
+                )
+                return response
+        else:
+            today = timezone.now().date()
+            form = ExportForm(initial={"first": today.replace(day=1), "last": today})
+        return render(
+            request,
+            EXPORT_TEMPLATE,
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Export {self.model._meta.verbose_name_plural} as CSV",
+                "explanation": self.export_explanation,
+                "opts": self.model._meta,
+                "form": form,
+                "cancel_url": reverse(
+                    f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_changelist"
+                ),
+            },
+        )
+
+
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
     fields = (
@@ -391,14 +445,13 @@ class CreditNoteInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
+class InvoiceAdmin(CsvExportMixin, ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
     list_display = (
         "invoice_number",
-        "user",
+        "customer_email",
         "invoice_type",
         "status",
-        "total_display",
-        "currency",
+        "total_with_currency",
         "invoiced_at",
         "due_date",
         "needs_review",
@@ -406,8 +459,14 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
     list_filter = (
         "status",
         "invoice_type",
+        "currency",
         ("invoiced_at", admin.DateFieldListFilter),
         "needs_review",
+    )
+    actions_list = ["export_csv"]
+    export_explanation = (
+        "Invoices issued in the range: number, dates, customer, country, VAT id, net, tax by "
+        "rate, gross, refunded, currency and status."
     )
     search_fields = ("invoice_number", "user__email")
     list_select_related = ("user",)
@@ -436,7 +495,7 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
     fieldsets = (
         (
             None,
-            {"fields": ("invoice_number", "invoice_type", "status", "customer", "id")},
+            {"fields": ("invoice_number", "invoice_type", "status", "customer")},
         ),
         (
             "Amounts",
@@ -495,6 +554,18 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
     @admin.display(description="total", ordering="total_amount")
     def total_display(self, invoice: Invoice) -> str:
         return _money(invoice, invoice.total_amount)
+
+    @admin.display(description="total", ordering="total_amount")
+    def total_with_currency(self, invoice: Invoice) -> str:
+        return _money_with_currency(invoice, invoice.total_amount)
+
+    @admin.display(description="customer", ordering="user__email")
+    def customer_email(self, invoice: Invoice) -> str:
+        return invoice.user.email
+
+    @action(description="Export CSV", url_path="export", icon="download")
+    def export_csv(self, request):
+        return self._export(request, invoices_csv, "invoices")
 
     @admin.display(description="customer")
     def customer(self, invoice: Invoice) -> str:
@@ -802,20 +873,24 @@ class InvoiceAdmin(ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
     list_display = (
         "created_at",
         "invoice",
-        "user",
+        "customer_email",
         "gateway",
         "provider_payment",
         "amount_display",
-        "currency",
         "status",
-        "refunded_amount",
+        "refunded_display",
         "captured_at",
     )
-    list_filter = ("status", "gateway")
+    list_filter = ("status", "gateway", "currency", ("captured_at", admin.DateFieldListFilter))
+    actions_list = ["export_csv"]
+    export_explanation = (
+        "Payments received in the range: invoice number, dates, customer, country, VAT id, "
+        "gateway, provider reference, gross, refunded, currency and status."
+    )
     # The customer's checkout secret stays out of the back office.
     exclude = ("session_client_secret",)
     search_fields = ("invoice__invoice_number", "user__email", "external_id", "session_id")
@@ -829,7 +904,19 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, payment: Payment) -> str:
-        return _money(payment, payment.amount)
+        return _money_with_currency(payment, payment.amount)
+
+    @admin.display(description="refunded", ordering="refunded_amount")
+    def refunded_display(self, payment: Payment) -> str:
+        return _money_with_currency(payment, payment.refunded_amount)
+
+    @admin.display(description="customer", ordering="user__email")
+    def customer_email(self, payment: Payment) -> str:
+        return payment.user.email
+
+    @action(description="Export CSV", url_path="export", icon="download")
+    def export_csv(self, request):
+        return self._export(request, payments_csv, "payments")
 
     @admin.display(description="provider payment", ordering="external_id")
     def provider_payment(self, payment: Payment) -> str:
@@ -850,8 +937,7 @@ class RefundAdmin(ReadOnlyAdmin):
     list_display = (
         "created_at",
         "invoice",
-        "amount",
-        "currency",
+        "amount_display",
         "status",
         "provider_refund_id",
         "credit_note",
@@ -859,20 +945,31 @@ class RefundAdmin(ReadOnlyAdmin):
         "call_started_at",
     )
     list_filter = ("status",)
-    search_fields = ("invoice__invoice_number", "provider_refund_id")
+    search_fields = ("invoice__invoice_number", "invoice__user__email", "provider_refund_id")
     list_select_related = ("invoice", "credit_note")
     ordering = ("-created_at",)
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(currency_places=_places_subquery())
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, refund: Refund) -> str:
+        return _money_with_currency(refund, refund.amount)
+
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyAdmin):
+class CreditNoteAdmin(CsvExportMixin, ReadOnlyAdmin):
     actions_detail = ["view_pdf", "download_pdf"]
+    actions_list = ["export_csv"]
+    export_explanation = (
+        "Credit notes issued in the range: number, dates, invoice, customer, country, VAT id, "
+        "net, tax by rate, gross, currency and kind."
+    )
     list_display = (
         "credit_note_number",
         "invoice",
-        "user",
+        "customer_email",
         "amount_display",
-        "currency",
         "full_refund",
         "tokens_clawed_back",
         "token_shortfall",
@@ -880,7 +977,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
         "created_at",
         "reversed_at",
     )
-    list_filter = ("full_refund", ("created_at", admin.DateFieldListFilter))
+    list_filter = ("full_refund", "currency", ("created_at", admin.DateFieldListFilter))
     search_fields = ("credit_note_number", "invoice__invoice_number", "user__email")
     list_select_related = ("invoice", "user", "created_by")
     date_hierarchy = "created_at"
@@ -892,7 +989,15 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, note: CreditNote) -> str:
-        return _money(note, note.amount)
+        return _money_with_currency(note, note.amount)
+
+    @admin.display(description="customer", ordering="user__email")
+    def customer_email(self, note: CreditNote) -> str:
+        return note.user.email
+
+    @action(description="Export CSV", url_path="export", icon="download")
+    def export_csv(self, request):
+        return self._export(request, credit_notes_csv, "credit-notes")
 
     def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
         note = self.get_object(request, object_id)

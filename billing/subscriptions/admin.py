@@ -259,7 +259,7 @@ class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin
         "extend",
     ]
     fieldsets = (
-        (None, {"fields": ("id", "user", "plan", "status", "valid", "pending_plan")}),
+        (None, {"fields": ("user", "plan", "status", "valid", "pending_plan")}),
         (
             "Period",
             {
@@ -685,7 +685,6 @@ class AddOnSubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
     list_per_page = 50
     actions = ["cancel"]
     fields = (
-        "id",
         "user",
         "addon",
         "subscription",
