@@ -8,14 +8,17 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.password_validation import validate_password
 from django.shortcuts import render
+from unfold.admin import ModelAdmin, StackedInline
 
 from accounts import services
 from accounts.countries import is_known_country
+from accounts.extensions import CUSTOMER_ADMIN_SECTIONS
 from accounts.models import User, UserDetails, UserRole
+from vbwd.admin_tools import StyledForm, StyledModelForm
 from vbwd.exceptions import DomainError
 
 
-class UserDetailsForm(forms.ModelForm):
+class UserDetailsForm(StyledModelForm):
     class Meta:
         model = UserDetails
         fields = (
@@ -31,8 +34,6 @@ class UserDetailsForm(forms.ModelForm):
             "state",
             "country",
             "config",
-            "balance",
-            "balance_currency",
         )
 
     def clean_country(self):
@@ -42,7 +43,7 @@ class UserDetailsForm(forms.ModelForm):
         return code or None
 
 
-class UserDetailsInline(admin.StackedInline):
+class UserDetailsInline(StackedInline):
     model = UserDetails
     form = UserDetailsForm
     can_delete = False
@@ -57,11 +58,10 @@ class UserDetailsInline(admin.StackedInline):
         ("postal_code", "city"),
         ("state", "country"),
         "config",
-        ("balance", "balance_currency"),
     )
 
 
-class UserCreationForm(forms.ModelForm):
+class UserCreationForm(StyledModelForm):
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
     role = forms.ChoiceField(choices=UserRole.choices, initial=UserRole.USER)
 
@@ -81,13 +81,13 @@ class UserCreationForm(forms.ModelForm):
         return password
 
 
-class ReasonForm(forms.Form):
+class ReasonForm(StyledForm):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=True)
     role = forms.ChoiceField(choices=UserRole.choices, required=False)
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(ModelAdmin):
     list_display = ("email", "role", "status", "has_used_trial", "last_login_at", "created_at")
     list_filter = ("status", "role", "has_used_trial", "is_superuser")
     search_fields = ("email", "details__first_name", "details__last_name", "details__company")
@@ -128,7 +128,13 @@ class UserAdmin(admin.ModelAdmin):
         return () if obj is None else self.readonly_fields
 
     def get_inlines(self, request, obj):
-        return [] if obj is None else self.inlines
+        if obj is None:
+            return []
+        # The customer's records, one read-only tab each, from the apps that keep them.
+        sections = sorted(
+            CUSTOMER_ADMIN_SECTIONS.answers(), key=lambda inline: inline.section_order
+        )
+        return [*self.inlines, *sections]
 
     def save_model(self, request, obj, form, change):
         if change:

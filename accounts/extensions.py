@@ -158,3 +158,15 @@ what the user holds (cancel subscriptions and add-ons at once, void open invoice
 positive token balance with an ADJUSTMENT) and must keep every financial record. A receiver that
 raises rolls the whole anonymisation back. Not sent for a plain delete (no financial records).
 """
+
+
+class CustomerSection(Protocol):
+    """A read-only inline of the customer's page in the back office (a Django admin inline
+    class over a model with a ``user`` key). ``section_order`` places it among the others."""
+
+    section_order: int
+
+
+CUSTOMER_ADMIN_SECTIONS: Question[type[CustomerSection]] = Question(
+    "accounts.customer_admin_sections", CustomerSection, many=True
+)

@@ -5,15 +5,17 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 from stdnum import iban
+from unfold.admin import ModelAdmin
 
 from accounts.countries import country_code_for
 from platform_settings.models import PlatformSettings
 from platform_settings.selectors import platform_settings_get
 from platform_settings.serializers import SETTINGS_KEYS, SettingsInputSerializer
 from platform_settings.services import platform_settings_update
+from vbwd.admin_tools import StyledModelForm
 
 
-class PlatformSettingsForm(forms.ModelForm):
+class PlatformSettingsForm(StyledModelForm):
     # Free text, normalised by the service: a code or a country's name, an IBAN with spaces.
     address_country = forms.CharField(max_length=100, help_text="Code (DE) or name (Germany)")
     bank_iban = forms.CharField(max_length=64, required=False)
@@ -62,7 +64,7 @@ class PlatformSettingsForm(forms.ModelForm):
 
 
 @admin.register(PlatformSettings)
-class PlatformSettingsAdmin(admin.ModelAdmin):
+class PlatformSettingsAdmin(ModelAdmin):
     form = PlatformSettingsForm
     fieldsets = (
         (

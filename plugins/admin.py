@@ -5,9 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
 from plugins import registry, services, state
 from plugins.models import Plugin
+from vbwd.admin_tools import StyledModelForm, styled_fields
 from vbwd.exceptions import DomainError
 
 
@@ -34,7 +36,7 @@ def _form_field(spec):
     return forms.CharField(required=required, help_text=spec.description)
 
 
-class PluginConfigForm(forms.ModelForm):
+class PluginConfigForm(StyledModelForm):
     """One form field per declared setting; nothing secret is ever put into the page."""
 
     class Meta:
@@ -56,6 +58,7 @@ class PluginConfigForm(forms.ModelForm):
                 self.fields[remove] = forms.BooleanField(
                     required=False, label=f"Remove stored {key}"
                 )
+        styled_fields(self)
 
     def configuration(self) -> dict:
         values = {}
@@ -71,7 +74,7 @@ class PluginConfigForm(forms.ModelForm):
 
 
 @admin.register(Plugin)
-class PluginAdmin(admin.ModelAdmin):
+class PluginAdmin(ModelAdmin):
     form = PluginConfigForm
     list_display = ("name", "version", "state", "enabled_at", "disabled_at")
     search_fields = ("name",)

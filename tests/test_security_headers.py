@@ -24,6 +24,9 @@ EXPECTED_POLICY = {
     "form-action": "'self'",
     "frame-ancestors": "'none'",
 }
+# The back office's interface library compiles its HTML attributes in the browser; its scripts
+# still come from this host only and never inline.
+BACK_OFFICE_POLICY = {**EXPECTED_POLICY, "script-src": "'self' 'unsafe-eval'"}
 # Script types a browser does not execute (data blocks); any other type would run.
 DATA_SCRIPT_TYPES = {"application/json"}
 
@@ -83,7 +86,8 @@ def _request_of(user):
 
 def _assert_keeps_to_the_policy(response, page: str = "") -> None:
     assert response.status_code == 200, page
-    assert _policy(response) == EXPECTED_POLICY, page
+    back_office = response.wsgi_request.path_info.startswith("/admin/")
+    assert _policy(response) == (BACK_OFFICE_POLICY if back_office else EXPECTED_POLICY), page
     audit = _audit(response)
     assert audit.problems == [], page
     foreign = [url for url in audit.resources if "//" in url.split("?")[0]]
@@ -103,6 +107,9 @@ def test_the_admin_login_page_keeps_to_the_policy():
 
 @pytest.mark.django_db
 def test_every_back_office_list_and_add_page_keeps_to_the_policy(admin_user):
+    # A superuser: the sign-in token and group pages are theirs only.
+    admin_user.is_superuser = True
+    admin_user.save(update_fields=["is_superuser"])
     client = Client()
     client.force_login(admin_user)
     pages = [reverse("admin:index")]

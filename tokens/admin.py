@@ -10,6 +10,8 @@ from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from unfold.admin import ModelAdmin
 
 from billing.catalog.models import Currency
 from billing.catalog.pricing import format_money
@@ -19,12 +21,13 @@ from tokens.selectors import purchase_count_of_bundle
 from tokens.serializers import TokenBundleWriteSerializer
 from tokens.services import ledger
 from vbwd import admin_tools
+from vbwd.admin_tools import StyledForm, StyledModelForm
 from vbwd.exceptions import DomainError, ValidationFailed
 
 FORM_FIELDS = tuple(TokenBundleWriteSerializer().fields)
 
 
-class TokenBundleForm(forms.ModelForm):
+class TokenBundleForm(StyledModelForm):
     currency = forms.ChoiceField(choices=())
 
     class Meta:
@@ -86,7 +89,7 @@ class TokenBundleForm(forms.ModelForm):
 
 
 @admin.register(TokenBundle)
-class TokenBundleAdmin(admin.ModelAdmin):
+class TokenBundleAdmin(ModelAdmin):
     form = TokenBundleForm
     list_display = (
         "name",
@@ -176,7 +179,7 @@ class TokenBundleAdmin(admin.ModelAdmin):
 # --- balances and the ledger: read-only; changes only through the ledger service ------------
 
 
-class AdjustBalanceForm(forms.Form):
+class AdjustBalanceForm(StyledForm):
     amount = forms.IntegerField(help_text="Tokens to add; negative to take away.")
     reason = forms.CharField(max_length=255)
 
@@ -192,6 +195,39 @@ class ReadOnlyAdmin(admin_tools.ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return self.readonly_fields
+
+
+# --- the customer's page: their balance and ledger -------------------------------------------
+
+
+class CustomerTokenBalanceInline(admin_tools.CustomerSectionInline):
+    model = TokenBalance
+    verbose_name = "token balance"
+    verbose_name_plural = "token balance"
+    section_order = 50
+    fields = ("tokens", "updated_at")
+    ordering = ("pk",)
+
+    @admin.display(description="balance")
+    def tokens(self, balance: TokenBalance) -> str:
+        return admin_tools.admin_link(balance, f"{balance.balance} tokens")
+
+
+class CustomerTokenLedgerInline(admin_tools.CustomerSectionInline):
+    model = TokenTransaction
+    verbose_name_plural = "token ledger"
+    section_order = 60
+    fields = ("entry", "transaction_type", "amount", "balance_after", "description")
+    ordering = ("-created_at", "-pk")
+
+    @admin.display(description="when")
+    def entry(self, row: TokenTransaction) -> str:
+        return admin_tools.admin_link(
+            row, timezone.localtime(row.created_at).strftime("%Y-%m-%d %H:%M")
+        )
+
+
+CUSTOMER_SECTIONS = (CustomerTokenBalanceInline, CustomerTokenLedgerInline)
 
 
 @admin.register(TokenBalance)

@@ -94,6 +94,11 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 # --- Applications -----------------------------------------------------------------------------
 
 INSTALLED_APPS = [
+    # The back office's look (its own templates, styles, scripts and fonts, served from here);
+    # listed before the admin so its templates win.
+    "unfold",
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -131,7 +136,7 @@ MIDDLEWARE = [
     "vbwd.middleware.RequestIdMiddleware",
     "vbwd.middleware.ApiRequestGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "vbwd.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -235,6 +240,19 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# The back office (django-unfold). "View site" opens the API docs: the product has no public site
+# of its own. The index page takes a dashboard through UNFOLD["DASHBOARD_CALLBACK"] when one is
+# added.
+UNFOLD = {
+    "SITE_TITLE": "VBWD",
+    "SITE_HEADER": "VBWD back office",
+    "SITE_URL": "/api/v1/docs/",
+    "SITE_SYMBOL": "receipt_long",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": True,
+    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": []},
+}
 # Uploaded and generated files (the stored invoice and credit-note PDFs) in the default storage.
 MEDIA_ROOT = Path(env_str("VBWD_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "/media/"  # never served by the app: PDFs are downloaded through the API
@@ -264,6 +282,7 @@ X_FRAME_OPTIONS = "DENY"
 # Every page (the back office, the API docs) loads scripts, styles, fonts and images from this
 # host only and runs no inline script; inline styles stay allowed because the admin's widgets and
 # Swagger UI set style attributes. API answers are JSON and carry the same header harmlessly.
+# The back office's pages add 'unsafe-eval' to script-src (vbwd.middleware says why).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],

@@ -10,6 +10,7 @@ from vbwd.api import route
 admin.site.site_header = "VBWD back office"
 admin.site.site_title = "VBWD"
 admin.site.index_title = "Billing administration"
+admin.site.site_url = "/api/v1/docs/"
 
 api_patterns = [
     # First: provider webhooks arrive here in bursts, and a path that matches early skips the

@@ -10,7 +10,10 @@ class InvoicesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.invoices import lines, receivers
+        from accounts.extensions import CUSTOMER_ADMIN_SECTIONS
+        from billing.invoices import admin, lines, receivers
 
         lines.register_core_types()
+        for section in admin.CUSTOMER_SECTIONS:
+            CUSTOMER_ADMIN_SECTIONS.register(section)
         receivers.register_account_hooks()

@@ -196,7 +196,8 @@ def credit_note_pdf_context(credit_note: CreditNote) -> dict:
         "tax": _money(credit_note.tax_amount, places),
         "total": _money(credit_note.amount, places),
         "invoice_total": _money(invoice.total_amount, places),
-        "reason": credit_note.reason,
+        # Only what the customer is meant to read; the staff's reason stays internal.
+        "customer_reason": credit_note.customer_reason,
         "refund_reference": credit_note.refund_reference,
         "reverse_charge": invoice.reverse_charge,
         "reversed_date": _date(credit_note.reversed_at),
@@ -254,6 +255,14 @@ def _owner_locale(invoice: Invoice) -> str | None:
     config = UserDetails.objects.filter(user_id=invoice.user_id).values_list("config", flat=True)
     language = (config.first() or {}).get("language")
     return language if isinstance(language, str) and language else None
+
+
+def address_blocks(invoice: Invoice) -> tuple[dict, dict]:
+    """The seller's and the buyer's blocks as the invoice prints them (from its snapshots)."""
+    seller = dict(invoice.seller or {})
+    buyer = dict(invoice.billing_address or {})
+    countries = _country_names(seller.get("address_country"), buyer.get("country"))
+    return _seller_block(seller, countries), _buyer_block(buyer, countries)
 
 
 def _seller_block(seller: dict, countries: dict) -> dict:

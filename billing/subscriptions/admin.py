@@ -8,14 +8,20 @@ checkout) and never deleted.
 
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from unfold import widgets
+from unfold.decorators import action
 
+from billing.catalog.models import Plan
+from billing.catalog.pricing import format_money
 from billing.invoices.models import Invoice
-from billing.subscriptions.models import AddOnSubscription, Subscription
+from billing.subscriptions.models import AddOnSubscription, Subscription, SubscriptionStatus
 from billing.subscriptions.services import (
     addon_subscription_cancel,
     subscription_cancel,
@@ -24,7 +30,33 @@ from billing.subscriptions.services import (
     subscription_resume,
     subscription_staff_activate,
 )
-from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, ReasonActionsMixin, ReasonForm
+from billing.subscriptions.services.lifecycle import (
+    DEFAULT_EXTEND_DAYS,
+    MAX_EXTEND_DAYS,
+    MIN_EXTEND_DAYS,
+)
+from billing.subscriptions.services.plan_change import (
+    subscription_downgrade,
+    subscription_upgrade,
+)
+from billing.subscriptions.services.proration import proration_preview
+from billing.subscriptions.views.admin_inputs import (
+    StaffCancelRequestSerializer,
+    SubscriptionExtendRequestSerializer,
+)
+from billing.subscriptions.views.inputs import MAX_REASON_LENGTH
+from platform_settings.selectors import platform_settings_get
+from vbwd.admin_tools import (
+    ApiCheckedForm,
+    CustomerSectionInline,
+    ObjectActionsMixin,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    ReasonActionsMixin,
+    ReasonForm,
+    StyledForm,
+    admin_link,
+)
 
 # --- the intermediate forms of the actions ---------------------------------------------------
 
@@ -47,6 +79,101 @@ class AddOnCancelForm(ReasonForm):
     )
 
     field_order = ("immediate", "reason")
+
+
+class ExtendPageForm(ApiCheckedForm):
+    serializer_class = SubscriptionExtendRequestSerializer
+
+    days = forms.IntegerField(
+        required=False,
+        min_value=MIN_EXTEND_DAYS,
+        max_value=MAX_EXTEND_DAYS,
+        help_text="Days to add to the end of access (and of a trial). Default 30.",
+    )
+    until = forms.SplitDateTimeField(
+        required=False,
+        widget=widgets.UnfoldAdminSplitDateTimeWidget,
+        help_text="Or the new end of access, later than the current one (instead of days).",
+    )
+    reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit log.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("days") is not None and cleaned.get("until") is not None:
+            raise forms.ValidationError("Give either days or until, not both")
+        return cleaned
+
+
+class PausePageForm(StyledForm):
+    days = forms.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="How many days the pause lasts (at most the longest pause the settings "
+        "allow). Leave empty for the longest pause.",
+    )
+    until = forms.SplitDateTimeField(
+        required=False,
+        widget=widgets.UnfoldAdminSplitDateTimeWidget,
+        help_text="Or when it resumes by itself (instead of days).",
+    )
+    reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit log.",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        days, until = cleaned.get("days"), cleaned.get("until")
+        if days is not None and until is not None:
+            raise forms.ValidationError("Give either days or until, not both")
+        if days is not None:
+            cleaned["until"] = timezone.now() + datetime.timedelta(days=days)
+        return cleaned
+
+
+class CancelPageForm(ApiCheckedForm):
+    serializer_class = StaffCancelRequestSerializer
+
+    immediate = forms.TypedChoiceField(
+        choices=[("", "At the end of the paid period"), ("1", "Now (access ends at once)")],
+        coerce=bool,
+        empty_value=False,
+        required=False,
+        label="When",
+    )
+    reason = forms.CharField(
+        max_length=MAX_REASON_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept in the audit log.",
+    )
+
+
+PLAN_CHANGE_NOW = "now"
+PLAN_CHANGE_AT_RENEWAL = "renewal"
+
+
+class ChangePlanPageForm(StyledForm):
+    plan = forms.ModelChoiceField(queryset=Plan.objects.none(), label="New plan")
+    timing = forms.ChoiceField(
+        choices=[
+            (PLAN_CHANGE_NOW, "Now: invoice the prorated difference (upgrade)"),
+            (PLAN_CHANGE_AT_RENEWAL, "At the next renewal (downgrade)"),
+        ],
+        initial=PLAN_CHANGE_NOW,
+        label="When",
+    )
+
+    def __init__(self, *args, subscription=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        plans = Plan.objects.filter(is_active=True).order_by("name")
+        if subscription is not None:
+            plans = plans.filter(currency=subscription.plan.currency)
+        self.fields["plan"].queryset = plans
 
 
 def _when(moment) -> str:
@@ -73,8 +200,26 @@ class AddOnSubscriptionInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("addon", "invoice")
 
 
+class CustomerSubscriptionInline(CustomerSectionInline):
+    model = Subscription
+    verbose_name_plural = "subscriptions"
+    section_order = 10
+    fields = ("subscription", "status", "started_at", "expires_at", "pending_plan")
+    ordering = ("-created_at",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("plan", "pending_plan")
+
+    @admin.display(description="plan")
+    def subscription(self, row: Subscription) -> str:
+        return admin_link(row, row.plan.name)
+
+
+CUSTOMER_SECTIONS = (CustomerSubscriptionInline,)
+
+
 @admin.register(Subscription)
-class SubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
+class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin):
     list_display = (
         "user_email",
         "plan",
@@ -96,6 +241,15 @@ class SubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
     ordering = ("-created_at",)
     list_per_page = 50
     inlines = [AddOnSubscriptionInline]
+    actions_detail = [
+        {
+            "title": "Access",
+            "icon": "event",
+            "items": ["extend_page", "pause_page", "resume_page", "activate_page"],
+        },
+        "change_plan_page",
+        "cancel_page",
+    ]
     actions = [
         "cancel_at_period_end",
         "cancel_immediately",
@@ -105,7 +259,7 @@ class SubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
         "extend",
     ]
     fieldsets = (
-        (None, {"fields": ("id", "user", "plan", "status", "valid", "pending_plan")}),
+        (None, {"fields": ("user", "plan", "status", "valid", "pending_plan")}),
         (
             "Period",
             {
@@ -140,6 +294,214 @@ class SubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "valid", "invoices"]
+
+    # --- the page's actions ---------------------------------------------------------------
+
+    def _act(self, request, object_id, **kwargs):
+        return self._object_action(request, object_id, **kwargs)
+
+    @action(description="Extend", url_path="extend", icon="more_time")
+    def extend_page(self, request, object_id):
+        def preview(sub, data):
+            if sub.expires_at is None:
+                return ["refuse: the subscription has no end of access to move"]
+            end = data.get("until") or sub.expires_at + datetime.timedelta(
+                days=data.get("days") or DEFAULT_EXTEND_DAYS
+            )
+            effect = [f"move the end of access from {_when(sub.expires_at)} to {_when(end)}"]
+            if sub.status == SubscriptionStatus.TRIALING:
+                effect.append("move the end of the trial with it")
+            if sub.status == SubscriptionStatus.PAST_DUE and end > timezone.now():
+                effect.append("make the subscription ACTIVE again")
+            return effect
+
+        def apply(sub, data):
+            done = subscription_extend(
+                subscription_id=sub.pk,
+                actor=request.user,
+                days=data.get("days"),
+                until=data.get("until"),
+                reason=data["reason"],
+            )
+            return f"{self._label(sub)}: extended by {done.extended_days} days, access until " + (
+                _when(done.expires_at)
+            )
+
+        return self._act(
+            request,
+            object_id,
+            title="Extend the subscription",
+            submit="Extend",
+            form_class=ExtendPageForm,
+            preview=preview,
+            apply=apply,
+        )
+
+    @action(description="Pause", url_path="pause", icon="pause")
+    def pause_page(self, request, object_id):
+        def preview(sub, data):
+            longest = platform_settings_get().max_pause_days
+            resumes = data.get("until") or timezone.now() + datetime.timedelta(days=longest)
+            return [
+                f"pause the subscription now; it resumes by itself on {_when(resumes)}",
+                "add the paused time to the end of access when it resumes",
+                "void its unpaid plan-change invoices",
+            ]
+
+        def apply(sub, data):
+            done = subscription_pause(
+                subscription_id=sub.pk,
+                actor=request.user,
+                until=data.get("until"),
+                reason=data["reason"],
+            )
+            return f"{self._label(sub)}: paused, resumes by itself on {_when(done.pause_ends_at)}"
+
+        return self._act(
+            request,
+            object_id,
+            title="Pause the subscription",
+            submit="Pause",
+            form_class=PausePageForm,
+            preview=preview,
+            apply=apply,
+        )
+
+    @action(description="Resume", url_path="resume", icon="play_arrow")
+    def resume_page(self, request, object_id):
+        def preview(sub, data):
+            if sub.status != SubscriptionStatus.PAUSED or sub.paused_at is None:
+                return ["refuse: the subscription is not paused"]
+            paused = timezone.now() - sub.paused_at
+            end = sub.expires_at + paused if sub.expires_at else None
+            return [
+                "resume the subscription now",
+                f"move the end of access forward by the paused time, to {_when(end)}",
+            ]
+
+        def apply(sub, data):
+            done = subscription_resume(
+                subscription_id=sub.pk, actor=request.user, reason=data["reason"]
+            )
+            return f"{self._label(sub)}: resumed, access until {_when(done.expires_at)}"
+
+        return self._act(
+            request,
+            object_id,
+            title="Resume the subscription",
+            submit="Resume",
+            form_class=ReasonForm,
+            preview=preview,
+            apply=apply,
+        )
+
+    @action(description="Cancel", url_path="cancel", icon="cancel")
+    def cancel_page(self, request, object_id):
+        def preview(sub, data):
+            if data.get("immediate"):
+                first = "cancel the subscription and end access now"
+            else:
+                first = (
+                    f"cancel the subscription; access continues until {_when(sub.expires_at)} "
+                    "and it does not renew"
+                )
+            return [
+                first,
+                "cancel its add-ons and void its unpaid trial, renewal and plan-change invoices",
+            ]
+
+        def apply(sub, data):
+            done = subscription_cancel(
+                subscription_id=sub.pk,
+                actor=request.user,
+                reason=data["reason"],
+                immediate=bool(data.get("immediate")),
+            )
+            return f"{self._label(sub)}: cancelled, access until {_when(done.expires_at)}"
+
+        return self._act(
+            request,
+            object_id,
+            title="Cancel the subscription",
+            submit="Cancel the subscription",
+            form_class=CancelPageForm,
+            preview=preview,
+            apply=apply,
+        )
+
+    @action(description="Change plan", url_path="change-plan", icon="swap_horiz")
+    def change_plan_page(self, request, object_id):
+        def preview(sub, data):
+            plan = data["plan"]
+            if data["timing"] == PLAN_CHANGE_AT_RENEWAL:
+                return [
+                    f"switch from {sub.plan.name} to {plan.name} at the next renewal "
+                    f"({_when(sub.expires_at)}); nothing is invoiced now"
+                ]
+            proration = proration_preview(subscription=sub, new_plan_id=plan.pk)
+            places, currency = proration.places, proration.currency
+            effect = [
+                f"issue a plan-change invoice from {sub.plan.name} to {plan.name}; the new plan "
+                "starts when it is paid",
+            ]
+            effect += [
+                f"{line.description}: {format_money(line.gross_amount, places)} {currency}"
+                for line in proration.lines
+            ]
+            effect.append(
+                f"credit for the unused {proration.days_remaining} days: "
+                f"{format_money(proration.credit_applied, places)} {currency}"
+            )
+            effect.append(f"amount due: {format_money(proration.amount_due, places)} {currency}")
+            return effect
+
+        def apply(sub, data):
+            plan = data["plan"]
+            if data["timing"] == PLAN_CHANGE_AT_RENEWAL:
+                _done, message = subscription_downgrade(
+                    subscription_id=sub.pk, actor=request.user, plan_id=plan.pk
+                )
+                return f"{self._label(sub)}: {message}"
+            result = subscription_upgrade(
+                subscription_id=sub.pk, actor=request.user, plan_id=plan.pk
+            )
+            return f"{self._label(sub)}: {result.message} Invoice {result.invoice.invoice_number}"
+
+        subscription = self.get_object(request, object_id)
+        return self._act(
+            request,
+            object_id,
+            title="Change the plan",
+            submit="Change plan",
+            form_class=ChangePlanPageForm,
+            form_kwargs={"subscription": subscription},
+            preview=preview,
+            apply=apply,
+        )
+
+    @action(description="Activate", url_path="activate", icon="check_circle")
+    def activate_page(self, request, object_id):
+        def preview(sub, data):
+            return [
+                f"make the subscription ACTIVE again (from {sub.status}), access until "
+                f"{_when(sub.expires_at)} or later by the paused time; no tokens are granted"
+            ]
+
+        def apply(sub, data):
+            done = subscription_staff_activate(
+                subscription_id=sub.pk, actor=request.user, reason=data["reason"]
+            )
+            return f"{self._label(sub)}: activated, access until {_when(done.expires_at)}"
+
+        return self._act(
+            request,
+            object_id,
+            title="Activate the subscription",
+            submit="Activate",
+            form_class=ReasonForm,
+            preview=preview,
+            apply=apply,
+        )
 
     @admin.display(description="user", ordering="user__email")
     def user_email(self, subscription: Subscription) -> str:
@@ -323,7 +685,6 @@ class AddOnSubscriptionAdmin(SubscriptionRowsMixin, ReadOnlyAdmin):
     list_per_page = 50
     actions = ["cancel"]
     fields = (
-        "id",
         "user",
         "addon",
         "subscription",

@@ -10,7 +10,10 @@ class SubscriptionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.subscriptions import hooks, lines, receivers  # noqa: F401
+        from accounts.extensions import CUSTOMER_ADMIN_SECTIONS
+        from billing.subscriptions import admin, hooks, lines, receivers  # noqa: F401
 
         lines.register()
+        for section in admin.CUSTOMER_SECTIONS:
+            CUSTOMER_ADMIN_SECTIONS.register(section)
         hooks.register()

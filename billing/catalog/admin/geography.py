@@ -8,6 +8,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
+from unfold.admin import ModelAdmin
 
 from billing.catalog.models import Country, Currency, TaxRate
 from billing.catalog.serializers.geography_input import (
@@ -16,6 +17,7 @@ from billing.catalog.serializers.geography_input import (
     TaxRateInputSerializer,
 )
 from billing.catalog.services import geography
+from vbwd.admin_tools import StyledModelForm
 from vbwd.exceptions import DomainError, ValidationFailed
 
 
@@ -68,7 +70,7 @@ def _run_each(modeladmin, request, queryset, apply, done_message: str) -> None:
 # --- currencies -----------------------------------------------------------------------------
 
 
-class CurrencyForm(forms.ModelForm):
+class CurrencyForm(StyledModelForm):
     class Meta:
         model = Currency
         fields = ("code", "name", "symbol", "decimal_places", "exchange_rate", "is_active")
@@ -92,7 +94,7 @@ class CurrencyForm(forms.ModelForm):
 
 
 @admin.register(Currency)
-class CurrencyAdmin(admin.ModelAdmin):
+class CurrencyAdmin(ModelAdmin):
     form = CurrencyForm
     list_display = (
         "code",
@@ -188,7 +190,7 @@ class CurrencyAdmin(admin.ModelAdmin):
 # --- countries ------------------------------------------------------------------------------
 
 
-class CountryForm(forms.ModelForm):
+class CountryForm(StyledModelForm):
     class Meta:
         model = Country
         fields = ("name", "is_eu", "position")
@@ -205,7 +207,7 @@ class CountryForm(forms.ModelForm):
 
 
 @admin.register(Country)
-class CountryAdmin(admin.ModelAdmin):
+class CountryAdmin(ModelAdmin):
     """Reference data: countries are enabled, disabled, renamed and ordered, never added or
     deleted here."""
 
@@ -258,7 +260,7 @@ class CountryAdmin(admin.ModelAdmin):
 # --- tax rates ------------------------------------------------------------------------------
 
 
-class TaxRateForm(forms.ModelForm):
+class TaxRateForm(StyledModelForm):
     country_code = forms.ChoiceField(choices=())
 
     class Meta:
@@ -299,7 +301,7 @@ class TaxRateForm(forms.ModelForm):
 
 
 @admin.register(TaxRate)
-class TaxRateAdmin(admin.ModelAdmin):
+class TaxRateAdmin(ModelAdmin):
     form = TaxRateForm
     list_display = (
         "code",

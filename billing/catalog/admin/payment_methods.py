@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from unfold.admin import ModelAdmin, StackedInline
 
 from billing.catalog.models import PaymentMethod, PaymentMethodTranslation
 from billing.catalog.serializers.payment_method_input import (
@@ -17,6 +18,7 @@ from billing.catalog.serializers.payment_method_input import (
     PaymentMethodTranslationInputSerializer,
 )
 from billing.catalog.services import payment_methods as services
+from vbwd.admin_tools import StyledModelForm
 from vbwd.exceptions import DomainError, ValidationFailed
 
 EDITABLE_FIELDS = (
@@ -58,7 +60,7 @@ def _add_domain_error(form: forms.BaseForm, error: DomainError) -> None:
         form.add_error(None, error.message)
 
 
-class PaymentMethodForm(forms.ModelForm):
+class PaymentMethodForm(StyledModelForm):
     """Checks with the same rules as the API; ``service_input`` is what the service receives."""
 
     plugin_id = forms.ChoiceField(
@@ -122,7 +124,7 @@ def _translation_input(cleaned: dict) -> dict:
     return dict(serializer.validated_data)
 
 
-class PaymentMethodTranslationForm(forms.ModelForm):
+class PaymentMethodTranslationForm(StyledModelForm):
     class Meta:
         model = PaymentMethodTranslation
         fields = ("locale", "name", "short_description", "description", "instructions")
@@ -134,7 +136,7 @@ class PaymentMethodTranslationForm(forms.ModelForm):
             raise forms.ValidationError(error.message) from None
 
 
-class PaymentMethodTranslationInline(admin.StackedInline):
+class PaymentMethodTranslationInline(StackedInline):
     model = PaymentMethodTranslation
     form = PaymentMethodTranslationForm
     extra = 0
@@ -142,7 +144,7 @@ class PaymentMethodTranslationInline(admin.StackedInline):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):
+class PaymentMethodAdmin(ModelAdmin):
     form = PaymentMethodForm
     inlines = [PaymentMethodTranslationInline]
     list_display = (

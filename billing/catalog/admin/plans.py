@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count
+from unfold.admin import ModelAdmin
 
 from billing.catalog import extensions
 from billing.catalog.models import AddOn, Category, Plan
@@ -17,6 +18,7 @@ from billing.catalog.serializers.plan_input import (
 from billing.catalog.services import addons as addon_services
 from billing.catalog.services import categories as category_services
 from billing.catalog.services import plans as plan_services
+from vbwd.admin_tools import StyledModelForm
 from vbwd.exceptions import DomainError
 
 
@@ -51,7 +53,7 @@ def _run(modeladmin, request, queryset, service, done: str):
 # --- plans ----------------------------------------------------------------------------------
 
 
-class ServiceValidatedForm(forms.ModelForm):
+class ServiceValidatedForm(StyledModelForm):
     """Runs the API's input serializer in ``clean`` so the form shows the API's messages;
     ``validated_input`` is what the service receives."""
 
@@ -109,7 +111,7 @@ class PlanForm(ServiceValidatedForm):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(ModelAdmin):
     form = PlanForm
     list_display = (
         "name",
@@ -212,7 +214,7 @@ class CategoryForm(ServiceValidatedForm):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ModelAdmin):
     form = CategoryForm
     list_display = (
         "name",
@@ -317,7 +319,7 @@ class AddOnForm(ServiceValidatedForm):
 
 
 @admin.register(AddOn)
-class AddOnAdmin(admin.ModelAdmin):
+class AddOnAdmin(ModelAdmin):
     form = AddOnForm
     list_display = (
         "name",

@@ -163,7 +163,12 @@ class CreditNote(ImmutableModel):
     net_amount = models.DecimalField(**MONEY)
     tax_amount = models.DecimalField(**MONEY)
     amount = models.DecimalField(**MONEY)  # gross, > 0
-    reason = models.CharField(max_length=500, null=True, blank=True)
+    # The staff's own reason: internal (staff screens and the audit log), never printed.
+    reason = models.CharField("internal reason", max_length=500, null=True, blank=True)
+    # What the customer reads on the credit note, entered on its own; optional.
+    customer_reason = models.CharField(
+        "reason on the credit note", max_length=500, null=True, blank=True
+    )
     refund_reference = models.CharField(max_length=255, null=True, blank=True)
     full_refund = models.BooleanField(default=False)
     created_by = models.ForeignKey(
@@ -220,6 +225,7 @@ class Refund(models.Model):
     )
     # What the staff member asked for, kept so that whoever completes the claim records it.
     reason = models.CharField(max_length=500, null=True, blank=True)
+    customer_reason = models.CharField(max_length=500, null=True, blank=True)
     force = models.BooleanField(default=False)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,

@@ -57,6 +57,7 @@ def _refund_claim(invoice: Invoice, payment: Payment, request: _Request) -> Refu
         amount=request.amount,
         currency=invoice.currency,
         reason=request.reason,
+        customer_reason=request.customer_reason,
         force=request.force,
         requested_by=request.actor if getattr(request.actor, "pk", None) else None,
         call_started_at=timezone.now(),
@@ -200,6 +201,7 @@ def refund_claim_complete(
         request = _Request(
             amount=claim.amount,
             reason=claim.reason,
+            customer_reason=claim.customer_reason,
             reference=provider_refund_id,
             force=claim.force,
             actor=claim.requested_by,

@@ -97,6 +97,7 @@ class _Request:
     actor_type: str | None
     actor_label: str | None
     provider_initiated: bool
+    customer_reason: str | None = None
 
 
 def _locked_paid_invoice(invoice_id) -> Invoice:
@@ -197,6 +198,7 @@ def _refund_record(
         tax_amount=tax,
         amount=amount,
         reason=reason,
+        customer_reason=request.customer_reason,
         refund_reference=reference,
         full_refund=full,
         created_by=actor if actor is not None and not request.provider_initiated else None,

@@ -16,6 +16,7 @@ refund it made (or completes its claim with the claim's key) instead of refundin
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
@@ -130,19 +131,21 @@ def invoice_refund(
     refund_reference: str | None = None,
     record_only: bool = False,
     force: bool = False,
+    customer_reason: str | None = None,
     actor_type: str | None = None,
     actor_label: str | None = None,
     provider_initiated: bool = False,
     recovery: Recovery = NO_RECOVERY,
 ) -> RefundOutcome:
     """Refunds all or part of a PAID invoice (through its gateway unless ``record_only`` or
-    ``provider_initiated``) and issues a credit note; a refund that completes the invoice makes
-    it REFUNDED, reverses every line and claws back the tokens it granted. Nothing is recorded
-    when a check fails. A gateway refund is claimed first (a PENDING refund row, committed), then
-    the provider is called with the claim's key outside any transaction, then the answer is
-    recorded; a failed call keeps the claim for a retry with the same key. ``payment_refunded``
-    is sent after commit. ``recovery`` holds the request's recovery points: a resumed request
-    whose refund was recorded returns that refund."""
+    ``provider_initiated``) and issues a credit note (``reason`` stays internal: staff screens
+    and the audit log; the note prints ``customer_reason`` only); a refund that completes the
+    invoice makes it REFUNDED, reverses every line and claws back the tokens it granted. Nothing
+    is recorded when a check fails. A gateway refund is claimed first (a PENDING refund row,
+    committed), then the provider is called with the claim's key outside any transaction, then the
+    answer is recorded; a failed call keeps the claim for a retry with the same key.
+    ``payment_refunded`` is sent after commit. ``recovery`` holds the request's recovery points:
+    a resumed request whose refund was recorded returns that refund."""
     resumed = invoice_refund_resumed(recovery)
     if resumed is not None:
         return resumed
@@ -167,6 +170,7 @@ def invoice_refund(
                     claim,
                     amount=amount,
                     reason=reason,
+                    customer_reason=customer_reason,
                     refund_reference=refund_reference,
                     record_only=record_only,
                     force=force,
@@ -216,6 +220,37 @@ def invoice_refund_resumed(recovery: Recovery) -> RefundOutcome | None:
     return None
 
 
+@dataclass(frozen=True)
+class RefundPlan:
+    """What a refund asked now would do: ``amount`` (in the invoice currency, rounded to its
+    places), whether it completes the invoice's refund, and the gateway it would call (None: the
+    refund is only recorded)."""
+
+    amount: Decimal
+    full_refund: bool
+    gateway: str | None
+    places: int
+
+
+def invoice_refund_plan(*, invoice: Invoice, amount=None, record_only: bool = False) -> RefundPlan:
+    """The outcome ``invoice_refund`` would have for these values, checked the same way, without
+    locking or changing anything (for a confirmation page; the refund checks again)."""
+    if invoice.status != InvoiceStatus.PAID:
+        raise InvalidTransition("Only paid invoices can be refunded")
+    places = currency_places(invoice.currency)
+    amount = _refund_amount(invoice, amount, places)
+    payment = _capturing_payment(invoice)
+    calls_gateway = (
+        payment is not None and payment.gateway not in OFFLINE_GATEWAYS and not record_only
+    )
+    return RefundPlan(
+        amount=amount,
+        full_refund=invoice.refunded_amount + amount == invoice.total_amount,
+        gateway=payment.gateway if calls_gateway else None,
+        places=places,
+    )
+
+
 def _refund_checked(
     invoice: Invoice, claim: Refund | None, *, amount, record_only, provider_initiated, **asked
 ) -> RefundOutcome | Refund:
@@ -252,6 +287,7 @@ def _refund_checked(
         actor_type=asked["actor_type"],
         actor_label=asked["actor_label"],
         provider_initiated=provider_initiated,
+        customer_reason=asked["customer_reason"],
     )
     if not calls_gateway:
         return _refund_record(invoice, payment, request, lines=lines)
@@ -266,7 +302,9 @@ def _refund_checked(
 
 __all__ = [
     "RefundOutcome",
+    "RefundPlan",
     "invoice_refund",
+    "invoice_refund_plan",
     "invoice_refund_resumed",
     "invoice_refund_reverse",
     "refund_claim_complete",

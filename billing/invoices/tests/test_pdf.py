@@ -272,7 +272,8 @@ def test_credit_note_pdf(seller, greek_vat, eur, admin_user, pdf_text):
         net_amount=Decimal("50.00"),
         tax_amount=Decimal("12.00"),
         amount=Decimal("62.00"),
-        reason="Tokens not used — goodwill",
+        reason="Internal: chargeback threatened, approved by finance",
+        customer_reason="Tokens not used — goodwill",
         refund_reference="re_123",
         created_by=admin_user,
     )
@@ -288,6 +289,7 @@ def test_credit_note_pdf(seller, greek_vat, eur, admin_user, pdf_text):
     assert "Иван Петров" in text
     assert "Αθήνα" in text
     assert "Tokens not used — goodwill" in text
+    assert "chargeback" not in text  # the staff's own reason is never printed
     assert "Partial refund" in text
     assert "re_123" in text
     assert "Registered at Amtsgericht Berlin, HRB 123456" in text
@@ -408,7 +410,8 @@ def test_refunded_amount_and_credit_note_context(seller, greek_vat, eur, admin_u
     assert (context["net"], context["tax"], context["total"]) == ("150.00", "36.00", "186.00")
     assert context["invoice_number"] == invoice.invoice_number
     assert context["buyer"]["name"] == "Иван Петров"
-    assert context["reason"] is None
+    assert context["customer_reason"] is None
+    assert "reason" not in context
 
 
 def test_render_query_count(seller, greek_vat, eur, bank_transfer, django_assert_max_num_queries):

@@ -226,9 +226,15 @@ def subscription_reactivate(*, subscription_id, actor) -> Subscription:
 # --- pause and resume ---------------------------------------------------------------------------
 
 
-def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> Subscription:
-    """ACTIVE → PAUSED from now; it resumes by itself after ``max_pause_days``. Its unpaid
-    plan-change invoices are voided."""
+def subscription_pause(
+    *,
+    subscription_id,
+    actor,
+    reason: str | None = None,
+    until: datetime.datetime | None = None,
+) -> Subscription:
+    """ACTIVE → PAUSED from now; it resumes by itself at ``until`` (ahead of now, at most
+    ``max_pause_days`` away; by default that far). Its unpaid plan-change invoices are voided."""
     with transaction.atomic():
         plan_changes, subscription = locked_with_open_invoices(
             subscription_id, invoice_types=(InvoiceType.PLAN_CHANGE,)
@@ -242,7 +248,12 @@ def subscription_pause(*, subscription_id, actor, reason: str | None = None) -> 
         now = timezone.now()
         before = state_of(subscription)
         days = platform_settings_get().max_pause_days
-        subscription.pause(at=now, until=now + datetime.timedelta(days=days))
+        longest = now + datetime.timedelta(days=days)
+        if until is not None and until <= now:
+            raise ValidationFailed("until must be in the future", field="until")
+        if until is not None and until > longest:
+            raise ValidationFailed(f"A pause lasts at most {days} days", field="until")
+        subscription.pause(at=now, until=until or longest)
         subscription.save()
         audit_subscription(
             subscription,

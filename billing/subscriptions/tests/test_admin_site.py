@@ -158,8 +158,8 @@ def test_changelist_shows_validity_and_the_pending_plan(client):
 
     content = response.content.decode()
     assert "Starter" in content
-    assert content.count('alt="True"') == 1
-    assert content.count('alt="False"') == 1
+    assert content.count('title="True"') == 1
+    assert content.count('title="False"') == 1
 
 
 def test_change_view_is_read_only_with_add_ons_and_invoice_links(client):

@@ -93,7 +93,12 @@ class RefundRequestSerializer(serializers.Serializer):
         allow_negative=True,
         help_text="money; default: the remaining refundable amount",
     )
-    reason = _optional_text(MAX_REASON_LENGTH)
+    reason = _optional_text(
+        MAX_REASON_LENGTH, help_text="internal: kept for staff and in the audit log, never printed"
+    )
+    customer_reason = _optional_text(
+        MAX_REASON_LENGTH, help_text="printed on the credit note for the customer"
+    )
     refund_reference = _optional_text(
         MAX_REFERENCE_LENGTH, help_text='default: the gateway refund id, else "ADMIN_REFUND"'
     )
@@ -186,6 +191,7 @@ class AdminInvoiceRefundView(AdminMixin, ApiView):
             actor=request.user,
             amount=given.get("amount"),
             reason=given.get("reason"),
+            customer_reason=given.get("customer_reason"),
             # Not given: the gateway's refund id, or "ADMIN_REFUND" when no gateway is called.
             refund_reference=given.get("refund_reference"),
             record_only=bool(given.get("record_only")),
