@@ -79,6 +79,8 @@ class PlatformSettingsAdmin(admin.ModelAdmin):
                     ("address_postal_code", "address_city"),
                     "address_country",
                     "vat_id",
+                    "company_register_id",
+                    ("company_contact_name", "company_phone"),
                 )
             },
         ),
@@ -96,6 +98,7 @@ class PlatformSettingsAdmin(admin.ModelAdmin):
                     "max_pause_days",
                     "payment_retry_days",
                     "invoice_footer",
+                    "einvoice_hybrid_pdf",
                 )
             },
         ),
