@@ -168,7 +168,7 @@ def _document(model: EInvoice, profile: Profile) -> Document:
     doc.header.issue_date_time = model.issue_date
     for text in model.notes:
         note = IncludedNote()
-        note.content.add(text)
+        note.content = text
         doc.header.notes.add(note)
 
     agreement = doc.trade.agreement

@@ -8,6 +8,10 @@ The XML was checked against the schema when it was written, so it is not checked
 
 from __future__ import annotations
 
+import os
+import tempfile
+from io import BytesIO
+
 import facturx
 
 from billing.invoices.einvoice.model import EInvoice
@@ -28,12 +32,19 @@ def hybrid_pdf(pdf: bytes, xml: bytes, model: EInvoice) -> bytes:
         "subject": f"Factur-X {kind.lower()} {model.number} dated "
         f"{model.issue_date.isoformat()} issued by {seller}",
     }
-    return facturx.generate_from_binary(
-        pdf,
-        xml,
-        flavor="factur-x",
-        level=LEVEL,
-        check_xsd=False,
-        pdf_metadata=metadata,
-        afrelationship=AF_RELATIONSHIP,
-    )
+    # Written to a file of its own: generate_from_binary hands the same file object to the
+    # reader and the writer, which appends the new document after the original one.
+    with tempfile.TemporaryDirectory(prefix="facturx-") as folder:
+        path = os.path.join(folder, "hybrid.pdf")
+        facturx.generate_from_file(
+            BytesIO(pdf),
+            xml,
+            flavor="factur-x",
+            level=LEVEL,
+            check_xsd=False,
+            pdf_metadata=metadata,
+            afrelationship=AF_RELATIONSHIP,
+            output_pdf_file=path,
+        )
+        with open(path, "rb") as written:
+            return written.read()

@@ -54,6 +54,7 @@ EXEMPTION = {
 SEPA_CREDIT_TRANSFER = "58"
 CREDIT_TRANSFER = "30"
 ONLINE_PAYMENT_SERVICE = "68"
+NOT_DEFINED = "1"  # a refund by bank transfer goes to an account the buyer names
 
 # Seller details kept in the snapshot since the e-invoice needs them; an invoice issued before
 # they were kept reads them from the settings.
@@ -285,6 +286,13 @@ def _payment(invoice: Invoice, seller: dict) -> PaymentInstructions:
     )
 
 
+def _refund_means(invoice: Invoice, seller: dict) -> str:
+    """How a credit note's money went back: through the online payment service the invoice was
+    paid with, else by a transfer to the buyer (its account is not the seller's to state)."""
+    means = _payment(invoice, seller).means_code
+    return means if means == ONLINE_PAYMENT_SERVICE else NOT_DEFINED
+
+
 # IBAN countries of the SEPA area.
 _SEPA = frozenset(
     {"AD", "AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GI",
@@ -364,7 +372,7 @@ def _credit_note_model(note: CreditNote) -> EInvoice:
         due_date=None,
         payment_terms=None,
         payment=PaymentInstructions(
-            means_code=_payment(invoice, seller_snapshot).means_code,
+            means_code=_refund_means(invoice, seller_snapshot),
             means_text="Refunded to the original payment method",
             iban=None,
             bic=None,
