@@ -626,3 +626,12 @@ def test_the_hybrid_is_one_pdf_1_6_document_not_the_plain_one_with_another_appen
     reader = PdfReader(BytesIO(hybrid), strict=True)
     assert reader.attachments == {"factur-x.xml": [einvoice.document_xml(invoice)]}
     assert len(reader.pages) == len(PdfReader(BytesIO(plain)).pages)
+
+
+def test_an_empty_profile_is_the_default(owner_client):
+    invoice = issue_invoice(owner_client.user, [custom_draft("10.00")])
+
+    response = owner_client.get(f"{USER}/{invoice.pk}/xml", {"profile": ""})
+
+    assert response.status_code == 200
+    assert response.content == einvoice.document_xml(invoice, EN16931)

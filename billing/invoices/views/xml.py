@@ -23,12 +23,23 @@ INCOMPLETE = (
 )
 
 
+class ProfileField(StrictChoiceField):
+    """A profile in any case; absent or empty means the default, EN 16931."""
+
+    def to_internal_value(self, data) -> str:
+        if data == "":
+            return einvoice.ProfileChoice.EN16931
+        return super().to_internal_value(data)
+
+
 class EInvoiceQuerySerializer(serializers.Serializer):
-    profile = StrictChoiceField(
+    profile = ProfileField(
         einvoice.ProfileChoice,
         required=False,
+        allow_blank=True,
         default=einvoice.ProfileChoice.EN16931,
-        help_text="en16931 (Factur-X / ZUGFeRD, the default) or xrechnung (XRechnung 3.0)",
+        help_text="en16931 (Factur-X / ZUGFeRD, the default when absent or empty) or "
+        "xrechnung (XRechnung 3.0)",
         error_messages={"invalid_choice": "Unknown profile: {input} (en16931 or xrechnung)"},
     )
 
