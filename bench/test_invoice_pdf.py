@@ -212,7 +212,7 @@ def test_invoice_hybrid_pdf_10_lines(benchmark, make_invoice, bench_results, ben
     if result is not None:
         ratio = result["cpu"] / plain_ms
         bench_target(
-            "10-line hybrid PDF (Factur-X) vs the plain PDF, CPU median",
+            "10-line hybrid PDF vs plain, CPU median",
             f"{result['cpu']:.1f} ms vs {plain_ms:.1f} ms ({ratio:.2f} ×)",
             f"<= {HYBRID_FACTOR:.1f} × plain",
             ratio <= HYBRID_FACTOR,
