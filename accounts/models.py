@@ -154,6 +154,9 @@ class UserDetails(models.Model):
     company = models.CharField(max_length=255, null=True, blank=True)
     # VAT id, used for EU reverse charge.
     tax_number = models.CharField(max_length=100, null=True, blank=True)
+    # The reference the buyer asks to see on its invoices (BT-10); for German public buyers the
+    # Leitweg-ID that routes an XRechnung.
+    buyer_reference = models.CharField(max_length=100, null=True, blank=True)
     phone = models.CharField(max_length=20, null=True, blank=True)
     address_line_1 = models.CharField(max_length=255, null=True, blank=True)
     address_line_2 = models.CharField(max_length=255, null=True, blank=True)

@@ -81,6 +81,8 @@ class PlatformSettingsAdmin(ModelAdmin):
                     ("address_postal_code", "address_city"),
                     "address_country",
                     "vat_id",
+                    "company_register_id",
+                    ("company_contact_name", "company_phone"),
                 )
             },
         ),
@@ -98,6 +100,7 @@ class PlatformSettingsAdmin(ModelAdmin):
                     "max_pause_days",
                     "payment_retry_days",
                     "invoice_footer",
+                    "einvoice_hybrid_pdf",
                 )
             },
         ),

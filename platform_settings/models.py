@@ -31,6 +31,11 @@ class PlatformSettings(models.Model):
     # Seller country for tax, ISO alpha-2.
     address_country = models.CharField(max_length=2, default="DE")
     vat_id = models.CharField(max_length=50, blank=True, default="")
+    # The seller's contact for e-invoices (XRechnung requires a name, a telephone and an email).
+    company_contact_name = models.CharField(max_length=255, blank=True, default="")
+    company_phone = models.CharField(max_length=50, blank=True, default="")
+    # Legal registration (commercial register entry such as "HRB 12345, Amtsgericht Berlin").
+    company_register_id = models.CharField(max_length=100, blank=True, default="")
     bank_account_holder = models.CharField(max_length=255, blank=True, default="")
     bank_name = models.CharField(max_length=255, blank=True, default="")
     bank_iban = models.CharField(max_length=34, blank=True, default="")
@@ -46,6 +51,8 @@ class PlatformSettings(models.Model):
     # Days after a failed charge on which it is retried, ascending, each <= grace_period_days.
     payment_retry_days = models.JSONField(default=default_retry_days)
     invoice_footer = models.TextField(blank=True, default="")
+    # Invoice and credit-note PDFs carry their EN 16931 XML (Factur-X / ZUGFeRD hybrid).
+    einvoice_hybrid_pdf = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

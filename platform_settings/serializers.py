@@ -9,7 +9,7 @@ from stdnum import bic, iban
 
 from accounts.countries import country_code_for
 from platform_settings.models import PlatformSettings
-from vbwd.fields import StrictCharField, StrictIntegerField
+from vbwd.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 
 SETTINGS_KEYS = (
     "provider_name",
@@ -19,6 +19,9 @@ SETTINGS_KEYS = (
     "address_city",
     "address_postal_code",
     "vat_id",
+    "company_contact_name",
+    "company_phone",
+    "company_register_id",
     "bank_account_holder",
     "bank_name",
     "terms_title",
@@ -37,8 +40,11 @@ SETTINGS_KEYS = (
     "renewal_lead_days",
     "max_pause_days",
     "payment_retry_days",
+    "einvoice_hybrid_pdf",
 )
 RETRY_DAYS_MESSAGE = "payment_retry_days must be ascending and within grace_period_days"
+# A telephone number: digits with the usual separators, at least three digits.
+_PHONE = re.compile(r"^\+?[0-9 ()./-]+$")
 _FORMAT_SPEC = re.compile(r"^(0\d+d)?$")  # nothing, or zero padding such as 06d
 _url_validator = URLValidator(schemes=["http", "https"])
 
@@ -157,6 +163,9 @@ class SettingsInputSerializer(serializers.Serializer):
     address_city = _text(max_length=100)
     address_postal_code = _text(max_length=20)
     vat_id = _text(max_length=50)
+    company_contact_name = _text(max_length=255)
+    company_phone = _text(max_length=50)
+    company_register_id = _text(max_length=100)
     bank_account_holder = _text(max_length=255)
     bank_name = _text(max_length=255)
     terms_title = StrictCharField(required=False, null_as_empty=True, max_length=255)
@@ -175,6 +184,7 @@ class SettingsInputSerializer(serializers.Serializer):
     renewal_lead_days = _days(0, 30)
     max_pause_days = _days(1, 365)
     payment_retry_days = RetryDaysField(required=False)
+    einvoice_hybrid_pdf = StrictBooleanField(required=False)
 
     def _email(self, value: str, key: str) -> str:
         if value:
@@ -189,6 +199,14 @@ class SettingsInputSerializer(serializers.Serializer):
 
     def validate_company_email(self, value: str) -> str:
         return self._email(value, "company_email")
+
+    def validate_company_phone(self, value: str) -> str:
+        value = value.strip()
+        if value and (not _PHONE.match(value) or sum(ch.isdigit() for ch in value) < 3):
+            raise serializers.ValidationError(
+                "company_phone must be a telephone number of at least three digits"
+            )
+        return value
 
     def validate_website_url(self, value: str) -> str:
         if value:

@@ -30,6 +30,7 @@ class UserDetailsSerializer(OutputModelSerializer):
             "last_name",
             "company",
             "tax_number",
+            "buyer_reference",
             "phone",
             "address_line_1",
             "address_line_2",
@@ -149,6 +150,7 @@ class UserDetailsUpdateSerializer(serializers.Serializer):
     last_name = _text("last_name", 100)
     company = _text("company", 255)
     tax_number = _text("tax_number", 100)
+    buyer_reference = _text("buyer_reference", 100)
     phone = _text("phone", 20)
     address_line_1 = _text("address_line_1", 255)
     address_line_2 = _text("address_line_2", 255)

@@ -28,6 +28,7 @@ DETAILS_FIELDS = (
     "last_name",
     "company",
     "tax_number",
+    "buyer_reference",
     "phone",
     "address_line_1",
     "address_line_2",

@@ -26,6 +26,7 @@ DETAILS_KEYS = {
     "last_name",
     "company",
     "tax_number",
+    "buyer_reference",
     "phone",
     "address_line_1",
     "address_line_2",

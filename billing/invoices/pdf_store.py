@@ -32,6 +32,14 @@ read again); removing them is a matter of deleting the folder of a document.
 ``TEMPLATE_VERSION`` is a digest of the two templates and the font files, so a new deployment
 with a changed layout or font renders anew even where the HTML stayed the same.
 
+E-invoices. While the platform setting ``einvoice_hybrid_pdf`` is on (the default), the stored
+file is the hybrid PDF: the document's EN 16931 XML (Factur-X / ZUGFeRD) embedded in it. Its
+name then also carries a digest of that XML and of the embedding library's version,
+``<version>-<html digest>-x<xml digest>.pdf``, so a plain PDF stored while the setting was off is
+never served as a hybrid (nor the other way round), and an XML that now reads differently gets
+its own file. A document that lacks a field its e-invoice requires (see
+``billing.invoices.einvoice``) is served as the plain PDF; the XML route names what is missing.
+
 Two first requests at once both render, and each writes the whole file under a temporary name in
 the same folder and renames it into place (an atomic replace on POSIX file systems): a reader
 sees either no file or a complete one, never a half-written one.
@@ -49,10 +57,13 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.template.loader import render_to_string
 
-from billing.invoices import pdf
+from billing.invoices import einvoice, pdf
+from billing.invoices.einvoice.hybrid import FACTURX_VERSION
 from billing.invoices.models import CreditNote, Invoice
+from platform_settings.selectors import platform_settings_get
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +88,28 @@ def _template_version() -> str:
 TEMPLATE_VERSION = _template_version()
 
 
-def _name(folder: str, document_id, html: str) -> str:
+def _name(folder: str, document_id, html: str, xml: bytes | None = None) -> str:
     html_digest = hashlib.sha256(html.encode()).hexdigest()[:32]
-    return f"{folder}/{document_id}/{TEMPLATE_VERSION}-{html_digest}.pdf"
+    if xml is None:
+        return f"{folder}/{document_id}/{TEMPLATE_VERSION}-{html_digest}.pdf"
+    xml_digest = hashlib.sha256(FACTURX_VERSION.encode() + b"\0" + xml).hexdigest()[:16]
+    return f"{folder}/{document_id}/{TEMPLATE_VERSION}-{html_digest}-x{xml_digest}.pdf"
+
+
+def _einvoice(document) -> tuple[einvoice.EInvoice, bytes] | None:
+    """The model and EN 16931 XML to embed: None while the hybrid setting is off or when the
+    document lacks a field the e-invoice requires (it is then served as the plain PDF)."""
+    if not platform_settings_get().einvoice_hybrid_pdf:
+        return None
+    # What the snapshots lack is known without a query.
+    if einvoice.parties_missing(*einvoice.einvoice_parties(document)):
+        return None
+    model = einvoice.einvoice_model(document)
+    try:
+        return model, einvoice.cii_xml(model, einvoice.EN16931, validate=False)
+    except einvoice.EInvoiceIncomplete as incomplete:
+        logger.info("%s is served without its e-invoice: %s", model.number, incomplete.message)
+        return None
 
 
 def invoice_pdf_html(invoice: Invoice, *, locale: str | None = None) -> str:
@@ -91,22 +121,32 @@ def credit_note_pdf_html(credit_note: CreditNote) -> str:
 
 
 def stored_invoice_pdf(invoice: Invoice, *, locale: str | None = None) -> bytes:
-    """The invoice's PDF as it reads now: the stored file, or rendered and stored."""
+    """The invoice's PDF as it reads now (the hybrid while the setting is on): the stored file,
+    or rendered and stored."""
+    # The lines are read once, for the page and for the e-invoice.
+    prefetch_related_objects([invoice], "lines")
     html = invoice_pdf_html(invoice, locale=locale)
-    return _stored(_name(INVOICE_FOLDER, invoice.pk, html), html)
+    return _stored(INVOICE_FOLDER, invoice, html)
 
 
 def stored_credit_note_pdf(credit_note: CreditNote) -> bytes:
-    """The credit note's PDF as it reads now: the stored file, or rendered and stored."""
+    """The credit note's PDF as it reads now (the hybrid while the setting is on): the stored
+    file, or rendered and stored."""
     html = credit_note_pdf_html(credit_note)
-    return _stored(_name(CREDIT_NOTE_FOLDER, credit_note.pk, html), html)
+    return _stored(CREDIT_NOTE_FOLDER, credit_note, html)
 
 
-def _stored(name: str, html: str) -> bytes:
+def _stored(folder: str, document, html: str) -> bytes:
+    embedded = _einvoice(document)
+    name = _name(folder, document.pk, html, embedded[1] if embedded else None)
     content = _read(name)
     if content is not None:
         return content
     content = pdf.html_to_pdf(html)
+    if embedded is not None:
+        model, xml = embedded
+        einvoice.cii.schema_validate(xml)
+        content = einvoice.hybrid_pdf(content, xml, model)
     _write(name, content)
     return content
 

@@ -35,6 +35,9 @@ DEFAULTS = {
     "address_postal_code": "",
     "address_country": "DE",
     "vat_id": "",
+    "company_contact_name": "",
+    "company_phone": "",
+    "company_register_id": "",
     "bank_account_holder": "",
     "bank_name": "",
     "bank_iban": "",
@@ -49,6 +52,7 @@ DEFAULTS = {
     "max_pause_days": 90,
     "payment_retry_days": [1, 3, 5],
     "invoice_footer": "",
+    "einvoice_hybrid_pdf": True,
 }
 
 
@@ -94,7 +98,7 @@ def test_get_returns_every_documented_key_with_its_default(admin_client):
     body = response.json()
     assert list(body) == ["settings"]
     assert set(body["settings"]) == set(DEFAULTS)
-    assert len(body["settings"]) == 25
+    assert len(body["settings"]) == 29
     assert body["settings"] == DEFAULTS
     assert body["settings"]["payment_retry_days"] == [1, 3, 5]
     assert body["settings"]["invoice_number_format"] == "INV-{year}-{sequence:06d}"

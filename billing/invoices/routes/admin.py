@@ -27,6 +27,7 @@ urlpatterns = [
         rf"{INVOICE}/resend", views.AdminInvoiceResendView.as_view(), name="admin-invoice-resend"
     ),
     route(rf"{INVOICE}/pdf", views.AdminInvoicePdfView.as_view(), name="admin-invoice-pdf"),
+    route(rf"{INVOICE}/xml", views.AdminInvoiceXmlView.as_view(), name="admin-invoice-xml"),
     route(
         rf"{INVOICE}/credit-notes",
         views.AdminInvoiceCreditNotesView.as_view(),
@@ -38,5 +39,10 @@ urlpatterns = [
         rf"{CREDIT_NOTE}/pdf",
         views.AdminCreditNotePdfView.as_view(),
         name="admin-credit-note-pdf",
+    ),
+    route(
+        rf"{CREDIT_NOTE}/xml",
+        views.AdminCreditNoteXmlView.as_view(),
+        name="admin-credit-note-xml",
     ),
 ]

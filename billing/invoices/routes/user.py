@@ -10,6 +10,7 @@ urlpatterns = [
     route(INVOICE, views.UserInvoiceView.as_view(), name="user-invoice"),
     route(rf"{INVOICE}/pay", views.UserInvoicePayView.as_view(), name="user-invoice-pay"),
     route(rf"{INVOICE}/pdf", views.UserInvoicePdfView.as_view(), name="user-invoice-pdf"),
+    route(rf"{INVOICE}/xml", views.UserInvoiceXmlView.as_view(), name="user-invoice-xml"),
     route(
         rf"{INVOICE}/download",
         views.UserInvoiceDownloadView.as_view(),

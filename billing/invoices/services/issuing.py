@@ -29,6 +29,9 @@ SELLER_FIELDS = (
     "address_postal_code",
     "address_country",
     "vat_id",
+    "company_contact_name",
+    "company_phone",
+    "company_register_id",
     "bank_account_holder",
     "bank_name",
     "bank_iban",
@@ -58,7 +61,8 @@ class LineDraft:
 
 # The billing details a buyer snapshot reads.
 BUYER_DETAIL_FIELDS = ("first_name", "last_name", "company", "address_line_1", "address_line_2",
-                       "city", "state", "postal_code", "country", "tax_number")  # fmt: skip
+                       "city", "state", "postal_code", "country", "tax_number",
+                       "buyer_reference")  # fmt: skip
 
 
 def buyer_snapshot(user) -> dict:
@@ -91,6 +95,7 @@ def buyer_snapshot_of(*, email: str, details: dict) -> dict:
         "postal_code": value("postal_code"),
         "country": value("country"),
         "vat_id": value("tax_number"),
+        "buyer_reference": value("buyer_reference"),
     }
 
 

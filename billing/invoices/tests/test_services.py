@@ -239,6 +239,7 @@ def test_snapshots_are_copied_at_issue_and_never_follow_later_changes(customer):
         "postal_code": "51147",
         "country": "DE",
         "vat_id": None,
+        "buyer_reference": None,
     }
     seller_before = {
         "company_name": "VBWD GmbH",
@@ -247,6 +248,9 @@ def test_snapshots_are_copied_at_issue_and_never_follow_later_changes(customer):
         "address_postal_code": "10115",
         "address_country": "DE",
         "vat_id": "DE136695976",
+        "company_contact_name": None,
+        "company_phone": None,
+        "company_register_id": None,
         "bank_account_holder": None,
         "bank_name": None,
         "bank_iban": "DE89370400440532013000",

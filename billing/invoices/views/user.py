@@ -30,6 +30,13 @@ from billing.invoices.serializers import (
 )
 from billing.invoices.services.payments import invoice_payment_start
 from billing.invoices.views.filters import EnumFilterField
+from billing.invoices.views.xml import (
+    INCOMPLETE,
+    XML_RESPONSE,
+    EInvoiceQuerySerializer,
+    profile_from,
+    xml_response,
+)
 from vbwd import idempotency
 from vbwd.api import ApiView, OptionalAuthMixin, UserMixin
 from vbwd.exceptions import AuthenticationError, ValidationFailed
@@ -202,6 +209,21 @@ class UserInvoicePdfView(OptionalAuthMixin, ApiView):
         else:
             raise AuthenticationError(LINK_INVALID)
         return _pdf_response(invoice)
+
+
+class UserInvoiceXmlView(UserMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="The invoice as a structured e-invoice (CII XML, EN 16931)",
+        description="The same invoice as the PDF, as machine-readable XML: Factur-X / ZUGFeRD "
+        "(profile EN 16931) by default, or XRechnung 3.0. " + INCOMPLETE,
+        parameters=[EInvoiceQuerySerializer],
+        responses={**XML_RESPONSE, **errors(400, 401, 404, 409)},
+    )
+    def get(self, request, invoice_id):
+        profile = profile_from(request.query_params)
+        invoice = selectors.invoice_for_user(request.user, invoice_id, detail=False)
+        return xml_response(invoice, invoice.invoice_number, profile)
 
 
 class UserInvoiceDownloadView(UserMixin, ApiView):

@@ -4,6 +4,7 @@ from billing.invoices.views.admin.credit_notes import (
     AdminCreditNotePdfView,
     AdminCreditNotesView,
     AdminCreditNoteView,
+    AdminCreditNoteXmlView,
     AdminInvoiceCreditNotesView,
 )
 from billing.invoices.views.admin.invoices import (
@@ -12,6 +13,7 @@ from billing.invoices.views.admin.invoices import (
     AdminInvoiceResendView,
     AdminInvoicesView,
     AdminInvoiceView,
+    AdminInvoiceXmlView,
 )
 from billing.invoices.views.admin.payments import (
     AdminInvoiceMarkPaidView,
@@ -27,6 +29,7 @@ from billing.invoices.views.admin.payments import (
 __all__ = [
     "AdminCreditNotePdfView",
     "AdminCreditNoteView",
+    "AdminCreditNoteXmlView",
     "AdminCreditNotesView",
     "AdminInvoiceCreditNotesView",
     "AdminInvoiceDuplicateView",
@@ -36,6 +39,7 @@ __all__ = [
     "AdminInvoiceResendView",
     "AdminInvoiceView",
     "AdminInvoiceVoidView",
+    "AdminInvoiceXmlView",
     "AdminInvoicesView",
     "MarkPaidRequestSerializer",
     "MarkPaidResponseSerializer",

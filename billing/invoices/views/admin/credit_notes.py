@@ -25,6 +25,13 @@ from billing.invoices.views.admin.common import (
     UUID_MESSAGES,
     _pdf,
 )
+from billing.invoices.views.xml import (
+    INCOMPLETE,
+    XML_RESPONSE,
+    EInvoiceQuerySerializer,
+    profile_from,
+    xml_response,
+)
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import NotFound
 from vbwd.fields import DateOrDateTimeField, UUIDField
@@ -99,3 +106,18 @@ class AdminCreditNotePdfView(AdminMixin, ApiView):
     def get(self, request, credit_note_id):
         note = _credit_note(credit_note_id)
         return _pdf(stored_credit_note_pdf(note), f"{note.credit_note_number}.pdf")
+
+
+class AdminCreditNoteXmlView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=CREDIT_NOTE_TAGS,
+        summary="The credit note as a structured e-invoice (CII XML, EN 16931, type 381)",
+        description="Factur-X / ZUGFeRD (profile EN 16931, the default) or XRechnung 3.0 "
+        "(`profile=xrechnung`); it refers to the invoice it credits. " + INCOMPLETE,
+        parameters=[EInvoiceQuerySerializer],
+        responses={**XML_RESPONSE, **errors(400, 401, 403, 404, 409)},
+    )
+    def get(self, request, credit_note_id):
+        profile = profile_from(request.query_params)
+        note = _credit_note(credit_note_id)
+        return xml_response(note, note.credit_note_number, profile)

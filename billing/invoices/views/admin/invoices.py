@@ -27,6 +27,13 @@ from billing.invoices.views.admin.common import (
     _pdf,
 )
 from billing.invoices.views.filters import EnumFilterField
+from billing.invoices.views.xml import (
+    INCOMPLETE,
+    XML_RESPONSE,
+    EInvoiceQuerySerializer,
+    profile_from,
+    xml_response,
+)
 from vbwd.api import AdminMixin, ApiView
 from vbwd.exceptions import BusinessRuleError
 from vbwd.fields import (
@@ -135,3 +142,19 @@ class AdminInvoicePdfView(AdminMixin, ApiView):
     def get(self, request, invoice_id):
         invoice = selectors.invoice_for_staff(invoice_id, detail=False)
         return _pdf(stored_invoice_pdf(invoice), f"{invoice.invoice_number}.pdf")
+
+
+class AdminInvoiceXmlView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="The invoice as a structured e-invoice (CII XML, EN 16931)",
+        description="Factur-X / ZUGFeRD (profile EN 16931, the default) or XRechnung 3.0 "
+        "(`profile=xrechnung`, needs the buyer reference / Leitweg-ID and the seller's "
+        "contact). " + INCOMPLETE,
+        parameters=[EInvoiceQuerySerializer],
+        responses={**XML_RESPONSE, **errors(400, 401, 403, 404, 409)},
+    )
+    def get(self, request, invoice_id):
+        profile = profile_from(request.query_params)
+        invoice = selectors.invoice_for_staff(invoice_id, detail=False)
+        return xml_response(invoice, invoice.invoice_number, profile)
