@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "plugins.demo",
     "plugins.stripe",
     "plugins.yookassa",
+    "plugins.paypal",
 ]
 # Third-party plugins: packages with a "vbwd.plugins" entry point (VBWD_DISCOVER_PLUGINS=0 skips).
 if env_bool("VBWD_DISCOVER_PLUGINS", True):

@@ -91,7 +91,7 @@ class LocalYooKassa:
         self.lock = threading.RLock()
         self.state = _State()
         self._ids = itertools.count(1)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        server = _Server(("127.0.0.1", 0), _handler_for(self))
         server.daemon_threads = True
         self.server = server
         self.root = f"http://127.0.0.1:{server.server_address[1]}"
@@ -391,6 +391,12 @@ def _post(url: str, notification: Notification) -> None:
             http.post(url, data=notification.body, headers=notification.headers, timeout=30)
     except requests.RequestException:
         pass
+
+
+class _Server(ThreadingHTTPServer):
+    # Fifty deliveries may ask at the same instant; the default backlog (5) resets the rest.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _handler_for(server: LocalYooKassa):
