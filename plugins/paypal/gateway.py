@@ -7,8 +7,9 @@
   payment is the id of its capture.
 - Every call that creates something carries a ``PayPal-Request-Id`` derived from the claim it
   belongs to: the order the session claim's key, its capture ``capture:<claiming payment>``, a
-  refund the refund claim's key. PayPal answers a repeat with the first answer, so a retry after
-  a timeout never creates a second order, capture or refund.
+  refund the refund claim's key (a key longer than PayPal takes is sent as its SHA-256).
+  PayPal answers a repeat with the first answer, so a retry after a timeout never creates a
+  second order, capture or refund.
 - Webhooks are verified by PayPal's verify-webhook-signature call with the configured webhook
   id and the ``PAYPAL-TRANSMISSION-*`` headers, the event passed on byte for byte as received.
   That call is not among the SDK's controllers; it is made through the SDK's own request
@@ -71,6 +72,7 @@ NAME = "paypal"
 # stands for it (session-status accepts either); PayPal adds its own ``token`` (the order id).
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 VERIFY_PATH = "/v1/notifications/verify-webhook-signature"
+MAX_REQUEST_ID_LENGTH = 108
 TRANSMISSION_HEADERS = {
     "auth_algo": "PAYPAL-AUTH-ALGO",
     "cert_url": "PAYPAL-CERT-URL",
@@ -130,6 +132,13 @@ def _capture_of(order: dict) -> dict | None:
 def _custom_id(order: dict) -> str | None:
     units = order.get("purchase_units") or []
     return units[0].get("custom_id") if units else None
+
+
+def request_id(key: str | None) -> str | None:
+    """A claim's key as PayPal takes it in PayPal-Request-Id (at most 108 characters)."""
+    if not key or len(key) <= MAX_REQUEST_ID_LENGTH:
+        return key
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def _capture_key(claim_id: str | None, order_id: str) -> str:
@@ -229,7 +238,7 @@ def _call(function, *args, **kwargs) -> dict:
     return json.loads(text) if text else {}
 
 
-def _verify(client: PaypalServersdkClient, body: str, request_id: str):
+def _verify(client: PaypalServersdkClient, body: str, verify_id: str):
     """POST /v1/notifications/verify-webhook-signature through the SDK's request pipeline."""
     controller = BaseController(client.global_configuration)
     return (
@@ -239,7 +248,7 @@ def _verify(client: PaypalServersdkClient, body: str, request_id: str):
             .path(VERIFY_PATH)
             .http_method(HttpMethodEnum.POST)
             .header_param(Parameter().key("Content-Type").value("application/json"))
-            .header_param(Parameter().key("PayPal-Request-Id").value(request_id))
+            .header_param(Parameter().key("PayPal-Request-Id").value(verify_id))
             .header_param(Parameter().key("accept").value("application/json"))
             .body_param(Parameter().value(body))
             .auth(Single("Oauth2"))
@@ -329,7 +338,7 @@ class PayPalGateway(gateways.PaymentGateway):
             client.orders.create_order,
             {
                 "body": order_request,
-                "paypal_request_id": request.idempotency_key,
+                "paypal_request_id": request_id(request.idempotency_key),
                 "prefer": "return=representation",
             },
         )
@@ -427,8 +436,8 @@ class PayPalGateway(gateways.PaymentGateway):
         fields = {**transmission, "webhook_id": str(webhook_id)}
         verification = json.dumps(fields)[:-1] + ', "webhook_event": ' + raw + "}"
         # The request id names exactly what is asked: another body is another question.
-        request_id = f"verify:{hashlib.sha256(verification.encode()).hexdigest()}"
-        answer = _call(_verify, _client(), verification, request_id)
+        verify_id = f"verify:{hashlib.sha256(verification.encode()).hexdigest()}"
+        answer = _call(_verify, _client(), verification, verify_id)
         if answer.get("verification_status") != "SUCCESS":
             raise gateways.InvalidSignature("PayPal did not verify the delivery")
         return self._event(event)
@@ -536,7 +545,7 @@ class PayPalGateway(gateways.PaymentGateway):
             client.payments.refund_captured_payment,
             {
                 "capture_id": external_payment_id,
-                "paypal_request_id": idempotency_key,
+                "paypal_request_id": request_id(idempotency_key),
                 "prefer": "return=representation",
                 "body": RefundRequest(
                     amount=Money(

@@ -276,6 +276,14 @@ class LocalPayPal:
                 "Authentication failed due to invalid authentication credentials or a missing "
                 "Authorization header.",
             )
+        if request_id and len(request_id) > 108:
+            return _error(
+                400,
+                "INVALID_REQUEST",
+                "Request is not well-formed, syntactically incorrect, or violates schema.",
+                "INVALID_STRING_MAX_LENGTH",
+                "The value of PayPal-Request-Id is too long (at most 108 characters).",
+            )
         if method == "POST" and request_id:
             known = self.state.request_ids.get((path, request_id))
             if known is not None:

@@ -130,6 +130,28 @@ def test_an_order_of_the_total_with_its_lines_and_the_claims_request_id(
     assert call["body"]["intent"] == "CAPTURE"
 
 
+def test_a_client_key_too_long_for_paypal_is_sent_as_its_sha256(
+    paypal_plugin, catalog, user_client
+):
+    import hashlib
+
+    invoice = checkout_with_paypal(user_client, catalog)
+    client_key = "k" * 100
+
+    response = user_client.post(
+        f"{API}/plugins/paypal/create-session",
+        {"invoice_id": invoice["id"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=client_key,
+    )
+
+    assert response.status_code == 200, response.content
+    claim = Payment.objects.get(invoice_id=invoice["id"])
+    assert claim.idempotency_key == f"{user_client.user.pk}:{client_key}"
+    [call] = paypal_plugin.calls("POST", "/v2/checkout/orders")
+    assert call["paypal_request_id"] == hashlib.sha256(claim.idempotency_key.encode()).hexdigest()
+
+
 def test_capture_order_pays_once_and_a_repeat_and_the_webhooks_change_nothing(
     paypal_plugin, catalog, user_client
 ):
@@ -260,6 +282,34 @@ def test_a_currency_paypal_does_not_take_is_refused_before_any_call(paypal_plugi
         "code": "item_unavailable",
     }
     assert paypal_plugin.requests() == []
+
+
+def test_a_denied_capture_fails_the_payment_and_leaves_the_invoice_payable(
+    paypal_plugin, catalog, user_client
+):
+    invoice = checkout_with_paypal(user_client, catalog)
+    order = open_order(user_client, invoice["id"])
+    claim = Payment.objects.get(invoice_id=invoice["id"])
+    denied = paypal_plugin.event(
+        "PAYMENT.CAPTURE.DENIED",
+        "capture",
+        {
+            "id": "3C0DENIED0000001",
+            "status": "DECLINED",
+            "amount": {"currency_code": "EUR", "value": "39.99"},
+            "custom_id": str(claim.pk),
+            "supplementary_data": {"related_ids": {"order_id": order["session_id"]}},
+        },
+    )
+
+    assert deliver(denied).json() == {"received": True}
+
+    claim.refresh_from_db()
+    assert (claim.status, claim.failure_reason) == (
+        PaymentStatus.FAILED,
+        "PayPal: PAYMENT.CAPTURE.DENIED",
+    )
+    assert Invoice.objects.get(pk=invoice["id"]).status == InvoiceStatus.PENDING
 
 
 # --- refused deliveries ------------------------------------------------------------------------

@@ -110,6 +110,27 @@ def test_create_session_sends_the_total_and_the_claims_key_and_keeps_the_method(
     assert len(yookassa_plugin.calls("POST", "/v3/payments")) == 1
 
 
+def test_a_client_key_too_long_for_yookassa_is_sent_as_its_sha256(
+    yookassa_plugin, catalog, user_client
+):
+    import hashlib
+
+    invoice = checkout_with_yookassa(user_client, catalog)
+
+    response = user_client.post(
+        f"{API}/plugins/yookassa/create-session",
+        {"invoice_id": invoice["id"]},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="checkout-" + "k" * 40,
+    )
+
+    assert response.status_code == 200, response.content
+    claim = Payment.objects.get(invoice_id=invoice["id"])
+    assert claim.idempotency_key == f"{user_client.user.pk}:checkout-{'k' * 40}"
+    [call] = yookassa_plugin.calls("POST", "/v3/payments")
+    assert call["idempotence_key"] == hashlib.sha256(claim.idempotency_key.encode()).hexdigest()
+
+
 def test_a_one_time_purchase_does_not_ask_to_keep_the_method(yookassa_plugin, user_client, db):
     from tokens.tests.factories import TokenBundleFactory
 
