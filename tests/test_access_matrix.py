@@ -498,6 +498,21 @@ def _build_world() -> SimpleNamespace:
         session_expires_at=timezone.now() + datetime.timedelta(hours=1),
         idempotency_key="session:customer-b",
     )
+    # The same session id at the other gateways, so each gateway's session-status finds one of
+    # B's sessions (a provider's ids are its own; only the gateway's routes read them).
+    for gateway in ("paypal", "yookassa"):
+        Payment.objects.create(
+            invoice=world.open_invoice,
+            user=world.b,
+            gateway=gateway,
+            amount=world.open_invoice.total_amount,
+            currency=world.open_invoice.currency,
+            status=PaymentStatus.PENDING,
+            provider_data={"kind": "session"},
+            session_id=world.session.session_id,
+            session_expires_at=world.session.session_expires_at,
+            idempotency_key=f"session:customer-b-{gateway}",
+        )
     # A partly refunded invoice of B: its credit note.
     refunded = paid_invoice(world.b, reference="B-2")
     outcome = invoice_refund(invoice_id=refunded.pk, amount=Decimal("1.00"), record_only=True)

@@ -411,7 +411,7 @@ REQUEST_COUNT = sum(len(calls) for _operation, calls in PLAN)
 
 
 def _world(monkeypatch) -> dict:
-    """The rows the paths name, the three callers and a Stripe gateway that must never be
+    """The rows the paths name, the three callers and payment gateways that must never be
     called."""
     from accounts.tests.factories import AdminFactory, UserFactory
     from billing.catalog.models import PaymentMethod
@@ -422,14 +422,16 @@ def _world(monkeypatch) -> dict:
         SubscriptionFactory,
     )
     from conftest import bearer
+    from plugins.paypal import gateway as paypal_gateway
     from plugins.services import plugin_enable
     from plugins.stripe.gateway import StripeGateway
+    from plugins.yookassa import gateway as yookassa_gateway
     from tokens.tests.factories import TokenBundleFactory
 
     provider_calls: list[str] = []
 
     def no_provider(*args, **kwargs):
-        provider_calls.append("stripe")
+        provider_calls.append("provider")
         raise AssertionError("bad input reached the payment provider")
 
     monkeypatch.setenv("VBWD_PLUGIN_STRIPE_SECRET_KEY", "sk_test_never_used")
@@ -437,6 +439,18 @@ def _world(monkeypatch) -> dict:
     monkeypatch.setenv("VBWD_PLUGIN_STRIPE_API_BASE", "http://127.0.0.1:9")
     monkeypatch.setattr(StripeGateway, "_client", no_provider)
     plugin_enable(name="stripe")
+    monkeypatch.setenv("VBWD_PLUGIN_PAYPAL_CLIENT_ID", "never_used")
+    monkeypatch.setenv("VBWD_PLUGIN_PAYPAL_CLIENT_SECRET", "never_used")
+    monkeypatch.setenv("VBWD_PLUGIN_PAYPAL_WEBHOOK_ID", "never_used")
+    monkeypatch.setenv("VBWD_PLUGIN_PAYPAL_API_BASE", "http://127.0.0.1:9")
+    monkeypatch.setattr(paypal_gateway, "_client", no_provider)
+    plugin_enable(name="paypal")
+    monkeypatch.setenv("VBWD_PLUGIN_YOOKASSA_SHOP_ID", "never_used")
+    monkeypatch.setenv("VBWD_PLUGIN_YOOKASSA_SECRET_KEY", "never_used")
+    monkeypatch.setenv("VBWD_PLUGIN_YOOKASSA_WEBHOOK_SECRET", "never_used")
+    monkeypatch.setenv("VBWD_PLUGIN_YOOKASSA_API_BASE", "http://127.0.0.1:9")
+    monkeypatch.setattr(yookassa_gateway._Client, "__init__", no_provider)
+    plugin_enable(name="yookassa")
 
     customer, admin = UserFactory(), AdminFactory()
     plan, category, addon = PlanFactory(), CategoryFactory(), AddOnFactory()

@@ -1,7 +1,7 @@
 """Inbound webhooks of the payment gateways: one pipeline for every gateway plugin.
 
-1. The gateway verifies the signature on the raw body before anything else; a bad signature is
-   answered 400 and nothing is stored.
+1. The gateway verifies the signature on the raw body before anything else (by itself, or by
+   asking the provider); a bad signature is answered 400 and nothing is stored.
 2. The event is stored once per (provider, event id); a repeat of a processed event is
    acknowledged as a duplicate and changes nothing.
 3. In one transaction, with the stored event locked, what the event means (its ``action``) is
@@ -77,6 +77,10 @@ def provider_webhook_receive(
         raise InvalidSignatureError() from None
     except gateways.NotConfigured:
         raise ServiceUnavailable("Webhook secret is not configured") from None
+    except (gateways.GatewayError, gateways.ProviderUnavailable) as error:
+        # A provider that verifies its deliveries itself could not be asked; nothing was
+        # stored, and the provider's retry comes again.
+        raise ProviderError(f"Payment provider error: {error}") from None
     if gateway.completion_needed(event):
         processed = ProviderEvent.objects.filter(
             provider=gateway_name, event_id=event.event_id, status=ProviderEventStatus.PROCESSED

@@ -12,6 +12,7 @@ with the same key (see ``billing.invoices.services.claims``).
 from __future__ import annotations
 
 import time
+import uuid
 
 from django.conf import settings
 from django.db import transaction
@@ -43,8 +44,9 @@ from vbwd.exceptions import (
 
 NOT_FOUND = "Invoice not found"
 SESSION_NOT_FOUND = "Session not found"
-# Replaced by the provider with the id of the session it creates (Stripe's template variable;
-# the other gateways substitute it themselves).
+# Replaced by the provider with the id of the session it creates (Stripe's template variable);
+# a gateway whose provider cannot do that puts the claiming payment's id in its place, which
+# ``session-status`` accepts as well.
 SESSION_ID_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"
 # provider_data["kind"] of the payments that stand for a checkout session.
 SESSION_KIND = "session"
@@ -344,14 +346,21 @@ def payment_session_status(*, gateway_name: str, session_id: str, user) -> dict:
     """Reads the caller's session from the provider (server to server). A session the provider
     reports paid while the invoice is still payable is captured now: this is a verified provider
     answer, and the capture checks amount and currency like any other."""
+    named = Q(session_id=session_id)
+    claim_id = _as_uuid(session_id)
+    if claim_id is not None:
+        # A provider that makes its id only when the session is created cannot put it in the
+        # success URL; the claiming payment's id stands for the session there.
+        named |= Q(pk=claim_id, session_id__isnull=False)
     payment = (
         Payment.objects.select_related("invoice")
-        .filter(gateway=gateway_name, session_id=session_id, user_id=user.pk)
+        .filter(named, gateway=gateway_name, user_id=user.pk)
         .order_by("-created_at")
         .first()
     )
     if payment is None:
         raise NotFound(SESSION_NOT_FOUND)
+    session_id = payment.session_id
     gateway = gateway_or_unavailable(gateway_name)
     provider_call_allowed("Reading a payment session")
     try:
@@ -395,6 +404,13 @@ def payment_session_status(*, gateway_name: str, session_id: str, user) -> dict:
         "amount_total": format_money(invoice.total_amount, places),
         "currency": invoice.currency,
     }
+
+
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def _saved_method(status: gateways.SessionStatus):

@@ -129,6 +129,7 @@ class WebhookView(PublicMixin, GatewayView):
                 },
             ),
             **errors(400, 503),
+            **PROVIDER_ERROR,
         },
     )
     def post(self, request):
