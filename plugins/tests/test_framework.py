@@ -289,6 +289,26 @@ def test_enabling_restores_the_routes_with_their_own_auth():
     }
 
 
+def test_routes_a_plugin_mounts_at_the_api_root_are_guarded_the_same_way():
+    user = UserFactory()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
+
+    disabled = [
+        APIClient().get("/api/v1/alpha-tools/whoami"),
+        client.get("/api/v1/alpha-tools/whoami/"),
+    ]
+    services.plugin_enable(name="alpha")
+    enabled = client.get("/api/v1/alpha-tools/whoami")
+    anonymous = APIClient().get("/api/v1/alpha-tools/whoami")
+
+    for response in disabled:
+        assert response.status_code == 404
+        assert response.json() == {"error": "Plugin 'alpha' is not enabled", "code": "not_found"}
+    assert enabled.json() == {"email": user.email}
+    assert anonymous.status_code == 401
+
+
 def test_an_uninstalled_plugin_name_answers_not_enabled():
     response = APIClient().get("/api/v1/plugins/stripe/create-session")
 
