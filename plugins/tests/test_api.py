@@ -40,7 +40,13 @@ def test_list_shape(admin_client):
 
     assert response.status_code == 200
     plugins = response.json()["plugins"]
-    assert [plugin["name"] for plugin in plugins] == ["alpha", "beta", "demo", "stripe"]
+    assert [plugin["name"] for plugin in plugins] == [
+        "alpha",
+        "analytics",
+        "beta",
+        "demo",
+        "stripe",
+    ]
     alpha = plugins[0]
     assert set(alpha) == PLUGIN_KEYS
     assert (alpha["status"], alpha["enabled"], alpha["hasConfig"]) == ("active", True, True)
@@ -52,7 +58,7 @@ def test_list_shape(admin_client):
         "has_urls": True,
     }
     assert alpha["enabled_at"].endswith("Z")
-    beta = plugins[1]
+    beta = plugins[2]
     assert (beta["status"], beta["dependencies"], beta["hasConfig"]) == (
         "inactive",
         ["alpha"],
@@ -201,8 +207,14 @@ def test_back_office_lists_every_installed_plugin(staff_browser):
     response = staff_browser.get("/admin/plugins/plugin/")
 
     assert response.status_code == 200
-    assert response.context["cl"].result_count == 4
-    assert set(Plugin.objects.values_list("name", flat=True)) == {"alpha", "beta", "demo", "stripe"}
+    assert response.context["cl"].result_count == 5
+    assert set(Plugin.objects.values_list("name", flat=True)) == {
+        "alpha",
+        "analytics",
+        "beta",
+        "demo",
+        "stripe",
+    }
 
 
 def test_back_office_actions_change_the_same_row_and_audit(staff_browser):

@@ -33,7 +33,7 @@ def _clear_alpha_calls():
 
 
 def test_the_registry_lists_installed_plugins_by_name():
-    assert list(registry.installed()) == ["alpha", "beta", "demo", "stripe"]
+    assert list(registry.installed()) == ["alpha", "analytics", "beta", "demo", "stripe"]
     assert registry.get("alpha").version == "2.0.0"
     with pytest.raises(NotFound, match="Plugin not found"):
         registry.get("acmepay")
@@ -340,8 +340,8 @@ def test_the_command_lists_enables_configures_and_disables(capsys):
     info = json.loads(capsys.readouterr().out)
     call_command("plugins", "disable", "alpha")
 
-    assert "alpha   2.0.0     active" in listing
-    assert "beta    0.1.0     inactive" in listing
+    assert "alpha      2.0.0     active" in listing
+    assert "beta       0.1.0     inactive" in listing
     assert info["savedConfig"] == {"mode": "live", "retries": 7, "verbose": False}
     assert info["secretsSet"] == {"api_key": True}
     assert "abc123" not in json.dumps(info)

@@ -1,0 +1,532 @@
+"""The business figures staff see: computed in the database, a constant number of queries
+whatever the number of subscriptions, payments or users.
+
+A period is whole UTC days, ``start`` to ``end`` inclusive; it is compared with the period of
+the same number of days that ends the day before ``start``. Figures "at the period end" are
+taken at the end of the ``end`` day, or now when that day has not ended yet. Events (payments,
+credit notes, registrations, trials ending, access ending) count in the period when they happen
+from ``start`` 00:00 UTC up to that moment.
+
+What a subscription was at a past moment is read from its own dates, so that earlier periods can
+be compared without a history table:
+
+- it had **access** from ``started_at`` until its access ended: for a cancelled one at
+  ``expires_at`` (at the cancellation when it had no end), for an expired one when it expired
+  (its last change), for a paused one when it was paused; a pending one never had access;
+- it was **live** (trialing, active or past due) while it had access and was not yet cancelled;
+- it was **paying** (active or past due) while live and past its trial: from the trial end for a
+  subscription that had a trial (never while it is still trialing), else from ``started_at``.
+
+Amounts in other currencies are converted into the requested one at today's rates of the
+catalog (``amount ÷ rate of its currency × rate of the requested one``) and rounded once, to the
+requested currency's places, after summing.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Sum, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least, Trunc
+from django.utils import timezone
+
+from accounts.models import User
+from billing.catalog.models import BillingPeriod, Currency
+from billing.catalog.periods import PER_MONTH, add_months
+from billing.invoices.models import SETTLED_PAYMENT_STATUSES, CreditNote, Payment
+from billing.subscriptions.models import (
+    AddOnSubscription,
+    AddOnSubscriptionStatus,
+    Subscription,
+    SubscriptionStatus,
+)
+from vbwd.exceptions import ValidationFailed
+from vbwd.money import round_money
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DAYS = 30
+INTERVALS = ("day", "week", "month")
+# A revenue series never holds more points than this (ten years of days).
+MAX_POINTS = 3660
+
+START_AFTER_END = "start must not be after end"
+UNKNOWN_INTERVAL = "interval must be day, week or month"
+
+HUNDRED = Decimal(100)
+ZERO = Decimal(0)
+# Stand-ins for "never started" and "never ended", so every comparison is between two dates.
+FAR_PAST = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
+FAR_FUTURE = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC)
+
+S = SubscriptionStatus
+A = AddOnSubscriptionStatus
+
+
+# --- periods -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """Whole UTC days ``start`` to ``end``; ``start_at`` is inclusive, ``end_at`` exclusive (the
+    end of the last day, or now while that day lasts)."""
+
+    start: datetime.date
+    end: datetime.date
+    start_at: datetime.datetime
+    end_at: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Periods:
+    current: Period
+    previous: Period
+
+    def as_data(self) -> dict:
+        return {
+            "start": self.current.start,
+            "end": self.current.end,
+            "previous_start": self.previous.start,
+            "previous_end": self.previous.end,
+        }
+
+
+def _midnight(day: datetime.date) -> datetime.datetime:
+    return datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
+
+
+def periods_for(
+    *, start: datetime.date | None, end: datetime.date | None, now: datetime.datetime | None = None
+) -> Periods:
+    """The period asked for (default: the last 30 days ending today) and the one before it."""
+    now = now or timezone.now()
+    today = now.astimezone(datetime.UTC).date()
+    end = end or (today if start is None else max(today, start))
+    start = start or end - datetime.timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise ValidationFailed(START_AFTER_END, field="start")
+    days = (end - start).days + 1
+    previous_end = start - datetime.timedelta(days=1)
+    previous_start = previous_end - datetime.timedelta(days=days - 1)
+    start_at = _midnight(start)
+    current = Period(start, end, start_at, min(_midnight(end + datetime.timedelta(days=1)), now))
+    previous = Period(previous_start, previous_end, _midnight(previous_start), start_at)
+    return Periods(current=current, previous=previous)
+
+
+# --- money -------------------------------------------------------------------------------------
+
+
+class Converter:
+    """Sums amounts of several currencies in one target currency at the catalog's rates."""
+
+    def __init__(self, currency: str | None):
+        currencies = {row.code: row for row in Currency.objects.all()}
+        code = (currency or "").strip().upper()
+        if code:
+            target = currencies.get(code)
+            if target is None or not target.is_active:
+                raise ValidationFailed(f"Currency '{currency}' is not supported", field="currency")
+        else:
+            target = next((row for row in currencies.values() if row.is_default), None)
+            if target is None:
+                raise ValidationFailed("No default currency is configured", field="currency")
+        self.target = target
+        self.rates = {row.code: row.exchange_rate for row in currencies.values()}
+
+    @property
+    def places(self) -> int:
+        return self.target.decimal_places
+
+    def convert(self, amount: Decimal | None, code: str) -> Decimal:
+        """``amount`` of ``code`` in the target currency, not rounded."""
+        if not amount:
+            return ZERO
+        rate = self.rates.get(code)
+        if rate is None:
+            logger.warning("Analytics: no exchange rate for %s; %s left out", code, amount)
+            return ZERO
+        if code == self.target.code:
+            return Decimal(amount)
+        return Decimal(amount) / rate * self.target.exchange_rate
+
+    def round(self, amount: Decimal) -> Decimal:
+        return round_money(amount, self.places)
+
+
+def change_percent(current: Decimal | int, previous: Decimal | int) -> Decimal:
+    """``(current − previous) ÷ previous × 100`` to one decimal; 0.0 when both are 0, 100.0 when
+    only the previous one is. A negative previous value (more refunded than captured) is taken
+    by its size, so that a rise is always a positive change."""
+    current, previous = Decimal(current), Decimal(previous)
+    if previous == 0:
+        return Decimal("0.0") if current == 0 else Decimal("100.0")
+    change = (current - previous) / abs(previous) * HUNDRED
+    return change.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def _percent(part: int, whole: int) -> Decimal:
+    if not whole:
+        return Decimal("0.00")
+    return (Decimal(part) * HUNDRED / Decimal(whole)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+
+
+def _metric(current, previous) -> dict:
+    return {"total": current, "change_percent": change_percent(current, previous)}
+
+
+# --- what a subscription was at a moment --------------------------------------------------------
+
+
+def _moment(value: datetime.datetime) -> Value:
+    return Value(value, output_field=DateTimeField())
+
+
+def _subscription_dates(prefix: str = "") -> dict:
+    """Aliases for a subscription (reached through ``prefix``): ``live_from``, ``access_end``,
+    ``live_end`` and ``paid_from`` (see the module notes)."""
+    field = lambda name: F(f"{prefix}{name}")  # noqa: E731
+    status = f"{prefix}status"
+    live_from = Coalesce(field("started_at"), _moment(FAR_FUTURE))
+    cancelled_access_end = Coalesce(field("expires_at"), field("cancelled_at"), _moment(FAR_FUTURE))
+    ended = [
+        When(**{status: S.EXPIRED}, then=field("updated_at")),
+        When(**{status: S.PAUSED}, then=Coalesce(field("paused_at"), field("updated_at"))),
+        When(**{status: S.PENDING}, then=_moment(FAR_PAST)),
+    ]
+    access_end = Case(
+        When(**{status: S.CANCELLED}, then=cancelled_access_end),
+        *ended,
+        default=_moment(FAR_FUTURE),
+        output_field=DateTimeField(),
+    )
+    live_end = Case(
+        When(
+            **{status: S.CANCELLED},
+            then=Least(Coalesce(field("cancelled_at"), _moment(FAR_FUTURE)), cancelled_access_end),
+        ),
+        *ended,
+        default=_moment(FAR_FUTURE),
+        output_field=DateTimeField(),
+    )
+    after_trial = Greatest(live_from, field("trial_end_at"))
+    paid_from = Case(
+        When(**{status: S.TRIALING}, then=_moment(FAR_FUTURE)),
+        When(**{f"{prefix}trial_end_at__isnull": False}, then=after_trial),
+        default=live_from,
+        output_field=DateTimeField(),
+    )
+    name = prefix.replace("__", "_")
+    return {
+        f"{name}live_from": live_from,
+        f"{name}access_end": access_end,
+        f"{name}live_end": live_end,
+        f"{name}paid_from": paid_from,
+    }
+
+
+def _during(start: str, end: str, moment: datetime.datetime) -> Q:
+    """``start`` ≤ moment < ``end`` (two aliases)."""
+    return Q(**{f"{start}__lte": moment, f"{end}__gt": moment})
+
+
+def _happened(field: str, period: Period) -> Q:
+    return Q(**{f"{field}__gte": period.start_at, f"{field}__lt": period.end_at})
+
+
+def _subscriptions() -> QuerySet:
+    return Subscription.objects.order_by().alias(**_subscription_dates())
+
+
+# --- the figures -------------------------------------------------------------------------------
+
+
+def _monthly(amount: Decimal | None, billing_period: str) -> Decimal:
+    """A period's price as a month's (ONE_TIME: nothing recurring)."""
+    if not amount or billing_period not in PER_MONTH:
+        return ZERO
+    numerator, denominator = PER_MONTH[billing_period]
+    return Decimal(amount) * numerator / denominator
+
+
+def _mrr(periods: Periods, money: Converter) -> tuple[Decimal, Decimal]:
+    """MRR at the end of the period and of the previous one, not rounded (two queries)."""
+    current_end, previous_end = periods.current.end_at, periods.previous.end_at
+    paying_now = _during("live_from", "live_end", current_end) & _during(
+        "paid_from", "live_end", current_end
+    )
+    paying_before = _during("live_from", "live_end", previous_end) & _during(
+        "paid_from", "live_end", previous_end
+    )
+    plans = (
+        _subscriptions()
+        .filter(paying_now | paying_before)
+        .values("plan__currency", "plan__billing_period")
+        .annotate(
+            current=Sum("plan__price", filter=paying_now),
+            previous=Sum("plan__price", filter=paying_before),
+        )
+    )
+    addon_dates = {
+        "addon_from": Coalesce(F("starts_at"), _moment(FAR_FUTURE)),
+        "addon_end": Case(
+            When(status=A.CANCELLED, then=Coalesce(F("cancelled_at"), F("expires_at"))),
+            When(status=A.EXPIRED, then=F("updated_at")),
+            When(status=A.PENDING, then=_moment(FAR_PAST)),
+            default=_moment(FAR_FUTURE),
+            output_field=DateTimeField(),
+        ),
+    }
+
+    def addon_paying(moment):
+        # an active recurring add-on of a subscription that was paying at ``moment``
+        return (
+            _during("addon_from", "addon_end", moment)
+            & _during("subscription_live_from", "subscription_live_end", moment)
+            & _during("subscription_paid_from", "subscription_live_end", moment)
+        )
+
+    addons = (
+        AddOnSubscription.objects.order_by()
+        .alias(**addon_dates, **_subscription_dates("subscription__"))
+        .filter(subscription__isnull=False)
+        .exclude(addon__billing_period=BillingPeriod.ONE_TIME)
+        .filter(addon_paying(current_end) | addon_paying(previous_end))
+        .values("addon__currency", "addon__billing_period")
+        .annotate(
+            current=Sum("addon__price", filter=addon_paying(current_end)),
+            previous=Sum("addon__price", filter=addon_paying(previous_end)),
+        )
+    )
+    current = previous = ZERO
+    for row in plans:
+        code, period = row["plan__currency"], row["plan__billing_period"]
+        current += money.convert(_monthly(row["current"], period), code)
+        previous += money.convert(_monthly(row["previous"], period), code)
+    for row in addons:
+        code, period = row["addon__currency"], row["addon__billing_period"]
+        current += money.convert(_monthly(row["current"], period), code)
+        previous += money.convert(_monthly(row["previous"], period), code)
+    return current, previous
+
+
+def _subscription_counts(periods: Periods) -> dict:
+    """Live subscriptions, paying customers, churn and trial figures of both periods (one
+    query)."""
+    current, previous = periods.current, periods.previous
+    trial_over = Least(F("trial_end_at"), F("access_end"))
+    converted = Q(current_period_start__gte=F("trial_end_at"))
+    ended = Q(status__in=(S.CANCELLED, S.EXPIRED))
+    figures = {}
+    for key, period in (("current", current), ("previous", previous)):
+        live = _during("live_from", "live_end", period.end_at)
+        paying = live & _during("paid_from", "live_end", period.end_at)
+        valid_at_start = _during("live_from", "access_end", period.start_at)
+        trials_ended = Q(
+            trial_end_at__isnull=False,
+            trial_over__gte=period.start_at,
+            trial_over__lt=period.end_at,
+        )
+        figures |= {
+            f"active_{key}": Count("pk", filter=live),
+            f"payers_{key}": Count("user_id", filter=paying, distinct=True),
+            f"churn_base_{key}": Count("pk", filter=valid_at_start),
+            f"churned_{key}": Count(
+                "pk", filter=valid_at_start & ended & Q(access_end__lt=period.end_at)
+            ),
+            f"trials_{key}": Count("pk", filter=trials_ended),
+            f"converted_{key}": Count("pk", filter=trials_ended & converted),
+        }
+    return _subscriptions().alias(trial_over=trial_over).aggregate(**figures)
+
+
+def _user_growth(periods: Periods) -> dict:
+    return User.objects.order_by().aggregate(
+        current=Count("pk", filter=_happened("created_at", periods.current)),
+        previous=Count("pk", filter=_happened("created_at", periods.previous)),
+    )
+
+
+def _truncated(field: str, interval: str) -> Trunc:
+    return Trunc(field, interval, output_field=DateTimeField(), tzinfo=datetime.UTC)
+
+
+def _revenue_rows(periods: Periods, interval: str | None) -> tuple[list[dict], list[dict]]:
+    """Captured payments, and credit notes issued or reversed, in both periods, by currency
+    (and by ``interval``, when given): two queries. Keys ``current``/``previous`` (payments),
+    ``refunded_*`` and ``restored_*`` (credit notes issued and reversed)."""
+    current, previous = periods.current, periods.previous
+    both = Period(previous.start, current.end, previous.start_at, current.end_at)
+    payments = Payment.objects.order_by().filter(
+        _happened("captured_at", both), status__in=SETTLED_PAYMENT_STATUSES
+    )
+    credit_notes = CreditNote.objects.order_by().filter(
+        _happened("created_at", both) | _happened("reversed_at", both)
+    )
+    if interval:
+        payments = payments.annotate(bucket=_truncated("captured_at", interval)).values(
+            "currency", "bucket"
+        )
+        credit_notes = credit_notes.annotate(
+            issued_bucket=_truncated("created_at", interval),
+            reversed_bucket=_truncated("reversed_at", interval),
+        ).values("currency", "issued_bucket", "reversed_bucket")
+    else:
+        payments = payments.values("currency")
+        credit_notes = credit_notes.values("currency")
+    payment_rows = list(
+        payments.annotate(
+            current=Sum("amount", filter=_happened("captured_at", current)),
+            previous=Sum("amount", filter=_happened("captured_at", previous)),
+        )
+    )
+    credit_note_rows = list(
+        credit_notes.annotate(
+            refunded_current=Sum("amount", filter=_happened("created_at", current)),
+            refunded_previous=Sum("amount", filter=_happened("created_at", previous)),
+            restored_current=Sum("amount", filter=_happened("reversed_at", current)),
+            restored_previous=Sum("amount", filter=_happened("reversed_at", previous)),
+        )
+    )
+    return payment_rows, credit_note_rows
+
+
+def _net_revenue(payment_rows, credit_note_rows, money: Converter, key: str) -> Decimal:
+    """Captured − refunded + refunds reversed in the ``key`` period, not rounded."""
+    total = ZERO
+    for row in payment_rows:
+        total += money.convert(row[key], row["currency"])
+    for row in credit_note_rows:
+        total -= money.convert(row[f"refunded_{key}"], row["currency"])
+        total += money.convert(row[f"restored_{key}"], row["currency"])
+    return total
+
+
+def dashboard(
+    *,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+    currency: str | None = None,
+    now: datetime.datetime | None = None,
+) -> dict:
+    """Every figure of the dashboard for ``start``..``end`` (default: the last 30 days ending
+    today) in ``currency`` (default: the default currency), each as ``{"total",
+    "change_percent"}`` against the previous period of the same length. Money and percentages
+    are ``Decimal`` (money rounded to the currency's places, percentages to two decimals),
+    counts are ``int``; ``period`` holds the four dates. Seven queries, whatever the data."""
+    periods = periods_for(start=start, end=end, now=now)
+    money = Converter(currency)
+    mrr_current, mrr_previous = _mrr(periods, money)
+    mrr_current, mrr_previous = money.round(mrr_current), money.round(mrr_previous)
+    counts = _subscription_counts(periods)
+    users = _user_growth(periods)
+    payment_rows, credit_note_rows = _revenue_rows(periods, interval=None)
+    revenue_current = money.round(_net_revenue(payment_rows, credit_note_rows, money, "current"))
+    revenue_previous = money.round(_net_revenue(payment_rows, credit_note_rows, money, "previous"))
+
+    def arpu(mrr: Decimal, payers: int) -> Decimal:
+        return money.round(mrr / payers) if payers else money.round(ZERO)
+
+    return {
+        "mrr": _metric(mrr_current, mrr_previous),
+        "arr": _metric(mrr_current * 12, mrr_previous * 12),
+        "revenue": _metric(revenue_current, revenue_previous),
+        "active_subscriptions": _metric(counts["active_current"], counts["active_previous"]),
+        "user_growth": _metric(users["current"], users["previous"]),
+        "churn": _metric(
+            _percent(counts["churned_current"], counts["churn_base_current"]),
+            _percent(counts["churned_previous"], counts["churn_base_previous"]),
+        ),
+        "conversion": _metric(
+            _percent(counts["converted_current"], counts["trials_current"]),
+            _percent(counts["converted_previous"], counts["trials_previous"]),
+        ),
+        "arpu": _metric(
+            arpu(mrr_current, counts["payers_current"]),
+            arpu(mrr_previous, counts["payers_previous"]),
+        ),
+        "currency": money.target.code,
+        "places": money.places,
+        "period": periods.as_data(),
+    }
+
+
+def _interval_start(day: datetime.date, interval: str) -> datetime.date:
+    if interval == "week":
+        return day - datetime.timedelta(days=day.weekday())
+    if interval == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next_interval(day: datetime.date, interval: str) -> datetime.date:
+    if interval == "week":
+        return day + datetime.timedelta(days=7)
+    if interval == "month":
+        return add_months(_midnight(day), 1).date()
+    return day + datetime.timedelta(days=1)
+
+
+def interval_starts(start: datetime.date, end: datetime.date, interval: str) -> list:
+    """The first day of every ``interval`` (weeks start on Monday) that touches start..end."""
+    if interval not in INTERVALS:
+        raise ValidationFailed(UNKNOWN_INTERVAL, field="interval")
+    first, last = _interval_start(start, interval), _interval_start(end, interval)
+    approximate = {"day": 1, "week": 7, "month": 28}[interval]
+    if (last - first).days // approximate + 1 > MAX_POINTS:
+        raise ValidationFailed(
+            f"The range holds more than {MAX_POINTS} points of one {interval}; choose a longer "
+            "interval or a shorter range",
+            field="interval",
+        )
+    days = []
+    while first <= last:
+        days.append(first)
+        first = _next_interval(first, interval)
+    return days
+
+
+def revenue(
+    *,
+    start: datetime.date | None = None,
+    end: datetime.date | None = None,
+    interval: str = "day",
+    currency: str | None = None,
+    now: datetime.datetime | None = None,
+) -> dict:
+    """Net revenue of the period (captured payments − refunds + reversed refunds) in
+    ``currency``, compared with the previous period, and the series of one point per
+    ``interval`` (zero-filled; ``date`` = the interval's first day). Three queries."""
+    periods = periods_for(start=start, end=end, now=now)
+    days = interval_starts(periods.current.start, periods.current.end, interval)
+    money = Converter(currency)
+    payment_rows, credit_note_rows = _revenue_rows(periods, interval=interval)
+    points = dict.fromkeys(days, ZERO)
+
+    def add(bucket, amount: Decimal) -> None:
+        if bucket is None or not amount:
+            return
+        day = bucket.astimezone(datetime.UTC).date() if hasattr(bucket, "date") else bucket
+        if day in points:
+            points[day] += amount
+
+    for row in payment_rows:
+        add(row["bucket"], money.convert(row["current"], row["currency"]))
+    for row in credit_note_rows:
+        add(row["issued_bucket"], -money.convert(row["refunded_current"], row["currency"]))
+        add(row["reversed_bucket"], money.convert(row["restored_current"], row["currency"]))
+    total = money.round(_net_revenue(payment_rows, credit_note_rows, money, "current"))
+    previous = money.round(_net_revenue(payment_rows, credit_note_rows, money, "previous"))
+    return {
+        "total": total,
+        "change_percent": change_percent(total, previous),
+        "currency": money.target.code,
+        "places": money.places,
+        "interval": interval,
+        "data": [{"date": day, "value": money.round(points[day])} for day in days],
+    }
