@@ -25,17 +25,14 @@ requested currency's places, after summing.
 from __future__ import annotations
 
 import datetime
-import logging
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least, Trunc
-from django.utils import timezone
 
 from accounts.models import User
-from billing.catalog.models import BillingPeriod, Currency
-from billing.catalog.periods import PER_MONTH, add_months
+from billing.catalog.models import BillingPeriod
+from billing.catalog.periods import PER_MONTH
 from billing.invoices.models import SETTLED_PAYMENT_STATUSES, CreditNote, Payment
 from billing.subscriptions.models import (
     AddOnSubscription,
@@ -43,137 +40,15 @@ from billing.subscriptions.models import (
     Subscription,
     SubscriptionStatus,
 )
-from vbwd.exceptions import ValidationFailed
-from vbwd.money import round_money
+from plugins.analytics.money import ZERO, Converter, change_percent, percent
+from plugins.analytics.periods import Period, Periods, interval_starts, periods_for
 
-logger = logging.getLogger(__name__)
-
-DEFAULT_DAYS = 30
-INTERVALS = ("day", "week", "month")
-# A revenue series never holds more points than this (ten years of days).
-MAX_POINTS = 3660
-
-START_AFTER_END = "start must not be after end"
-UNKNOWN_INTERVAL = "interval must be day, week or month"
-
-HUNDRED = Decimal(100)
-ZERO = Decimal(0)
 # Stand-ins for "never started" and "never ended", so every comparison is between two dates.
 FAR_PAST = datetime.datetime(1900, 1, 1, tzinfo=datetime.UTC)
 FAR_FUTURE = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC)
 
 S = SubscriptionStatus
 A = AddOnSubscriptionStatus
-
-
-# --- periods -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Period:
-    """Whole UTC days ``start`` to ``end``; ``start_at`` is inclusive, ``end_at`` exclusive (the
-    end of the last day, or now while that day lasts)."""
-
-    start: datetime.date
-    end: datetime.date
-    start_at: datetime.datetime
-    end_at: datetime.datetime
-
-
-@dataclass(frozen=True)
-class Periods:
-    current: Period
-    previous: Period
-
-    def as_data(self) -> dict:
-        return {
-            "start": self.current.start,
-            "end": self.current.end,
-            "previous_start": self.previous.start,
-            "previous_end": self.previous.end,
-        }
-
-
-def _midnight(day: datetime.date) -> datetime.datetime:
-    return datetime.datetime.combine(day, datetime.time.min, tzinfo=datetime.UTC)
-
-
-def periods_for(
-    *, start: datetime.date | None, end: datetime.date | None, now: datetime.datetime | None = None
-) -> Periods:
-    """The period asked for (default: the last 30 days ending today) and the one before it."""
-    now = now or timezone.now()
-    today = now.astimezone(datetime.UTC).date()
-    end = end or (today if start is None else max(today, start))
-    start = start or end - datetime.timedelta(days=DEFAULT_DAYS - 1)
-    if start > end:
-        raise ValidationFailed(START_AFTER_END, field="start")
-    days = (end - start).days + 1
-    previous_end = start - datetime.timedelta(days=1)
-    previous_start = previous_end - datetime.timedelta(days=days - 1)
-    start_at = _midnight(start)
-    current = Period(start, end, start_at, min(_midnight(end + datetime.timedelta(days=1)), now))
-    previous = Period(previous_start, previous_end, _midnight(previous_start), start_at)
-    return Periods(current=current, previous=previous)
-
-
-# --- money -------------------------------------------------------------------------------------
-
-
-class Converter:
-    """Sums amounts of several currencies in one target currency at the catalog's rates."""
-
-    def __init__(self, currency: str | None):
-        currencies = {row.code: row for row in Currency.objects.all()}
-        code = (currency or "").strip().upper()
-        if code:
-            target = currencies.get(code)
-            if target is None or not target.is_active:
-                raise ValidationFailed(f"Currency '{currency}' is not supported", field="currency")
-        else:
-            target = next((row for row in currencies.values() if row.is_default), None)
-            if target is None:
-                raise ValidationFailed("No default currency is configured", field="currency")
-        self.target = target
-        self.rates = {row.code: row.exchange_rate for row in currencies.values()}
-
-    @property
-    def places(self) -> int:
-        return self.target.decimal_places
-
-    def convert(self, amount: Decimal | None, code: str) -> Decimal:
-        """``amount`` of ``code`` in the target currency, not rounded."""
-        if not amount:
-            return ZERO
-        rate = self.rates.get(code)
-        if rate is None:
-            logger.warning("Analytics: no exchange rate for %s; %s left out", code, amount)
-            return ZERO
-        if code == self.target.code:
-            return Decimal(amount)
-        return Decimal(amount) / rate * self.target.exchange_rate
-
-    def round(self, amount: Decimal) -> Decimal:
-        return round_money(amount, self.places)
-
-
-def change_percent(current: Decimal | int, previous: Decimal | int) -> Decimal:
-    """``(current − previous) ÷ previous × 100`` to one decimal; 0.0 when both are 0, 100.0 when
-    only the previous one is. A negative previous value (more refunded than captured) is taken
-    by its size, so that a rise is always a positive change."""
-    current, previous = Decimal(current), Decimal(previous)
-    if previous == 0:
-        return Decimal("0.0") if current == 0 else Decimal("100.0")
-    change = (current - previous) / abs(previous) * HUNDRED
-    return change.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
-
-
-def _percent(part: int, whole: int) -> Decimal:
-    if not whole:
-        return Decimal("0.00")
-    return (Decimal(part) * HUNDRED / Decimal(whole)).quantize(
-        Decimal("0.01"), rounding=ROUND_HALF_UP
-    )
 
 
 def _metric(current, previous) -> dict:
@@ -439,12 +314,12 @@ def dashboard(
         "active_subscriptions": _metric(counts["active_current"], counts["active_previous"]),
         "user_growth": _metric(users["current"], users["previous"]),
         "churn": _metric(
-            _percent(counts["churned_current"], counts["churn_base_current"]),
-            _percent(counts["churned_previous"], counts["churn_base_previous"]),
+            percent(counts["churned_current"], counts["churn_base_current"]),
+            percent(counts["churned_previous"], counts["churn_base_previous"]),
         ),
         "conversion": _metric(
-            _percent(counts["converted_current"], counts["trials_current"]),
-            _percent(counts["converted_previous"], counts["trials_previous"]),
+            percent(counts["converted_current"], counts["trials_current"]),
+            percent(counts["converted_previous"], counts["trials_previous"]),
         ),
         "arpu": _metric(
             arpu(mrr_current, counts["payers_current"]),
@@ -454,41 +329,6 @@ def dashboard(
         "places": money.places,
         "period": periods.as_data(),
     }
-
-
-def _interval_start(day: datetime.date, interval: str) -> datetime.date:
-    if interval == "week":
-        return day - datetime.timedelta(days=day.weekday())
-    if interval == "month":
-        return day.replace(day=1)
-    return day
-
-
-def _next_interval(day: datetime.date, interval: str) -> datetime.date:
-    if interval == "week":
-        return day + datetime.timedelta(days=7)
-    if interval == "month":
-        return add_months(_midnight(day), 1).date()
-    return day + datetime.timedelta(days=1)
-
-
-def interval_starts(start: datetime.date, end: datetime.date, interval: str) -> list:
-    """The first day of every ``interval`` (weeks start on Monday) that touches start..end."""
-    if interval not in INTERVALS:
-        raise ValidationFailed(UNKNOWN_INTERVAL, field="interval")
-    first, last = _interval_start(start, interval), _interval_start(end, interval)
-    approximate = {"day": 1, "week": 7, "month": 28}[interval]
-    if (last - first).days // approximate + 1 > MAX_POINTS:
-        raise ValidationFailed(
-            f"The range holds more than {MAX_POINTS} points of one {interval}; choose a longer "
-            "interval or a shorter range",
-            field="interval",
-        )
-    days = []
-    while first <= last:
-        days.append(first)
-        first = _next_interval(first, interval)
-    return days
 
 
 def revenue(

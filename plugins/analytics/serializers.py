@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from billing.catalog import selectors as catalog
 from billing.catalog.pricing import as_json_number
-from plugins.analytics.selectors import START_AFTER_END, UNKNOWN_INTERVAL
+from plugins.analytics.periods import START_AFTER_END, UNKNOWN_INTERVAL
 from vbwd.exceptions import ValidationFailed
 from vbwd.fields import StrictCharField, StrictChoiceField, StrictDateField
 

@@ -168,6 +168,8 @@ def test_revenue_defaults_to_days_of_the_last_30_days(enabled):
         ("admin/analytics/dashboard", {"end": "2026-02-30"}, "end",
          "end must be a date (YYYY-MM-DD)"),
         ("admin/analytics/dashboard", {"currency": "EU\u0000"}, "currency", None),
+        ("admin/analytics/dashboard", {"start": "1900-01-01", "end": "9998-12-31"}, "start",
+         "The period is too long to be compared with the one before it"),
         ("admin/analytics/revenue", {"start": "1990-01-01", "end": "2026-01-01"}, "interval",
          "The range holds more than 3660 points of one day; choose a longer interval or a "
          "shorter range"),

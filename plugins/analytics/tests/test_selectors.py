@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
-from plugins.analytics import selectors
+from plugins.analytics import money, periods, selectors
 from plugins.analytics.tests.fixtures import END, NOW, START, build_business
 from vbwd.exceptions import ValidationFailed
 
@@ -166,31 +166,31 @@ def test_a_reversed_refund_counts_again_when_it_is_reversed(business):
 
 
 def test_change_percent_rules():
-    assert selectors.change_percent(0, 0) == Decimal("0.0")
-    assert selectors.change_percent(5, 0) == Decimal("100.0")
-    assert selectors.change_percent(Decimal("110"), Decimal("100")) == Decimal("10.0")
-    assert selectors.change_percent(Decimal("1"), Decimal("3")) == Decimal("-66.7")
-    assert selectors.change_percent(Decimal("10"), Decimal("-20")) == Decimal("150.0")
+    assert money.change_percent(0, 0) == Decimal("0.0")
+    assert money.change_percent(5, 0) == Decimal("100.0")
+    assert money.change_percent(Decimal("110"), Decimal("100")) == Decimal("10.0")
+    assert money.change_percent(Decimal("1"), Decimal("3")) == Decimal("-66.7")
+    assert money.change_percent(Decimal("10"), Decimal("-20")) == Decimal("150.0")
 
 
 def test_default_period_is_the_last_30_days_ending_today():
     now = datetime.datetime(2026, 3, 31, 15, 0, tzinfo=datetime.UTC)
 
-    periods = selectors.periods_for(start=None, end=None, now=now)
+    both = periods.periods_for(start=None, end=None, now=now)
 
-    assert periods.as_data() == {
+    assert both.as_data() == {
         "start": datetime.date(2026, 3, 2),
         "end": datetime.date(2026, 3, 31),
         "previous_start": datetime.date(2026, 1, 31),
         "previous_end": datetime.date(2026, 3, 1),
     }
     # today's figures are taken now, not at midnight
-    assert periods.current.end_at == now
+    assert both.current.end_at == now
 
 
 def test_start_after_end_is_refused():
     with pytest.raises(ValidationFailed) as refused:
-        selectors.periods_for(start=END, end=START)
+        periods.periods_for(start=END, end=START)
 
     assert refused.value.message == "start must not be after end"
 
@@ -216,3 +216,15 @@ def test_an_empty_database_gives_zeros():
     assert figures["conversion"] == metric(Decimal("0.00"), "0.0")
     assert figures["arpu"] == metric(Decimal("0.00"), "0.0")
     assert figures["active_subscriptions"] == metric(0, "0.0")
+
+
+def test_the_selectors_read_the_database_a_fixed_number_of_times(
+    business, django_assert_num_queries
+):
+    # currencies, plans' MRR, add-ons' MRR, subscription counts, registrations, payments,
+    # credit notes
+    with django_assert_num_queries(7):
+        _dashboard(currency="USD")
+    # currencies, payments, credit notes
+    with django_assert_num_queries(3):
+        selectors.revenue(start=START, end=END, interval="week", now=NOW)
