@@ -27,7 +27,19 @@ from __future__ import annotations
 import datetime
 from decimal import Decimal
 
-from django.db.models import Case, Count, DateTimeField, F, Q, QuerySet, Sum, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    DateTimeField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Greatest, Least, Trunc
 
 from accounts.models import User
@@ -114,110 +126,135 @@ def _happened(field: str, period: Period) -> Q:
     return Q(**{f"{field}__gte": period.start_at, f"{field}__lt": period.end_at})
 
 
-def _subscriptions() -> QuerySet:
-    return Subscription.objects.order_by().alias(**_subscription_dates())
-
-
 # --- the figures -------------------------------------------------------------------------------
 
 
-def _monthly(amount: Decimal | None, billing_period: str) -> Decimal:
-    """A period's price as a month's (ONE_TIME: nothing recurring)."""
-    if not amount or billing_period not in PER_MONTH:
-        return ZERO
-    numerator, denominator = PER_MONTH[billing_period]
-    return Decimal(amount) * numerator / denominator
+# Slicing makes Django aggregate over a subquery, and its LIMIT keeps PostgreSQL from folding
+# the subquery into the outer query: each row's dates are worked out once, not once per figure.
+# The limit is larger than any table.
+WHOLE_TABLE = 2**62
 
 
-def _mrr(periods: Periods, money: Converter) -> tuple[Decimal, Decimal]:
-    """MRR at the end of the period and of the previous one, not rounded (two queries)."""
-    current_end, previous_end = periods.current.end_at, periods.previous.end_at
-    paying_now = _during("live_from", "live_end", current_end) & _during(
-        "paid_from", "live_end", current_end
-    )
-    paying_before = _during("live_from", "live_end", previous_end) & _during(
-        "paid_from", "live_end", previous_end
-    )
-    plans = (
-        _subscriptions()
-        .filter(paying_now | paying_before)
-        .values("plan__currency", "plan__billing_period")
-        .annotate(
-            current=Sum("plan__price", filter=paying_now),
-            previous=Sum("plan__price", filter=paying_before),
-        )
-    )
-    addon_dates = {
-        "addon_from": Coalesce(F("starts_at"), _moment(FAR_FUTURE)),
-        "addon_end": Case(
-            When(status=A.CANCELLED, then=Coalesce(F("cancelled_at"), F("expires_at"))),
-            When(status=A.EXPIRED, then=F("updated_at")),
-            When(status=A.PENDING, then=_moment(FAR_PAST)),
-            default=_moment(FAR_FUTURE),
-            output_field=DateTimeField(),
+# Price × this = the price of a year, from the catalog's month normalisation (DAILY × 365/12 a
+# month is × 365 a year, WEEKLY × 52, MONTHLY × 12, QUARTERLY × 4, YEARLY × 1): whole numbers,
+# so the sums stay exact decimals; the ÷ 12 to a month is done in Python.
+YEARLY_MULTIPLE = {
+    period: 12 * numerator // denominator for period, (numerator, denominator) in PER_MONTH.items()
+}
+
+
+def _yearly_price(price: str, billing_period: str) -> Case:
+    """A row's recurring price over a year (0 for ONE_TIME and unknown periods)."""
+    return Case(
+        *(
+            When(**{billing_period: period}, then=F(price) * Value(multiple))
+            for period, multiple in YEARLY_MULTIPLE.items()
         ),
-    }
-
-    def addon_paying(moment):
-        # an active recurring add-on of a subscription that was paying at ``moment``
-        return (
-            _during("addon_from", "addon_end", moment)
-            & _during("subscription_live_from", "subscription_live_end", moment)
-            & _during("subscription_paid_from", "subscription_live_end", moment)
-        )
-
-    addons = (
-        AddOnSubscription.objects.order_by()
-        .alias(**addon_dates, **_subscription_dates("subscription__"))
-        .filter(subscription__isnull=False)
-        .exclude(addon__billing_period=BillingPeriod.ONE_TIME)
-        .filter(addon_paying(current_end) | addon_paying(previous_end))
-        .values("addon__currency", "addon__billing_period")
-        .annotate(
-            current=Sum("addon__price", filter=addon_paying(current_end)),
-            previous=Sum("addon__price", filter=addon_paying(previous_end)),
-        )
+        default=Value(ZERO),
+        output_field=DecimalField(max_digits=20, decimal_places=4),
     )
-    current = previous = ZERO
-    for row in plans:
-        code, period = row["plan__currency"], row["plan__billing_period"]
-        current += money.convert(_monthly(row["current"], period), code)
-        previous += money.convert(_monthly(row["previous"], period), code)
-    for row in addons:
-        code, period = row["addon__currency"], row["addon__billing_period"]
-        current += money.convert(_monthly(row["current"], period), code)
-        previous += money.convert(_monthly(row["previous"], period), code)
-    return current, previous
 
 
-def _subscription_counts(periods: Periods) -> dict:
-    """Live subscriptions, paying customers, churn and trial figures of both periods (one
-    query)."""
-    current, previous = periods.current, periods.previous
-    trial_over = Least(F("trial_end_at"), F("access_end"))
-    converted = Q(current_period_start__gte=F("trial_end_at"))
-    ended = Q(status__in=(S.CANCELLED, S.EXPIRED))
-    figures = {}
-    for key, period in (("current", current), ("previous", previous)):
+def _price_sums(money: Converter, moments: dict[str, Q]) -> tuple[dict, dict]:
+    """Conditional sums of ``yearly_price`` per currency for each of ``moments`` (key → who is
+    paying then): ``(aggregates, alias → (key, currency))``. A price in a currency the catalog
+    does not have cannot be converted and is left out."""
+    aggregates, meaning = {}, {}
+    for key, paying in moments.items():
+        for code in sorted(money.rates):
+            alias = f"price_{len(meaning)}"
+            meaning[alias] = (key, code)
+            aggregates[alias] = Sum("yearly_price", filter=paying & Q(currency=code))
+    return aggregates, meaning
+
+
+def _monthly_total(row: dict, meaning: dict, money: Converter) -> dict[str, Decimal]:
+    """The sums of ``_price_sums`` as monthly amounts in the target currency, not rounded."""
+    totals = {"current": ZERO, "previous": ZERO}
+    for alias, (key, code) in meaning.items():
+        if row[alias]:
+            totals[key] += money.convert(Decimal(row[alias]) / 12, code)
+    return totals
+
+
+def _paying(moment: datetime.datetime, prefix: str = "") -> Q:
+    return _during(f"{prefix}live_from", f"{prefix}live_end", moment) & _during(
+        f"{prefix}paid_from", f"{prefix}live_end", moment
+    )
+
+
+def _subscription_figures(periods: Periods, money: Converter) -> tuple[dict, dict]:
+    """Live subscriptions, paying customers, churn and trial figures of both periods, and the
+    plans' monthly prices of the subscriptions paying at both ends (one query)."""
+    rows = (
+        Subscription.objects.order_by()
+        .annotate(**_subscription_dates())
+        .annotate(
+            trial_over=Least(F("trial_end_at"), F("access_end")),
+            had_trial=ExpressionWrapper(Q(trial_end_at__isnull=False), BooleanField()),
+            # paid: its first paid period started when the trial ended
+            converted=ExpressionWrapper(
+                Q(current_period_start__gte=F("trial_end_at")), BooleanField()
+            ),
+            state=F("status"),
+            customer=F("user_id"),
+            yearly_price=_yearly_price("plan__price", "plan__billing_period"),
+            currency=F("plan__currency"),
+        )
+    )[:WHOLE_TABLE]
+    ended = Q(state__in=(S.CANCELLED, S.EXPIRED))
+    figures: dict = {}
+    moments = {}
+    for key, period in (("current", periods.current), ("previous", periods.previous)):
         live = _during("live_from", "live_end", period.end_at)
-        paying = live & _during("paid_from", "live_end", period.end_at)
+        paying = moments[key] = _paying(period.end_at)
         valid_at_start = _during("live_from", "access_end", period.start_at)
         trials_ended = Q(
-            trial_end_at__isnull=False,
-            trial_over__gte=period.start_at,
-            trial_over__lt=period.end_at,
+            had_trial=True, trial_over__gte=period.start_at, trial_over__lt=period.end_at
         )
         figures |= {
             f"active_{key}": Count("pk", filter=live),
-            f"payers_{key}": Count("user_id", filter=paying, distinct=True),
+            f"payers_{key}": Count("customer", filter=paying, distinct=True),
             f"churn_base_{key}": Count("pk", filter=valid_at_start),
             f"churned_{key}": Count(
                 "pk", filter=valid_at_start & ended & Q(access_end__lt=period.end_at)
             ),
             f"trials_{key}": Count("pk", filter=trials_ended),
-            f"converted_{key}": Count("pk", filter=trials_ended & converted),
+            f"converted_{key}": Count("pk", filter=trials_ended & Q(converted=True)),
         }
-    return _subscriptions().alias(trial_over=trial_over).aggregate(**figures)
+    prices, meaning = _price_sums(money, moments)
+    row = rows.aggregate(**figures, **prices)
+    return row, _monthly_total(row, meaning, money)
+
+
+def _addon_mrr(periods: Periods, money: Converter) -> dict[str, Decimal]:
+    """The monthly prices of the active recurring add-ons of the subscriptions paying at both
+    ends (one query)."""
+    rows = (
+        AddOnSubscription.objects.order_by()
+        .filter(subscription__isnull=False)
+        .exclude(addon__billing_period=BillingPeriod.ONE_TIME)
+        .annotate(
+            addon_from=Coalesce(F("starts_at"), _moment(FAR_FUTURE)),
+            addon_end=Case(
+                When(status=A.CANCELLED, then=Coalesce(F("cancelled_at"), F("expires_at"))),
+                When(status=A.EXPIRED, then=F("updated_at")),
+                When(status=A.PENDING, then=_moment(FAR_PAST)),
+                default=_moment(FAR_FUTURE),
+                output_field=DateTimeField(),
+            ),
+            yearly_price=_yearly_price("addon__price", "addon__billing_period"),
+            currency=F("addon__currency"),
+            **_subscription_dates("subscription__"),
+        )
+    )[:WHOLE_TABLE]
+    moments = {
+        key: _during("addon_from", "addon_end", period.end_at)
+        & _paying(period.end_at, prefix="subscription_")
+        for key, period in (("current", periods.current), ("previous", periods.previous))
+    }
+    prices, meaning = _price_sums(money, moments)
+    return _monthly_total(rows.aggregate(**prices), meaning, money)
 
 
 def _user_growth(periods: Periods) -> dict:
@@ -293,12 +330,13 @@ def dashboard(
     today) in ``currency`` (default: the default currency), each as ``{"total",
     "change_percent"}`` against the previous period of the same length. Money and percentages
     are ``Decimal`` (money rounded to the currency's places, percentages to two decimals),
-    counts are ``int``; ``period`` holds the four dates. Seven queries, whatever the data."""
+    counts are ``int``; ``period`` holds the four dates. Six queries, whatever the data."""
     periods = periods_for(start=start, end=end, now=now)
     money = Converter(currency)
-    mrr_current, mrr_previous = _mrr(periods, money)
-    mrr_current, mrr_previous = money.round(mrr_current), money.round(mrr_previous)
-    counts = _subscription_counts(periods)
+    counts, plans = _subscription_figures(periods, money)
+    addons = _addon_mrr(periods, money)
+    mrr_current = money.round(plans["current"] + addons["current"])
+    mrr_previous = money.round(plans["previous"] + addons["previous"])
     users = _user_growth(periods)
     payment_rows, credit_note_rows = _revenue_rows(periods, interval=None)
     revenue_current = money.round(_net_revenue(payment_rows, credit_note_rows, money, "current"))

@@ -11,7 +11,6 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -242,20 +241,33 @@ def _customers(numbers: range) -> None:
     )  # fmt: skip
 
 
+class QueryCounter:
+    """Counts the statements run while it wraps the connection (the query log is emptied when
+    each request starts, so it cannot count a request's queries)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, *args):
+        self.count += 1
+        return execute(sql, *args)
+
+
 def _queries_of(client, path: str, **query) -> tuple[int, dict]:
     client.get(f"/api/v1/{path}", query)  # the plugin state is cached from here on
-    with CaptureQueriesContext(connection) as queries:
+    queries = QueryCounter()
+    with connection.execute_wrapper(queries):
         response = client.get(f"/api/v1/{path}", query)
     assert response.status_code == 200
-    return len(queries), response.json()
+    return queries.count, response.json()
 
 
 @pytest.mark.parametrize(
     ("path", "query", "expected"),
     [
-        # caller, currency check, currencies, plans' MRR, add-ons' MRR, subscription counts,
-        # registrations, payments, credit notes
-        ("admin/analytics/dashboard", {"currency": "USD"}, 9),
+        # caller, currency check, currencies, subscriptions (figures and plans' MRR), add-ons'
+        # MRR, registrations, payments, credit notes
+        ("admin/analytics/dashboard", {"currency": "USD"}, 8),
         # caller, currency check, currencies, payments, credit notes
         ("admin/analytics/revenue", {"currency": "USD", "interval": "week"}, 5),
     ],

@@ -221,9 +221,9 @@ def test_an_empty_database_gives_zeros():
 def test_the_selectors_read_the_database_a_fixed_number_of_times(
     business, django_assert_num_queries
 ):
-    # currencies, plans' MRR, add-ons' MRR, subscription counts, registrations, payments,
+    # currencies, subscriptions (figures and plans' MRR), add-ons' MRR, registrations, payments,
     # credit notes
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(6):
         _dashboard(currency="USD")
     # currencies, payments, credit notes
     with django_assert_num_queries(3):
