@@ -39,6 +39,10 @@ def _guard(view, name: str):
         if hasattr(view, attribute):
             setattr(guarded, attribute, getattr(view, attribute))
     guarded.vbwd_plugin = name
+    if hasattr(view, "cls"):
+        # The schema generator builds the view from these: it then knows the route is a
+        # plugin's (and answers 404 while the plugin is disabled) wherever it is mounted.
+        guarded.initkwargs = {**getattr(view, "initkwargs", {}), "vbwd_plugin": name}
     return guarded
 
 
