@@ -64,6 +64,10 @@ class PluginConfig(AppConfig):
     capabilities: Capabilities = Capabilities()
     # Module with ``urlpatterns`` mounted under /api/v1/plugins/<name>/ (None: no routes).
     urls: str | None = None
+    # Module with ``urlpatterns`` mounted at the API root (/api/v1/), for the few routes a
+    # plugin serves outside its own prefix (its staff routes under admin/). They are guarded
+    # like the routes under /plugins/<name>/: 404 while the plugin is disabled.
+    api_urls: str | None = None
     settings_schema: dict[str, SettingSpec] = {}
     # Back-office layout: {"tabs": [{"id", "label", "fields": [{"key", "label", "component"}]}]}
     admin_config: dict | None = None

@@ -1,4 +1,5 @@
-"""Mounts each installed plugin's ``urlpatterns`` under ``/api/v1/plugins/<name>/``.
+"""Mounts each installed plugin's ``urlpatterns`` under ``/api/v1/plugins/<name>/`` (and its
+``api_urls`` at ``/api/v1/``).
 
 Every route of a plugin is wrapped so that while the plugin is disabled it answers
 ``404 Plugin '<name>' is not enabled`` before authentication or anything else runs; a name that
@@ -12,7 +13,7 @@ import importlib
 import logging
 import re
 
-from django.urls import URLPattern, URLResolver, include, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from plugins import registry, state
 from vbwd.exceptions import NotFound, json_error_response
@@ -38,6 +39,10 @@ def _guard(view, name: str):
         if hasattr(view, attribute):
             setattr(guarded, attribute, getattr(view, attribute))
     guarded.vbwd_plugin = name
+    if hasattr(view, "cls"):
+        # The schema generator builds the view from these: it then knows the route is a
+        # plugin's (and answers 404 while the plugin is disabled) wherever it is mounted.
+        guarded.initkwargs = {**getattr(view, "initkwargs", {}), "vbwd_plugin": name}
     return guarded
 
 
@@ -69,18 +74,31 @@ def _unknown_plugin_route(request, name: str, rest: str = ""):
     return json_error_response(request, not_enabled(name))
 
 
+def _urlpatterns_of(name: str, module_path: str) -> list | None:
+    """The guarded ``urlpatterns`` of ``module_path``, or None when it cannot be imported."""
+    try:
+        module = importlib.import_module(module_path)
+    except Exception as error:  # a broken plugin must not take the whole API down
+        registry.load_errors[name] = f"Could not import {module_path}: {error}"
+        logger.exception("Plugin %s: its URLs could not be loaded", name)
+        return None
+    return _wrap(list(module.urlpatterns), name)
+
+
 def plugin_urlpatterns() -> list:
     patterns = []
     for name, config in registry.installed().items():
+        if config.api_urls:
+            routes = _urlpatterns_of(name, config.api_urls)
+            if routes is not None:
+                patterns.append(
+                    path("", include((routes, f"{name}-api"), namespace=f"plugin-{name}-api"))
+                )
         if not config.urls:
             continue
-        try:
-            module = importlib.import_module(config.urls)
-        except Exception as error:  # a broken plugin must not take the whole API down
-            registry.load_errors[name] = f"Could not import {config.urls}: {error}"
-            logger.exception("Plugin %s: its URLs could not be loaded", name)
+        routes = _urlpatterns_of(name, config.urls)
+        if routes is None:
             continue
-        routes = _wrap(list(module.urlpatterns), name)
         # The slash after the name is optional like everywhere else; the word
         # boundary keeps "alpha" from matching "/plugins/alphawhoami".
         patterns.append(

@@ -143,6 +143,24 @@ def test_seed_demo_leaves_exactly_one_copy_of_the_demo_catalog():
     ]
     assert list(PaymentMethod.objects.values_list("code", "is_default")) == [("invoice", True)]
     assert is_enabled("demo") is True
+    assert is_enabled("analytics") is True
+
+
+@pytest.mark.django_db
+def test_seed_demo_leaves_a_demo_plugin_that_staff_disabled_disabled(capsys):
+    from plugins.services import plugin_disable
+    from plugins.state import is_enabled
+
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    plugin_disable(name="analytics")
+    call_command("seed_demo")
+    second = capsys.readouterr().out
+
+    assert "analytics plugin enabled: GET /api/v1/admin/analytics/dashboard (staff)" in first
+    assert "demo plugin enabled: GET /api/v1/plugins/demo/" in first
+    assert "plugin enabled" not in second
+    assert (is_enabled("demo"), is_enabled("analytics")) == (True, False)
 
 
 @pytest.mark.django_db

@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "plugins.stripe",
     "plugins.yookassa",
     "plugins.paypal",
+    "plugins.analytics",
 ]
 # Third-party plugins: packages with a "vbwd.plugins" entry point (VBWD_DISCOVER_PLUGINS=0 skips).
 if env_bool("VBWD_DISCOVER_PLUGINS", True):

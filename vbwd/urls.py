@@ -14,8 +14,8 @@ admin.site.site_url = "/api/v1/docs/"
 
 api_patterns = [
     # First: provider webhooks arrive here in bursts, and a path that matches early skips the
-    # cost of trying every other app's patterns (only paths under plugins/ and admin/plugins
-    # can match these).
+    # cost of trying every other app's patterns (only paths under plugins/, admin/plugins and
+    # the few staff routes plugins serve, such as admin/analytics, can match these).
     path("", include("plugins.urls")),
     route(r"health", views.HealthView.as_view(), name="health"),
     route(r"config/languages", views.LanguagesView.as_view(), name="config-languages"),

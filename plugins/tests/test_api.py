@@ -59,7 +59,7 @@ def test_list_shape(admin_client):
         "has_urls": True,
     }
     assert alpha["enabled_at"].endswith("Z")
-    beta = plugins[1]
+    beta = plugins[2]
     assert (beta["status"], beta["dependencies"], beta["hasConfig"]) == (
         "inactive",
         ["alpha"],
@@ -208,9 +208,10 @@ def test_back_office_lists_every_installed_plugin(staff_browser):
     response = staff_browser.get("/admin/plugins/plugin/")
 
     assert response.status_code == 200
-    assert response.context["cl"].result_count == 6
+    assert response.context["cl"].result_count == 7
     assert set(Plugin.objects.values_list("name", flat=True)) == {
         "alpha",
+        "analytics",
         "beta",
         "demo",
         "paypal",

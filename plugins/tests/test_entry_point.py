@@ -158,11 +158,12 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
     after = _request_hello(environment)
 
     assert listed_before.splitlines() == [
-        "demo      1.0.0     inactive",
-        "hello     0.1.0     inactive",
-        "paypal    1.0.0     inactive",
-        "stripe    1.0.0     inactive",
-        "yookassa  1.0.0     inactive",
+        "analytics  1.0.0     inactive",
+        "demo       1.0.0     inactive",
+        "hello      0.1.0     inactive",
+        "paypal     1.0.0     inactive",
+        "stripe     1.0.0     inactive",
+        "yookassa   1.0.0     inactive",
     ]
     assert before == {
         "status": 404,
@@ -170,11 +171,12 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
     }
     assert enabled.strip() == "Plugin hello enabled"
     assert listed_after.splitlines() == [
-        "demo      1.0.0     inactive",
-        "hello     0.1.0     active",
-        "paypal    1.0.0     inactive",
-        "stripe    1.0.0     inactive",
-        "yookassa  1.0.0     inactive",
+        "analytics  1.0.0     inactive",
+        "demo       1.0.0     inactive",
+        "hello      0.1.0     active",
+        "paypal     1.0.0     inactive",
+        "stripe     1.0.0     inactive",
+        "yookassa   1.0.0     inactive",
     ]
     assert after == {"status": 200, "body": {"hello": True}}
 
@@ -237,7 +239,7 @@ def test_the_discovered_app_is_appended_to_installed_apps(tmp_path, site):
     output = _ok(_run(_environment(tmp_path, site), "-c", f"import django; django.setup(); {show}"))
 
     assert output.strip() == (
-        "['plugins.demo', 'plugins.stripe', 'plugins.yookassa', 'plugins.paypal', 'vbwd_hello']"
+        "['plugins.demo', 'plugins.stripe', 'plugins.yookassa', 'plugins.paypal', 'plugins.analytics', 'vbwd_hello']"
     )
 
 

@@ -33,7 +33,15 @@ def _clear_alpha_calls():
 
 
 def test_the_registry_lists_installed_plugins_by_name():
-    assert list(registry.installed()) == ["alpha", "beta", "demo", "paypal", "stripe", "yookassa"]
+    assert list(registry.installed()) == [
+        "alpha",
+        "analytics",
+        "beta",
+        "demo",
+        "paypal",
+        "stripe",
+        "yookassa",
+    ]
     assert registry.get("alpha").version == "2.0.0"
     with pytest.raises(NotFound, match="Plugin not found"):
         registry.get("acmepay")
@@ -289,6 +297,26 @@ def test_enabling_restores_the_routes_with_their_own_auth():
     }
 
 
+def test_routes_a_plugin_mounts_at_the_api_root_are_guarded_the_same_way():
+    user = UserFactory()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_pair(user)['token']}")
+
+    disabled = [
+        APIClient().get("/api/v1/alpha-tools/whoami"),
+        client.get("/api/v1/alpha-tools/whoami/"),
+    ]
+    services.plugin_enable(name="alpha")
+    enabled = client.get("/api/v1/alpha-tools/whoami")
+    anonymous = APIClient().get("/api/v1/alpha-tools/whoami")
+
+    for response in disabled:
+        assert response.status_code == 404
+        assert response.json() == {"error": "Plugin 'alpha' is not enabled", "code": "not_found"}
+    assert enabled.json() == {"email": user.email}
+    assert anonymous.status_code == 401
+
+
 def test_an_uninstalled_plugin_name_answers_not_enabled():
     response = APIClient().get("/api/v1/plugins/stripe/create-session")
 
@@ -320,8 +348,8 @@ def test_the_command_lists_enables_configures_and_disables(capsys):
     info = json.loads(capsys.readouterr().out)
     call_command("plugins", "disable", "alpha")
 
-    assert "alpha     2.0.0     active" in listing
-    assert "beta      0.1.0     inactive" in listing
+    assert "alpha      2.0.0     active" in listing
+    assert "beta       0.1.0     inactive" in listing
     assert info["savedConfig"] == {"mode": "live", "retries": 7, "verbose": False}
     assert info["secretsSet"] == {"api_key": True}
     assert "abc123" not in json.dumps(info)

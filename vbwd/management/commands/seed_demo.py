@@ -9,11 +9,17 @@ from billing.demo import seed_billing
 from platform_settings.demo import seed_seller
 from tokens.demo import seed_bundles
 
+# The plugins the demo turns on (they need no keys), with where to see them.
+DEMO_PLUGINS = {
+    "demo": "GET /api/v1/plugins/demo/",
+    "analytics": "GET /api/v1/admin/analytics/dashboard (staff)",
+}
+
 
 class Command(BaseCommand):
     help = (
         "Seeds the demo accounts, the demo seller details, the demo catalog and the demo "
-        "customer's invoices, and enables the demo plugin."
+        "customer's invoices, and enables the demo and analytics plugins."
     )
 
     def handle(self, *args, **options):
@@ -22,7 +28,7 @@ class Command(BaseCommand):
             seller_fields = seed_seller()
             catalog_rows = seed_catalog()
             bundles = self._token_bundles()
-            plugin_enabled = self._demo_plugin()
+            plugins_enabled = self._demo_plugins()
             invoices = seed_billing()
         for email, password, created in accounts:
             state = "created" if created else "already there"
@@ -31,19 +37,20 @@ class Command(BaseCommand):
             self.stdout.write(f"seller: {seller_fields} demo seller detail(s) filled in")
         self.stdout.write(f"catalog: {catalog_rows + bundles} row(s) created")
         self.stdout.write(f"billing: {invoices} demo invoice(s) issued")
-        if plugin_enabled:
-            self.stdout.write("demo plugin enabled: GET /api/v1/plugins/demo/")
+        for name in plugins_enabled:
+            self.stdout.write(f"{name} plugin enabled: {DEMO_PLUGINS[name]}")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
 
     def _token_bundles(self) -> int:
         return seed_bundles()
 
-    def _demo_plugin(self) -> bool:
-        """Enables the demo plugin once; a later disable by staff is respected."""
+    def _demo_plugins(self) -> list[str]:
+        """Enables each demo plugin once; a later disable by staff is respected."""
         from plugins import services as plugin_services
         from plugins.models import Plugin
 
-        if Plugin.objects.filter(name="demo").exists():
-            return False
-        plugin_services.plugin_enable(name="demo", actor=None)
-        return True
+        seen = set(Plugin.objects.filter(name__in=DEMO_PLUGINS).values_list("name", flat=True))
+        enabled = [name for name in DEMO_PLUGINS if name not in seen]
+        for name in enabled:
+            plugin_services.plugin_enable(name=name, actor=None)
+        return enabled

@@ -369,3 +369,19 @@ def plugins_and_gateways(rec: Recorder) -> None:
         headers={"Stripe-Signature": "t=1772442000,v1=0000"},
         expect=400,
     )
+    # The analytics plugin (enabled by the demo seeding) sums up the story so far.
+    rec.call("analytics-dashboard", "GET", "admin/analytics/dashboard", who="admin", expect=200)
+    rec.call(
+        "analytics-revenue",
+        "GET",
+        "admin/analytics/revenue?start=2026-02-18&end=2026-03-05&interval=week&currency=USD",
+        who="admin",
+        expect=200,
+    )
+    rec.call(
+        "analytics-bad-interval",
+        "GET",
+        "admin/analytics/revenue?interval=year",
+        who="admin",
+        expect=400,
+    )
