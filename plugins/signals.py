@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from django.dispatch import Signal
 
 _plugin_of_receiver: dict[int, str | None] = {}
@@ -44,6 +45,36 @@ class PluginSignal(Signal):
             [receiver for receiver in sync_receivers if wanted(receiver)],
             [receiver for receiver in async_receivers if wanted(receiver)],
         )
+
+    def send_on_commit(self, sender, **arguments) -> None:
+        """Records this event in the current transaction (``domain_events_recorded``) and sends
+        the signal with ``send_robust`` after the transaction commits."""
+        send_all_on_commit(sender, [(self, arguments)])
+
+
+def send_all_on_commit(sender, events: list[tuple[PluginSignal, dict]]) -> None:
+    """Records several events of one change at once (``domain_events_recorded``) and sends each
+    signal, in order, with ``send_robust`` after the transaction commits."""
+    if not events:
+        return
+    domain_events_recorded.send(sender=sender, events=events)
+
+    def send() -> None:
+        for signal, arguments in events:
+            signal.send_robust(sender=sender, **arguments)
+
+    transaction.on_commit(send)
+
+
+domain_events_recorded = Signal()
+"""Sent **inside** the transaction of a change, when the change schedules domain signals for
+after its commit (``PluginSignal.send_on_commit``, ``send_all_on_commit``).
+
+Arguments: ``events`` (list of ``(signal, arguments)``: the domain signal and the keyword
+arguments it will be sent with), sender as the domain signal's. The outbound-webhook outbox
+writes its delivery rows here, so they commit or roll back with the change itself. A receiver
+that raises undoes the change; a receiver must not call anything outside the database.
+"""
 
 
 plugin_enabling = Signal()

@@ -169,16 +169,13 @@ def checkout_create(
             invoice = invoice_capture_zero(invoice_id=invoice.pk, actor=user).invoice
             subscription, purchases, addon_items = _reloaded(subscription, purchases, addon_items)
 
-        def notify(invoice=invoice, subscription=subscription, zero_total=zero_total):
-            checkout_requested.send_robust(
-                sender=Invoice,
-                invoice=invoice,
-                user=user,
-                subscription=subscription,
-                zero_total=zero_total,
-            )
-
-        transaction.on_commit(notify)
+        checkout_requested.send_on_commit(
+            sender=Invoice,
+            invoice=invoice,
+            user=user,
+            subscription=subscription,
+            zero_total=zero_total,
+        )
 
     if subscription is not None:
         subscription.open_invoice_pk = None if zero_total else invoice.pk

@@ -353,9 +353,7 @@ def _capture(
             actor_label=actor_label,
         )
         line_registry.activate_all(invoice.lines.all(), context)
-        transaction.on_commit(
-            lambda: payment_captured.send_robust(sender=Invoice, invoice=invoice, payment=payment)
-        )
+        payment_captured.send_on_commit(sender=Invoice, invoice=invoice, payment=payment)
         return CaptureResult(CaptureOutcome.CAPTURED, invoice, payment)
 
 
@@ -393,10 +391,8 @@ def payment_fail(
             before={"status": PaymentStatus.PENDING},
             after={"status": PaymentStatus.FAILED},
         )
-        transaction.on_commit(
-            lambda: payment_failed.send_robust(
-                sender=Invoice, invoice=invoice, payment=payment, reason=reason
-            )
+        payment_failed.send_on_commit(
+            sender=Invoice, invoice=invoice, payment=payment, reason=reason
         )
     return payment
 
