@@ -21,9 +21,6 @@ from webhooks.services.outbox import delivery_queue_after_commit
 
 USER_AGENT = "VBWD-Webhooks/1"
 ENDPOINT_DISABLED = "Webhook endpoint is disabled"
-# How long a claimed delivery belongs to its worker: well over one attempt's timeout, so a
-# worker that died mid-call leaves the row to the next run after this long.
-LEASE = datetime.timedelta(minutes=2)
 # The wait after the n-th failed attempt is FIRST_RETRY × 3^(n-1): 1, 3, 9, 27, 81, 243 and
 # 729 minutes, so the 8th attempt comes about 18 hours after the first.
 FIRST_RETRY = datetime.timedelta(minutes=1)
@@ -43,6 +40,14 @@ def signature_header(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest}"
 
 
+def lease_for(count: int) -> datetime.timedelta:
+    """How long ``count`` claimed deliveries belong to their worker: every attempt running to
+    its timeout, and a minute more. A worker that died mid-batch leaves its rows to the next
+    run after this long."""
+    timeout = datetime.timedelta(seconds=settings.VBWD_WEBHOOK_TIMEOUT_SECONDS)
+    return count * timeout + datetime.timedelta(minutes=1)
+
+
 def _claim_due(batch_size: int) -> tuple[uuid.UUID, list[WebhookDelivery]]:
     """Leases up to ``batch_size`` due deliveries of active endpoints to this worker; rows
     another worker holds are skipped, not waited for."""
@@ -57,24 +62,36 @@ def _claim_due(batch_size: int) -> tuple[uuid.UUID, list[WebhookDelivery]]:
         )
         if ids:
             WebhookDelivery.objects.filter(pk__in=ids).update(
-                claim=claim, next_attempt_at=now + LEASE
+                claim=claim, next_attempt_at=now + lease_for(len(ids))
             )
     rows = list(WebhookDelivery.objects.filter(pk__in=ids).select_related("endpoint"))
     rows.sort(key=lambda row: ids.index(row.pk))
     return claim, rows
 
 
-def deliveries_send_due(*, batch_size: int = 100) -> int:
+def deliveries_send_due(*, batch_size: int = 20) -> int:
     """Sends every due delivery once (claimed in batches with ``SKIP LOCKED``) and returns how
     many attempts were made; safe to run on several workers at once."""
     attempted = 0
     while True:
         claim, rows = _claim_due(batch_size)
-        for delivery in rows:
-            _attempt(delivery, claim)
+        outcomes = [_attempt(delivery, claim) for delivery in rows]
+        _endpoints_touch(outcomes)
         attempted += len(rows)
         if len(rows) < batch_size:
             return attempted
+
+
+def _endpoints_touch(deliveries: list[WebhookDelivery]) -> None:
+    """Each endpoint's last attempt and its outcome, once per batch."""
+    latest: dict = {}
+    for delivery in deliveries:
+        if delivery.last_attempt_at is not None:
+            latest[delivery.endpoint_id] = delivery
+    for endpoint_id, delivery in latest.items():
+        WebhookEndpoint.objects.filter(pk=endpoint_id).update(
+            last_triggered_at=delivery.last_attempt_at, last_delivery_status=delivery.status
+        )
 
 
 def _attempt(delivery: WebhookDelivery, claim: uuid.UUID) -> WebhookDelivery:
@@ -90,46 +107,48 @@ def _attempt(delivery: WebhookDelivery, claim: uuid.UUID) -> WebhookDelivery:
         "VBWD-Signature": signature_header(endpoint.secret, int(attempted_at.timestamp()), body),
     }
     answer = transport.post(endpoint.url, body, headers)
-    return _record(delivery.pk, claim, attempted_at, answer)
+    return _record(delivery, claim, attempted_at, answer)
 
 
-def _record(delivery_id, claim, attempted_at, answer: transport.Answer) -> WebhookDelivery:
-    with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        if delivery.claim != claim:
-            return delivery  # the lease ran out and another worker has taken the row over
-        delivery.attempts += 1
-        delivered = answer.status is not None and 200 <= answer.status < 300
-        delivery.attempt_log = [
-            *delivery.attempt_log,
-            {
-                "attempt": delivery.attempts,
-                "attempted_at": attempted_at.isoformat().replace("+00:00", "Z"),
-                "response_code": answer.status,
-                "response_excerpt": answer.excerpt,
-                "duration_ms": answer.duration_ms,
-                "error": answer.error,
-            },
-        ]
-        delivery.response_code = answer.status
-        delivery.response_body = answer.excerpt
-        delivery.duration_ms = answer.duration_ms
-        delivery.last_attempt_at = attempted_at
-        delivery.claim = None
-        if delivered:
-            delivery.status = WebhookDeliveryStatus.DELIVERED
-            delivery.delivered_at = timezone.now()
-            delivery.next_attempt_at = None
-        elif delivery.attempts >= delivery.max_attempts:
-            delivery.status = WebhookDeliveryStatus.FAILED
-            delivery.next_attempt_at = None
-        else:
-            delivery.status = WebhookDeliveryStatus.RETRYING
-            delivery.next_attempt_at = attempted_at + retry_delay(delivery.attempts)
-        delivery.save()
-        WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).update(
-            last_triggered_at=attempted_at, last_delivery_status=delivery.status
+def _record(
+    delivery: WebhookDelivery, claim: uuid.UUID, attempted_at, answer: transport.Answer
+) -> WebhookDelivery:
+    """Writes the attempt's outcome in one statement, only while ``claim`` still holds the row
+    (the worker owns it, so nobody else has changed it since the claim); returns the row as it
+    is then."""
+    attempts = delivery.attempts + 1
+    entry = {
+        "attempt": attempts,
+        "attempted_at": attempted_at.isoformat().replace("+00:00", "Z"),
+        "response_code": answer.status,
+        "response_excerpt": answer.excerpt,
+        "duration_ms": answer.duration_ms,
+        "error": answer.error,
+    }
+    fields = {
+        "attempts": attempts,
+        "attempt_log": [*delivery.attempt_log, entry],
+        "response_code": answer.status,
+        "response_body": answer.excerpt,
+        "duration_ms": answer.duration_ms,
+        "last_attempt_at": attempted_at,
+        "claim": None,
+        "next_attempt_at": None,
+    }
+    if answer.status is not None and 200 <= answer.status < 300:
+        fields.update(status=WebhookDeliveryStatus.DELIVERED, delivered_at=timezone.now())
+    elif attempts >= delivery.max_attempts:
+        fields.update(status=WebhookDeliveryStatus.FAILED)
+    else:
+        fields.update(
+            status=WebhookDeliveryStatus.RETRYING,
+            next_attempt_at=attempted_at + retry_delay(attempts),
         )
+    if not WebhookDelivery.objects.filter(pk=delivery.pk, claim=claim).update(**fields):
+        # The lease ran out and another worker has taken the row over: its outcome stands.
+        return WebhookDelivery.objects.get(pk=delivery.pk)
+    for name, value in fields.items():
+        setattr(delivery, name, value)
     return delivery
 
 
@@ -152,7 +171,7 @@ def endpoint_test_send(*, endpoint_id, actor) -> WebhookDelivery:
                 data={"message": TEST_MESSAGE},
             ),
             max_attempts=1,
-            next_attempt_at=now + LEASE,
+            next_attempt_at=now + lease_for(1),
             claim=claim,
         )
         audit_record(
@@ -164,7 +183,9 @@ def endpoint_test_send(*, endpoint_id, actor) -> WebhookDelivery:
             after={"delivery_id": str(delivery.pk)},
         )
     delivery.endpoint = endpoint
-    return _attempt(delivery, claim)
+    delivery = _attempt(delivery, claim)
+    _endpoints_touch([delivery])
+    return delivery
 
 
 def delivery_replay(*, delivery_id, actor) -> WebhookDelivery:
