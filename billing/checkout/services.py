@@ -45,6 +45,7 @@ from billing.invoices.models import Invoice, InvoiceType
 from billing.invoices.services import invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import addon_subscription_create, subscription_create
+from plugins.signals import domain_events_batch
 from tokens.models import TokenBundlePurchase
 from tokens.services.purchases import token_bundle_purchases_create
 
@@ -105,7 +106,7 @@ def checkout_create(
     # is checked at commit), so no second write links them.
     invoice_pk = uuid.uuid4()
 
-    with transaction.atomic():
+    with transaction.atomic(), domain_events_batch():
         if plan is not None:
             buyer = _locked_buyer(user)
             # Concurrent checkouts of one user queue on the lock; what they decided on may have
