@@ -48,21 +48,22 @@ def iso_datetime(value) -> str:
 @dataclass(frozen=True)
 class EventType:
     name: str
-    render: Callable[[dict], dict]  # the signal's arguments -> the event's ``data``
+    # (the signal's arguments, the currencies' places) -> the event's ``data``
+    render: Callable[[dict, dict], dict]
 
 
-def _invoice(arguments: dict) -> dict:
-    return {"invoice": invoice_data(arguments["invoice"])}
+def _invoice(arguments: dict, places: dict) -> dict:
+    return {"invoice": invoice_data(arguments["invoice"], places=places)}
 
 
-def _captured(arguments: dict) -> dict:
+def _captured(arguments: dict, places: dict) -> dict:
     return {
-        "invoice": invoice_data(arguments["invoice"]),
-        "payment": payment_data(arguments["payment"]),
+        "invoice": invoice_data(arguments["invoice"], places=places),
+        "payment": payment_data(arguments["payment"], places=places),
     }
 
 
-def _failed(arguments: dict) -> dict:
+def _failed(arguments: dict, places: dict) -> dict:
     invoice = arguments["invoice"]
     subscription = None
     if invoice.subscription_id is not None:
@@ -72,34 +73,36 @@ def _failed(arguments: dict) -> dict:
             .first()
         )
     return {
-        "invoice": invoice_data(invoice),
-        "payment": payment_data(arguments["payment"]),
-        "subscription": subscription_data(subscription) if subscription is not None else None,
+        "invoice": invoice_data(invoice, places=places),
+        "payment": payment_data(arguments["payment"], places=places),
+        "subscription": (
+            subscription_data(subscription, places=places) if subscription is not None else None
+        ),
     }
 
 
-def _refunded(arguments: dict) -> dict:
+def _refunded(arguments: dict, places: dict) -> dict:
     payment = arguments.get("payment")
     return {
-        "invoice": invoice_data(arguments["invoice"]),
-        "credit_note": credit_note_data(arguments["credit_note"]),
-        "payment": payment_data(payment) if payment is not None else None,
+        "invoice": invoice_data(arguments["invoice"], places=places),
+        "credit_note": credit_note_data(arguments["credit_note"], places=places),
+        "payment": payment_data(payment, places=places) if payment is not None else None,
     }
 
 
-def _subscription(arguments: dict) -> dict:
-    return {"subscription": subscription_data(arguments["subscription"])}
+def _subscription(arguments: dict, places: dict) -> dict:
+    return {"subscription": subscription_data(arguments["subscription"], places=places)}
 
 
-def _plan_changed(arguments: dict) -> dict:
+def _plan_changed(arguments: dict, places: dict) -> dict:
     old_plan = arguments["old_plan"]
     return {
-        "subscription": subscription_data(arguments["subscription"]),
+        "subscription": subscription_data(arguments["subscription"], places=places),
         "previous_plan": {"id": str(old_plan.pk), "name": old_plan.name, "slug": old_plan.slug},
     }
 
 
-def _user(arguments: dict) -> dict:
+def _user(arguments: dict, places: dict) -> dict:
     user = arguments["user"]
     return {
         "user": {
@@ -110,7 +113,7 @@ def _user(arguments: dict) -> dict:
     }
 
 
-def _tokens(arguments: dict) -> dict:
+def _tokens(arguments: dict, places: dict) -> dict:
     entry = arguments["transaction"]
     return {
         "user_id": str(entry.user_id),

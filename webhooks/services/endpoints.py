@@ -47,7 +47,6 @@ def endpoint_create(
             actor=actor,
             after=_state(endpoint),
         )
-        selectors.subscriptions_changed()
     return endpoint
 
 
@@ -79,7 +78,6 @@ def endpoint_update(*, endpoint_id, values: dict, actor) -> WebhookEndpoint:
             before=old,
             after=new,
         )
-        selectors.subscriptions_changed()
     return endpoint
 
 
@@ -99,7 +97,6 @@ def endpoint_toggle(*, endpoint_id, actor) -> WebhookEndpoint:
             before={"is_active": not endpoint.is_active},
             after={"is_active": endpoint.is_active},
         )
-        selectors.subscriptions_changed()
     return endpoint
 
 
@@ -135,4 +132,3 @@ def endpoint_delete(*, endpoint_id, actor) -> None:
             before=_state(endpoint),
         )
         endpoint.delete()
-        selectors.subscriptions_changed()

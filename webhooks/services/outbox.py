@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from billing.invoices.selectors import currency_places_by_code
 from webhooks import selectors
 from webhooks.events import EVENTS, event_body
 from webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -29,6 +30,7 @@ def outbox_record(*, events) -> list[WebhookDelivery]:
         return []
     endpoints = list(WebhookEndpoint.objects.filter(is_active=True).only("id", "events"))
     now = timezone.now()
+    places = currency_places_by_code()  # read once for every amount of every event
     rows = []
     for event, arguments in typed:
         targets = [endpoint for endpoint in endpoints if endpoint.subscribes_to(event.name)]
@@ -36,7 +38,10 @@ def outbox_record(*, events) -> list[WebhookDelivery]:
             continue
         event_id = uuid.uuid4()
         body = event_body(
-            event_id=event_id, event_type=event.name, created_at=now, data=event.render(arguments)
+            event_id=event_id,
+            event_type=event.name,
+            created_at=now,
+            data=event.render(arguments, places),
         )
         rows.extend(
             WebhookDelivery(

@@ -141,3 +141,31 @@ def test_an_endpoint_change_is_seen_by_the_next_event_at_once(admin_client):
     endpoint_update(endpoint_id=endpoint.pk, values={"events": ["invoice.issued"]}, actor=None)
 
     assert len(outbox_record(events=[(invoice_issued, {"invoice": invoice})])) == 1
+
+
+def test_a_capture_writes_the_rows_of_all_its_events_with_one_insert():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    EndpointFactory(events=["*"])
+    EndpointFactory(events=["payment.captured", "tokens.credited"])
+    customer = buyer()
+    plan = PlanFactory(price=Decimal("9.99"), billing_period=BillingPeriod.MONTHLY)
+    bundle = TokenBundleFactory(token_amount=10)
+    invoice = checkout_create(
+        user=customer, plan_id=str(plan.pk), token_bundle_ids=[str(bundle.pk)]
+    ).invoice
+
+    with CaptureQueriesContext(connection) as context:
+        invoice_mark_paid(invoice_id=invoice.pk, actor=None, payment_reference="T-1")
+
+    inserts = [
+        query for query in context.captured_queries
+        if query["sql"].startswith('INSERT INTO "webhooks_webhookdelivery"')
+    ]  # fmt: skip
+    assert len(inserts) == 1
+    rows = WebhookDelivery.objects.exclude(event_type__in=["checkout.requested", "invoice.issued"])
+    assert sorted(rows.values_list("event_type", flat=True)) == [
+        "payment.captured", "payment.captured", "subscription.activated",
+        "tokens.credited", "tokens.credited",
+    ]  # fmt: skip
