@@ -12,6 +12,7 @@ from vbwd.frontend_events import EVENT_TYPES
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events"
+BIDI = "auth:\u202elogin"  # a well-formed string, but no type the server knows
 
 
 def _row_counts() -> dict[str, int]:
@@ -62,30 +63,55 @@ def test_valid_events_are_logged_and_nothing_is_stored(user_client, logged):
     assert _row_counts() == before
 
 
-def test_refused_events_are_reported_by_index_and_the_rest_processed(api_client):
+def test_unknown_types_are_reported_by_index_and_the_rest_processed(api_client):
     events = [
         {"type": "auth:logout"},
         {"type": "shop:opened"},
-        "not an object",
-        {"data": {}},
-        {"type": "plugin:error", "data": [1]},
-        {"type": "user:updated", "timestamp": "yesterday"},
-        {"type": "x" * 101},
+        {"type": "user:updated", "data": {"field": "name"}},
+        {"type": "Auth:Login"},
+        {"type": BIDI},
     ]
     response = api_client.post(URL, {"events": events}, format="json")
 
     assert response.json() == {
-        "received": 7,
-        "processed": 1,
+        "received": 5,
+        "processed": 2,
         "errors": [
             {"index": 1, "type": "shop:opened", "error": "Unknown event type: shop:opened"},
-            {"index": 2, "type": None, "error": "Event must be an object"},
-            {"index": 3, "type": None, "error": "type is required"},
-            {"index": 4, "type": "plugin:error", "error": "data must be an object"},
-            {"index": 5, "type": "user:updated", "error": "timestamp must be a datetime"},
-            {"index": 6, "type": "x" * 100, "error": "type must be at most 100 characters"},
+            {"index": 3, "type": "Auth:Login", "error": "Unknown event type: Auth:Login"},
+            {
+                "index": 4,
+                "type": "auth:\u202elogin",
+                "error": "Unknown event type: auth:\u202elogin",
+            },
         ],
     }
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ("not an object", "Event 1: must be an object"),
+        (None, "Event 1: must be an object"),
+        ({"data": {}}, "Event 1: type is required"),
+        ({"type": ""}, "Event 1: type is required"),
+        ({"type": 5}, "Event 1: type is required"),
+        ({"type": "x" * 101}, "Event 1: type must be at most 100 characters"),
+        ({"type": "plugin:error", "data": None}, "Event 1: data must be an object"),
+        ({"type": "auth:login", "timestamp": None}, "Event 1: timestamp must be a datetime"),
+        ({"type": "plugin:error", "data": [1]}, "Event 1: data must be an object"),
+        (
+            {"type": "user:updated", "timestamp": "yesterday"},
+            "Event 1: timestamp must be a datetime",
+        ),
+    ],
+)
+def test_a_malformed_event_refuses_the_request(api_client, logged, event, message):
+    body = {"events": [{"type": "auth:login"}, event]}
+    response = api_client.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"events": [message]}
+    assert logged == []
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,6 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from vbwd.api import ApiView, OptionalAuthMixin
-from vbwd.fields.characters import text_problem
 from vbwd.fields.dates import moment_from_text
 from vbwd.schema import errors
 from vbwd.throttling import rate_limit
@@ -66,7 +65,9 @@ TOO_MANY = f"At most {MAX_EVENTS} events per request"
     }
 )
 class EventListField(serializers.Field):
-    """A list of at most 100 events; each event is checked on its own (``event_problem``)."""
+    """A list of at most 100 events, each an object with a ``type`` (1–100 characters), an
+    optional ``data`` object and an optional ``timestamp``; a malformed event refuses the list.
+    Whether a well-formed type is one the server knows is answered per event."""
 
     default_error_messages = {"required": EVENTS_NOT_A_LIST, "null": EVENTS_NOT_A_LIST}
 
@@ -75,6 +76,10 @@ class EventListField(serializers.Field):
             raise serializers.ValidationError(EVENTS_NOT_A_LIST)
         if len(data) > MAX_EVENTS:
             raise serializers.ValidationError(TOO_MANY)
+        for index, event in enumerate(data):
+            problem = event_shape_problem(event)
+            if problem is not None:
+                raise serializers.ValidationError(f"Event {index}: {problem}")
         return data
 
 
@@ -98,24 +103,19 @@ class FrontendEventTypesSerializer(serializers.Serializer):
     event_types = serializers.ListField(child=serializers.CharField())
 
 
-def event_problem(event) -> str | None:
-    """Why one posted event is refused, or None."""
+def event_shape_problem(event) -> str | None:
+    """Why one posted event is malformed, or None."""
     if not isinstance(event, dict):
-        return "Event must be an object"
+        return "must be an object"
     kind = event.get("type")
     if not isinstance(kind, str) or not kind.strip():
         return "type is required"
     if len(kind) > MAX_TYPE_LENGTH:
         return f"type must be at most {MAX_TYPE_LENGTH} characters"
-    if text_problem(kind) is not None:
-        return "type contains characters that are not allowed"
-    if kind not in _KNOWN:
-        return f"Unknown event type: {kind}"
-    data = event.get("data")
-    if data is not None and not isinstance(data, dict):
+    if "data" in event and not isinstance(event["data"], dict):
         return "data must be an object"
-    timestamp = event.get("timestamp")
-    if timestamp is not None and (
+    timestamp = event.get("timestamp", "")
+    if "timestamp" in event and (
         not isinstance(timestamp, str) or moment_from_text(timestamp) is None
     ):
         return "timestamp must be a datetime"
@@ -123,17 +123,15 @@ def event_problem(event) -> str | None:
 
 
 def frontend_events_log(*, events: list, user) -> tuple[int, list[dict]]:
-    """Logs each valid event (type, caller, time, data cut short); returns how many were
-    logged and the refused ones as ``{index, type, error}``."""
+    """Logs each event of a known type (type, caller, time, data cut short); returns how many
+    were logged and the others as ``{index, type, error}``. The events are well-formed."""
     refused = []
     processed = 0
     caller = str(user.pk) if user is not None and user.is_authenticated else None
     for index, event in enumerate(events):
-        problem = event_problem(event)
-        if problem is not None:
-            kind = event.get("type") if isinstance(event, dict) else None
-            shown = kind[:MAX_TYPE_LENGTH] if isinstance(kind, str) else None
-            refused.append({"index": index, "type": shown, "error": problem[:200]})
+        if event["type"] not in _KNOWN:
+            error = f"Unknown event type: {event['type']}"
+            refused.append({"index": index, "type": event["type"], "error": error})
             continue
         data = json.dumps(event.get("data") or {}, ensure_ascii=True)[:MAX_LOGGED_DATA]
         logger.info(
