@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from audit import admin_filters
 from audit.models import AuditEntry
 from vbwd.admin_tools import ReadOnlyAdmin
 
@@ -8,8 +9,8 @@ from vbwd.admin_tools import ReadOnlyAdmin
 class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: staff can search and read the log, never change it."""
 
-    list_display = ("created_at", "actor_type", "actor_email", "action", "object_type", "summary")
-    list_filter = ("actor_type", "object_type", "action")
+    list_display = admin_filters.LIST_DISPLAY
+    list_filter = admin_filters.LIST_FILTER
     search_fields = ("summary", "actor_email", "object_id", "request_id", "action")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)

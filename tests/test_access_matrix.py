@@ -111,6 +111,9 @@ PARAMETERS: dict[str, Parameter] = {
     "code": shared(lambda world: ["DE", "EUR", world.method.code]),
     "locale": shared(lambda world: "de"),
     "name": shared(lambda world: "stripe"),
+    "webhook_id": shared(lambda world: world.webhook.pk),
+    "delivery_id": shared(lambda world: world.delivery.pk),
+    "entry_id": shared(lambda world: world.audit_entry.pk),
 }
 
 # Body and query fields whose table value would not make a valid request on this route.
@@ -451,6 +454,7 @@ def _checkout(client: APIClient, body: dict) -> dict:
 def _build_world() -> SimpleNamespace:
     from accounts.models import UserRole
     from accounts.tests.factories import AdminFactory, UserFactory
+    from audit.models import AuditEntry
     from billing.catalog.models import Category, PaymentMethod
     from billing.catalog.tests.factories import AddOnFactory
     from billing.invoices.models import Invoice, Payment, PaymentStatus
@@ -459,6 +463,7 @@ def _build_world() -> SimpleNamespace:
     from billing.invoices.tests.factories import buyer, monthly_plan, paid_invoice, tax_rate
     from billing.subscriptions.models import AddOnSubscription, Subscription
     from tokens.tests.factories import TokenBundleFactory
+    from webhooks.models import WebhookDelivery, WebhookEndpoint
 
     _enable_every_plugin()
     world = SimpleNamespace(
@@ -520,6 +525,18 @@ def _build_world() -> SimpleNamespace:
     assert world.subscription.status == "ACTIVE"
     assert world.addon_subscription.status == "ACTIVE"
     assert world.open_invoice.status == "PENDING"
+    # Staff's outbound webhook endpoint, one delivery of it, and an audit entry.
+    world.webhook = WebhookEndpoint.objects.create(
+        url="https://hooks.example.com/vbwd", events=["invoice.issued"], secret="whsec_matrix"
+    )
+    world.delivery = WebhookDelivery.objects.create(
+        endpoint=world.webhook,
+        event_id=uuid.uuid4(),
+        event_type="invoice.issued",
+        body="{}",
+        max_attempts=8,
+    )
+    world.audit_entry = AuditEntry.objects.order_by("created_at").first()
     world.clients = SimpleNamespace(
         a=_client(world.a),
         b=b_client,

@@ -427,6 +427,7 @@ def _world(monkeypatch) -> dict:
     from plugins.stripe.gateway import StripeGateway
     from plugins.yookassa import gateway as yookassa_gateway
     from tokens.tests.factories import TokenBundleFactory
+    from webhooks.tests.factories import EndpointFactory
 
     provider_calls: list[str] = []
 
@@ -472,6 +473,7 @@ def _world(monkeypatch) -> dict:
         "locale": "de",
         "name": "demo",
         "session_id": "cs_test_unknown",
+        "webhook_id": EndpointFactory().pk,
     }
     # A view that raises answers 500 (recorded), as it would in production.
     clients = {caller: APIClient(raise_request_exception=False) for caller in RANK}

@@ -92,6 +92,13 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "billing.invoices.tasks.refunds_complete_pending",
         "schedule": crontab(minute="*/15"),
     },
+    # Every minute: a new delivery is queued to a worker when its change commits; this entry
+    # sends the retries whose time has come (the first one waits a minute) and anything queued
+    # while no worker was running. A run with nothing due is one indexed query.
+    "send-webhook-deliveries": {
+        "task": "webhooks.tasks.webhook_deliveries_send",
+        "schedule": crontab(),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

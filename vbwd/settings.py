@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "billing.subscriptions",
     "tokens",
     "plugins",
+    "webhooks",
     # Built-in plugins: installed here, enabled in the database (manage.py plugins enable NAME).
     "plugins.demo",
     "plugins.stripe",
@@ -349,7 +350,13 @@ VBWD_PDF_LINK_TTL_SECONDS = env_int("VBWD_PDF_LINK_TTL_SECONDS", 300)
 VBWD_PDF_PRERENDER = env_bool("VBWD_PDF_PRERENDER", not CELERY_TASK_ALWAYS_EAGER)
 VBWD_DEFAULT_LANGUAGE = env_str("VBWD_DEFAULT_LANGUAGE", "en")
 VBWD_API_DOCS_PUBLIC = env_bool("VBWD_API_DOCS_PUBLIC", True)
+# Outbound webhooks: http:// URLs (https only otherwise); hosts exempt from the public-address
+# rule (exactly as written in the URL, e.g. "127.0.0.1" for a receiver on this machine); the
+# timeout of one attempt; the attempts before a delivery is FAILED (spaced 1, 3, 9 … minutes).
 VBWD_WEBHOOK_ALLOW_HTTP = env_bool("VBWD_WEBHOOK_ALLOW_HTTP", DEBUG)
+VBWD_WEBHOOK_ALLOWED_HOSTS = env_list("VBWD_WEBHOOK_ALLOWED_HOSTS")
+VBWD_WEBHOOK_TIMEOUT_SECONDS = float(env_str("VBWD_WEBHOOK_TIMEOUT_SECONDS", "10") or "10")
+VBWD_WEBHOOK_MAX_ATTEMPTS = env_int("VBWD_WEBHOOK_MAX_ATTEMPTS", 8)
 VBWD_CORS_ALLOWED_ORIGINS = env_list("VBWD_CORS_ALLOWED_ORIGINS")
 # Largest accepted request body.
 VBWD_MAX_BODY_BYTES = 1024 * 1024
@@ -414,6 +421,7 @@ SPECTACULAR_SETTINGS = {
         "UserStatus": "accounts.models.UserStatus",
         "UserRole": "accounts.models.UserRole",
         "ActorType": "audit.models.ActorType",
+        "WebhookDeliveryStatus": "webhooks.models.WebhookDeliveryStatus",
         "PluginStatus": ["active", "inactive", "error"],
         "PluginStateChangeStatus": ["enabled", "disabled"],
         "DeletionAction": ["DELETE", "ANONYMISE"],

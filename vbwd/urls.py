@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
-from vbwd import views
+from vbwd import frontend_events, views
 from vbwd.api import route
 
 admin.site.site_header = "VBWD back office"
@@ -22,6 +22,8 @@ api_patterns = [
     route(r"schema", views.SchemaView.as_view(), name="schema"),
     route(r"docs", views.DocsView.as_view(url="/api/v1/schema/?format=json"), name="docs"),
     route(r"redoc", views.RedocView.as_view(url="/api/v1/schema/?format=json"), name="redoc"),
+    route(r"events", frontend_events.FrontendEventsView.as_view(), name="events"),
+    route(r"events/types", frontend_events.FrontendEventTypesView.as_view(), name="event-types"),
     path("", include("accounts.urls")),
     path("", include("platform_settings.urls")),
     path("", include("billing.catalog.urls")),
@@ -29,6 +31,8 @@ api_patterns = [
     path("", include("billing.invoices.urls")),
     path("", include("billing.subscriptions.urls")),
     path("", include("tokens.urls")),
+    path("", include("audit.urls")),
+    path("", include("webhooks.urls")),
 ]
 
 urlpatterns = [

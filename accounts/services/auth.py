@@ -58,10 +58,9 @@ def user_register(
         config=config,
         action="user.registered",
     )
-    # robust: a failing receiver is logged and cannot turn the committed registration into a 500.
-    transaction.on_commit(
-        lambda: user_registered.send(sender=user_register, user=user), robust=True
-    )
+    # Sent robustly: a failing receiver is logged and cannot turn the committed registration
+    # into a 500.
+    user_registered.send_on_commit(sender=user_register, user=user)
     return user
 
 

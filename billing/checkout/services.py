@@ -45,6 +45,7 @@ from billing.invoices.models import Invoice, InvoiceType
 from billing.invoices.services import invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import addon_subscription_create, subscription_create
+from plugins.signals import domain_events_batch
 from tokens.models import TokenBundlePurchase
 from tokens.services.purchases import token_bundle_purchases_create
 
@@ -105,7 +106,7 @@ def checkout_create(
     # is checked at commit), so no second write links them.
     invoice_pk = uuid.uuid4()
 
-    with transaction.atomic():
+    with transaction.atomic(), domain_events_batch():
         if plan is not None:
             buyer = _locked_buyer(user)
             # Concurrent checkouts of one user queue on the lock; what they decided on may have
@@ -169,16 +170,13 @@ def checkout_create(
             invoice = invoice_capture_zero(invoice_id=invoice.pk, actor=user).invoice
             subscription, purchases, addon_items = _reloaded(subscription, purchases, addon_items)
 
-        def notify(invoice=invoice, subscription=subscription, zero_total=zero_total):
-            checkout_requested.send_robust(
-                sender=Invoice,
-                invoice=invoice,
-                user=user,
-                subscription=subscription,
-                zero_total=zero_total,
-            )
-
-        transaction.on_commit(notify)
+        checkout_requested.send_on_commit(
+            sender=Invoice,
+            invoice=invoice,
+            user=user,
+            subscription=subscription,
+            zero_total=zero_total,
+        )
 
     if subscription is not None:
         subscription.open_invoice_pk = None if zero_total else invoice.pk

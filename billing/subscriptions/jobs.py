@@ -9,7 +9,8 @@ Order: resumed pauses can be due for renewal; renewals are issued before their s
 charged; a charge at the period end comes before the PAST_DUE check, so a successful one never
 shows the customer a PAST_DUE state; expiry (and the add-ons it takes along) before the add-on
 sweep; overdue marking before dunning, which reminds about what is overdue now. Refunds the
-provider has not answered are repeated with their own keys last.
+provider has not answered are repeated with their own keys last. Higher apps append their own
+jobs with ``job_register`` (outbound webhook deliveries, after everything that sends events).
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ JOBS: dict[str, Callable[..., int]] = {
     "dunning_send": dunning_send,
     "refunds_complete_pending": refunds_complete_pending,
 }
+
+
+def job_register(name: str, job: Callable[..., int]) -> None:
+    """Adds a job of a higher app to the end of the round (from its ``AppConfig.ready()``);
+    registering the same job again is a no-op."""
+    if JOBS.get(name, job) is not job:
+        raise ValueError(f"Job {name} is already registered")
+    JOBS[name] = job
 
 
 def run_jobs(only: Iterable[str] | None = None) -> dict[str, int]:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts import extensions as account_extensions
 from audit.services import audit_record
+from plugins.signals import send_all_on_commit
 from tokens.models import TokenBalance, TokenTransaction, TokenTransactionType
 from tokens.signals import tokens_credited, tokens_debited
 from vbwd.exceptions import DomainError, ValidationFailed
@@ -151,10 +152,8 @@ def _write(
                 reason=reason,
             )
             signal = tokens_credited if delta > 0 else tokens_debited
-            transaction.on_commit(
-                lambda: signal.send_robust(
-                    sender=TokenTransaction, user=user, transaction=entry, balance=new_balance
-                )
+            signal.send_on_commit(
+                sender=TokenTransaction, user=user, transaction=entry, balance=new_balance
             )
             return LedgerEntry(transaction=entry, balance=new_balance)
     except IntegrityError:
@@ -291,16 +290,16 @@ def tokens_credit_many(*, user, grants: list[Grant], actor=None) -> list[LedgerE
             )
             results.append(LedgerEntry(transaction=entry, balance=entry.balance_after))
 
-        def notify():
-            for entry in entries:
-                tokens_credited.send_robust(
-                    sender=TokenTransaction,
-                    user=user,
-                    transaction=entry,
-                    balance=entry.balance_after,
+        send_all_on_commit(
+            TokenTransaction,
+            [
+                (
+                    tokens_credited,
+                    {"user": user, "transaction": entry, "balance": entry.balance_after},
                 )
-
-        transaction.on_commit(notify)
+                for entry in entries
+            ],
+        )
     return results
 
 

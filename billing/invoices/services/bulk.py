@@ -40,6 +40,7 @@ from billing.invoices.services.numbering import INVOICE_SERIES, number_allocate
 from billing.invoices.signals import invoice_issued
 from billing.invoices.tax import TaxTreatment, tax_treatment
 from platform_settings.selectors import platform_settings_get
+from plugins.signals import send_all_on_commit
 
 
 @dataclass
@@ -298,10 +299,8 @@ def invoices_issue_bulk(
         if not invoice_rows.rows:  # bulk_create (not PostgreSQL) set the timestamps itself
             as_loaded()
 
-        def notify(issued=invoices):
-            for invoice in issued:
-                invoice_issued.send_robust(sender=Invoice, invoice=invoice)
-
-        transaction.on_commit(notify)
+        send_all_on_commit(
+            Invoice, [(invoice_issued, {"invoice": invoice}) for invoice in invoices]
+        )
         pdfs_store_on_commit(invoice_ids=[invoice.pk for invoice in invoices])
     return invoices

@@ -17,6 +17,7 @@ from billing.catalog.selectors import currency_places_for_text, currency_places_
 from billing.invoices import lines as line_registry
 from billing.invoices.models import Invoice, InvoiceLine, InvoiceStatus, Payment, PaymentStatus
 from billing.invoices.signals import payment_captured, payment_failed, payment_method_saved
+from plugins.signals import domain_events_batch
 from vbwd.bulk import insert_unless_conflict
 from vbwd.exceptions import InvalidTransition, ValidationFailed
 
@@ -216,8 +217,9 @@ def _capture(
     paid_at = paid_at or now
     currency = (currency or "").upper()
     # No savepoint of its own: a capture is all or nothing with its caller's transaction. Its
-    # audit rows (and those of the lines it activates) go in with one insert.
-    with transaction.atomic(savepoint=False), audit_batch():
+    # audit rows (and those of the lines it activates) go in with one insert, and so do the
+    # outbox rows of its events.
+    with transaction.atomic(savepoint=False), audit_batch(), domain_events_batch():
         if payment_id is None:
             # No claim: the payment is new unless the provider's id was recorded before (say,
             # by the PaymentIntent's event before the checkout session's), in which case that
@@ -353,9 +355,7 @@ def _capture(
             actor_label=actor_label,
         )
         line_registry.activate_all(invoice.lines.all(), context)
-        transaction.on_commit(
-            lambda: payment_captured.send_robust(sender=Invoice, invoice=invoice, payment=payment)
-        )
+        payment_captured.send_on_commit(sender=Invoice, invoice=invoice, payment=payment)
         return CaptureResult(CaptureOutcome.CAPTURED, invoice, payment)
 
 
@@ -393,10 +393,8 @@ def payment_fail(
             before={"status": PaymentStatus.PENDING},
             after={"status": PaymentStatus.FAILED},
         )
-        transaction.on_commit(
-            lambda: payment_failed.send_robust(
-                sender=Invoice, invoice=invoice, payment=payment, reason=reason
-            )
+        payment_failed.send_on_commit(
+            sender=Invoice, invoice=invoice, payment=payment, reason=reason
         )
     return payment
 

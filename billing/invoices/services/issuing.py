@@ -341,7 +341,7 @@ def invoice_issue(
                 invoice, user=user, actor=actor, actor_type=actor_type, actor_label=actor_label
             )
         )
-        transaction.on_commit(lambda: invoice_issued.send_robust(sender=Invoice, invoice=invoice))
+        invoice_issued.send_on_commit(sender=Invoice, invoice=invoice)
         pdfs_store_on_commit(invoice_ids=[invoice.pk])
     invoice._prefetched_objects_cache = {}
     issued_lines = invoice.lines.all()

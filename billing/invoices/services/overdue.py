@@ -16,7 +16,7 @@ JOB_NAME = "invoices_mark_overdue"
 
 
 def _send_overdue(invoice: Invoice) -> None:
-    transaction.on_commit(lambda: invoice_overdue.send_robust(sender=Invoice, invoice=invoice))
+    invoice_overdue.send_on_commit(sender=Invoice, invoice=invoice)
 
 
 def invoices_mark_overdue(*, batch_size: int = 500, now: datetime.datetime | None = None) -> int:

@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -271,14 +270,12 @@ def _refund_record(
     )
     # The credit note is new; the invoice now prints its refund.
     pdfs_store_on_commit(invoice_ids=[invoice.pk], credit_note_ids=[credit_note.pk])
-    transaction.on_commit(
-        lambda: payment_refunded.send_robust(
-            sender=Invoice,
-            invoice=invoice,
-            credit_note=credit_note,
-            payment=payment,
-            full_refund=full,
-        )
+    payment_refunded.send_on_commit(
+        sender=Invoice,
+        invoice=invoice,
+        credit_note=credit_note,
+        payment=payment,
+        full_refund=full,
     )
     return RefundOutcome(
         invoice=invoice,

@@ -145,9 +145,5 @@ def invoice_refund_reverse(
             after={"reversed_at": now.isoformat()},
             **audit_common,
         )
-        transaction.on_commit(
-            lambda: refund_reversed.send_robust(
-                sender=Invoice, invoice=invoice, credit_note=credit_note
-            )
-        )
+        refund_reversed.send_on_commit(sender=Invoice, invoice=invoice, credit_note=credit_note)
     return credit_note

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import calendar
 
-from django.db import transaction
-
 from audit.services import audit_record
 from billing.catalog.models import Category, Plan
 from billing.catalog.periods import period_end
@@ -42,6 +40,7 @@ from billing.subscriptions.signals import (
     subscription_plan_changed,
     subscription_renewed,
 )
+from plugins.signals import send_all_on_commit
 from tokens.models import TokenTransactionType
 from tokens.services.ledger import tokens_credit
 
@@ -294,11 +293,7 @@ def _signal_after_commit(subscription, *, kind: str, old_plan, displaced, invoic
             )
         )
 
-    def send() -> None:
-        for each, kwargs in signals:
-            each.send_robust(sender=Subscription, **kwargs)
-
-    transaction.on_commit(send)
+    send_all_on_commit(Subscription, signals)
 
 
 def subscriptions_displace_exclusive(*, subscription: Subscription, context) -> list:

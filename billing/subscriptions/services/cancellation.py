@@ -92,13 +92,8 @@ def subscription_end_now(
         actor_label=actor_label,
     )
     if send_signal:
-        transaction.on_commit(
-            lambda: subscription_cancelled.send_robust(
-                sender=Subscription,
-                subscription=subscription,
-                immediate=True,
-                reason=signal_reason,
-            )
+        subscription_cancelled.send_on_commit(
+            sender=Subscription, subscription=subscription, immediate=True, reason=signal_reason
         )
 
 
@@ -193,8 +188,6 @@ def _cancel_until_the_end(
         actor,
         reason,
     )
-    transaction.on_commit(
-        lambda: subscription_cancelled.send_robust(
-            sender=Subscription, subscription=subscription, immediate=False, reason=reason
-        )
+    subscription_cancelled.send_on_commit(
+        sender=Subscription, subscription=subscription, immediate=False, reason=reason
     )

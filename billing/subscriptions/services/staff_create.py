@@ -111,10 +111,8 @@ def _create_active(*, user, plan, period, grant_tokens, actor, now, reason) -> S
             actor=actor,
             idempotency_key=f"subscription-granted:{subscription.pk}",
         )
-    transaction.on_commit(
-        lambda: subscription_activated.send_robust(
-            sender=Subscription, subscription=subscription, invoice=None
-        )
+    subscription_activated.send_on_commit(
+        sender=Subscription, subscription=subscription, invoice=None
     )
     return subscription
 

@@ -462,6 +462,7 @@ JOB_ORDER = [
     "invoices_mark_overdue",
     "dunning_send",
     "refunds_complete_pending",
+    "webhook_deliveries_send",  # registered by the webhooks app
 ]
 
 
@@ -524,6 +525,7 @@ def test_every_job_has_a_celery_task_and_a_beat_entry():
         task = {
             "invoices_mark_overdue": "billing.invoices.tasks.mark_overdue_invoices",
             "refunds_complete_pending": "billing.invoices.tasks.refunds_complete_pending",
+            "webhook_deliveries_send": "webhooks.tasks.webhook_deliveries_send",
         }.get(name, f"billing.subscriptions.tasks.{name}")
         assert task in scheduled
         assert task in app.tasks
@@ -539,5 +541,6 @@ def test_a_task_runs_its_job():
                 "renewals_issue_due",
                 "invoices_mark_overdue",
                 "refunds_complete_pending",
+                "webhook_deliveries_send",
             ):
                 assert getattr(tasks, name).delay().get() == 0

@@ -80,10 +80,14 @@ def _due(count: int, *, with_addon_every: int) -> None:
 
 
 def _warm_up() -> None:
-    """The settings row and this year's number row exist, as after the first issue."""
+    """The settings row and this year's number row exist, and the outbound webhooks' answer to
+    "who subscribes?" is cached, as after the first issue."""
+    from webhooks.selectors import subscribed_event_types
+
     with time_machine.travel(NOW, tick=False), transaction.atomic():
         platform_settings_get()
         number_allocate(series=INVOICE_SERIES, year=NOW.year, count=1)
+        subscribed_event_types()
 
 
 def _renewed_leave_the_candidates() -> None:

@@ -8,7 +8,8 @@ from billing.subscriptions.jobs import JOBS, run_jobs
 class Command(BaseCommand):
     help = (
         "Runs every scheduled billing job once, in order (renewals, saved-method charges, "
-        "PAST_DUE, expiry, add-ons, stale plan changes, overdue invoices, dunning); safe to run "
+        "PAST_DUE, expiry, add-ons, stale plan changes, overdue invoices, dunning, pending "
+        "refunds, outbound webhook deliveries); safe to run "
         "twice and next to Celery beat. Prints 'name: count' per job."
     )
 

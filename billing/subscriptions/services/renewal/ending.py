@@ -188,9 +188,7 @@ def _expire_one(pk, *, deadline: datetime.datetime) -> bool:
             job=EXPIRE_JOB,
             summary=f"Add-on {item.addon.name} expired with its subscription",
         )
-    transaction.on_commit(
-        lambda: subscription_expired.send_robust(sender=Subscription, subscription=subscription)
-    )
+    subscription_expired.send_on_commit(sender=Subscription, subscription=subscription)
     return True
 
 
