@@ -42,6 +42,7 @@ def test_list_shape(admin_client):
     plugins = response.json()["plugins"]
     assert [plugin["name"] for plugin in plugins] == [
         "alpha",
+        "analytics",
         "beta",
         "demo",
         "paypal",

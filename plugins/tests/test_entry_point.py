@@ -239,7 +239,8 @@ def test_the_discovered_app_is_appended_to_installed_apps(tmp_path, site):
     output = _ok(_run(_environment(tmp_path, site), "-c", f"import django; django.setup(); {show}"))
 
     assert output.strip() == (
-        "['plugins.demo', 'plugins.stripe', 'plugins.yookassa', 'plugins.paypal', 'plugins.analytics', 'vbwd_hello']"
+        "['plugins.stripe', 'plugins.yookassa', 'plugins.paypal', 'plugins.analytics', "
+        "'vbwd_hello']"
     )
 
 
