@@ -118,6 +118,7 @@ INSTALLED_APPS = [
     # Built-in plugins: installed here, enabled in the database (manage.py plugins enable NAME).
     "plugins.demo",
     "plugins.stripe",
+    "plugins.chat",
 ]
 # Third-party plugins: packages with a "vbwd.plugins" entry point (VBWD_DISCOVER_PLUGINS=0 skips).
 if env_bool("VBWD_DISCOVER_PLUGINS", True):

@@ -40,7 +40,7 @@ def test_list_shape(admin_client):
 
     assert response.status_code == 200
     plugins = response.json()["plugins"]
-    assert [plugin["name"] for plugin in plugins] == ["alpha", "beta", "demo", "stripe"]
+    assert [plugin["name"] for plugin in plugins] == ["alpha", "beta", "chat", "demo", "stripe"]
     alpha = plugins[0]
     assert set(alpha) == PLUGIN_KEYS
     assert (alpha["status"], alpha["enabled"], alpha["hasConfig"]) == ("active", True, True)
@@ -201,8 +201,14 @@ def test_back_office_lists_every_installed_plugin(staff_browser):
     response = staff_browser.get("/admin/plugins/plugin/")
 
     assert response.status_code == 200
-    assert response.context["cl"].result_count == 4
-    assert set(Plugin.objects.values_list("name", flat=True)) == {"alpha", "beta", "demo", "stripe"}
+    assert response.context["cl"].result_count == 5
+    assert set(Plugin.objects.values_list("name", flat=True)) == {
+        "alpha",
+        "beta",
+        "chat",
+        "demo",
+        "stripe",
+    }
 
 
 def test_back_office_actions_change_the_same_row_and_audit(staff_browser):

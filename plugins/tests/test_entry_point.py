@@ -158,6 +158,7 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
     after = _request_hello(environment)
 
     assert listed_before.splitlines() == [
+        "chat    1.0.0     inactive",
         "demo    1.0.0     inactive",
         "hello   0.1.0     inactive",
         "stripe  1.0.0     inactive",
@@ -168,6 +169,7 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
     }
     assert enabled.strip() == "Plugin hello enabled"
     assert listed_after.splitlines() == [
+        "chat    1.0.0     inactive",
         "demo    1.0.0     inactive",
         "hello   0.1.0     active",
         "stripe  1.0.0     inactive",
@@ -228,11 +230,11 @@ def test_discovery_switched_off_skips_the_installed_package(tmp_path, site):
 
 
 def test_the_discovered_app_is_appended_to_installed_apps(tmp_path, site):
-    show = "from django.conf import settings; print(settings.INSTALLED_APPS[-3:])"
+    show = "from django.conf import settings; print(settings.INSTALLED_APPS[-4:])"
 
     output = _ok(_run(_environment(tmp_path, site), "-c", f"import django; django.setup(); {show}"))
 
-    assert output.strip() == "['plugins.demo', 'plugins.stripe', 'vbwd_hello']"
+    assert output.strip() == ("['plugins.demo', 'plugins.stripe', 'plugins.chat', 'vbwd_hello']")
 
 
 # --- plugins.discovery.entry_point_apps --------------------------------------------------------

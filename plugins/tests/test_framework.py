@@ -33,7 +33,7 @@ def _clear_alpha_calls():
 
 
 def test_the_registry_lists_installed_plugins_by_name():
-    assert list(registry.installed()) == ["alpha", "beta", "demo", "stripe"]
+    assert list(registry.installed()) == ["alpha", "beta", "chat", "demo", "stripe"]
     assert registry.get("alpha").version == "2.0.0"
     with pytest.raises(NotFound, match="Plugin not found"):
         registry.get("acmepay")
