@@ -370,3 +370,23 @@ def test_the_api_key_appears_in_no_answer_and_no_log_line(
     assert any(line.startswith("openai") for line in captured_logs)  # the SDK's debug lines
     assert any(line.startswith("httpcore2") for line in captured_logs)
     assert not [line for line in captured_logs if API_KEY in line]
+
+
+def test_the_back_office_screen_shows_settings_and_only_whether_the_key_is_set(chat, admin_client):
+    response = admin_client.get("/api/v1/admin/plugins/chat")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [tab["id"] for tab in body["adminConfig"]["tabs"]] == ["model", "billing"]
+    key_field = body["adminConfig"]["tabs"][0]["fields"][1]
+    assert key_field == {
+        "key": "llm_api_key",
+        "label": "LLM API key",
+        "component": "input",
+        "inputType": "password",
+    }
+    assert body["secretsSet"] == {"llm_api_key": True}
+    assert "llm_api_key" not in body["savedConfig"]
+    assert body["savedConfig"]["llm_api_endpoint"] == chat.url
+    assert body["savedConfig"]["counting_mode"] == "words"
+    assert body["configSchema"]["counting_mode"]["enum"] == ["words", "data_volume", "tokenizer"]
