@@ -452,6 +452,9 @@ def _world(monkeypatch) -> dict:
     monkeypatch.setenv("VBWD_PLUGIN_YOOKASSA_API_BASE", "http://127.0.0.1:9")
     monkeypatch.setattr(yookassa_gateway._Client, "__init__", no_provider)
     plugin_enable(name="yookassa")
+    # The chat's model endpoint is a closed port: bad input never gets that far.
+    monkeypatch.setenv("VBWD_PLUGIN_CHAT_LLM_API_ENDPOINT", "http://127.0.0.1:9/v1")
+    plugin_enable(name="chat")
 
     customer, admin = UserFactory(), AdminFactory()
     plan, category, addon = PlanFactory(), CategoryFactory(), AddOnFactory()

@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "plugins.yookassa",
     "plugins.paypal",
     "plugins.analytics",
+    "plugins.chat",
 ]
 # Third-party plugins: packages with a "vbwd.plugins" entry point (VBWD_DISCOVER_PLUGINS=0 skips).
 if env_bool("VBWD_DISCOVER_PLUGINS", True):

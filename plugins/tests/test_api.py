@@ -44,6 +44,7 @@ def test_list_shape(admin_client):
         "alpha",
         "analytics",
         "beta",
+        "chat",
         "demo",
         "paypal",
         "stripe",
@@ -209,11 +210,12 @@ def test_back_office_lists_every_installed_plugin(staff_browser):
     response = staff_browser.get("/admin/plugins/plugin/")
 
     assert response.status_code == 200
-    assert response.context["cl"].result_count == 7
+    assert response.context["cl"].result_count == 8
     assert set(Plugin.objects.values_list("name", flat=True)) == {
         "alpha",
         "analytics",
         "beta",
+        "chat",
         "demo",
         "paypal",
         "stripe",

@@ -159,6 +159,7 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
 
     assert listed_before.splitlines() == [
         "analytics  1.0.0     inactive",
+        "chat       1.0.0     inactive",
         "demo       1.0.0     inactive",
         "hello      0.1.0     inactive",
         "paypal     1.0.0     inactive",
@@ -172,6 +173,7 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
     assert enabled.strip() == "Plugin hello enabled"
     assert listed_after.splitlines() == [
         "analytics  1.0.0     inactive",
+        "chat       1.0.0     inactive",
         "demo       1.0.0     inactive",
         "hello      0.1.0     active",
         "paypal     1.0.0     inactive",
@@ -240,7 +242,7 @@ def test_the_discovered_app_is_appended_to_installed_apps(tmp_path, site):
 
     assert output.strip() == (
         "['plugins.stripe', 'plugins.yookassa', 'plugins.paypal', 'plugins.analytics', "
-        "'vbwd_hello']"
+        "'plugins.chat', 'vbwd_hello']"
     )
 
 

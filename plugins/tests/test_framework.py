@@ -37,6 +37,7 @@ def test_the_registry_lists_installed_plugins_by_name():
         "alpha",
         "analytics",
         "beta",
+        "chat",
         "demo",
         "paypal",
         "stripe",
