@@ -241,8 +241,7 @@ def test_the_discovered_app_is_appended_to_installed_apps(tmp_path, site):
     output = _ok(_run(_environment(tmp_path, site), "-c", f"import django; django.setup(); {show}"))
 
     assert output.strip() == (
-        "['plugins.stripe', 'plugins.yookassa', 'plugins.paypal', 'plugins.analytics', "
-        "'plugins.chat', 'vbwd_hello']"
+        "['plugins.yookassa', 'plugins.paypal', 'plugins.analytics', 'plugins.chat', 'vbwd_hello']"
     )
 
 
