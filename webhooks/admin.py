@@ -10,8 +10,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
+from unfold.admin import ModelAdmin
 
-from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline
+from vbwd.admin_tools import ReadOnlyAdmin, ReadOnlyInline, StyledModelForm
 from vbwd.exceptions import DomainError
 from webhooks import addresses, services
 from webhooks.events import EVENT_TYPES
@@ -20,7 +21,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 ALL_EVENTS = "*"
 
 
-class WebhookEndpointForm(forms.ModelForm):
+class WebhookEndpointForm(StyledModelForm):
     events = forms.MultipleChoiceField(
         choices=[(ALL_EVENTS, "Every event")] + [(name, name) for name in EVENT_TYPES],
         widget=forms.CheckboxSelectMultiple,
@@ -67,7 +68,7 @@ class LatestDeliveriesInline(ReadOnlyInline):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ModelAdmin):
     form = WebhookEndpointForm
     list_display = ("url", "event_list", "is_active", "last_delivery_status", "last_triggered_at")
     list_filter = ("is_active", "last_delivery_status")
