@@ -49,7 +49,8 @@ class DashboardQuerySerializer(serializers.Serializer):
         allow_blank=True,
         allow_null=True,
         default=None,
-        max_length=3,
+        # Longer than any code, so a wrong code is answered as unsupported, not as too long.
+        max_length=32,
         help_text="currency of the figures (default: the default currency)",
     )
 

@@ -162,6 +162,8 @@ def test_revenue_defaults_to_days_of_the_last_30_days(enabled):
          "Currency 'XYZ' is not supported"),
         ("admin/analytics/revenue", {"currency": "xyz"}, "currency",
          "Currency 'xyz' is not supported"),
+        ("admin/analytics/dashboard", {"currency": "EURO"}, "currency",
+         "Currency 'EURO' is not supported"),
         ("admin/analytics/dashboard", {"start": "01.03.2026"}, "start",
          "start must be a date (YYYY-MM-DD)"),
         ("admin/analytics/dashboard", {"end": "2026-02-30"}, "end",
