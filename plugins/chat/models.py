@@ -3,11 +3,22 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from vbwd.exceptions import InvalidTransition
+
 
 class ChatExchangeStatus(models.TextChoices):
     PENDING = "PENDING"  # claimed: its message cost is held while the model answers
     COMPLETED = "COMPLETED"  # answered and billed
     FAILED = "FAILED"  # the model gave no reply; nothing was billed
+
+
+S = ChatExchangeStatus
+# A retried request takes its claim back (a FAILED one, or a PENDING one its first try left).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.PENDING, S.COMPLETED, S.FAILED}),
+    S.FAILED: frozenset({S.PENDING}),
+    S.COMPLETED: frozenset(),
+}
 
 
 class ChatExchange(models.Model):
@@ -53,3 +64,24 @@ class ChatExchange(models.Model):
 
     def __str__(self) -> str:
         return f"Chat exchange {self.pk} ({self.status})"
+
+    # --- verbs: each refuses a transition ``TRANSITIONS`` does not list -------------------------
+
+    def _move_to(self, status: str) -> None:
+        if status not in TRANSITIONS[self.status]:
+            raise InvalidTransition(f"Chat exchange cannot move from {self.status} to {status}")
+        self.status = status
+
+    def reclaim(self, *, counting_mode: str, message_tokens: int, model: str, now) -> None:
+        """A retried request holds the message cost again, from ``now``."""
+        self._move_to(S.PENDING)
+        self.counting_mode, self.message_tokens, self.model = counting_mode, message_tokens, model
+        self.created_at, self.finished_at = now, None
+
+    def complete(self, *, reply: str, reply_tokens: int, tokens_charged: int, usage, now) -> None:
+        """The model answered and the exchange is billed (``usage``: the endpoint's counts)."""
+        self._move_to(S.COMPLETED)
+        self.reply, self.reply_tokens, self.tokens_charged = reply, reply_tokens, tokens_charged
+        self.prompt_tokens = usage.prompt_tokens
+        self.completion_tokens = usage.completion_tokens
+        self.finished_at = now

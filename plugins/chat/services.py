@@ -139,12 +139,7 @@ def _claim(*, user, cost: int, request_key: str | None, mode: str, model: str) -
                 message_tokens=cost,
                 model=model,
             )
-        exchange.status = ChatExchangeStatus.PENDING
-        exchange.counting_mode = mode
-        exchange.message_tokens = cost
-        exchange.model = model
-        exchange.created_at = now
-        exchange.finished_at = None
+        exchange.reclaim(counting_mode=mode, message_tokens=cost, model=model, now=now)
         exchange.save()
         return exchange
 
@@ -195,13 +190,13 @@ def _bill(*, user, exchange: ChatExchange, pricing: Pricing, completion) -> Chat
                 charged,
                 total,
             )
-        exchange.status = ChatExchangeStatus.COMPLETED
-        exchange.reply_tokens = received
-        exchange.tokens_charged = charged
-        exchange.prompt_tokens = completion.prompt_tokens
-        exchange.completion_tokens = completion.completion_tokens
-        exchange.reply = completion.text
-        exchange.finished_at = timezone.now()
+        exchange.complete(
+            reply=completion.text,
+            reply_tokens=received,
+            tokens_charged=charged,
+            usage=completion,
+            now=timezone.now(),
+        )
         exchange.save()
     return ChatReply(completion.text, charged, balance)
 
