@@ -39,6 +39,7 @@ def endpoint_create(
             is_active=is_active,
             secret=_new_secret(),
         )
+        selectors.subscriptions_changed()
         audit_record(
             action="webhook.created",
             object_type="webhook",
@@ -68,6 +69,7 @@ def endpoint_update(*, endpoint_id, values: dict, actor) -> WebhookEndpoint:
         if after == before:
             return endpoint
         endpoint.save()
+        selectors.subscriptions_changed()
         old, new = changes(before, after)
         audit_record(
             action="webhook.updated",
@@ -87,6 +89,7 @@ def endpoint_toggle(*, endpoint_id, actor) -> WebhookEndpoint:
         endpoint = _locked(endpoint_id)
         endpoint.is_active = not endpoint.is_active
         endpoint.save(update_fields=["is_active", "updated_at"])
+        selectors.subscriptions_changed()
         state = "enabled" if endpoint.is_active else "disabled"
         audit_record(
             action=f"webhook.{state}",
@@ -132,3 +135,4 @@ def endpoint_delete(*, endpoint_id, actor) -> None:
             before=_state(endpoint),
         )
         endpoint.delete()
+        selectors.subscriptions_changed()
