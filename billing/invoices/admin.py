@@ -321,6 +321,33 @@ class CsvExportMixin:
         )
 
 
+class PdfActionsMixin:
+    """Detail-page actions that open or download the stored PDF of the page's document; the
+    admin names the document's file and number (``pdf_of``) and its 404 (``pdf_not_found``)."""
+
+    pdf_not_found = "Not found"
+
+    def pdf_of(self, document) -> tuple[bytes, str]:
+        raise NotImplementedError
+
+    def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
+        document = self.get_object(request, object_id)
+        if document is None:
+            raise Http404(self.pdf_not_found)
+        content, number = self.pdf_of(document)
+        response = HttpResponse(content, content_type="application/pdf")
+        response["Content-Disposition"] = f'{disposition}; filename="{number}.pdf"'
+        return response
+
+    @action(description="View PDF", url_path="pdf", icon="visibility", attrs={"target": "_blank"})
+    def view_pdf(self, request, object_id):
+        return self._pdf(request, object_id, "inline")
+
+    @action(description="Download PDF", url_path="pdf-download", icon="download")
+    def download_pdf(self, request, object_id):
+        return self._pdf(request, object_id, "attachment")
+
+
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
     fields = (
@@ -445,7 +472,9 @@ class CreditNoteInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(CsvExportMixin, ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin):
+class InvoiceAdmin(
+    PdfActionsMixin, CsvExportMixin, ObjectActionsMixin, ReasonActionsMixin, ReadOnlyAdmin
+):
     list_display = (
         "invoice_number",
         "customer_email",
@@ -609,21 +638,10 @@ class InvoiceAdmin(CsvExportMixin, ObjectActionsMixin, ReasonActionsMixin, ReadO
         places = getattr(invoice, "currency_places", None)
         return 2 if places is None else places
 
-    def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
-        invoice = self.get_object(request, object_id)
-        if invoice is None:
-            raise Http404("Invoice not found")
-        response = HttpResponse(stored_invoice_pdf(invoice), content_type="application/pdf")
-        response["Content-Disposition"] = f'{disposition}; filename="{invoice.invoice_number}.pdf"'
-        return response
+    pdf_not_found = "Invoice not found"
 
-    @action(description="View PDF", url_path="pdf", icon="visibility", attrs={"target": "_blank"})
-    def view_pdf(self, request, object_id):
-        return self._pdf(request, object_id, "inline")
-
-    @action(description="Download PDF", url_path="pdf-download", icon="download")
-    def download_pdf(self, request, object_id):
-        return self._pdf(request, object_id, "attachment")
+    def pdf_of(self, invoice: Invoice) -> tuple[bytes, str]:
+        return stored_invoice_pdf(invoice), invoice.invoice_number
 
     @action(description="Resend by email", url_path="resend", icon="send")
     def resend_page(self, request, object_id):
@@ -958,7 +976,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(CsvExportMixin, ReadOnlyAdmin):
+class CreditNoteAdmin(PdfActionsMixin, CsvExportMixin, ReadOnlyAdmin):
     actions_detail = ["view_pdf", "download_pdf"]
     actions_list = ["export_csv"]
     export_explanation = (
@@ -999,21 +1017,10 @@ class CreditNoteAdmin(CsvExportMixin, ReadOnlyAdmin):
     def export_csv(self, request):
         return self._export(request, credit_notes_csv, "credit-notes")
 
-    def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
-        note = self.get_object(request, object_id)
-        if note is None:
-            raise Http404("Credit note not found")
-        response = HttpResponse(stored_credit_note_pdf(note), content_type="application/pdf")
-        response["Content-Disposition"] = f'{disposition}; filename="{note.credit_note_number}.pdf"'
-        return response
+    pdf_not_found = "Credit note not found"
 
-    @action(description="View PDF", url_path="pdf", icon="visibility", attrs={"target": "_blank"})
-    def view_pdf(self, request, object_id):
-        return self._pdf(request, object_id, "inline")
-
-    @action(description="Download PDF", url_path="pdf-download", icon="download")
-    def download_pdf(self, request, object_id):
-        return self._pdf(request, object_id, "attachment")
+    def pdf_of(self, note: CreditNote) -> tuple[bytes, str]:
+        return stored_credit_note_pdf(note), note.credit_note_number
 
 
 @admin.register(ProviderEvent)
