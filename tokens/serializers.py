@@ -28,6 +28,7 @@ from vbwd.fields import (
     StrictIntegerField,
 )
 from vbwd.fields.choices import any_case_spellings
+from vbwd.output import OutputModelSerializer
 from vbwd.pagination import page_serializer
 
 # Only when a bundle's currency row is missing (it cannot be deleted while bundles use it).
@@ -220,7 +221,7 @@ class TokenBundleMessageEnvelopeSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class TokenTransactionSerializer(serializers.ModelSerializer):
+class TokenTransactionSerializer(OutputModelSerializer):
     """TokenTransaction."""
 
     user_id = serializers.UUIDField(read_only=True)

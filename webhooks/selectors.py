@@ -1,9 +1,11 @@
-"""Reads of endpoints and deliveries, and the cached answer to "does any active endpoint
-subscribe to this event type?" that keeps a change without subscribers free of queries."""
+"""Reads of endpoints and deliveries, and the cached answer to "which active endpoints
+subscribe to this event type?" that keeps the outbox's reads out of the database."""
 
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import dataclass
 from itertools import chain
 
 from django.core.cache import cache
@@ -19,18 +21,39 @@ WEBHOOK_NOT_FOUND = "Webhook not found"
 DELIVERY_NOT_FOUND = "Delivery not found"
 HISTORY_LENGTH = 20
 
-# The subscribed event types are cached under the generation they were read at; every
-# endpoint change increments the generation (at once and again after its commit), so an entry
-# read before a change committed is never served after it. The lifetime bounds how long another
-# process can miss a change when the cache is not shared between processes (local memory).
+# Who subscribes to what (the active endpoints' ids and event lists) is cached under the
+# generation it was read at; every endpoint change increments the generation (at once and again
+# after its commit), so an entry read before a change committed is never served after it. The
+# lifetime bounds how long another process can miss a change when the cache is not shared
+# between processes (local memory); the outbox's insert keeps only endpoints that are still
+# active, so a stale entry can miss a new endpoint but never write to a removed one.
 GENERATION_KEY = "webhooks:generation"
 SUBSCRIBED_KEY = "webhooks:subscribed"
 SUBSCRIBED_TIMEOUT = 60
 
 
-def subscribed_event_types() -> frozenset[str]:
-    """The event types at least one active endpoint subscribes to (``*`` for every type).
-    A cache read; one query when the cache has no current entry."""
+@dataclass(frozen=True)
+class Subscriptions:
+    """The active endpoints as ``(id, event types)`` pairs, and every type any of them wants
+    (``*`` for all)."""
+
+    endpoints: tuple[tuple[uuid.UUID, frozenset[str]], ...]
+
+    @property
+    def types(self) -> frozenset[str]:
+        return frozenset(chain.from_iterable(events for _, events in self.endpoints))
+
+    def endpoints_for(self, event_type: str) -> list[uuid.UUID]:
+        return [
+            endpoint_id
+            for endpoint_id, events in self.endpoints
+            if "*" in events or event_type in events
+        ]
+
+
+def active_subscriptions() -> Subscriptions:
+    """Which active endpoint subscribes to which event types. A cache read; one query when the
+    cache has no current entry."""
     try:
         cached = cache.get_many([GENERATION_KEY, SUBSCRIBED_KEY])
     except Exception:  # the cache client's errors: ask the database
@@ -40,17 +63,20 @@ def subscribed_event_types() -> frozenset[str]:
     entry = (cached or {}).get(SUBSCRIBED_KEY)
     if entry is not None and entry[0] == generation:
         return entry[1]
-    types = frozenset(
-        chain.from_iterable(
-            WebhookEndpoint.objects.filter(is_active=True).values_list("events", flat=True)
+    subscriptions = Subscriptions(
+        tuple(
+            (endpoint_id, frozenset(events))
+            for endpoint_id, events in WebhookEndpoint.objects.filter(is_active=True)
+            .order_by("created_at", "id")
+            .values_list("id", "events")
         )
     )
     if cached is not None:
         try:
-            cache.set(SUBSCRIBED_KEY, (generation, types), SUBSCRIBED_TIMEOUT)
+            cache.set(SUBSCRIBED_KEY, (generation, subscriptions), SUBSCRIBED_TIMEOUT)
         except Exception:
             logger.warning("Webhooks: subscription cache not stored", exc_info=True)
-    return types
+    return subscriptions
 
 
 def _next_generation() -> None:

@@ -82,12 +82,12 @@ def _due(count: int, *, with_addon_every: int) -> None:
 def _warm_up() -> None:
     """The settings row and this year's number row exist, and the outbound webhooks' answer to
     "who subscribes?" is cached, as after the first issue."""
-    from webhooks.selectors import subscribed_event_types
+    from webhooks.selectors import active_subscriptions
 
     with time_machine.travel(NOW, tick=False), transaction.atomic():
         platform_settings_get()
         number_allocate(series=INVOICE_SERIES, year=NOW.year, count=1)
-        subscribed_event_types()
+        active_subscriptions()
 
 
 def _renewed_leave_the_candidates() -> None:
