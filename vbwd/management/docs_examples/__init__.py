@@ -58,6 +58,8 @@ EXAMPLE_SETTINGS = {
     "VBWD_DEFAULT_LANGUAGE": "en",
     "VBWD_FRONTEND_URL": "http://localhost:5173",
     "VBWD_PASSWORD_RESET_URL": "http://localhost:5173/reset-password",
+    "VBWD_WEBHOOK_ALLOW_HTTP": False,
+    "VBWD_WEBHOOK_ALLOWED_HOSTS": [],
 }
 
 

@@ -8,8 +8,8 @@ always renders the same examples:
   get distinct, ordered timestamps;
 - ids (UUIDs) are renumbered in order of first appearance: ``00000000-0000-4000-8000-000000000001``
   and so on, the same id getting the same number in every example;
-- JWTs become ``<access token>`` / ``<refresh token>`` and download-link signatures
-  ``<signature>``;
+- JWTs become ``<access token>`` / ``<refresh token>``, download-link signatures
+  ``<signature>`` and the request ids the server made ``<request id>``;
 - the keys of free-form JSON objects (``FREE_FORM_KEYS``: plan features, configs, …) are
   sorted, because PostgreSQL's jsonb keeps them in an order of its own.
 """
@@ -36,6 +36,8 @@ STEP = datetime.timedelta(milliseconds=1)
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 SIGNATURE_RE = re.compile(r"signature=[^\"&\s]+")
+# A request id the server made (an audit entry's ``request_id``), 32 hex digits.
+REQUEST_ID_RE = re.compile(r'"request_id": "[0-9a-f]{32}"')
 # Response headers an example shows when the response carries them (``Allow`` only on a 405,
 # ``X-Request-ID`` only when the request sent one: otherwise it is a new random id each time).
 SHOWN_HEADERS = ("Content-Disposition", "Idempotent-Replayed", "Retry-After", "WWW-Authenticate")
@@ -232,6 +234,7 @@ class Normaliser:
     def text(self, value: str) -> str:
         value = JWT_RE.sub(_jwt_placeholder, value)
         value = SIGNATURE_RE.sub("signature=<signature>", value)
+        value = REQUEST_ID_RE.sub('"request_id": "<request id>"', value)
         return UUID_RE.sub(self._id, value)
 
 

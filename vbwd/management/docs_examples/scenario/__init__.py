@@ -5,8 +5,8 @@ without a name only prepare the state the next examples show. Sections start at 
 of the example clock (``Recorder.section``), so a request added to one section moves no
 timestamp of another. The story: the demo customer holds Basic; Jane registers and checks out
 Pro with its trial, a bundle and an add-on; the customer upgrades; staff record payments, refund
-Jane, maintain the catalog, the settings and the plugins; last, the customer's account is
-anonymised.
+Jane, maintain the catalog, the settings and the plugins; the customer's account is
+anonymised; last, staff register a webhook endpoint and read the audit log.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import io
 from django.core.management import call_command
 
 from vbwd.management.docs_examples.recorder import Recorder
-from vbwd.management.docs_examples.scenario import conventions, customer, staff
+from vbwd.management.docs_examples.scenario import conventions, customer, integrations, staff
 
 
 def run(rec: Recorder) -> None:
@@ -38,3 +38,6 @@ def run(rec: Recorder) -> None:
     staff.plugins_and_gateways(rec)
     conventions.run(rec, ids)
     staff.account_deletion(rec)
+    integrations.webhooks(rec, ids)
+    integrations.audit_log(rec, ids)
+    integrations.frontend_events(rec)
