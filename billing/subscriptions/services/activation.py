@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import calendar
 
+from django.db.models import prefetch_related_objects
+
 from audit.services import audit_record
-from billing.catalog.models import Category, Plan
+from billing.catalog.models import Plan
 from billing.catalog.periods import period_end
 from billing.invoices import lines as registry
 from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceLine, InvoiceType, LineType
@@ -300,7 +302,12 @@ def subscriptions_displace_exclusive(*, subscription: Subscription, context) -> 
     """Ends now the user's other valid (or paused) subscriptions that share an exclusive category
     with the activated plan, their open invoices and ACTIVE add-ons; returns them (their
     ``subscription_cancelled`` is the caller's to send, after its own signals)."""
-    exclusive = Category.objects.filter(plans=subscription.plan_id, is_single=True)
+    # The plan's categories are read once and kept on it: the subscription's API shape (its
+    # signals' payloads) shows them too.
+    prefetch_related_objects([subscription.plan], "categories")
+    exclusive = [c.pk for c in subscription.plan.categories.all() if c.is_single]
+    if not exclusive:
+        return []
     other_ids = set(
         Subscription.objects.filter(user_id=subscription.user_id, plan__categories__in=exclusive)
         .exclude(pk=subscription.pk)
