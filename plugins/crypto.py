@@ -1,4 +1,5 @@
-"""Encryption of plugin secrets at rest (Fernet: AES-128-CBC with HMAC-SHA256).
+"""Encryption of secrets at rest (Fernet: AES-128-CBC with HMAC-SHA256): the plugins' secret
+settings and the outbound webhooks' signing secrets.
 
 The key is VBWD_SECRETS_KEY when set, otherwise derived from SECRET_KEY; rotating either makes
 stored secrets unreadable, so re-enter them (or keep them in the environment) after a rotation.
@@ -34,3 +35,16 @@ def decrypt(token: str) -> dict[str, str]:
     except InvalidToken:
         # Encrypted under another key: treated as unset rather than failing every request.
         return {}
+
+
+def encrypt_text(value: str) -> str:
+    """One secret, encrypted."""
+    return _fernet().encrypt(value.encode()).decode()
+
+
+def decrypt_text(token: str) -> str | None:
+    """The secret ``encrypt_text`` made, or None when it was encrypted under another key."""
+    try:
+        return _fernet().decrypt(token.encode()).decode()
+    except InvalidToken:
+        return None

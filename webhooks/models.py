@@ -2,6 +2,8 @@ import uuid
 
 from django.db import models
 
+from plugins.crypto import decrypt_text, encrypt_text
+
 
 class WebhookDeliveryStatus(models.TextChoices):
     PENDING = "PENDING"
@@ -12,15 +14,18 @@ class WebhookDeliveryStatus(models.TextChoices):
 
 class WebhookEndpoint(models.Model):
     """A URL staff registered to receive the domain events listed in ``events`` (``["*"]`` for
-    all), signed with ``secret`` (generated here, shown once, replaced by a rotation)."""
+    all), signed with ``secret`` (generated here, shown once, replaced by a rotation; stored
+    encrypted with the server's secrets key)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     url = models.CharField(max_length=2000)
     description = models.CharField(max_length=500, null=True, blank=True)
     events = models.JSONField(default=list)  # event type names, or ["*"]
     is_active = models.BooleanField(default=True)
-    # The HMAC-SHA256 key of the signatures; receivers hold a copy.
-    secret = models.CharField(max_length=100)
+    # The HMAC-SHA256 key of the signatures (receivers hold a copy), encrypted; ``secret``
+    # reads and sets it.
+    secret_encrypted = models.TextField(editable=False)
+    secret_last4 = models.CharField(max_length=4, editable=False)
     last_triggered_at = models.DateTimeField(null=True, blank=True)
     last_delivery_status = models.CharField(
         max_length=16, choices=WebhookDeliveryStatus.choices, null=True, blank=True
@@ -36,8 +41,15 @@ class WebhookEndpoint(models.Model):
         return self.url
 
     @property
-    def secret_last4(self) -> str:
-        return self.secret[-4:]
+    def secret(self) -> str | None:
+        """The signing secret; None when it was encrypted under another secrets key (after a
+        key change: rotate it)."""
+        return decrypt_text(self.secret_encrypted) if self.secret_encrypted else None
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.secret_encrypted = encrypt_text(value)
+        self.secret_last4 = value[-4:]
 
     def subscribes_to(self, event_type: str) -> bool:
         return "*" in self.events or event_type in self.events

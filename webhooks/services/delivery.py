@@ -21,6 +21,10 @@ from webhooks.services.outbox import delivery_queue_after_commit
 
 USER_AGENT = "VBWD-Webhooks/1"
 ENDPOINT_DISABLED = "Webhook endpoint is disabled"
+SECRET_UNREADABLE = (
+    "The signing secret cannot be read with the server's secrets key (it was changed): "
+    "rotate the endpoint's secret"
+)
 # The wait after the n-th failed attempt is FIRST_RETRY × 3^(n-1): 1, 3, 9, 27, 81, 243 and
 # 729 minutes, so the 8th attempt comes about 18 hours after the first.
 FIRST_RETRY = datetime.timedelta(minutes=1)
@@ -98,13 +102,17 @@ def _attempt(delivery: WebhookDelivery, claim: uuid.UUID) -> WebhookDelivery:
     """Calls the receiver (no transaction open) and records the outcome under ``claim``."""
     endpoint = delivery.endpoint
     attempted_at = timezone.now()
+    secret = endpoint.secret
+    if secret is None:
+        answer = transport.Answer(None, None, 0, SECRET_UNREADABLE)
+        return _record(delivery, claim, attempted_at, answer)
     body = delivery.body.encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "VBWD-Event-Id": str(delivery.event_id),
         "VBWD-Delivery-Id": str(delivery.pk),
-        "VBWD-Signature": signature_header(endpoint.secret, int(attempted_at.timestamp()), body),
+        "VBWD-Signature": signature_header(secret, int(attempted_at.timestamp()), body),
     }
     answer = transport.post(endpoint.url, body, headers)
     return _record(delivery, claim, attempted_at, answer)

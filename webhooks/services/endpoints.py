@@ -109,7 +109,7 @@ def endpoint_rotate_secret(*, endpoint_id, actor) -> WebhookEndpoint:
         endpoint = _locked(endpoint_id)
         old_last4 = endpoint.secret_last4
         endpoint.secret = _new_secret()
-        endpoint.save(update_fields=["secret", "updated_at"])
+        endpoint.save(update_fields=["secret_encrypted", "secret_last4", "updated_at"])
         audit_record(
             action="webhook.secret_rotated",
             object_type="webhook",

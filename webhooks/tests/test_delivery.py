@@ -197,3 +197,40 @@ def test_invoice_issued_signal_is_the_source_of_the_invoice_issued_event():
     from webhooks.events import EVENTS
 
     assert EVENTS[invoice_issued].name == "invoice.issued"
+
+
+def test_the_signing_secret_is_stored_encrypted_and_signs_as_given(receiver):
+    from django.db import connection
+
+    secret = "whsec_" + "7" * 60 + "wxyz"
+    delivery = _one_delivery(receiver.url)
+    endpoint = delivery.endpoint
+    endpoint.secret = secret
+    endpoint.save()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM webhooks_webhookendpoint")
+        stored = " ".join(str(value) for row in cursor.fetchall() for value in row)
+    assert secret not in stored
+    assert "wxyz" in stored  # the last four characters, for display
+
+    deliveries_send_due()
+
+    (request,) = receiver.requests
+    assert documented_verify()(secret, request.headers["VBWD-Signature"], request.body)
+
+
+def test_a_secret_encrypted_under_another_key_fails_the_attempt_without_calling(
+    receiver, settings
+):
+    delivery = _one_delivery(receiver.url)
+    settings.VBWD_SECRETS_KEY = "another key than the one the secret was stored with"
+
+    deliveries_send_due()
+
+    delivery.refresh_from_db()
+    assert receiver.requests == []
+    assert (delivery.status, delivery.attempts) == (WebhookDeliveryStatus.RETRYING, 1)
+    assert delivery.attempt_log[0]["error"] == (
+        "The signing secret cannot be read with the server's secrets key (it was changed): "
+        "rotate the endpoint's secret"
+    )
