@@ -219,9 +219,7 @@ def test_the_signing_secret_is_stored_encrypted_and_signs_as_given(receiver):
     assert documented_verify()(secret, request.headers["VBWD-Signature"], request.body)
 
 
-def test_a_secret_encrypted_under_another_key_fails_the_attempt_without_calling(
-    receiver, settings
-):
+def test_a_secret_encrypted_under_another_key_fails_the_attempt_without_calling(receiver, settings):
     delivery = _one_delivery(receiver.url)
     settings.VBWD_SECRETS_KEY = "another key than the one the secret was stored with"
 
