@@ -351,3 +351,17 @@ def test_the_logo_is_printed_only_when_set(images, settings, tmp_path, read):
     for path in (not_an_image, tmp_path / "missing.png"):
         settings.VBWD_INVOICE_LOGO = str(path)
         assert images(render_invoice_pdf(invoice)) == []
+
+
+def test_the_checks_name_a_default_language_without_catalog_and_an_unreadable_logo(
+    settings, tmp_path
+):
+    from billing.invoices.checks import pdf_settings_check
+
+    assert pdf_settings_check() == []
+    settings.VBWD_DEFAULT_LANGUAGE = "ja"
+    settings.VBWD_INVOICE_LOGO = str(tmp_path / "missing.png")
+
+    assert [warning.id for warning in pdf_settings_check()] == ["invoices.W001", "invoices.W002"]
+    settings.VBWD_DEFAULT_LANGUAGE = "de-AT"
+    assert [warning.id for warning in pdf_settings_check()] == ["invoices.W002"]
