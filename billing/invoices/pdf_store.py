@@ -13,10 +13,11 @@ buyer and seller snapshots), but not all of it:
 - an invoice's stamp (PAID / REFUNDED / VOID / FAILED / OVERDUE) and its date, the "Paid on"
   row, the refunded amount and the amount due change as the invoice is paid, refunded, voided or
   goes overdue;
-- an open invoice prints its payment method's instructions, in the owner's language (or the
-  one asked for), from the catalog as it is now; a settled one prints none;
-- the footer comes from the platform settings as they are now, and country names from the
-  countries table;
+- a document is written in its owner's language as saved now (or the one asked for), and an
+  open invoice prints its payment method's instructions in it, from the catalog as it is now; a
+  settled one prints none;
+- the footer comes from the platform settings as they are now, the logo from the file
+  ``VBWD_INVOICE_LOGO`` names (inline in the HTML), and country names from the countries table;
 - a credit note gains a REVERSED stamp when its refund is reversed.
 
 All of these are read when the document is asked for, so the stored file is keyed by the
