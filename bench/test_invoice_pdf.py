@@ -189,18 +189,22 @@ def test_invoice_pdf_10_lines(benchmark, make_invoice, bench_results, bench_targ
 
 def test_invoice_hybrid_pdf_10_lines(benchmark, make_invoice, bench_results, bench_target):
     """Everything a hybrid costs beyond the plain PDF: the e-invoice model (its queries), the
-    XML written and checked against the schema, and the PDF rewritten with the XML embedded.
-    The plain PDF of the same invoice is measured first, in the same test."""
+    XML written and checked against the schema, the output intent added and the PDF rewritten
+    with the XML embedded. The plain PDF of the same invoice (in English) and its localised PDF
+    (German labels, dates and numbers) are measured first, in the same test."""
     invoice = make_invoice(10)
 
     def hybrid() -> bytes:
         model = einvoice.einvoice_model(invoice)
         xml = einvoice.cii_xml(model)
-        return einvoice.hybrid_pdf(render_invoice_pdf(invoice), xml, model)
+        return einvoice.hybrid_pdf(render_invoice_pdf(invoice), xml, model, language="en")
 
     plain = Cpu(render_invoice_pdf, invoice)
+    localised = Cpu(lambda: render_invoice_pdf(invoice, locale="de"))
     for _ in range(PDF_ROUNDS + 2):
         plain()
+        localised()
+    assert b"%PDF-" in localised()
     cpu = Cpu(hybrid)
 
     data = benchmark.pedantic(cpu, rounds=PDF_ROUNDS, warmup_rounds=2)
@@ -208,9 +212,16 @@ def test_invoice_hybrid_pdf_10_lines(benchmark, make_invoice, bench_results, ben
     assert data.startswith(b"%PDF-1.6")
     assert list(PdfReader(BytesIO(data)).attachments) == ["factur-x.xml"]
     plain_ms = statistics.median(plain.seconds) * 1000
+    localised_ms = statistics.median(localised.seconds) * 1000
     result = record(bench_results, "invoice_hybrid_pdf_10_lines", benchmark, cpu)
     if result is not None:
         ratio = result["cpu"] / plain_ms
+        bench_target(
+            "10-line localised (de) PDF vs plain (en)",
+            f"{localised_ms:.1f} ms vs {plain_ms:.1f} ms ({localised_ms / plain_ms:.2f} ×)",
+            "reported",
+            True,
+        )
         bench_target(
             "10-line hybrid PDF vs plain, CPU median",
             f"{result['cpu']:.1f} ms vs {plain_ms:.1f} ms ({ratio:.2f} ×)",

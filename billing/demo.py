@@ -16,6 +16,7 @@ from accounts.demo import DEMO_ADMIN, DEMO_USER, DEMO_USER_DETAILS
 from accounts.models import UserDetails
 from billing.catalog.models import Currency, PaymentMethod, Plan
 from billing.catalog.selectors import default_currency
+from billing.invoices.lines import bundle_description
 from billing.invoices.models import InvoiceType, LineType, Payment
 from billing.invoices.services import LineDraft, invoice_issue, invoice_mark_paid
 from billing.subscriptions.models import HOLDING_STATUSES, Subscription
@@ -118,7 +119,7 @@ def _pending_bundle_invoice(customer, method) -> int:
         drafts=[
             LineDraft(
                 type=LineType.TOKEN_BUNDLE,
-                description=f"{bundle.name} ({bundle.token_amount} tokens)",
+                description=bundle_description(bundle.name, bundle.token_amount),
                 unit_price=bundle.price,
                 item_id=purchase.pk,
                 catalog_item_id=bundle.pk,

@@ -240,6 +240,8 @@ PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3600)
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The translation catalogs of the invoice and credit-note PDFs (compiled .mo files are committed).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "/static/"
@@ -350,6 +352,8 @@ VBWD_PDF_LINK_TTL_SECONDS = env_int("VBWD_PDF_LINK_TTL_SECONDS", 300)
 # where the task would run inside the issuing request or renewal run; the first download renders.
 VBWD_PDF_PRERENDER = env_bool("VBWD_PDF_PRERENDER", not CELERY_TASK_ALWAYS_EAGER)
 VBWD_DEFAULT_LANGUAGE = env_str("VBWD_DEFAULT_LANGUAGE", "en")
+# The seller's logo printed on invoice and credit-note PDFs: a local PNG or JPEG file (<= 1 MiB).
+VBWD_INVOICE_LOGO = env_str("VBWD_INVOICE_LOGO")
 VBWD_API_DOCS_PUBLIC = env_bool("VBWD_API_DOCS_PUBLIC", True)
 # Outbound webhooks: http:// URLs (https only otherwise); hosts exempt from the public-address
 # rule (exactly as written in the URL, e.g. "127.0.0.1" for a receiver on this machine); the

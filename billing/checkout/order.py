@@ -25,6 +25,7 @@ from billing.catalog.services.payment_methods import (
     payment_method_chosen,
     payment_method_is_available,
 )
+from billing.invoices.lines import bundle_description
 from billing.invoices.models import LineType
 from billing.invoices.services import LineDraft, build_lines
 from billing.invoices.services.issuing import buyer_snapshot, treatment_for
@@ -219,7 +220,7 @@ def drafts_of(
         drafts.append(
             LineDraft(
                 type=LineType.TOKEN_BUNDLE,
-                description=f"{bundle.name} ({bundle.token_amount} tokens)",
+                description=bundle_description(bundle.name, bundle.token_amount),
                 unit_price=price,
                 item_id=purchases[index].pk if purchases else None,
                 catalog_item_id=bundle.pk,

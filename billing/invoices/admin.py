@@ -21,6 +21,7 @@ from unfold.decorators import action
 
 from billing.catalog.models import Currency, Plan
 from billing.catalog.pricing import format_money
+from billing.invoices import einvoice
 from billing.invoices.exports import DayRange, credit_notes_csv, invoices_csv, payments_csv
 from billing.invoices.models import (
     CreditNote,
@@ -31,7 +32,11 @@ from billing.invoices.models import (
     Refund,
 )
 from billing.invoices.pdf import address_blocks
-from billing.invoices.pdf_store import stored_credit_note_pdf, stored_invoice_pdf
+from billing.invoices.pdf_store import (
+    stored_credit_note_pdf,
+    stored_hybrid_pdf,
+    stored_invoice_pdf,
+)
 from billing.invoices.services import (
     invoice_duplicate,
     invoice_mark_paid,
@@ -52,6 +57,7 @@ from billing.invoices.views.admin.payments import (
     RefundRequestSerializer,
     VoidRequestSerializer,
 )
+from billing.invoices.views.xml import xml_response
 from plugins import gateway as gateways
 from vbwd.admin_tools import (
     ApiCheckedForm,
@@ -322,22 +328,80 @@ class CsvExportMixin:
 
 
 class PdfActionsMixin:
-    """Detail-page actions that open or download the stored PDF of the page's document; the
-    admin names the document's file and number (``pdf_of``) and its 404 (``pdf_not_found``)."""
+    """Detail-page actions that open or download the stored PDF of the page's document and
+    download its e-invoice (the CII XML in either profile, the hybrid PDF); the admin names the
+    document's file and number (``pdf_of``) and its 404 (``pdf_not_found``).
+
+    A document that lacks a field its e-invoice requires gets no file: the page comes back with
+    a notice naming each missing field and where it is kept."""
 
     pdf_not_found = "Not found"
+    # The detail-page group of these actions.
+    pdf_actions = [
+        "view_pdf",
+        "download_pdf",
+        "download_hybrid_pdf",
+        "download_xml",
+        "download_xrechnung_xml",
+    ]
 
     def pdf_of(self, document) -> tuple[bytes, str]:
         raise NotImplementedError
 
-    def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
+    def _document(self, request, object_id):
         document = self.get_object(request, object_id)
         if document is None:
             raise Http404(self.pdf_not_found)
-        content, number = self.pdf_of(document)
+        return document
+
+    def _pdf(self, request, object_id, disposition: str) -> HttpResponse:
+        content, number = self.pdf_of(self._document(request, object_id))
         response = HttpResponse(content, content_type="application/pdf")
         response["Content-Disposition"] = f'{disposition}; filename="{number}.pdf"'
         return response
+
+    def _einvoice(self, request, object_id, build) -> HttpResponse:
+        """``build(document)`` → the response; an incomplete document → its page with the
+        notice."""
+        document = self._document(request, object_id)
+        try:
+            return build(document)
+        except einvoice.EInvoiceIncomplete as incomplete:
+            messages.error(request, incomplete.message)
+            meta = document._meta
+            return redirect(
+                reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[document.pk])
+            )
+
+    @staticmethod
+    def _number(document) -> str:
+        return getattr(document, "invoice_number", None) or document.credit_note_number
+
+    def _xml(self, request, object_id, profile: einvoice.Profile) -> HttpResponse:
+        return self._einvoice(
+            request,
+            object_id,
+            lambda document: xml_response(document, self._number(document), profile),
+        )
+
+    @action(description="Download hybrid PDF (Factur-X / ZUGFeRD)", url_path="pdf-hybrid",
+            icon="picture_as_pdf")  # fmt: skip
+    def download_hybrid_pdf(self, request, object_id):
+        def build(document) -> HttpResponse:
+            response = HttpResponse(stored_hybrid_pdf(document), content_type="application/pdf")
+            number = self._number(document)
+            response["Content-Disposition"] = f'attachment; filename="{number}.pdf"'
+            return response
+
+        return self._einvoice(request, object_id, build)
+
+    @action(description="Download XML (EN 16931)", url_path="xml", icon="code")
+    def download_xml(self, request, object_id):
+        return self._xml(request, object_id, einvoice.EN16931)
+
+    @action(description="Download XML (XRechnung)", url_path="xml-xrechnung", icon="code")
+    def download_xrechnung_xml(self, request, object_id):
+        return self._xml(request, object_id, einvoice.XRECHNUNG)
 
     @action(description="View PDF", url_path="pdf", icon="visibility", attrs={"target": "_blank"})
     def view_pdf(self, request, object_id):
@@ -508,7 +572,7 @@ class InvoiceAdmin(
         {
             "title": "PDF",
             "icon": "picture_as_pdf",
-            "items": ["view_pdf", "download_pdf"],
+            "items": PdfActionsMixin.pdf_actions,
         },
         {
             "title": "Payment",
@@ -977,7 +1041,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(PdfActionsMixin, CsvExportMixin, ReadOnlyAdmin):
-    actions_detail = ["view_pdf", "download_pdf"]
+    actions_detail = PdfActionsMixin.pdf_actions
     actions_list = ["export_csv"]
     export_explanation = (
         "Credit notes issued in the range: number, dates, invoice, customer, country, VAT id, "

@@ -11,7 +11,7 @@ class InvoicesConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.extensions import CUSTOMER_ADMIN_SECTIONS
-        from billing.invoices import admin, lines, receivers
+        from billing.invoices import admin, checks, lines, receivers  # noqa: F401 (checks)
 
         lines.register_core_types()
         for section in admin.CUSTOMER_SECTIONS:

@@ -93,6 +93,22 @@ def activate_all(lines, context: LineContext) -> None:
         handler_for(run[0].type).activate_lines(run, context)
 
 
+_NUMBER = re.compile(r"\d(?:[\d.,\s]*\d)?")
+
+
+def bundle_description(name: str, token_amount: int) -> str:
+    """A token bundle's line text: its name with the amount, ``Starter (1000 tokens)``, or the
+    name alone when it already gives the amount (``500 Tokens``, ``1,000 tokens``)."""
+    if name_gives_amount(name, token_amount):
+        return name
+    return f"{name} ({token_amount} tokens)"
+
+
+def name_gives_amount(name: str, amount: int) -> bool:
+    """Whether ``name`` already writes ``amount`` (``1,000`` and ``1 000`` read as 1000)."""
+    return amount in {int(re.sub(r"\D", "", number)) for number in _NUMBER.findall(name)}
+
+
 def registered_types() -> list[str]:
     return sorted(_handlers)
 

@@ -13,10 +13,11 @@ buyer and seller snapshots), but not all of it:
 - an invoice's stamp (PAID / REFUNDED / VOID / FAILED / OVERDUE) and its date, the "Paid on"
   row, the refunded amount and the amount due change as the invoice is paid, refunded, voided or
   goes overdue;
-- an open invoice prints its payment method's instructions, in the owner's language (or the
-  one asked for), from the catalog as it is now; a settled one prints none;
-- the footer comes from the platform settings as they are now, and country names from the
-  countries table;
+- a document is written in its owner's language as saved now (or the one asked for), and an
+  open invoice prints its payment method's instructions in it, from the catalog as it is now; a
+  settled one prints none;
+- the footer comes from the platform settings as they are now, the logo from the file
+  ``VBWD_INVOICE_LOGO`` names (inline in the HTML), and country names from the countries table;
 - a credit note gains a REVERSED stamp when its refund is reversed.
 
 All of these are read when the document is asked for, so the stored file is keyed by the
@@ -58,7 +59,6 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import prefetch_related_objects
-from django.template.loader import render_to_string
 
 from billing.invoices import einvoice, pdf
 from billing.invoices.einvoice.hybrid import FACTURX_VERSION
@@ -113,11 +113,25 @@ def _einvoice(document) -> tuple[einvoice.EInvoice, bytes] | None:
 
 
 def invoice_pdf_html(invoice: Invoice, *, locale: str | None = None) -> str:
-    return render_to_string(pdf.INVOICE_TEMPLATE, pdf.invoice_pdf_context(invoice, locale))
+    return pdf.invoice_pdf_html(invoice, locale=locale)[0]
 
 
 def credit_note_pdf_html(credit_note: CreditNote) -> str:
-    return render_to_string(pdf.CREDIT_NOTE_TEMPLATE, pdf.credit_note_pdf_context(credit_note))
+    return pdf.credit_note_pdf_html(credit_note)[0]
+
+
+def stored_hybrid_pdf(document: Invoice | CreditNote) -> bytes:
+    """The invoice's or credit note's hybrid PDF (its EN 16931 XML embedded) whatever the
+    platform setting says: the stored file, or rendered and stored. Raises
+    ``einvoice.EInvoiceIncomplete`` naming each field the e-invoice lacks."""
+    if isinstance(document, Invoice):
+        prefetch_related_objects([document], "lines")
+        folder, (html, language) = INVOICE_FOLDER, pdf.invoice_pdf_html(document)
+    else:
+        folder, (html, language) = CREDIT_NOTE_FOLDER, pdf.credit_note_pdf_html(document)
+    model = einvoice.einvoice_model(document)
+    xml = einvoice.cii_xml(model, einvoice.EN16931, validate=False)
+    return _stored(folder, document, html, language, (model, xml))
 
 
 def stored_invoice_pdf(invoice: Invoice, *, locale: str | None = None) -> bytes:
@@ -125,19 +139,21 @@ def stored_invoice_pdf(invoice: Invoice, *, locale: str | None = None) -> bytes:
     or rendered and stored."""
     # The lines are read once, for the page and for the e-invoice.
     prefetch_related_objects([invoice], "lines")
-    html = invoice_pdf_html(invoice, locale=locale)
-    return _stored(INVOICE_FOLDER, invoice, html)
+    html, language = pdf.invoice_pdf_html(invoice, locale=locale)
+    return _stored(INVOICE_FOLDER, invoice, html, language, _einvoice(invoice))
 
 
 def stored_credit_note_pdf(credit_note: CreditNote) -> bytes:
     """The credit note's PDF as it reads now (the hybrid while the setting is on): the stored
     file, or rendered and stored."""
-    html = credit_note_pdf_html(credit_note)
-    return _stored(CREDIT_NOTE_FOLDER, credit_note, html)
+    html, language = pdf.credit_note_pdf_html(credit_note)
+    return _stored(CREDIT_NOTE_FOLDER, credit_note, html, language, _einvoice(credit_note))
 
 
-def _stored(folder: str, document, html: str) -> bytes:
-    embedded = _einvoice(document)
+def _stored(
+    folder: str, document, html: str, language: str, embedded: tuple | None = None
+) -> bytes:
+    """The stored PDF of ``html`` (with ``embedded``, the e-invoice model and XML, when given)."""
     name = _name(folder, document.pk, html, embedded[1] if embedded else None)
     content = _read(name)
     if content is not None:
@@ -146,7 +162,7 @@ def _stored(folder: str, document, html: str) -> bytes:
     if embedded is not None:
         model, xml = embedded
         einvoice.cii.schema_validate(xml)
-        content = einvoice.hybrid_pdf(content, xml, model)
+        content = einvoice.hybrid_pdf(content, xml, model, language=language)
     _write(name, content)
     return content
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 import shutil
 import subprocess
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from io import BytesIO
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from billing.invoices import einvoice, pdf, pdf_store
-from billing.invoices.einvoice import EN16931, XRECHNUNG, EInvoiceIncomplete, einvoice_model
+from billing.invoices.einvoice import EN16931, XRECHNUNG, EInvoiceIncomplete, einvoice_model, hybrid
 from billing.invoices.models import InvoiceType
 from billing.invoices.services.refunds import invoice_refund
 from billing.invoices.tasks import send_invoice_email
@@ -635,3 +635,50 @@ def test_an_empty_profile_is_the_default(owner_client):
 
     assert response.status_code == 200
     assert response.content == einvoice.document_xml(invoice, EN16931)
+
+
+def test_the_hybrid_names_its_srgb_output_intent_and_its_language(seller, media):
+    user = buyer(buyer_reference=LEITWEG_ID, config={"language": "de"})
+    de_vat()
+    invoice = issue_invoice(user, [custom_draft("10.00")])
+
+    content = pdf_store.stored_invoice_pdf(invoice)
+
+    root = PdfReader(BytesIO(content)).trailer["/Root"]
+    assert root["/Lang"] == "de"
+    (intent,) = [item.get_object() for item in root["/OutputIntents"]]
+    assert intent["/S"] == "/GTS_PDFA1"
+    assert intent["/OutputConditionIdentifier"] == "sRGB IEC61966-2.1"
+    profile = intent["/DestOutputProfile"].get_object()
+    assert profile["/N"] == 3
+    assert profile.get_data()[36:40] == b"acsp"  # an ICC profile
+    assert profile.get_data() == hybrid.srgb_profile()
+    # added once: a document that has one keeps it
+    assert hybrid.with_output_intent(content) == content
+
+
+def test_tax_per_rate_is_what_the_lines_were_charged_within_br_s_09s_tolerance(seller):
+    """Tax is rounded per line, so a rate's tax (the sum of its lines' tax) may differ from its
+    basis × rate by a few cents: 4 × 0.13 at 19 % is 4 × 0.02 = 0.08 charged, while 0.52 × 19 %
+    rounds to 0.10. The XML states what was charged: BR-S-09 accepts a category amount within
+    one currency unit of round(basis × rate) (the EN 16931 schematron's test, written out
+    below), and BR-CO-14 (tax total = sum of the category amounts) holds exactly."""
+    de_vat()
+    user = buyer(buyer_reference=LEITWEG_ID)
+    drafts = [custom_draft("0.13", description=f"Item {number}") for number in range(4)]
+    invoice = issue_invoice(user, drafts)
+    assert invoice.tax_amount == D("0.08")
+
+    root = etree.fromstring(einvoice.document_xml(invoice, EN16931))
+
+    breakdown = root.findall(".//ram:ApplicableHeaderTradeSettlement/ram:ApplicableTradeTax", NS)
+    (row,) = breakdown
+    basis, calculated = amount(row, "ram:BasisAmount"), amount(row, "ram:CalculatedAmount")
+    rate = amount(row, "ram:RateApplicablePercent")
+    assert (basis, rate, calculated) == (D("0.52"), D("19.00"), D("0.08"))
+    exact = (basis * rate).quantize(D(1), rounding=ROUND_HALF_UP) / 100  # XPath round()
+    assert exact == D("0.10")
+    assert abs(calculated) - 1 < exact < abs(calculated) + 1  # BR-S-09
+    totals = root.find(".//ram:SpecifiedTradeSettlementHeaderMonetarySummation", NS)
+    assert amount(totals, "ram:TaxTotalAmount") == calculated  # BR-CO-14
+    assert amount(totals, "ram:GrandTotalAmount") == invoice.total_amount == D("0.60")
