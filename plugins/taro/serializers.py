@@ -92,7 +92,9 @@ class FollowUpInputSerializer(serializers.Serializer):
     follow_up_type = StrictChoiceField(
         FollowUpType,
         required=False,
+        allow_null=True,
         default=FollowUpType.SAME_CARDS,
+        help_text="SAME_CARDS when absent or null",
         error_messages={
             "invalid_choice": FOLLOW_UP_TYPE_INVALID,
             "invalid": FOLLOW_UP_TYPE_INVALID,

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.selectors import user_for_staff
 from plugins.taro import selectors, services
+from plugins.taro.models import FollowUpType
 from plugins.taro.serializers import (
     FollowUpCreatedSerializer,
     FollowUpInputSerializer,
@@ -103,7 +104,7 @@ class FollowUpView(UserMixin, TaroView):
             user=request.user,
             session_id=session_id,
             question=serializer.validated_data["question"],
-            follow_up_type=serializer.validated_data["follow_up_type"],
+            follow_up_type=serializer.validated_data["follow_up_type"] or FollowUpType.SAME_CARDS,
             request_key=idempotency.key_from(request),
         )
         follow_up = result.follow_up
