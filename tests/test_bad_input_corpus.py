@@ -502,7 +502,7 @@ def _path_value(world: dict, path: str, name: str) -> str:
     if name == "code":
         before = path.split("{code}")[0].rstrip("/").rsplit("/", 1)[-1]
         return {"currencies": "EUR", "countries": "DE"}.get(before, world["method_code"])
-    if name == "session_id" and "/taro/" in path:
+    if name == "taro_session_id":
         return str(world["ids"]["taro_session_id"])
     return str(world["ids"].get(name, uuid.uuid4()))
 

@@ -193,11 +193,12 @@ class ResetResponseSerializer(serializers.Serializer):
 
 
 class TaroErrorSerializer(serializers.Serializer):
-    """TaroError: an error of the taro routes."""
+    """TaroError: an error of the taro routes. ``success`` and ``message`` are on every error
+    except the 404 of a disabled plugin, which has only ``error`` and ``code``."""
 
-    success = serializers.BooleanField()
+    success = serializers.BooleanField(required=False, help_text="Always false")
     error = serializers.CharField()
-    message = serializers.CharField(help_text="The same text as error")
+    message = serializers.CharField(required=False, help_text="The same text as error")
     code = serializers.CharField()
     errors = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False

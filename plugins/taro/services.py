@@ -412,8 +412,9 @@ def _claim(*, user, session_id, question, follow_up_type, request_key, cost) -> 
         else:
             follow_up.reclaim(cost=cost, now=now)
             follow_up.save()
-        if not follow_up.cards.exists():
-            _draw_for(session, follow_up)
+            # Drawn again: the table may have changed since the first try drew these.
+            follow_up.cards.all().delete()
+        _draw_for(session, follow_up)
     return follow_up
 
 
@@ -526,6 +527,7 @@ def taro_follow_up(
     """Answers a question about the session's cards with the model and debits
     ``follow_up_cost`` once; refuses before calling when the session is not open, its
     follow-ups are used up or the balance cannot cover the cost; a failed call bills nothing."""
+    selectors.session_of_user_or_404(user, session_id)  # another user's: 404 before all else
     config = llm_config(PLUGIN)
     follow_up = _claim(
         user=user,

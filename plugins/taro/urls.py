@@ -3,7 +3,7 @@
 from plugins.taro import views
 from vbwd.api import UUID_PATTERN, route
 
-SESSION = rf"session/(?P<session_id>{UUID_PATTERN})"
+SESSION = rf"session/(?P<taro_session_id>{UUID_PATTERN})"
 USER = rf"admin/users/(?P<user_id>{UUID_PATTERN})"
 
 

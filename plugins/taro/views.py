@@ -97,12 +97,12 @@ class FollowUpView(UserMixin, TaroView):
         request=FollowUpInputSerializer,
         responses={201: FollowUpCreatedSerializer, **taro_errors(400, 401, 404, 409, 502, 503)},
     )
-    def post(self, request, session_id):
+    def post(self, request, taro_session_id):
         serializer = FollowUpInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         result = services.taro_follow_up(
             user=request.user,
-            session_id=session_id,
+            session_id=taro_session_id,
             question=serializer.validated_data["question"],
             follow_up_type=serializer.validated_data["follow_up_type"] or FollowUpType.SAME_CARDS,
             request_key=idempotency.key_from(request),
