@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.test import Client
+from rest_framework.test import APIClient
 
 from accounts.tests.factories import AdminFactory
 from audit.models import AuditEntry
+from conftest import bearer
 from plugins.services import plugin_disable
 from plugins.taro.deck import CARDS
 from plugins.taro.models import Arcana, TaroSession, TaroSessionStatus
@@ -304,3 +306,22 @@ def test_the_back_office_shows_sessions_read_only(taro, user, user_client, back_
     assert session["session_id"] in listing.content.decode()
     assert page.status_code == 200
     assert changed.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/plugins/taro/admin/users/not-a-uuid/reset-sessions",
+        "/api/v1/plugins/taro/session/not-a-uuid/follow-up",
+        "/api/v1/taro/session/not-a-uuid/follow-up",
+    ],
+)
+def test_a_post_to_a_malformed_id_answers_the_json_404(taro, user, path):
+    client = APIClient(enforce_csrf_checks=True)  # as a real caller: no CSRF exemption
+    client.credentials(**bearer(user))
+
+    response = client.post(path, {"question": "x"}, format="json")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "not_found"
