@@ -413,6 +413,10 @@ REQUEST_COUNT = sum(len(calls) for _operation, calls in PLAN)
 def _world(monkeypatch) -> dict:
     """The rows the paths name, the three callers and payment gateways that must never be
     called."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from accounts.tests.factories import AdminFactory, UserFactory
     from billing.catalog.models import PaymentMethod
     from billing.catalog.tests.factories import AddOnFactory, CategoryFactory, PlanFactory
@@ -425,6 +429,7 @@ def _world(monkeypatch) -> dict:
     from plugins.paypal import gateway as paypal_gateway
     from plugins.services import plugin_enable
     from plugins.stripe.gateway import StripeGateway
+    from plugins.taro.models import TaroSession
     from plugins.yookassa import gateway as yookassa_gateway
     from tokens.tests.factories import TokenBundleFactory
     from webhooks.tests.factories import EndpointFactory
@@ -455,6 +460,8 @@ def _world(monkeypatch) -> dict:
     # The chat's model endpoint is a closed port: bad input never gets that far.
     monkeypatch.setenv("VBWD_PLUGIN_CHAT_LLM_API_ENDPOINT", "http://127.0.0.1:9/v1")
     plugin_enable(name="chat")
+    monkeypatch.setenv("VBWD_PLUGIN_TARO_LLM_API_ENDPOINT", "http://127.0.0.1:9/v1")
+    plugin_enable(name="taro")
 
     customer, admin = UserFactory(), AdminFactory()
     plan, category, addon = PlanFactory(), CategoryFactory(), AddOnFactory()
@@ -477,6 +484,12 @@ def _world(monkeypatch) -> dict:
         "name": "demo",
         "session_id": "cs_test_unknown",
         "webhook_id": EndpointFactory().pk,
+        "taro_session_id": TaroSession.objects.create(
+            user=customer,
+            created_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(minutes=30),
+            max_follow_ups=3,
+        ).pk,
     }
     # A view that raises answers 500 (recorded), as it would in production.
     clients = {caller: APIClient(raise_request_exception=False) for caller in RANK}
@@ -489,6 +502,8 @@ def _path_value(world: dict, path: str, name: str) -> str:
     if name == "code":
         before = path.split("{code}")[0].rstrip("/").rsplit("/", 1)[-1]
         return {"currencies": "EUR", "countries": "DE"}.get(before, world["method_code"])
+    if name == "taro_session_id":
+        return str(world["ids"]["taro_session_id"])
     return str(world["ids"].get(name, uuid.uuid4()))
 
 

@@ -99,6 +99,12 @@ BEAT_SCHEDULE: dict[str, dict] = {
         "task": "webhooks.tasks.webhook_deliveries_send",
         "schedule": crontab(),
     },
+    # Every five minutes: tarot sessions whose time has run out are marked EXPIRED (a follow-up
+    # is refused from the moment a session's time is up, whether or not this has run yet).
+    "expire-taro-sessions": {
+        "task": "plugins.taro.tasks.taro_sessions_expire",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 
 app.conf.beat_schedule = BEAT_SCHEDULE

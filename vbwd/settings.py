@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "plugins.paypal",
     "plugins.analytics",
     "plugins.chat",
+    "plugins.taro",
 ]
 # Third-party plugins: packages with a "vbwd.plugins" entry point (VBWD_DISCOVER_PLUGINS=0 skips).
 if env_bool("VBWD_DISCOVER_PLUGINS", True):

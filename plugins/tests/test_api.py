@@ -48,6 +48,7 @@ def test_list_shape(admin_client):
         "demo",
         "paypal",
         "stripe",
+        "taro",
         "yookassa",
     ]
     alpha = plugins[0]
@@ -210,7 +211,7 @@ def test_back_office_lists_every_installed_plugin(staff_browser):
     response = staff_browser.get("/admin/plugins/plugin/")
 
     assert response.status_code == 200
-    assert response.context["cl"].result_count == 8
+    assert response.context["cl"].result_count == 9
     assert set(Plugin.objects.values_list("name", flat=True)) == {
         "alpha",
         "analytics",
@@ -219,6 +220,7 @@ def test_back_office_lists_every_installed_plugin(staff_browser):
         "demo",
         "paypal",
         "stripe",
+        "taro",
         "yookassa",
     }
 

@@ -164,6 +164,7 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
         "hello      0.1.0     inactive",
         "paypal     1.0.0     inactive",
         "stripe     1.0.0     inactive",
+        "taro       1.0.0     inactive",
         "yookassa   1.0.0     inactive",
     ]
     assert before == {
@@ -178,6 +179,7 @@ def test_an_installed_package_is_discovered_listed_and_can_be_enabled(tmp_path, 
         "hello      0.1.0     active",
         "paypal     1.0.0     inactive",
         "stripe     1.0.0     inactive",
+        "taro       1.0.0     inactive",
         "yookassa   1.0.0     inactive",
     ]
     assert after == {"status": 200, "body": {"hello": True}}
@@ -236,12 +238,13 @@ def test_discovery_switched_off_skips_the_installed_package(tmp_path, site):
 
 
 def test_the_discovered_app_is_appended_to_installed_apps(tmp_path, site):
-    show = "from django.conf import settings; print(settings.INSTALLED_APPS[-5:])"
+    show = "from django.conf import settings; print(settings.INSTALLED_APPS[-6:])"
 
     output = _ok(_run(_environment(tmp_path, site), "-c", f"import django; django.setup(); {show}"))
 
     assert output.strip() == (
-        "['plugins.yookassa', 'plugins.paypal', 'plugins.analytics', 'plugins.chat', 'vbwd_hello']"
+        "['plugins.yookassa', 'plugins.paypal', 'plugins.analytics', 'plugins.chat', "
+        "'plugins.taro', 'vbwd_hello']"
     )
 
 

@@ -41,6 +41,7 @@ def test_the_registry_lists_installed_plugins_by_name():
         "demo",
         "paypal",
         "stripe",
+        "taro",
         "yookassa",
     ]
     assert registry.get("alpha").version == "2.0.0"

@@ -463,6 +463,7 @@ JOB_ORDER = [
     "dunning_send",
     "refunds_complete_pending",
     "webhook_deliveries_send",  # registered by the webhooks app
+    "taro_sessions_expire",  # registered by the taro plugin
 ]
 
 
@@ -526,6 +527,7 @@ def test_every_job_has_a_celery_task_and_a_beat_entry():
             "invoices_mark_overdue": "billing.invoices.tasks.mark_overdue_invoices",
             "refunds_complete_pending": "billing.invoices.tasks.refunds_complete_pending",
             "webhook_deliveries_send": "webhooks.tasks.webhook_deliveries_send",
+            "taro_sessions_expire": "plugins.taro.tasks.taro_sessions_expire",
         }.get(name, f"billing.subscriptions.tasks.{name}")
         assert task in scheduled
         assert task in app.tasks
@@ -542,5 +544,6 @@ def test_a_task_runs_its_job():
                 "invoices_mark_overdue",
                 "refunds_complete_pending",
                 "webhook_deliveries_send",
+                "taro_sessions_expire",
             ):
                 assert getattr(tasks, name).delay().get() == 0
