@@ -903,7 +903,15 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
         "refunded_display",
         "captured_at",
     )
-    list_filter = ("status", "gateway", "currency", ("captured_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "gateway",
+        "currency",
+        ("captured_at", admin.DateFieldListFilter),
+        # The dashboard's failed renewal charges: FAILED payments of unpaid RENEWAL invoices.
+        ("invoice__invoice_type", admin.ChoicesFieldListFilter),
+        ("invoice__status", admin.ChoicesFieldListFilter),
+    )
     actions_list = ["export_csv"]
     export_explanation = (
         "Payments received in the range: invoice number, dates, customer, country, VAT id, "
