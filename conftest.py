@@ -27,12 +27,19 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _reference_data(request):
     """Transactional tests end with a flush that also removes the rows data migrations created
-    (EUR, the countries, the root category, the invoice method); put them back for the next."""
+    (EUR, the countries, the root category, the invoice method); put them back for the next
+    test that uses the database, whichever kind it is: under pytest-xdist a worker that takes
+    over tests queued for another may run plain database tests after transactional ones."""
     marker = request.node.get_closest_marker("django_db")
-    if marker is None or not marker.kwargs.get("transaction"):
+    if (marker is not None and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames
+    ):
+        request.getfixturevalue("transactional_db")
+    elif marker is not None or "db" in request.fixturenames:
+        request.getfixturevalue("db")
+    else:
         yield
         return
-    request.getfixturevalue("transactional_db")
     _seed_reference_data()
     yield
 

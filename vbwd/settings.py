@@ -250,8 +250,7 @@ STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "var" / "staticf
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 # The back office (django-unfold). "View site" opens the API docs: the product has no public site
-# of its own. The index page takes a dashboard through UNFOLD["DASHBOARD_CALLBACK"] when one is
-# added.
+# of its own. The index page is the dashboard (vbwd.dashboard, templates/admin/index.html).
 UNFOLD = {
     "SITE_TITLE": "VBWD",
     "SITE_HEADER": "VBWD back office",
@@ -260,6 +259,7 @@ UNFOLD = {
     "SHOW_HISTORY": True,
     "SHOW_VIEW_ON_SITE": True,
     "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": []},
+    "DASHBOARD_CALLBACK": "vbwd.dashboard.dashboard_callback",
 }
 # Uploaded and generated files (the stored invoice and credit-note PDFs) in the default storage.
 MEDIA_ROOT = Path(env_str("VBWD_MEDIA_ROOT", str(BASE_DIR / "var" / "media")))

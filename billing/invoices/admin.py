@@ -181,27 +181,6 @@ CUSTOMER_SECTIONS = (CustomerInvoiceInline, CustomerPaymentInline, CustomerCredi
 # --- the intermediate forms of the actions ---------------------------------------------------
 
 
-class MarkPaidForm(ReasonForm):
-    payment_reference = forms.CharField(
-        max_length=255,
-        initial="MANUAL",
-        help_text="The bank transfer's reference (stored as the payment's external id).",
-    )
-
-
-class RefundForm(ReasonForm):
-    force = forms.BooleanField(
-        required=False,
-        help_text="Claw back the tokens that are left when the balance is short; the rest is "
-        "recorded as a shortfall.",
-    )
-    record_only = forms.BooleanField(
-        required=False,
-        help_text="Only record a refund already made at the provider or by bank transfer; the "
-        "gateway is not called.",
-    )
-
-
 class MarkPaidPageForm(ApiCheckedForm):
     serializer_class = MarkPaidRequestSerializer
 
@@ -567,7 +546,9 @@ class InvoiceAdmin(
     ordering = ("-invoiced_at", "-invoice_number")
     list_per_page = 50
     inlines = [InvoiceLineInline, PaymentInline, CreditNoteInline]
-    actions = ["mark_paid", "void", "refund_full"]
+    # Voiding is the one bulk action (a batch issued by mistake); paying and refunding are
+    # decided invoice by invoice, on the invoice's page, where their effect is shown first.
+    actions = ["void"]
     actions_detail = [
         {
             "title": "PDF",
@@ -890,26 +871,6 @@ class InvoiceAdmin(
             f"{_money(invoice, invoice.total_amount)} {invoice.currency} ({invoice.status})"
         )
 
-    @admin.action(description="Mark paid (payment received outside the system)")
-    def mark_paid(self, request, queryset):
-        def apply(invoice, data):
-            result = invoice_mark_paid(
-                invoice_id=invoice.pk,
-                actor=request.user,
-                payment_reference=data["payment_reference"],
-                reason=data["reason"],
-            )
-            return f"marked as paid ({result.invoice.status})"
-
-        return self._with_form(
-            request,
-            queryset,
-            form_class=MarkPaidForm,
-            title="Mark invoices as paid",
-            submit="Mark paid",
-            apply=apply,
-        )
-
     @admin.action(description="Void (unpaid invoices only)")
     def void(self, request, queryset):
         def apply(invoice, data):
@@ -922,34 +883,6 @@ class InvoiceAdmin(
             form_class=ReasonForm,
             title="Void invoices",
             submit="Void",
-            apply=apply,
-        )
-
-    @admin.action(description="Refund (full: the whole refundable amount)")
-    def refund_full(self, request, queryset):
-        def apply(invoice, data):
-            outcome = invoice_refund(
-                invoice_id=invoice.pk,
-                actor=request.user,
-                reason=data["reason"],
-                force=data["force"],
-                record_only=data["record_only"],
-            )
-            note = outcome.credit_note
-            text = f"refunded {_money(invoice, note.amount)} {note.currency} ({note})"
-            if outcome.tokens_clawed_back or outcome.token_shortfall:
-                text += (
-                    f"; {outcome.tokens_clawed_back} tokens clawed back, "
-                    f"shortfall {outcome.token_shortfall}"
-                )
-            return text
-
-        return self._with_form(
-            request,
-            queryset,
-            form_class=RefundForm,
-            title="Refund invoices in full",
-            submit="Refund",
             apply=apply,
         )
 
@@ -967,7 +900,15 @@ class PaymentAdmin(CsvExportMixin, ReadOnlyAdmin):
         "refunded_display",
         "captured_at",
     )
-    list_filter = ("status", "gateway", "currency", ("captured_at", admin.DateFieldListFilter))
+    list_filter = (
+        "status",
+        "gateway",
+        "currency",
+        ("captured_at", admin.DateFieldListFilter),
+        # The dashboard's failed renewal charges: FAILED payments of unpaid RENEWAL invoices.
+        ("invoice__invoice_type", admin.ChoicesFieldListFilter),
+        ("invoice__status", admin.ChoicesFieldListFilter),
+    )
     actions_list = ["export_csv"]
     export_explanation = (
         "Payments received in the range: invoice number, dates, customer, country, VAT id, "

@@ -255,7 +255,6 @@ class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin
         "cancel_immediately",
         "pause",
         "resume",
-        "activate",
         "extend",
     ]
     fieldsets = (
@@ -615,23 +614,6 @@ class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin
             form_class=ReasonForm,
             title="Resume paused subscriptions",
             submit="Resume",
-            apply=apply,
-        )
-
-    @admin.action(description="Reactivate / activate (paused or cancelled before it expires)")
-    def activate(self, request, queryset):
-        def apply(subscription, data):
-            done = subscription_staff_activate(
-                subscription_id=subscription.pk, actor=request.user, reason=data["reason"]
-            )
-            return f"activated, access until {_when(done.expires_at)}"
-
-        return self._with_form(
-            request,
-            queryset,
-            form_class=ReasonForm,
-            title="Activate subscriptions",
-            submit="Activate",
             apply=apply,
         )
 

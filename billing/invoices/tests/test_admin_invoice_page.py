@@ -15,6 +15,9 @@ from accounts.tests.factories import AdminFactory, UserFactory
 from audit.models import AuditEntry
 from billing.invoices.models import CreditNote, Invoice, InvoiceStatus, InvoiceType
 from billing.invoices.tests.factories import (
+    TokenBundleFactory,
+    bundle_draft,
+    bundle_purchase,
     buyer,
     custom_draft,
     issue_invoice,
@@ -25,6 +28,7 @@ from billing.invoices.tests.factories import (
 )
 from platform_settings.demo import DEMO_SELLER
 from platform_settings.services import platform_settings_update
+from tokens.services import balance_of, tokens_debit
 
 pytestmark = pytest.mark.django_db
 
@@ -304,6 +308,29 @@ def test_a_refund_above_the_refundable_amount_is_refused_before_the_confirmation
     assert "Refund amount exceeds the refundable amount (40.00 EUR)" in page
     assert 'name="confirm"' not in page
     assert CreditNote.objects.count() == 0
+
+
+def test_a_refund_with_a_token_shortfall_needs_force(client):
+    customer = buyer()
+    purchase = bundle_purchase(customer, TokenBundleFactory(token_amount=100))
+    invoice = paid_invoice(customer, [bundle_draft(purchase)])
+    tokens_debit(user=customer, amount=30, description="Used")
+    url = _action_url(invoice, "refund")
+
+    refused = client.post(url, {"reason": "Complaint", "confirm": "1"})
+    forced = client.post(url, {"reason": "Complaint", "force": "on", "confirm": "1"})
+
+    assert (
+        "Refund would claw back 100 tokens but the balance is 70. "
+        "Pass force=true to claw back what is available."
+    ) in _text(refused)
+    note = CreditNote.objects.get()
+    assert (note.tokens_clawed_back, note.token_shortfall) == (70, 30)
+    assert _messages(forced)[-1] == (
+        f"{invoice.invoice_number}: refunded 1.00 EUR "
+        f"({note.credit_note_number}); 70 tokens clawed back, shortfall 30"
+    )
+    assert balance_of(customer) == 0
 
 
 # --- resend and duplicate -----------------------------------------------------------------

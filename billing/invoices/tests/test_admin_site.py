@@ -19,14 +19,10 @@ from billing.invoices.models import (
     InvoiceStatus,
     InvoiceType,
     Payment,
-    PaymentStatus,
     ProviderEvent,
 )
 from billing.invoices.services import invoice_mark_paid, invoice_refund
 from billing.invoices.tests.factories import (
-    TokenBundleFactory,
-    bundle_draft,
-    bundle_purchase,
     buyer,
     custom_draft,
     issue_invoice,
@@ -36,7 +32,6 @@ from billing.invoices.tests.factories import (
     subscription_draft,
 )
 from billing.subscriptions.models import Subscription, SubscriptionStatus
-from tokens.services import balance_of, tokens_debit
 
 pytestmark = pytest.mark.django_db
 
@@ -152,7 +147,8 @@ def test_add_and_delete_are_refused(client):
         value for value, _label in changelist.context["action_form"].fields["action"].choices
     ]
     assert "delete_selected" not in actions
-    assert {"mark_paid", "void", "refund_full"} <= set(actions)
+    # paying and refunding are the invoice page's actions, one invoice at a time
+    assert actions == ["", "void"]
     refused = client.post(
         INVOICES,
         {"action": "delete_selected", "_selected_action": [str(invoice.pk)], "post": "yes"},
@@ -188,45 +184,6 @@ def test_payment_credit_note_and_event_screens_are_read_only(client, staff, url)
 # --- actions --------------------------------------------------------------------------------
 
 
-def test_mark_paid_action_asks_for_a_reason_and_a_reference(client, staff):
-    customer = buyer()
-    sub = subscription(customer, monthly_plan())
-    invoice = issue_invoice(customer, [subscription_draft(sub)])
-
-    missing = _action(client, "mark_paid", [invoice], payment_reference="SEPA-1")
-    done = _action(
-        client, "mark_paid", [invoice], payment_reference="SEPA-1", reason="Transfer arrived"
-    )
-
-    assert missing.status_code == 200
-    assert "reason" in missing.context["form"].errors
-    assert done.status_code == 302
-    invoice.refresh_from_db()
-    assert (invoice.status, invoice.payment_ref) == (InvoiceStatus.PAID, "SEPA-1")
-    assert Subscription.objects.get(pk=sub.pk).status == SubscriptionStatus.ACTIVE
-    entry = AuditEntry.objects.get(action="invoice.paid")
-    assert (entry.actor_id, entry.reason) == (staff.pk, "Transfer arrived")
-    assert _messages(done) == [f"{invoice.invoice_number}: marked as paid (PAID)"]
-
-
-def test_mark_paid_action_reports_each_invoice(client):
-    payable = issue_invoice()
-    voided = issue_invoice()
-    client_void = _action(client, "void", [voided], reason="Duplicate order")
-    assert client_void.status_code == 302
-
-    response = _action(
-        client, "mark_paid", [payable, voided], payment_reference="MANUAL", reason="Bank"
-    )
-
-    assert set(_messages(response)[-2:]) == {
-        f"{payable.invoice_number}: marked as paid (PAID)",
-        f"{voided.invoice_number}: Cannot mark as paid: invoice status is CANCELLED",
-    }
-    payable.refresh_from_db()
-    assert payable.status == InvoiceStatus.PAID
-
-
 def test_void_action(client, staff):
     customer = buyer()
     sub = subscription(customer, monthly_plan())
@@ -250,58 +207,6 @@ def test_void_action(client, staff):
         f"{invoice.invoice_number}: voided",
         f"{paid.invoice_number}: Paid invoices cannot be voided; refund them instead",
     }
-
-
-def test_refund_action_refunds_in_full_with_the_reason(client, staff):
-    invoice = paid_invoice(drafts=[custom_draft("20.00")])
-    invoice_refund(invoice_id=invoice.pk, amount=Decimal("5.00"), actor=staff)
-
-    response = _action(client, "refund_full", [invoice], reason="Cancelled contract")
-
-    assert response.status_code == 302
-    invoice.refresh_from_db()
-    assert (invoice.status, invoice.refunded_amount) == (InvoiceStatus.REFUNDED, Decimal("20.00"))
-    note = CreditNote.objects.get(full_refund=True)
-    assert (note.amount, note.reason, note.created_by_id) == (
-        Decimal("15.00"),
-        "Cancelled contract",
-        staff.pk,
-    )
-    assert Payment.objects.get().status == PaymentStatus.REFUNDED
-    assert _messages(response) == [
-        f"{invoice.invoice_number}: refunded 15.00 EUR ({note.credit_note_number})"
-    ]
-
-
-def test_refund_action_with_a_token_shortfall_needs_force(client):
-    customer = buyer()
-    purchase = bundle_purchase(customer, TokenBundleFactory(token_amount=100))
-    invoice = paid_invoice(customer, [bundle_draft(purchase)])
-    tokens_debit(user=customer, amount=30, description="Used")
-
-    refused = _action(client, "refund_full", [invoice], reason="Complaint")
-    forced = _action(client, "refund_full", [invoice], reason="Complaint", force="on")
-
-    assert _messages(refused) == [
-        f"{invoice.invoice_number}: Refund would claw back 100 tokens but the balance is 70. "
-        "Pass force=true to claw back what is available."
-    ]
-    note = CreditNote.objects.get()
-    assert (note.tokens_clawed_back, note.token_shortfall) == (70, 30)
-    assert _messages(forced)[-1] == (
-        f"{invoice.invoice_number}: refunded 1.00 EUR "
-        f"({note.credit_note_number}); 70 tokens clawed back, shortfall 30"
-    )
-    assert balance_of(customer) == 0
-
-
-def test_refund_action_on_an_unpaid_invoice_reports_the_refusal(client):
-    invoice = issue_invoice()
-
-    response = _action(client, "refund_full", [invoice], reason="Mistake")
-
-    assert _messages(response) == [f"{invoice.invoice_number}: Only paid invoices can be refunded"]
-    assert not CreditNote.objects.exists()
 
 
 def test_actions_leave_other_invoices_alone(client):

@@ -217,7 +217,6 @@ def test_add_and_delete_are_refused(client):
         "cancel_immediately",
         "pause",
         "resume",
-        "activate",
         "extend",
     }
     client.post(
@@ -404,37 +403,6 @@ def test_resume_moves_the_end_by_the_paused_time(client, staff, frozen):
         f"{_label(sub)}: resumed, access until 2026-03-25 12:00": "success",
         f"{_label(active)}: Subscription is not paused": "error",
     }
-
-
-def test_activate_reverses_a_cancellation_and_refuses_pending(client, staff, frozen):
-    sub = SubscriptionFactory(cancelled=True, expires_at=NOW + 20 * DAY, cancel_reason="Asked")
-    pending = SubscriptionFactory(pending=True)
-
-    response = _action(client, SUBSCRIPTIONS, "activate", [sub, pending], reason="Changed mind")
-
-    sub = _reload(sub)
-    assert (sub.status, sub.cancelled_at, sub.expires_at) == (
-        SubscriptionStatus.ACTIVE,
-        None,
-        NOW + 20 * DAY,
-    )
-    [entry] = _entries("subscription.reactivated", sub)
-    assert (entry.actor_id, entry.reason) == (staff.pk, "Changed mind")
-    assert _reload(pending).status == SubscriptionStatus.PENDING
-    assert _reported(response) == {
-        f"{_label(sub)}: activated, access until 2026-03-30 12:00": "success",
-        f"{_label(pending)}: Pending subscriptions are activated by paying their invoice": "error",
-    }
-
-
-def test_activate_resumes_a_paused_subscription(client, frozen):
-    sub = SubscriptionFactory(paused=True, paused_at=NOW - 2 * DAY, expires_at=NOW + DAY)
-
-    _action(client, SUBSCRIPTIONS, "activate", [sub], reason="Support ticket 12")
-
-    sub = _reload(sub)
-    assert (sub.status, sub.expires_at) == (SubscriptionStatus.ACTIVE, NOW + 3 * DAY)
-    assert _entries("subscription.resumed", sub)[0].reason == "Support ticket 12"
 
 
 def test_extend_by_days(client, staff, frozen):

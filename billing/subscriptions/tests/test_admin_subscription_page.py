@@ -199,6 +199,30 @@ def test_activate_of_an_active_subscription_is_refused_on_the_form(client):
     assert "already active" in response.content.decode().lower()
 
 
+def test_activate_resumes_a_paused_subscription(client, frozen):
+    sub = SubscriptionFactory(paused=True, paused_at=NOW - 2 * DAY, expires_at=NOW + DAY)
+
+    done = client.post(_url(sub, "activate"), {"reason": "Support ticket 12", "confirm": "1"})
+
+    assert done.status_code == 302
+    sub.refresh_from_db()
+    assert (sub.status, sub.expires_at) == (SubscriptionStatus.ACTIVE, NOW + 3 * DAY)
+    assert AuditEntry.objects.get(action="subscription.resumed", object_id=str(sub.pk)).reason == (
+        "Support ticket 12"
+    )
+
+
+def test_activate_of_a_pending_subscription_is_refused(client):
+    sub = SubscriptionFactory(pending=True)
+
+    response = client.post(_url(sub, "activate"), {"reason": "x", "confirm": "1"})
+
+    assert response.status_code == 200
+    assert "Pending subscriptions are activated by paying their invoice" in _text(response)
+    sub.refresh_from_db()
+    assert sub.status == SubscriptionStatus.PENDING
+
+
 def test_change_plan_now_shows_the_proration_then_invoices_it(client, staff):
     customer = buyer()
     basic = monthly_plan(name="Basic", price=Decimal("10.00"))
