@@ -140,6 +140,7 @@ def redemption_apply(*, invoice: Invoice, now, actor=None, actor_type=None, acto
     redemption = _invoice_redemption(invoice)
     if redemption is None or redemption.status != RedemptionStatus.PENDING:
         return RedemptionOutcome(redemption, False)
+    redemption.invoice = invoice
     redemption.apply(at=now)
     redemption.save(update_fields=["status", "applied_at", "updated_at"])
     audit_record(
