@@ -172,10 +172,10 @@ def checkout_create(
                 now=now,
                 invoice_id=invoice_pk,
             )
+            if coupon is not None:
+                _redeem(coupon, buyer=buyer, invoice=invoice, subscription=subscription, now=now)
         for row in (*purchases, *addon_items):
             row.invoice = invoice
-        if coupon is not None:
-            _redeem(coupon, buyer=buyer, invoice=invoice, subscription=subscription, now=now)
 
         zero_total = invoice.total_amount == 0
         if zero_total:

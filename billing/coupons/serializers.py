@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.coupons.models import (
+    CODE_PATTERN,
     Coupon,
     CouponDuration,
     CouponKind,
@@ -14,6 +15,17 @@ from billing.coupons.models import (
 )
 from billing.invoices.serializers import MoneyField
 from billing.invoices.serializers.fields import context_money, percent_text
+from vbwd.fields import MoneyField as VbwdMoneyField
+from vbwd.fields import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictChoiceField,
+    StrictDateTimeField,
+    StrictDecimalField,
+    StrictIntegerField,
+    UUIDField,
+)
+from vbwd.pagination import page_serializer
 
 
 @extend_schema_field({"type": "string", "nullable": True, "example": "25.00"})
@@ -139,3 +151,93 @@ def public_coupon_data(coupon: Coupon | None, *, places=None) -> dict | None:
         return None
     context = {"places": places} if places is not None else {}
     return PublicCouponSerializer(coupon, context=context).data
+
+
+# --- staff input -------------------------------------------------------------------------------
+
+CODE_MESSAGE = "code must be 3-40 characters of A-Z, 0-9, - and _"
+PERCENT_MESSAGE = "percent_off must be above 0 and at most 100"
+AMOUNT_MESSAGE = "amount_off and currency are required for AMOUNT coupons"
+PERIODS_MESSAGE = "duration_periods is required for REPEATING coupons"
+
+
+class AppliesToInputSerializer(serializers.Serializer):
+    plan_ids = serializers.ListField(child=UUIDField(), required=False, max_length=500)
+    add_on_ids = serializers.ListField(child=UUIDField(), required=False, max_length=500)
+    token_bundle_ids = serializers.ListField(child=UUIDField(), required=False, max_length=500)
+
+
+class CouponWriteSerializer(serializers.Serializer):
+    """A coupon's write fields. On create, code, name, kind and duration are required, with
+    ``percent_off`` for PERCENT, ``amount_off`` and ``currency`` for AMOUNT and
+    ``duration_periods`` for REPEATING; ``partial=True`` (an update) reads the given fields and
+    checks them together with the stored ones (in the service)."""
+
+    code = StrictCharField(max_length=100, error_messages={"blank": CODE_MESSAGE})
+    name = StrictCharField(max_length=200)
+    kind = StrictChoiceField(CouponKind)
+    percent_off = StrictDecimalField(
+        max_places=2, max_digits=5, required=False, allow_null=True, blank_as_null=True
+    )
+    amount_off = VbwdMoneyField(required=False, allow_null=True, blank_as_null=True)
+    currency = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=3)
+    duration = StrictChoiceField(CouponDuration)
+    duration_periods = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1000
+    )
+    applies_to = AppliesToInputSerializer(required=False)
+    valid_from = StrictDateTimeField(required=False, allow_null=True)
+    valid_until = StrictDateTimeField(required=False, allow_null=True)
+    max_redemptions = StrictIntegerField(
+        required=False, allow_null=True, min_value=1, max_value=10_000_000
+    )
+    once_per_customer = StrictBooleanField(required=False)
+    first_purchase_only = StrictBooleanField(required=False)
+    is_active = StrictBooleanField(required=False)
+
+    def validate_code(self, value: str) -> str:
+        code = value.strip().upper()
+        if not CODE_PATTERN.match(code):
+            raise serializers.ValidationError(CODE_MESSAGE)
+        return code
+
+    def validate_currency(self, value):
+        return value.strip().upper() if value else None
+
+    def validate(self, attrs):
+        applies_to = attrs.pop("applies_to", None)
+        if applies_to is not None:
+            for key in ("plan_ids", "add_on_ids", "token_bundle_ids"):
+                if key in applies_to:
+                    attrs[key] = [str(value) for value in applies_to[key]]
+        return attrs
+
+
+class CouponsQuerySerializer(serializers.Serializer):
+    is_active = StrictBooleanField(required=False, accept_strings=True, blank_as_null=True)
+    search = StrictCharField(required=False, allow_blank=True, max_length=100)
+    kind = StrictChoiceField(CouponKind, required=False, blank_as_null=True)
+    duration = StrictChoiceField(CouponDuration, required=False, blank_as_null=True)
+
+
+class RedemptionsQuerySerializer(serializers.Serializer):
+    status = StrictChoiceField(RedemptionStatus, required=False, blank_as_null=True)
+
+
+class CouponEnvelopeSerializer(serializers.Serializer):
+    coupon = CouponSerializer()
+
+
+class CouponMessageEnvelopeSerializer(serializers.Serializer):
+    coupon = CouponSerializer()
+    message = serializers.CharField()
+
+
+class DiscountInputSerializer(serializers.Serializer):
+    coupon_code = StrictCharField(max_length=100)
+
+
+CouponPageSerializer = page_serializer("CouponPage", items="coupons", item=CouponSerializer)
+RedemptionPageSerializer = page_serializer(
+    "CouponRedemptionPage", items="redemptions", item=RedemptionSerializer
+)
