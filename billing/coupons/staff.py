@@ -84,6 +84,25 @@ def _checked(coupon: Coupon) -> None:
         setattr(coupon, field, list(dict.fromkeys(ids)))
 
 
+def coupon_values_check(values: Mapping, *, coupon: Coupon | None = None) -> None:
+    """The checks of ``coupon_create`` (``coupon`` None) or ``coupon_update`` on ``values``,
+    writing nothing: for forms that report them next to the field."""
+    draft = Coupon() if coupon is None else Coupon.objects.get(pk=coupon.pk)
+    before = _snapshot(draft)
+    for name, value in values.items():
+        if name in WRITE_FIELDS:
+            setattr(draft, name, value)
+    _checked(draft)
+    taken = Coupon.objects.filter(code=draft.code)
+    if coupon is not None:
+        taken = taken.exclude(pk=coupon.pk)
+        _old, new = changes(before, _snapshot(draft))
+        if set(new) & set(FIXED_FIELDS) and CouponRedemption.objects.filter(coupon=coupon).exists():
+            raise BusinessRuleError(FIXED_ONCE_REDEEMED)
+    if taken.exists():
+        raise Conflict(CODE_TAKEN)
+
+
 def _saved(coupon: Coupon, **save) -> Coupon:
     try:
         with transaction.atomic():

@@ -37,7 +37,9 @@ def _locked(subscription_id) -> Subscription:
     )
 
 
-def subscription_discount_apply(*, subscription_id, coupon_code, actor) -> Subscription:
+def subscription_discount_apply(
+    *, subscription_id, coupon_code, actor, reason: str | None = None
+) -> Subscription:
     """Attaches the coupon typed as ``coupon_code`` to the subscription (replacing its discount):
     the checks of a checkout except first purchases, under the coupon's lock; one APPLIED
     redemption; the discount counts from the next renewal (a REPEATING coupon for its
@@ -81,11 +83,13 @@ def subscription_discount_apply(*, subscription_id, coupon_code, actor) -> Subsc
         subscription.discount_started_at = now
         subscription.save(update_fields=_FIELDS)
         _audit(subscription, "subscription.discount_applied", before, actor,
-               f"Discount {coupon.code} applied from the next renewal")  # fmt: skip
+               f"Discount {coupon.code} applied from the next renewal", reason)  # fmt: skip
     return subscription
 
 
-def subscription_discount_remove(*, subscription_id, actor) -> Subscription:
+def subscription_discount_remove(
+    *, subscription_id, actor, reason: str | None = None
+) -> Subscription:
     """Removes the subscription's recurring discount (audited); its renewals are billed at the
     full price from the next one."""
     with transaction.atomic():
@@ -99,7 +103,7 @@ def subscription_discount_remove(*, subscription_id, actor) -> Subscription:
         subscription.discount_started_at = None
         subscription.save(update_fields=_FIELDS)
         _audit(subscription, "subscription.discount_removed", before, actor,
-               f"Discount {code} removed")  # fmt: skip
+               f"Discount {code} removed", reason)  # fmt: skip
     return subscription
 
 
@@ -111,7 +115,7 @@ def _state(subscription: Subscription) -> dict:
     }
 
 
-def _audit(subscription, action, before, actor, summary) -> None:
+def _audit(subscription, action, before, actor, summary, reason) -> None:
     audit_record(
         action=action,
         object_type="subscription",
@@ -121,4 +125,5 @@ def _audit(subscription, action, before, actor, summary) -> None:
         actor=actor,
         before=before,
         after=_state(subscription),
+        reason=reason,
     )
