@@ -30,6 +30,7 @@ from billing.subscriptions.serializers import (
 )
 from tokens.serializers import TokenBundlePurchaseSerializer, token_bundle_purchases_data
 from vbwd.api import ApiView, UserMixin
+from vbwd.fields import StrictCharField
 from vbwd.schema import errors
 from vbwd.throttling import rate_limit
 
@@ -95,7 +96,7 @@ class CheckoutSerializer(serializers.Serializer):
     payment_method_code = _GivenCode(
         help_text="default: the default payment method; ignored when the total is zero",
     )
-    coupon_code = serializers.CharField(
+    coupon_code = StrictCharField(
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -180,15 +181,15 @@ def _comma_separated(value) -> list[str]:
 class CouponPreviewQuerySerializer(serializers.Serializer):
     """The coupon and the order as checkout would take them; the id lists comma-separated."""
 
-    code = serializers.CharField(max_length=100, help_text="the coupon code, in any case")
-    plan_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    token_bundle_ids = serializers.CharField(
+    code = StrictCharField(max_length=100, help_text="the coupon code, in any case")
+    plan_id = StrictCharField(required=False, allow_blank=True, max_length=100)
+    token_bundle_ids = StrictCharField(
         required=False, allow_blank=True, max_length=4000, help_text="comma-separated"
     )
-    add_on_ids = serializers.CharField(
+    add_on_ids = StrictCharField(
         required=False, allow_blank=True, max_length=4000, help_text="comma-separated"
     )
-    currency = serializers.CharField(required=False, allow_blank=True, max_length=10)
+    currency = StrictCharField(required=False, allow_blank=True, max_length=10)
 
     def validate(self, attrs):
         plan_id, bundle_ids, add_on_ids = checkout_ids_parse(

@@ -134,8 +134,10 @@ class CouponRedemption(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    # A user deleted outright (no invoice, payment or ledger entry) takes their uses along: at
+    # most a discount staff attached to a subscription that goes too.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coupon_redemptions"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coupon_redemptions"
     )
     # The invoice the discount was first written on; null when staff attached the coupon to a
     # subscription (its discount starts with the next renewal).

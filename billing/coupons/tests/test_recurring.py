@@ -85,3 +85,41 @@ def test_forever_coupon_keeps_discounting_and_the_subscription_shows_it():
     assert data["discount"]["coupon"]["code"] == "ALWAYS"
     assert data["discount"]["periods_remaining"] is None
     assert data["discount"]["coupon"]["percent_off"] == "25.00"
+
+
+def test_a_scheduled_downgrade_keeps_the_discount_only_when_the_new_plan_is_covered():
+    from billing.coupons.tests.factories import CouponFactory
+    from billing.subscriptions.services.plan_change import subscription_downgrade
+
+    customers = [buyer(), buyer()]
+    pro = PlanFactory(name="Pro", price=D("29.99"), billing_period=BillingPeriod.MONTHLY)
+    basic = PlanFactory(name="Basic", price=D("9.99"), billing_period=BillingPeriod.MONTHLY)
+    starter = PlanFactory(name="Starter", price=D("4.99"), billing_period=BillingPeriod.MONTHLY)
+    CouponFactory(
+        code="LOYAL",
+        duration=CouponDuration.FOREVER,
+        plan_ids=[str(pro.pk), str(basic.pk)],
+        once_per_customer=False,
+    )
+    start = datetime.datetime(2026, 1, 10, 12, tzinfo=UTC)
+    subscriptions = []
+    for customer, target in zip(customers, (basic, starter), strict=True):
+        with time_machine.travel(start, tick=False):
+            checkout = checkout_create(user=customer, plan_id=pro.pk, coupon_code="LOYAL")
+            invoice_mark_paid(invoice_id=checkout.invoice.pk, actor=None, payment_reference="C")
+            subscription_downgrade(
+                subscription_id=checkout.subscription.pk, actor=customer, plan_id=str(target.pk)
+            )
+        subscriptions.append(checkout.subscription.pk)
+
+    with time_machine.travel(datetime.datetime(2026, 2, 9, 12, tzinfo=UTC), tick=False):
+        assert renewals_issue_due() == 2
+
+    covered, uncovered = (
+        Invoice.objects.get(invoice_type=InvoiceType.RENEWAL, subscription_id=pk)
+        for pk in subscriptions
+    )
+    assert [line.amount for line in covered.lines.all()] == [D("9.99"), D("-2.50")]
+    assert [line.amount for line in uncovered.lines.all()] == [D("4.99")]
+    assert Subscription.objects.get(pk=subscriptions[0]).discount_coupon_id is not None
+    assert Subscription.objects.get(pk=subscriptions[1]).discount_coupon_id is None
