@@ -115,6 +115,7 @@ PARAMETERS: dict[str, Parameter] = {
     "webhook_id": shared(lambda world: world.webhook.pk),
     "delivery_id": shared(lambda world: world.delivery.pk),
     "entry_id": shared(lambda world: world.audit_entry.pk),
+    "coupon_id": shared(lambda world: world.coupon.pk),
 }
 
 # Body and query fields whose table value would not make a valid request on this route.
@@ -468,6 +469,7 @@ def _build_world() -> SimpleNamespace:
     from audit.models import AuditEntry
     from billing.catalog.models import Category, PaymentMethod
     from billing.catalog.tests.factories import AddOnFactory
+    from billing.coupons.tests.factories import CouponFactory
     from billing.invoices.models import Invoice, Payment, PaymentStatus
     from billing.invoices.services import invoice_mark_paid
     from billing.invoices.services.refunds import invoice_refund
@@ -556,6 +558,7 @@ def _build_world() -> SimpleNamespace:
         expires_at=timezone.now() + datetime.timedelta(minutes=30),
         max_follow_ups=3,
     )
+    world.coupon = CouponFactory(code="MATRIX")
     world.clients = SimpleNamespace(
         a=_client(world.a),
         b=b_client,

@@ -420,6 +420,7 @@ def _world(monkeypatch) -> dict:
     from accounts.tests.factories import AdminFactory, UserFactory
     from billing.catalog.models import PaymentMethod
     from billing.catalog.tests.factories import AddOnFactory, CategoryFactory, PlanFactory
+    from billing.coupons.tests.factories import CouponFactory
     from billing.invoices.tests.factories import de_vat, issue_invoice
     from billing.subscriptions.tests.factories import (
         AddOnSubscriptionFactory,
@@ -490,6 +491,7 @@ def _world(monkeypatch) -> dict:
             expires_at=timezone.now() + timedelta(minutes=30),
             max_follow_ups=3,
         ).pk,
+        "coupon_id": CouponFactory().pk,
     }
     # A view that raises answers 500 (recorded), as it would in production.
     clients = {caller: APIClient(raise_request_exception=False) for caller in RANK}

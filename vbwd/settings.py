@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "billing.invoices",
     "billing.subscriptions",
     "tokens",
+    "billing.coupons",
     "plugins",
     "webhooks",
     # Built-in plugins: installed here, enabled in the database (manage.py plugins enable NAME).
@@ -439,6 +440,10 @@ SPECTACULAR_SETTINGS = {
         "AddOnSubscriptionStatus": "billing.subscriptions.models.AddOnSubscriptionStatus",
         "PurchaseStatus": "tokens.models.PurchaseStatus",
         "PaymentAction": ["BANK_TRANSFER", "REDIRECT", "PAID"],
+        "PaymentMethodKind": "billing.catalog.services.payment_methods.PaymentMethodKind",
+        "CouponKind": "billing.coupons.models.CouponKind",
+        "CouponDuration": "billing.coupons.models.CouponDuration",
+        "RedemptionStatus": "billing.coupons.models.RedemptionStatus",
     },
 }
 

@@ -50,6 +50,7 @@ DEFAULT_RATE_LIMITS: dict[str, str] = {
     "change_password_user": "10/minute",
     "payment_user": "20/minute",
     "metered_user": "30/minute",
+    "coupon_preview_user": "10/minute",
     "events": "100/minute",
     "authenticated": "600/minute",
     "anonymous": "300/minute",

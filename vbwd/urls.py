@@ -28,6 +28,7 @@ api_patterns = [
     path("", include("platform_settings.urls")),
     path("", include("billing.catalog.urls")),
     path("", include("billing.checkout.urls")),
+    path("", include("billing.coupons.urls")),
     path("", include("billing.invoices.urls")),
     path("", include("billing.subscriptions.urls")),
     path("", include("tokens.urls")),

@@ -12,6 +12,8 @@ from rest_framework import serializers
 
 from accounts.signals import user_registered
 from billing.checkout.signals import checkout_requested
+from billing.coupons.serializers import RedemptionSerializer, public_coupon_data
+from billing.coupons.signals import coupon_redeemed
 from billing.invoices.serializers import credit_note_data, invoice_data, payment_data
 from billing.invoices.signals import (
     invoice_issued,
@@ -102,6 +104,15 @@ def _plan_changed(arguments: dict, places: dict) -> dict:
     }
 
 
+def _redeemed(arguments: dict, places: dict) -> dict:
+    redemption = arguments["redemption"]
+    return {
+        "coupon": public_coupon_data(redemption.coupon, places=places),
+        "redemption": RedemptionSerializer(redemption, context={"places": places}).data,
+        "invoice": invoice_data(arguments["invoice"], places=places),
+    }
+
+
 def _user(arguments: dict, places: dict) -> dict:
     user = arguments["user"]
     return {
@@ -125,6 +136,7 @@ def _tokens(arguments: dict, places: dict) -> dict:
 EVENTS = {
     user_registered: EventType("user.registered", _user),
     checkout_requested: EventType("checkout.requested", _invoice),
+    coupon_redeemed: EventType("coupon.redeemed", _redeemed),
     invoice_issued: EventType("invoice.issued", _invoice),
     invoice_overdue: EventType("invoice.overdue", _invoice),
     payment_captured: EventType("payment.captured", _captured),

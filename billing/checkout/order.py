@@ -25,6 +25,9 @@ from billing.catalog.services.payment_methods import (
     payment_method_chosen,
     payment_method_is_available,
 )
+from billing.coupons.discounts import with_discounts
+from billing.coupons.models import Coupon
+from billing.coupons.services import coupon_check, not_applicable
 from billing.invoices.lines import bundle_description
 from billing.invoices.models import LineType
 from billing.invoices.services import LineDraft, build_lines
@@ -58,6 +61,7 @@ class _Order:
     method: PaymentMethod | None = None
     fee: Decimal | None = None
     zero_total: bool = False
+    coupon: Coupon | None = None
     # the currencies by code as the validation read them
     currencies: dict[str, Currency] = field(default_factory=dict)
 
@@ -200,9 +204,10 @@ def drafts_of(
     addon_items: list[AddOnSubscription] | None = None,
     with_fee: bool = True,
 ) -> list[LineDraft]:
-    """The invoice lines of ``order``: plan, bundles in request order, add-ons, then the fee.
+    """The invoice lines of ``order``: plan, bundles in request order, add-ons, each followed
+    by its DISCOUNT line when the coupon discounts it, then the fee (on the discounted net).
     Without the purchase records (validation) the lines carry no item ids."""
-    drafts = []
+    drafts: list[LineDraft] = []
     if order.plan is not None:
         plan = order.plan
         drafts.append(
@@ -236,6 +241,9 @@ def drafts_of(
                 catalog_item_id=addon.pk,
             )
         )
+    drafts = with_discounts(
+        drafts, order.coupon, treatment=order.treatment, places=order.currency.decimal_places
+    )
     if with_fee and order.fee is not None:
         drafts.append(
             LineDraft(
@@ -344,10 +352,32 @@ def _add_addons(order: _Order, addon_uuids, currencies, *, user, now) -> None:
         order.addons.append((addon, price))
 
 
+def _coupon(code, *, order: _Order, user, now) -> None:
+    """The coupon checks, after the items and before the payment method; sets
+    ``order.coupon``."""
+    coupon = coupon_check(code, user=user, now=now, currency=order.currency.code)
+    items = [(LineType.SUBSCRIPTION, order.plan.pk)] if order.plan is not None else []
+    items += [(LineType.TOKEN_BUNDLE, bundle.pk) for bundle, _price in order.bundles]
+    items += [(LineType.ADD_ON, addon.pk) for addon, _price in order.addons]
+    if not any(coupon.covers(line_type, item_id) for line_type, item_id in items):
+        raise not_applicable(coupon)
+    order.coupon = coupon
+
+
 def order_validate(
-    *, user, plan_id, token_bundle_ids, add_on_ids, currency, payment_method_code, now
+    *,
+    user,
+    plan_id,
+    token_bundle_ids,
+    add_on_ids,
+    currency,
+    payment_method_code,
+    now,
+    coupon_code=None,
+    check_payment_method: bool = True,
 ) -> _Order:
-    """Every check of a checkout, in order, the first failure refused; reads only."""
+    """Every check of a checkout, in order, the first failure refused; reads only. A coupon
+    preview leaves out the payment method (``check_payment_method``)."""
     plan_uuid, bundle_uuids, addon_uuids = checkout_ids_parse(
         plan_id=plan_id, token_bundle_ids=token_bundle_ids, add_on_ids=add_on_ids
     )
@@ -378,6 +408,9 @@ def order_validate(
         _add_bundles(order, bundle_uuids, currencies)
     if addon_uuids:
         _add_addons(order, addon_uuids, currencies, user=user, now=now)
+    if coupon_code not in (None, ""):
+        _coupon(coupon_code, order=order, user=user, now=now)
 
-    _payment_method(payment_method_code, order=order, user=user, default=default)
+    if check_payment_method:
+        _payment_method(payment_method_code, order=order, user=user, default=default)
     return order

@@ -39,10 +39,16 @@ from audit.services import audit_batch
 from billing.catalog.models import (
     Plan,
 )
+from billing.catalog.pricing import format_money
 from billing.checkout.order import drafts_of, exclusive_refusal, order_validate
 from billing.checkout.signals import checkout_requested
+from billing.coupons.discounts import discount_total
+from billing.coupons.models import DISCOUNT_LINE
+from billing.coupons.serializers import public_coupon_data
+from billing.coupons.services import coupon_lock, periods_after_checkout, redemption_create
 from billing.invoices.models import Invoice, InvoiceType
-from billing.invoices.services import invoice_capture_zero, invoice_issue
+from billing.invoices.serializers.fields import percent_text
+from billing.invoices.services import build_lines, invoice_capture_zero, invoice_issue
 from billing.subscriptions.models import AddOnSubscription, Subscription
 from billing.subscriptions.services import addon_subscription_create, subscription_create
 from plugins.signals import domain_events_batch
@@ -65,6 +71,7 @@ class CheckoutResult:
     trial: bool
     # the currencies by code the checkout read (for the answer's money places)
     currencies: dict | None = None
+    coupon: object = None  # the Coupon redeemed, or None
 
     @property
     def message(self) -> str:
@@ -85,6 +92,7 @@ def checkout_create(
     add_on_ids=(),
     currency=None,
     payment_method_code=None,
+    coupon_code=None,
 ) -> CheckoutResult:
     """Validates the order (the first failing check is a 400 and nothing is written), then in one
     transaction opens the subscription, bundle purchases and add-on subscriptions and issues
@@ -99,6 +107,7 @@ def checkout_create(
         currency=currency,
         payment_method_code=payment_method_code,
         now=now,
+        coupon_code=coupon_code,
     )
     method_code = order.method.code if order.method is not None else None
     plan = order.plan
@@ -117,6 +126,7 @@ def checkout_create(
             # category, add-on owners were chosen by the validation): no lock to wait for.
             buyer = user
         trial = _trial_applies(plan, order.plan_price, buyer)
+        coupon = coupon_lock(order.coupon, user=buyer) if order.coupon is not None else None
 
         # The records' audit rows go in with one insert, before a zero total is captured.
         with audit_batch():
@@ -162,6 +172,8 @@ def checkout_create(
                 now=now,
                 invoice_id=invoice_pk,
             )
+            if coupon is not None:
+                _redeem(coupon, buyer=buyer, invoice=invoice, subscription=subscription, now=now)
         for row in (*purchases, *addon_items):
             row.invoice = invoice
 
@@ -169,6 +181,8 @@ def checkout_create(
         if zero_total:
             invoice = invoice_capture_zero(invoice_id=invoice.pk, actor=user).invoice
             subscription, purchases, addon_items = _reloaded(subscription, purchases, addon_items)
+            if subscription is not None and subscription.discount_coupon_id is not None:
+                subscription.discount_coupon = coupon
 
         checkout_requested.send_on_commit(
             sender=Invoice,
@@ -188,7 +202,45 @@ def checkout_create(
         zero_total=zero_total,
         trial=trial,
         currencies=order.currencies,
+        coupon=coupon,
     )
+
+
+def _redeem(coupon, *, buyer, invoice, subscription, now) -> None:
+    """Records the coupon's PENDING redemption on the invoice; a recurring coupon bought with
+    a plan it covers (or with an add-on it covers) stays on the subscription as its discount
+    for the periods after this one."""
+    lines = list(invoice.lines.all())
+    keeps = (
+        subscription is not None
+        and coupon.is_recurring
+        and any(
+            coupon.covers(line.type, line.catalog_item_id)
+            for line in lines
+            if line.type in ("SUBSCRIPTION", "ADD_ON")
+        )
+    )
+    redemption_create(
+        coupon=coupon,
+        user=buyer,
+        invoice=invoice,
+        subscription_id=subscription.pk if keeps else None,
+        discount=discount_total(lines),
+        currency=invoice.currency,
+    )
+    remaining = periods_after_checkout(coupon) if keeps else 0
+    if keeps and remaining != 0:
+        subscription.discount_coupon = coupon
+        subscription.discount_periods_remaining = remaining
+        subscription.discount_started_at = now
+        subscription.save(
+            update_fields=[
+                "discount_coupon",
+                "discount_periods_remaining",
+                "discount_started_at",
+                "updated_at",
+            ]
+        )
 
 
 def _locked_buyer(user):
@@ -222,3 +274,45 @@ def _reloaded(subscription, purchases, addon_items):
         )
         addon_items = [fresh[row.pk] for row in addon_items]
     return subscription, purchases, addon_items
+
+
+def coupon_preview(
+    *, user, coupon_code, plan_id=None, token_bundle_ids=(), add_on_ids=(), currency=None
+) -> dict:
+    """The DISCOUNT lines a checkout of this order with ``coupon_code`` would write, after the
+    same checks (the payment method aside); reads only."""
+    order = order_validate(
+        user=user,
+        plan_id=plan_id,
+        token_bundle_ids=token_bundle_ids,
+        add_on_ids=add_on_ids,
+        currency=currency,
+        payment_method_code=None,
+        now=timezone.now(),
+        coupon_code=coupon_code,
+        check_payment_method=False,
+    )
+    places = order.currency.decimal_places
+    lines = [
+        line
+        for line in build_lines(
+            drafts_of(order, with_fee=False), treatment=order.treatment, places=places
+        )
+        if line.type == DISCOUNT_LINE
+    ]
+    return {
+        "coupon": public_coupon_data(order.coupon, places={order.currency.code: places}),
+        "discount": format_money(discount_total(lines), places),
+        "currency": order.currency.code,
+        "lines": [
+            {
+                "type": line.type,
+                "description": line.description,
+                "amount": format_money(line.amount, places),
+                "tax_rate": percent_text(line.tax_rate),
+                "tax_amount": format_money(line.tax_amount, places),
+                "gross_amount": format_money(line.gross_amount, places),
+            }
+            for line in lines
+        ],
+    }

@@ -30,6 +30,10 @@ from billing.subscriptions.services import (
     subscription_resume,
     subscription_staff_activate,
 )
+from billing.subscriptions.services.discounts import (
+    subscription_discount_apply,
+    subscription_discount_remove,
+)
 from billing.subscriptions.services.lifecycle import (
     DEFAULT_EXTEND_DAYS,
     MAX_EXTEND_DAYS,
@@ -59,6 +63,12 @@ from vbwd.admin_tools import (
 )
 
 # --- the intermediate forms of the actions ---------------------------------------------------
+
+
+class DiscountPageForm(ReasonForm):
+    coupon_code = forms.CharField(
+        max_length=100, help_text="The coupon whose discount the next renewals get."
+    )
 
 
 class ExtendForm(ReasonForm):
@@ -248,6 +258,11 @@ class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin
             "items": ["extend_page", "pause_page", "resume_page", "activate_page"],
         },
         "change_plan_page",
+        {
+            "title": "Discount",
+            "icon": "sell",
+            "items": ["discount_page", "remove_discount_page"],
+        },
         "cancel_page",
     ]
     actions = [
@@ -287,12 +302,13 @@ class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin
                 )
             },
         ),
+        ("Discount", {"fields": ("discount",)}),
         ("Invoices", {"fields": ("invoices",)}),
         ("Dates", {"fields": ("created_at", "updated_at")}),
     )
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "valid", "invoices"]
+        return [*super().get_readonly_fields(request, obj), "valid", "discount", "invoices"]
 
     # --- the page's actions ---------------------------------------------------------------
 
@@ -501,6 +517,65 @@ class SubscriptionAdmin(ObjectActionsMixin, SubscriptionRowsMixin, ReadOnlyAdmin
             preview=preview,
             apply=apply,
         )
+
+    @action(description="Give a discount", url_path="discount", icon="sell")
+    def discount_page(self, request, object_id):
+        def preview(sub, data):
+            effect = [f"discount the next renewals with coupon {data['coupon_code'].upper()}"]
+            if sub.discount_coupon_id is not None:
+                effect.append(f"replace the current discount {sub.discount_coupon.code}")
+            return effect
+
+        def apply(sub, data):
+            done = subscription_discount_apply(
+                subscription_id=sub.pk,
+                coupon_code=data["coupon_code"],
+                actor=request.user,
+                reason=data["reason"],
+            )
+            return f"{self._label(sub)}: {done.discount_coupon.code} applied from the next renewal"
+
+        return self._act(
+            request,
+            object_id,
+            title="Give the subscription a discount",
+            submit="Apply",
+            form_class=DiscountPageForm,
+            preview=preview,
+            apply=apply,
+        )
+
+    @action(description="Remove the discount", url_path="remove-discount", icon="backspace")
+    def remove_discount_page(self, request, object_id):
+        def preview(sub, data):
+            if sub.discount_coupon_id is None:
+                return ["refuse: the subscription has no discount"]
+            return [f"bill the next renewals without the discount {sub.discount_coupon.code}"]
+
+        def apply(sub, data):
+            subscription_discount_remove(
+                subscription_id=sub.pk, actor=request.user, reason=data["reason"]
+            )
+            return f"{self._label(sub)}: discount removed"
+
+        return self._act(
+            request,
+            object_id,
+            title="Remove the subscription's discount",
+            submit="Remove",
+            form_class=ReasonForm,
+            preview=preview,
+            apply=apply,
+        )
+
+    @admin.display(description="discount")
+    def discount(self, subscription: Subscription) -> str:
+        if not subscription.has_discount:
+            return "none"
+        coupon = subscription.discount_coupon
+        remaining = subscription.discount_periods_remaining
+        left = "every renewal" if remaining is None else f"{remaining} more renewal(s)"
+        return f"{coupon.code} ({coupon.label()}), {left}"
 
     @admin.display(description="user", ordering="user__email")
     def user_email(self, subscription: Subscription) -> str:

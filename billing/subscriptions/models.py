@@ -80,6 +80,13 @@ class Subscription(models.Model):
     charge_attempts = models.PositiveSmallIntegerField(default=0)
     last_charge_at = models.DateTimeField(null=True, blank=True)
     last_reminder_at = models.DateTimeField(null=True, blank=True)
+    # A recurring discount: the coupon discounts the covered lines of each renewal while
+    # ``discount_periods_remaining`` (renewals still to discount; null: forever) is above 0.
+    discount_coupon = models.ForeignKey(
+        "coupons.Coupon", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    discount_periods_remaining = models.PositiveSmallIntegerField(null=True, blank=True)
+    discount_started_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,6 +100,13 @@ class Subscription(models.Model):
     @property
     def is_recurring(self) -> bool:
         return self.plan.billing_period != BillingPeriod.ONE_TIME
+
+    @property
+    def has_discount(self) -> bool:
+        """A recurring discount applies to the next renewal."""
+        return self.discount_coupon_id is not None and (
+            self.discount_periods_remaining is None or self.discount_periods_remaining > 0
+        )
 
     def is_valid_at(self, moment) -> bool:
         """Access right at ``moment``."""

@@ -77,7 +77,7 @@ def subscriptions_for_output(queryset: QuerySet[Subscription] | None = None) -> 
     loaded and ``open_invoice_pk`` annotated, so rendering costs a constant number of queries."""
     queryset = queryset if queryset is not None else Subscription.objects.all()
     return (
-        queryset.select_related("plan", "pending_plan")
+        queryset.select_related("plan", "pending_plan", "discount_coupon")
         .prefetch_related("plan__categories")
         .annotate(open_invoice_pk=open_invoice_subquery())
     )

@@ -18,6 +18,7 @@ from rest_framework import serializers
 
 from billing.catalog.models import AddOn, BillingPeriod, Plan
 from billing.catalog.serializers.plans import CategoryRefSerializer, PlanRefSerializer
+from billing.coupons.serializers import PublicCouponSerializer
 from billing.invoices.models import (
     OPEN_STATUSES,
     Invoice,
@@ -87,6 +88,16 @@ class AddOnSummarySerializer(OutputModelSerializer):
         read_only_fields = fields
 
 
+class SubscriptionDiscountSerializer(serializers.Serializer):
+    """A recurring discount: the coupon, the renewals it still discounts (null: every one)."""
+
+    coupon = PublicCouponSerializer(source="discount_coupon", read_only=True)
+    periods_remaining = serializers.IntegerField(
+        source="discount_periods_remaining", read_only=True, allow_null=True
+    )
+    started_at = serializers.DateTimeField(source="discount_started_at", read_only=True)
+
+
 class SubscriptionSerializer(OutputModelSerializer):
     """Subscription."""
 
@@ -105,6 +116,7 @@ class SubscriptionSerializer(OutputModelSerializer):
     )
     grace_until = serializers.SerializerMethodField()
     open_invoice_id = serializers.SerializerMethodField()
+    discount = serializers.SerializerMethodField()
 
     class Meta:
         model = Subscription
@@ -130,10 +142,17 @@ class SubscriptionSerializer(OutputModelSerializer):
             "grace_until",
             "payment_method",
             "open_invoice_id",
+            "discount",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(SubscriptionDiscountSerializer(allow_null=True))
+    def get_discount(self, subscription: Subscription) -> dict | None:
+        if not subscription.has_discount:
+            return None
+        return SubscriptionDiscountSerializer(subscription, context=self.context).data
 
     def get_is_valid(self, subscription: Subscription) -> bool:
         """Access right now."""

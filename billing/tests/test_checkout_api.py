@@ -43,12 +43,21 @@ INVOICE_WRITES = 1 if connection.vendor == "postgresql" else 2
 
 URL = "/api/v1/user/checkout"
 D = Decimal
-RESPONSE_KEYS = {"invoice", "subscription", "token_bundles", "add_ons", "message"}
+RESPONSE_KEYS = {
+    "invoice",
+    "subscription",
+    "token_bundles",
+    "add_ons",
+    "discount",
+    "coupon",
+    "message",
+}
 SUBSCRIPTION_KEYS = [
     "id", "user_id", "tarif_plan_id", "plan", "pending_plan_id", "pending_plan", "status",
     "is_valid", "is_trialing", "is_recurring", "days_remaining", "started_at",
     "current_period_start", "current_period_end", "expires_at", "trial_end_at", "cancelled_at",
-    "paused_at", "grace_until", "payment_method", "open_invoice_id", "created_at", "updated_at",
+    "paused_at", "grace_until", "payment_method", "open_invoice_id", "discount", "created_at",
+    "updated_at",
 ]  # fmt: skip
 PLAN_SUMMARY_KEYS = [
     "id", "name", "slug", "price", "currency", "billing_period", "is_recurring", "categories",
@@ -147,6 +156,7 @@ def test_a_trial_checkout_answers_201_with_every_shape(customer):
     body = response.json()
     assert set(body) == RESPONSE_KEYS
     assert body["message"] == "Checkout created. Trial started."
+    assert (body["discount"], body["coupon"]) == ("0.00", None)
     invoice = Invoice.objects.get()
     subscription = Subscription.objects.get()
 
@@ -201,6 +211,7 @@ def test_a_trial_checkout_answers_201_with_every_shape(customer):
         "grace_until": None,
         "payment_method": "invoice",
         "open_invoice_id": str(invoice.pk),
+        "discount": None,
         "created_at": iso(subscription.created_at),
         "updated_at": iso(subscription.updated_at),
     }
@@ -567,6 +578,7 @@ def test_schema_documents_the_checkout_shapes():
     assert list(components["TokenBundlePurchase"]["properties"]) == PURCHASE_KEYS
     assert set(components["CheckoutResponse"]["properties"]) == RESPONSE_KEYS
     assert set(components["CheckoutRequest"]["properties"]) == {
-        "plan_id", "token_bundle_ids", "add_on_ids", "currency", "payment_method_code"}  # fmt: skip
+        "plan_id", "token_bundle_ids", "add_on_ids", "currency", "payment_method_code",
+        "coupon_code"}  # fmt: skip
     operation = schema["paths"]["/api/v1/user/checkout/"]["post"]
     assert set(operation["responses"]) == {"201", "400", "401", "409", "413", "415", "429"}

@@ -45,6 +45,7 @@ from django.db.models.functions import Coalesce, Greatest, Least, Trunc
 from accounts.models import User
 from billing.catalog.models import BillingPeriod
 from billing.catalog.periods import PER_MONTH
+from billing.coupons.models import Coupon, CouponKind
 from billing.invoices.models import SETTLED_PAYMENT_STATUSES, CreditNote, Payment
 from billing.subscriptions.models import (
     AddOnSubscription,
@@ -155,6 +156,60 @@ def _yearly_price(price: str, billing_period: str) -> Case:
     )
 
 
+def _discounts_in_use() -> list[Coupon]:
+    """The coupons some subscription keeps as its recurring discount (one query)."""
+    return list(
+        Coupon.objects.filter(
+            pk__in=Subscription.objects.filter(discount_coupon__isnull=False).values(
+                "discount_coupon"
+            )
+        ).only("id", "kind", "percent_off", "amount_off", "currency", "plan_ids", "add_on_ids",
+               "token_bundle_ids")
+    )  # fmt: skip
+
+
+def _discounted_yearly_price(
+    price: str, billing_period: str, item: str, *, coupons: list[Coupon], kind: str, prefix=""
+) -> Case:
+    """``_yearly_price`` after the recurring discount of the subscription (reached through
+    ``prefix``) when its coupon covers the row's catalog ``item`` (``kind``: SUBSCRIPTION or
+    ADD_ON) and periods remain: a PERCENT coupon takes its share of every period's price, an
+    AMOUNT coupon its amount off a plan in its currency (never below 0)."""
+    full = _yearly_price(price, billing_period)
+    active = Q(**{f"{prefix}discount_periods_remaining__isnull": True}) | Q(
+        **{f"{prefix}discount_periods_remaining__gt": 0}
+    )
+    cases = []
+    for coupon in coupons:
+        ids = coupon.plan_ids if kind == "SUBSCRIPTION" else coupon.add_on_ids
+        covered = Q(**{f"{prefix}discount_coupon_id": coupon.pk}) & active
+        if not coupon.covers_everything:
+            if not ids:
+                continue
+            covered &= Q(**{f"{item}__in": list(ids)})
+        if coupon.kind == CouponKind.PERCENT:
+            share = (Decimal(100) - coupon.percent_off) / Decimal(100)
+            cases.append(When(covered, then=full * Value(share)))
+        elif kind == "SUBSCRIPTION":
+            left = Greatest(F(price) - Value(coupon.amount_off), Value(ZERO))
+            cases.append(
+                When(
+                    covered & Q(**{price.replace("price", "currency"): coupon.currency}),
+                    then=Case(
+                        *(
+                            When(**{billing_period: period}, then=left * Value(multiple))
+                            for period, multiple in YEARLY_MULTIPLE.items()
+                        ),
+                        default=Value(ZERO),
+                        output_field=DecimalField(max_digits=20, decimal_places=4),
+                    ),
+                )
+            )
+    if not cases:
+        return full
+    return Case(*cases, default=full, output_field=DecimalField(max_digits=20, decimal_places=4))
+
+
 def _price_sums(money: Converter, moments: dict[str, Q]) -> tuple[dict, dict]:
     """Conditional sums of ``yearly_price`` per currency for each of ``moments`` (key → who is
     paying then): ``(aggregates, alias → (key, currency))``. A price in a currency the catalog
@@ -183,9 +238,12 @@ def _paying(moment: datetime.datetime, prefix: str = "") -> Q:
     )
 
 
-def _subscription_figures(periods: Periods, money: Converter) -> tuple[dict, dict]:
+def _subscription_figures(
+    periods: Periods, money: Converter, coupons: list[Coupon]
+) -> tuple[dict, dict]:
     """Live subscriptions, paying customers, churn and trial figures of both periods, and the
-    plans' monthly prices of the subscriptions paying at both ends (one query)."""
+    plans' monthly prices (after the subscriptions' recurring discounts) of the subscriptions
+    paying at both ends (one query)."""
     rows = (
         Subscription.objects.order_by()
         .annotate(**_subscription_dates())
@@ -198,7 +256,13 @@ def _subscription_figures(periods: Periods, money: Converter) -> tuple[dict, dic
             ),
             state=F("status"),
             customer=F("user_id"),
-            yearly_price=_yearly_price("plan__price", "plan__billing_period"),
+            yearly_price=_discounted_yearly_price(
+                "plan__price",
+                "plan__billing_period",
+                "plan_id",
+                coupons=coupons,
+                kind="SUBSCRIPTION",
+            ),
             currency=F("plan__currency"),
         )
     )[:WHOLE_TABLE]
@@ -227,9 +291,9 @@ def _subscription_figures(periods: Periods, money: Converter) -> tuple[dict, dic
     return row, _monthly_total(row, meaning, money)
 
 
-def _addon_mrr(periods: Periods, money: Converter) -> dict[str, Decimal]:
-    """The monthly prices of the active recurring add-ons of the subscriptions paying at both
-    ends (one query)."""
+def _addon_mrr(periods: Periods, money: Converter, coupons: list[Coupon]) -> dict[str, Decimal]:
+    """The monthly prices (after a PERCENT recurring discount that covers them) of the active
+    recurring add-ons of the subscriptions paying at both ends (one query)."""
     rows = (
         AddOnSubscription.objects.order_by()
         .filter(subscription__isnull=False)
@@ -243,7 +307,14 @@ def _addon_mrr(periods: Periods, money: Converter) -> dict[str, Decimal]:
                 default=_moment(FAR_FUTURE),
                 output_field=DateTimeField(),
             ),
-            yearly_price=_yearly_price("addon__price", "addon__billing_period"),
+            yearly_price=_discounted_yearly_price(
+                "addon__price",
+                "addon__billing_period",
+                "addon_id",
+                coupons=coupons,
+                kind="ADD_ON",
+                prefix="subscription__",
+            ),
             currency=F("addon__currency"),
             **_subscription_dates("subscription__"),
         )
@@ -330,11 +401,12 @@ def dashboard(
     today) in ``currency`` (default: the default currency), each as ``{"total",
     "change_percent"}`` against the previous period of the same length. Money and percentages
     are ``Decimal`` (money rounded to the currency's places, percentages to two decimals),
-    counts are ``int``; ``period`` holds the four dates. Six queries, whatever the data."""
+    counts are ``int``; ``period`` holds the four dates. Seven queries, whatever the data."""
     periods = periods_for(start=start, end=end, now=now)
     money = Converter(currency)
-    counts, plans = _subscription_figures(periods, money)
-    addons = _addon_mrr(periods, money)
+    coupons = _discounts_in_use()
+    counts, plans = _subscription_figures(periods, money, coupons)
+    addons = _addon_mrr(periods, money, coupons)
     mrr_current = money.round(plans["current"] + addons["current"])
     mrr_previous = money.round(plans["previous"] + addons["previous"])
     users = _user_growth(periods)

@@ -103,7 +103,8 @@ def test_star_subscribes_to_everything_and_duplicates_are_dropped(receiver, admi
 def test_event_types_lists_every_subscribable_type(admin_client):
     response = admin_client.get(f"{BASE}/event-types")
     assert response.json() == {"event_types": list(EVENT_TYPES)}
-    assert len(EVENT_TYPES) == 15
+    assert len(EVENT_TYPES) == 16
+    assert "coupon.redeemed" in EVENT_TYPES
     assert "webhook.test" not in EVENT_TYPES
 
 

@@ -169,3 +169,41 @@ def test_a_capture_writes_the_rows_of_all_its_events_with_one_insert():
         "payment.captured", "payment.captured", "subscription.activated",
         "tokens.credited", "tokens.credited",
     ]  # fmt: skip
+
+
+def test_paying_an_invoice_with_a_coupon_records_coupon_redeemed_with_its_shapes():
+    from billing.coupons.tests.factories import summer25
+
+    EndpointFactory(events=["coupon.redeemed"])
+    customer = buyer()
+    plan = PlanFactory(name="Pro", price=Decimal("29.99"), billing_period=BillingPeriod.MONTHLY)
+    coupon = summer25()
+    invoice = checkout_create(user=customer, plan_id=str(plan.pk), coupon_code="SUMMER25").invoice
+    assert WebhookDelivery.objects.count() == 0  # nothing is redeemed before the payment
+
+    invoice_mark_paid(invoice_id=invoice.pk, actor=None, payment_reference="T-1")
+
+    row = WebhookDelivery.objects.get()
+    assert row.event_type == "coupon.redeemed"
+    data = json.loads(row.body)["data"]
+    assert list(data) == ["coupon", "redemption", "invoice"]
+    assert data["coupon"] == {
+        "code": "SUMMER25",
+        "name": coupon.name,
+        "kind": "PERCENT",
+        "percent_off": "25.00",
+        "amount_off": None,
+        "currency": None,
+        "duration": "REPEATING",
+        "duration_periods": 3,
+    }
+    redemption = data["redemption"]
+    assert (redemption["status"], redemption["discount"], redemption["currency"]) == (
+        "APPLIED",
+        "7.50",
+        "EUR",
+    )
+    assert redemption["invoice_number"] == invoice.invoice_number
+    assert redemption["user_email"] == customer.email
+    assert data["invoice"]["id"] == str(invoice.pk)
+    assert data["invoice"]["status"] == "PAID"

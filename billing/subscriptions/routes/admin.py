@@ -12,6 +12,11 @@ urlpatterns = [
     ),
     route(SUBSCRIPTION, views.AdminSubscriptionView.as_view(), name="admin-subscription"),
     route(
+        rf"{SUBSCRIPTION}/discount",
+        views.AdminSubscriptionDiscountView.as_view(),
+        name="admin-subscription-discount",
+    ),
+    route(
         rf"{SUBSCRIPTION}/extend",
         views.AdminSubscriptionExtendView.as_view(),
         name="admin-subscription-extend",

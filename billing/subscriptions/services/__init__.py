@@ -6,6 +6,10 @@ from billing.subscriptions.services.addons import (
     addon_subscription_grant,
 )
 from billing.subscriptions.services.creation import addon_subscription_create, subscription_create
+from billing.subscriptions.services.discounts import (
+    subscription_discount_apply,
+    subscription_discount_remove,
+)
 from billing.subscriptions.services.lifecycle import (
     subscription_cancel,
     subscription_extend,
@@ -49,6 +53,8 @@ __all__ = [
     "subscription_cancel",
     "subscription_cancel_downgrade",
     "subscription_create",
+    "subscription_discount_apply",
+    "subscription_discount_remove",
     "subscription_downgrade",
     "subscription_extend",
     "subscription_pause",

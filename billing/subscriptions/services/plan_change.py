@@ -35,6 +35,7 @@ from billing.catalog.services.payment_methods import (
     payment_method_chosen,
     payment_method_is_available,
 )
+from billing.coupons.models import DISCOUNT_LINE
 from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceType
 from billing.invoices.services import (
     invoice_capture_zero,
@@ -179,6 +180,28 @@ def _save_pending_plan(subscription: Subscription, plan: Plan | None) -> None:
 # --- use cases ------------------------------------------------------------------------------------
 
 
+def _discount_period_used(subscription: Subscription, invoice) -> None:
+    """An upgrade invoice discounted by the subscription's recurring discount starts a new
+    period with it: one period of a REPEATING discount is used up (at zero it ends)."""
+    remaining = subscription.discount_periods_remaining
+    if remaining is None or not any(line.type == DISCOUNT_LINE for line in invoice.lines.all()):
+        return
+    if remaining > 1:
+        subscription.discount_periods_remaining = remaining - 1
+    else:
+        subscription.discount_coupon = None
+        subscription.discount_periods_remaining = None
+        subscription.discount_started_at = None
+    subscription.save(
+        update_fields=[
+            "discount_coupon",
+            "discount_periods_remaining",
+            "discount_started_at",
+            "updated_at",
+        ]
+    )
+
+
 def subscription_upgrade(
     *, subscription_id, actor, plan_id, payment_method_code=None
 ) -> UpgradeResult:
@@ -219,6 +242,7 @@ def subscription_upgrade(
             actor=actor,
             now=now,
         )
+        _discount_period_used(subscription, invoice)
         audit_record(
             action="subscription.plan_change_requested",
             object_type="subscription",

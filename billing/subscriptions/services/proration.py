@@ -5,10 +5,13 @@ refusals are reported, and the lines an upgrade would be invoiced with now.
   ``expires_at``. The remaining time is clamped to 0..period (an ACTIVE subscription converted
   from a trial has a first period that starts at the trial end, possibly still ahead: the unused
   trial days are not credited, only the paid period).
-- ``credit`` is computed on the current plan's catalog price (rounded to the currency) and
-  ``credit_applied = min(credit, new plan catalog price)``, both in catalog terms (gross when the
-  buyer country's prices include tax). Both lines then go through ``build_lines`` exactly like an
-  invoice, so the preview equals the invoice to the cent and the total is never negative.
+- ``credit`` is computed on what was charged for the current period: the current plan's catalog
+  price (rounded to the currency), reduced in the proportion its last paid SUBSCRIPTION line was
+  discounted (DISCOUNT lines of a coupon), never the undiscounted price of a discounted period.
+  ``credit_applied = min(credit, what the new plan's lines cost)``, both in catalog terms (gross
+  when the buyer country's prices include tax). The new plan's line is discounted when the
+  subscription's recurring discount covers it. The lines then go through ``build_lines`` exactly
+  like an invoice, so the preview equals the invoice to the cent and the total is never negative.
 - A PRORATION line is only added when ``credit_applied`` is above zero; it carries the unused part
   of the current period (now → period end) as its service period.
 - An upgrade (and its preview) must not lower the price: the target's price normalised to a month
@@ -33,7 +36,9 @@ from django.utils import timezone
 from billing.catalog.models import Category, Currency, Plan
 from billing.catalog.periods import monthly_price, period_label
 from billing.catalog.periods import period_end as compute_period_end
-from billing.invoices.models import LineType
+from billing.coupons.discounts import with_discounts
+from billing.coupons.models import DISCOUNT_LINE
+from billing.invoices.models import InvoiceLine, InvoiceStatus, LineType
 from billing.invoices.services import LineDraft, build_lines
 from billing.invoices.services.issuing import treatment_for
 from billing.invoices.tax import TaxTreatment
@@ -218,6 +223,37 @@ def currency_for(code: str) -> Currency:
     return currency
 
 
+def charged_price(subscription: Subscription, catalog_price: Decimal, *, places: int) -> Decimal:
+    """What the current period was charged for the current plan, in catalog terms: the catalog
+    price scaled by (net after discount ÷ net) of the SUBSCRIPTION line of the subscription's
+    latest paid invoice (one query); the catalog price when that line was not discounted."""
+    rows = list(
+        InvoiceLine.objects.filter(
+            item_id=subscription.pk,
+            type__in=(LineType.SUBSCRIPTION, DISCOUNT_LINE),
+            invoice__status=InvoiceStatus.PAID,
+        )
+        .order_by("-invoice__invoiced_at", "-invoice__invoice_number", "position")
+        .values_list("invoice_id", "type", "amount", "catalog_item_id")[:20]
+    )
+    if not rows:
+        return catalog_price
+    latest = rows[0][0]
+    lines = [row for row in rows if row[0] == latest]
+    base = next(
+        (
+            amount
+            for _invoice, kind, amount, item in lines
+            if kind == LineType.SUBSCRIPTION and item == subscription.plan_id
+        ),
+        None,
+    )
+    discount = sum((amount for _i, kind, amount, _c in lines if kind == DISCOUNT_LINE), Decimal(0))
+    if base is None or base <= 0 or not discount:
+        return catalog_price
+    return round_money(catalog_price * max(base + discount, Decimal(0)) / base, places)
+
+
 def _compute(
     subscription: Subscription,
     new_plan: Plan,
@@ -233,10 +269,9 @@ def _compute(
     places = currency.decimal_places
     period_seconds = int((end - start).total_seconds())
     remaining_seconds = min(period_seconds, max(0, int((end - now).total_seconds())))
-    current_price = round_money(current.price, places)
+    current_price = charged_price(subscription, round_money(current.price, places), places=places)
     new_catalog_price = round_money(new_plan.price, places)
     credit = round_money(current_price * remaining_seconds / period_seconds, places)
-    credit_applied = min(credit, new_catalog_price)
 
     label = period_label(new_plan.billing_period)
     drafts = [
@@ -251,6 +286,17 @@ def _compute(
         )
     ]
     explanations = [f"Full price of {new_plan.name} for a new {label} period"]
+    new_cost = new_catalog_price
+    if subscription.has_discount:
+        coupon = subscription.discount_coupon
+        drafts = with_discounts(drafts, coupon, treatment=treatment, places=places)
+        if len(drafts) > 1:
+            explanations.append(f"Discount {coupon.code} on {new_plan.name}")
+            discount = build_lines(drafts, treatment=treatment, places=places)[1]
+            # In catalog terms: gross where the country's prices include tax.
+            taken = discount.gross_amount if treatment.prices_include_tax else discount.amount
+            new_cost = new_catalog_price + taken
+    credit_applied = min(credit, max(new_cost, Decimal(0)))
     if credit_applied > 0:
         drafts.append(
             LineDraft(

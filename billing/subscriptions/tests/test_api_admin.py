@@ -45,7 +45,8 @@ SUBSCRIPTION_KEYS = [
     "id", "user_id", "tarif_plan_id", "plan", "pending_plan_id", "pending_plan", "status",
     "is_valid", "is_trialing", "is_recurring", "days_remaining", "started_at",
     "current_period_start", "current_period_end", "expires_at", "trial_end_at", "cancelled_at",
-    "paused_at", "grace_until", "payment_method", "open_invoice_id", "created_at", "updated_at",
+    "paused_at", "grace_until", "payment_method", "open_invoice_id", "discount", "created_at",
+    "updated_at",
 ]  # fmt: skip
 ADMIN_KEYS = [*SUBSCRIPTION_KEYS, "user_email", "user_name", "plan_name"]
 DETAIL_KEYS = [

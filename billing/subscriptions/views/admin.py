@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 
 from accounts.selectors import user_for_staff
+from billing.coupons.serializers import DiscountInputSerializer
 from billing.invoices import selectors as invoice_selectors
 from billing.invoices.serializers import (
     AdminInvoiceSerializer,
@@ -29,6 +30,12 @@ from billing.subscriptions.serializers import (
     admin_user_addon_subscription_data,
     admin_user_addon_subscriptions_data,
     subscription_data,
+)
+from billing.subscriptions.services.discounts import (
+    MESSAGE_APPLIED as MESSAGE_DISCOUNT_APPLIED,
+)
+from billing.subscriptions.services.discounts import (
+    MESSAGE_REMOVED as MESSAGE_DISCOUNT_REMOVED,
 )
 from billing.subscriptions.views.admin_inputs import (
     AddOnCancelRequestSerializer,
@@ -409,3 +416,37 @@ class AdminUserAddOnCancelView(AdminMixin, ApiView):
                 "message": MESSAGE_ADDON_CANCELLED,
             }
         )
+
+
+class AdminSubscriptionDiscountView(AdminMixin, ApiView):
+    @extend_schema(
+        tags=TAGS,
+        summary="Give a subscription a coupon's discount from its next renewal",
+        description=(
+            "Replaces an existing discount. The coupon is checked as at checkout, except the "
+            "first-purchase rule."
+        ),
+        request=DiscountInputSerializer,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def post(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        serializer = DiscountInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.subscription_discount_apply(
+            subscription_id=subscription.pk,
+            coupon_code=serializer.validated_data["coupon_code"],
+            actor=request.user,
+        )
+        return _answer(subscription.pk, MESSAGE_DISCOUNT_APPLIED)
+
+    @extend_schema(
+        tags=TAGS,
+        summary="Remove a subscription's discount",
+        request=None,
+        responses={200: AdminSubscriptionMessageSerializer, **errors(400, 401, 403, 404)},
+    )
+    def delete(self, request, subscription_id):
+        subscription = selectors.subscription_for_staff(subscription_id)
+        services.subscription_discount_remove(subscription_id=subscription.pk, actor=request.user)
+        return _answer(subscription.pk, MESSAGE_DISCOUNT_REMOVED)

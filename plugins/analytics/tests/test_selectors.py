@@ -221,10 +221,56 @@ def test_an_empty_database_gives_zeros():
 def test_the_selectors_read_the_database_a_fixed_number_of_times(
     business, django_assert_num_queries
 ):
-    # currencies, subscriptions (figures and plans' MRR), add-ons' MRR, registrations, payments,
-    # credit notes
-    with django_assert_num_queries(6):
+    # currencies, the coupons kept as recurring discounts, subscriptions (figures and plans'
+    # MRR), add-ons' MRR, registrations, payments, credit notes
+    with django_assert_num_queries(7):
         _dashboard(currency="USD")
     # currencies, payments, credit notes
     with django_assert_num_queries(3):
         selectors.revenue(start=START, end=END, interval="week", now=NOW)
+
+
+def test_mrr_counts_the_price_after_the_recurring_discount():
+    from billing.catalog.models import BillingPeriod
+    from billing.catalog.tests.factories import AddOnFactory, PlanFactory
+    from billing.coupons.tests.factories import CouponFactory, summer25, ten_euros
+    from billing.subscriptions.models import (
+        AddOnSubscription,
+        AddOnSubscriptionStatus,
+        Subscription,
+        SubscriptionStatus,
+    )
+    from billing.subscriptions.tests.factories import SubscriptionFactory
+
+    monthly = BillingPeriod.MONTHLY
+    pro = PlanFactory(price=Decimal("29.99"), billing_period=monthly)
+    basic = PlanFactory(price=Decimal("9.99"), billing_period=monthly)
+    yearly = PlanFactory(price=Decimal("120.00"), billing_period=BillingPeriod.YEARLY)
+    started = datetime.datetime(2026, 1, 5, tzinfo=datetime.UTC)
+    active = {"status": SubscriptionStatus.ACTIVE, "started_at": started}
+
+    def subscription(plan, **fields):
+        return SubscriptionFactory(plan=plan, **active, current_period_start=started, **fields)
+
+    # 25 % off Pro for two more periods: 22.4925; over: the full 29.99
+    subscription(pro, discount_coupon=summer25(), discount_periods_remaining=2)
+    subscription(pro, discount_coupon=summer25(code="USEDUP"), discount_periods_remaining=0)
+    # 10.00 EUR off Basic: nothing left of 9.99
+    subscription(basic, discount_coupon=ten_euros())
+    # a coupon for other plans leaves the price alone; a forever 50 % one halves it: 5.00
+    subscription(yearly, discount_coupon=CouponFactory(code="PROONLY", plan_ids=[str(pro.pk)]))
+    half = CouponFactory(code="HALF", percent_off=Decimal("50"), duration="FOREVER")
+    with_addon = subscription(basic, discount_coupon=half)
+    AddOnSubscription.objects.create(
+        user=with_addon.user,
+        addon=AddOnFactory(price=Decimal("4.00"), billing_period=monthly),
+        subscription=with_addon,
+        status=AddOnSubscriptionStatus.ACTIVE,
+        starts_at=started,
+    )
+    assert Subscription.objects.count() == 5
+
+    figures = _dashboard()
+
+    # 22.4925 + 29.99 + 0 + 10.00 + 4.995 + 2.00 (the add-on, halved) = 69.4775
+    assert figures["mrr"]["total"] == Decimal("69.48")

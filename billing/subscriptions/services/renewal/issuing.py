@@ -13,7 +13,10 @@ A recurring subscription that is ACTIVE, not cancelled and not paused gets its r
   is billed on the renewal in which it ends), extending it by its own period from its own end;
   its price converted into the plan's currency at the current rates;
 - the subscription's payment method when it is still available, else the default method; tax
-  for the buyer's billing details now. No payment fee line: checkout alone adds one.
+  for the buyer's billing details now. No payment fee line: checkout alone adds one;
+- while the subscription keeps a recurring discount, a DISCOUNT line after each line its coupon
+  covers; each renewal issued counts ``discount_periods_remaining`` down, and at zero (or when
+  the coupon covers no line of the renewal any more, after a downgrade) the discount ends.
 
 A zero total (a free plan) is captured at once, like at checkout. Paying a renewal extends the
 subscription from the old end and grants the plan's tokens again (the SUBSCRIPTION line handler).
@@ -31,16 +34,19 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
 from audit.models import ActorType
+from audit.services import audit_batch, audit_record
 from billing.catalog.models import BillingPeriod, Currency, PaymentMethod, Plan
 from billing.catalog.periods import period_end, period_label
 from billing.catalog.pricing import convert
 from billing.catalog.selectors import currencies_by_code
 from billing.catalog.services.payment_methods import payment_method_is_available
+from billing.coupons.discounts import with_discounts
+from billing.coupons.models import DISCOUNT_LINE, Coupon
 from billing.invoices.models import OPEN_STATUSES, Invoice, InvoiceStatus, InvoiceType, LineType
 from billing.invoices.services import (
     BUYER_DETAIL_FIELDS,
@@ -50,6 +56,8 @@ from billing.invoices.services import (
     invoice_capture_zero,
     invoices_issue_bulk,
 )
+from billing.invoices.services.issuing import buyer_snapshot
+from billing.invoices.tax import TaxTreatment, tax_treatment
 from billing.subscriptions.models import (
     AddOnSubscription,
     AddOnSubscriptionStatus,
@@ -69,6 +77,7 @@ _PLAN_FIELDS = ("name", "price", "currency", "billing_period")
 _DUE_FIELDS = (
     "pk", "user_id", "user__email", "plan_id", "pending_plan_id", "payment_method",
     "current_period_start", "expires_at", "anchor_day", "charge_attempts",
+    "discount_coupon_id", "discount_periods_remaining",
     *(f"user__details__{name}" for name in BUYER_DETAIL_FIELDS),
     *(f"plan__{name}" for name in _PLAN_FIELDS),
     *(f"pending_plan__{name}" for name in _PLAN_FIELDS),
@@ -187,12 +196,49 @@ def _addon_draft(item: AddOnSubscription, catalog: _Catalog, currency: Currency)
     )
 
 
+class _Discounts:
+    """The recurring discounts of one batch: their coupons (one query) and the tax treatment
+    per buyer (the discount is taken off the net the invoice will show)."""
+
+    def __init__(self, subscriptions: list):
+        ids = {sub.discount_coupon_id for sub in subscriptions if _discounted(sub)}
+        self.coupons = Coupon.objects.in_bulk(ids) if ids else {}
+        self.treatments: dict[tuple, TaxTreatment] = {}
+        self.on = timezone.now().date()
+        self.seller_country = None
+
+    def coupon_for(self, subscription) -> Coupon | None:
+        if not _discounted(subscription):
+            return None
+        return self.coupons.get(subscription.discount_coupon_id)
+
+    def treatment_for(self, buyer: dict) -> TaxTreatment:
+        key = (buyer["country"], buyer["vat_id"])
+        treatment = self.treatments.get(key)
+        if treatment is None:
+            if self.seller_country is None:
+                self.seller_country = platform_settings_get().address_country or "DE"
+            treatment = self.treatments[key] = tax_treatment(
+                buyer_country=buyer["country"],
+                buyer_vat_id=buyer["vat_id"],
+                seller_country=self.seller_country,
+                on=self.on,
+            )
+        return treatment
+
+
+def _discounted(subscription) -> bool:
+    remaining = subscription.discount_periods_remaining
+    return subscription.discount_coupon_id is not None and (remaining is None or remaining > 0)
+
+
 def _renewal_spec(
     subscription: Subscription,
     addons: list[AddOnSubscription],
     catalog: _Catalog,
     *,
     actor_label: str,
+    discounts: _Discounts | None = None,
 ) -> InvoiceSpec:
     plan: Plan = subscription.pending_plan or subscription.plan
     currency = catalog.currencies[plan.currency]
@@ -214,6 +260,12 @@ def _renewal_spec(
         for item in addons
         if item.expires_at is not None and item.expires_at <= end
     ]
+    coupon = discounts.coupon_for(subscription) if discounts is not None else None
+    treatment = None
+    if coupon is not None:
+        buyer = getattr(subscription, "buyer", None) or buyer_snapshot(subscription.user)
+        treatment = discounts.treatment_for(buyer)
+        drafts = with_discounts(drafts, coupon, treatment=treatment, places=currency.decimal_places)
     return InvoiceSpec(
         user=subscription.user,
         buyer=getattr(subscription, "buyer", None),
@@ -226,6 +278,7 @@ def _renewal_spec(
         due_date=subscription.expires_at,
         period_start=start,
         period_end=end,
+        treatment=treatment,
         actor_type=ActorType.SYSTEM,
         actor_label=actor_label,
     )
@@ -260,13 +313,20 @@ def issue_renewals(
         return []
     catalog = _Catalog.load()
     addons = _bound_addons(subscriptions)
+    discounts = _Discounts(subscriptions)
     specs = [
         _renewal_spec(
-            subscription, addons.get(subscription.pk, []), catalog, actor_label=actor_label
+            subscription,
+            addons.get(subscription.pk, []),
+            catalog,
+            actor_label=actor_label,
+            discounts=discounts,
         )
         for subscription in subscriptions
     ]
     invoices = invoices_issue_bulk(specs, now=now)
+    if discounts.coupons:
+        _discount_periods_count_down(subscriptions, specs, discounts)
     # Charges counted for the previous renewal no longer apply.
     tried = [subscription.pk for subscription in subscriptions if subscription.charge_attempts]
     if tried:
@@ -275,6 +335,42 @@ def issue_renewals(
         if invoice.total_amount == 0:
             invoice_capture_zero(invoice_id=invoice.pk, actor_type=ActorType.SYSTEM)
     return invoices
+
+
+def _discount_periods_count_down(subscriptions: list, specs: list, discounts: _Discounts) -> None:
+    """Each discounted renewal uses up one period of its subscription's discount; a discount at
+    zero, or whose coupon no longer covers a line of the renewal, ends (audited)."""
+    counted, ended = [], []
+    for subscription, spec in zip(subscriptions, specs, strict=True):
+        coupon = discounts.coupon_for(subscription)
+        if coupon is None:
+            continue
+        remaining = subscription.discount_periods_remaining
+        discounted = any(draft.type == DISCOUNT_LINE for draft in spec.drafts)
+        if not discounted or remaining == 1:
+            ended.append((subscription, coupon))
+        elif remaining is not None:
+            counted.append(subscription.pk)
+    if counted:
+        Subscription.objects.filter(pk__in=counted).update(
+            discount_periods_remaining=F("discount_periods_remaining") - 1
+        )
+    if ended:
+        Subscription.objects.filter(pk__in=[sub.pk for sub, _coupon in ended]).update(
+            discount_coupon=None, discount_periods_remaining=None, discount_started_at=None
+        )
+        with audit_batch():
+            for subscription, coupon in ended:
+                audit_record(
+                    action="subscription.discount_ended",
+                    object_type="subscription",
+                    object_id=subscription.pk,
+                    subject_user_id=subscription.user.pk,
+                    summary=f"Discount {coupon.code} ended with the renewal",
+                    actor_type=ActorType.SYSTEM,
+                    before={"discount_coupon": coupon.code},
+                    after={"discount_coupon": None},
+                )
 
 
 def _without_renewal(subscriptions: list) -> list:
@@ -328,6 +424,8 @@ class _DueSubscription:
     expires_at: datetime.datetime
     anchor_day: int | None
     charge_attempts: int
+    discount_coupon_id: object
+    discount_periods_remaining: int | None
     buyer: dict
 
 
@@ -344,13 +442,13 @@ def _due_subscriptions(rows) -> list[_DueSubscription]:
             plan = plans[plan_id] = Plan.from_db(None, plan_fields, (plan_id, *values))
         return plan
 
-    details_at = 10
+    details_at = 12
     plan_at = details_at + len(BUYER_DETAIL_FIELDS)
     pending_at = plan_at + len(_PLAN_FIELDS)
     due = []
     for row in rows:
         (pk, user_id, email, plan_id, pending_plan_id, method, period_start, expires_at, anchor,
-         attempts) = row[:details_at]  # fmt: skip
+         attempts, discount_coupon_id, discount_periods) = row[:details_at]  # fmt: skip
         details = dict(zip(BUYER_DETAIL_FIELDS, row[details_at:plan_at], strict=True))
         due.append(
             _DueSubscription(
@@ -363,6 +461,8 @@ def _due_subscriptions(rows) -> list[_DueSubscription]:
                 expires_at=expires_at,
                 anchor_day=anchor,
                 charge_attempts=attempts,
+                discount_coupon_id=discount_coupon_id,
+                discount_periods_remaining=discount_periods,
                 buyer=buyer_snapshot_of(email=email, details=details),
             )
         )
