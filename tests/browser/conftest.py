@@ -15,7 +15,9 @@ variable for that module alone, so every other test of the run keeps Django's ch
 from __future__ import annotations
 
 import os
+import re
 import shutil
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -26,6 +28,8 @@ from conftest import DEFAULT_PASSWORD
 
 CHROMIUM = os.environ.get("VBWD_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FOUND = shutil.which(CHROMIUM) is not None
+# Every journey's pages as the browser drew them, for a person to look at after the run.
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "browser"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -88,8 +92,10 @@ class Watch:
     """What the browser did: every request's URL, console errors, uncaught page errors and
     content-security-policy violations."""
 
-    def __init__(self, origin: str):
+    def __init__(self, origin: str, name: str):
         self.origin = origin
+        self.name = name
+        self.shots = 0
         self.requests: list[str] = []
         self.console_errors: list[str] = []
         self.page_errors: list[str] = []
@@ -106,11 +112,22 @@ class Watch:
             url
             for url in self.requests
             # the browser's own pages (its PDF viewer) are no network requests
-            if urlsplit(url).scheme not in ("data", "blob", "about", "chrome-extension")
+            if urlsplit(url).scheme
+            not in ("data", "blob", "about", "chrome", "chrome-extension", "chrome-untrusted")
             and urlsplit(url).netloc != host
         ]
 
+    def screenshot(self, page) -> Path:
+        """The page as it is, kept as a test artifact (``var/test-artifacts/browser/``)."""
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        path = ARTIFACTS / f"{self.name}-{self.shots}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
     def assert_clean(self, page) -> None:
+        """Screenshots the page, then checks that nothing went wrong on the way to it."""
+        self.screenshot(page)
         # the listener runs on every page, so a missing list would mean it never ran
         assert page.evaluate("window.__cspViolations") == []
         assert self.console_errors == [], self.failed
@@ -128,8 +145,8 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 @pytest.fixture
-def watch(live_server, context) -> Watch:
-    seen = Watch(live_server.url)
+def watch(live_server, context, request) -> Watch:
+    seen = Watch(live_server.url, re.sub(r"[^\w-]+", "_", request.node.name))
     context.on("request", lambda request: seen.requests.append(request.url))
     context.on("console", seen.on_console)
     context.on(

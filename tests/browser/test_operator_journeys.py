@@ -6,7 +6,9 @@ than the server for anything."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +21,8 @@ from billing.invoices.tests.factories import buyer, custom_draft, monthly_plan, 
 from billing.subscriptions.models import SubscriptionStatus
 from billing.subscriptions.tests.factories import SubscriptionFactory
 from plugins import services
+from tokens.models import TokenTransactionType
+from tokens.services.ledger import tokens_credit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -50,11 +54,27 @@ def test_the_dashboard_without_analytics_says_how_to_enable_it(signed_in, watch,
 def test_a_customer_page_and_its_tabs(signed_in, watch, live_server, staff):
     customer = buyer(email="erika@example.com")
     invoice = paid_invoice(customer, [custom_draft("12.50")])
+    plan = monthly_plan(name="Team", price=Decimal("19.00"))
+    SubscriptionFactory(user=customer, plan=plan, status=SubscriptionStatus.ACTIVE)
+    tokens_credit(
+        user=customer,
+        amount=250,
+        transaction_type=TokenTransactionType.ADJUSTMENT,
+        description="Welcome tokens",
+    )
     page = signed_in
     page.goto(f"{live_server.url}/admin/accounts/user/{customer.pk}/change/")
 
     expect(page.locator("body")).to_contain_text("erika@example.com")
     tabs = page.locator("#tabs-items a")
+    tabs.filter(has_text="Subscriptions").click()
+    expect(page.get_by_role("link", name=re.compile("Team")).first).to_be_visible()
+    watch.screenshot(page)
+    tabs.filter(has_text="Token balance").click()
+    expect(page.locator("body")).to_contain_text("250")
+    tabs.filter(has_text="Token ledger").click()
+    expect(page.locator("body")).to_contain_text("Welcome tokens")
+    watch.screenshot(page)
     tabs.filter(has_text="Invoices").click()
     expect(page.get_by_role("link", name=invoice.invoice_number).first).to_be_visible()
     tabs.filter(has_text="Payments").click()
@@ -80,7 +100,9 @@ def test_an_invoice_page_opens_its_pdf(signed_in, watch, live_server, context):
     watch.assert_clean(page)
 
 
-def test_a_partial_refund_is_previewed_before_it_is_confirmed(signed_in, watch, live_server):
+def test_a_partial_refund_is_previewed_before_it_is_confirmed(
+    signed_in, watch, live_server, context
+):
     invoice = paid_invoice(buyer(), [custom_draft("50.00")])
     page = signed_in
     page.goto(f"{live_server.url}/admin/invoices/invoice/{invoice.pk}/refund/")
@@ -98,6 +120,15 @@ def test_a_partial_refund_is_previewed_before_it_is_confirmed(signed_in, watch, 
     expect(page.locator("body")).to_contain_text("refunded 15.00 EUR")
     note = CreditNote.objects.get(invoice=invoice)
     assert note.amount == Decimal("15.00")
+    # The invoice page lists the credit note; its page opens its PDF.
+    page.get_by_role("link", name=note.credit_note_number).first.click()
+    page.wait_for_url(f"{live_server.url}/admin/invoices/creditnote/{note.pk}/change/")
+    watch.screenshot(page)
+    link = page.locator(f'a[href$="/invoices/creditnote/{note.pk}/pdf/"]').first
+    with context.expect_event("response", lambda r: r.url.endswith("/pdf/")) as answer:
+        page.evaluate("(a) => a.click()", link.element_handle())
+    assert answer.value.status == 200
+    assert answer.value.headers["content-type"] == "application/pdf"
     watch.assert_clean(page)
 
 
@@ -134,9 +165,11 @@ def test_invoices_export_as_csv_for_a_range_of_days(signed_in, watch, live_serve
 
     with page.expect_download() as download:
         page.click("button[name=export]")
-    text = Path(download.value.path()).read_text(encoding="utf-8")
+    text = Path(download.value.path()).read_text(encoding="utf-8-sig")
     assert download.value.suggested_filename.startswith("invoices-")
-    assert invoice.invoice_number in text
+    header, *rows = list(csv.reader(io.StringIO(text)))
+    assert [row[header.index("number")] for row in rows] == [invoice.invoice_number]
+    assert rows[0][header.index("currency")] == "EUR"
     watch.assert_clean(page)
 
 

@@ -116,7 +116,7 @@ def test_an_order_of_the_total_with_its_lines_and_the_claims_request_id(
         "breakdown": {"item_total": {"currency_code": "EUR", "value": "39.99"}},
     }
     assert sorted((i["name"], i["unit_amount"]["value"], i["quantity"]) for i in unit["items"]) == [
-        ("1000 Tokens (1000 tokens)", "10.00", "1"),
+        ("1000 Tokens", "10.00", "1"),
         ("Pro (monthly)", "29.99", "1"),
     ]
     assert (unit["custom_id"], unit["invoice_id"]) == (str(claim.pk), invoice["id"])
