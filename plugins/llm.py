@@ -52,6 +52,22 @@ def llm_settings_schema(*, default_model: str = "gpt-4o-mini") -> dict[str, Sett
     }
 
 
+def llm_admin_fields() -> list[dict]:
+    """The back office's fields for the keys of ``llm_settings_schema`` (a plugin's *Model*
+    tab starts with them)."""
+    return [
+        {"key": "llm_api_endpoint", "label": "LLM API endpoint", "component": "input"},
+        {
+            "key": "llm_api_key",
+            "label": "LLM API key",
+            "component": "input",
+            "inputType": "password",
+        },
+        {"key": "llm_model", "label": "Model", "component": "input"},
+        {"key": "llm_timeout_seconds", "label": "Request timeout (s)", "component": "number"},
+    ]
+
+
 @dataclass(frozen=True)
 class LLMConfig:
     endpoint: str

@@ -1,5 +1,5 @@
 from plugins.base import PluginConfig, SettingSpec
-from plugins.llm import llm_settings_schema
+from plugins.llm import llm_admin_fields, llm_settings_schema
 
 COUNTING_MODES = ("words", "data_volume", "tokenizer")
 
@@ -60,12 +60,7 @@ class ChatConfig(PluginConfig):
                 "id": "model",
                 "label": "Model",
                 "fields": [
-                    {"key": "llm_api_endpoint", "label": "LLM API endpoint", "component": "input"},
-                    {"key": "llm_api_key", "label": "LLM API key", "component": "input",
-                     "inputType": "password"},
-                    {"key": "llm_model", "label": "Model", "component": "input"},
-                    {"key": "llm_timeout_seconds", "label": "Request timeout (s)",
-                     "component": "number"},
+                    *llm_admin_fields(),
                     {"key": "system_prompt", "label": "System prompt", "component": "textarea"},
                 ],
             },

@@ -1,5 +1,5 @@
 from plugins.base import PluginConfig, SettingSpec
-from plugins.llm import llm_settings_schema
+from plugins.llm import llm_admin_fields, llm_settings_schema
 
 DEFAULT_READING_PROMPT = (
     "You are a thoughtful tarot reader. Read the cards on the table for the querent's "
@@ -67,12 +67,7 @@ class TaroConfig(PluginConfig):
                 "id": "model",
                 "label": "Model",
                 "fields": [
-                    {"key": "llm_api_endpoint", "label": "LLM API endpoint", "component": "input"},
-                    {"key": "llm_api_key", "label": "LLM API key", "component": "input",
-                     "inputType": "password"},
-                    {"key": "llm_model", "label": "Model", "component": "input"},
-                    {"key": "llm_timeout_seconds", "label": "Request timeout (s)",
-                     "component": "number"},
+                    *llm_admin_fields(),
                     {"key": "reading_prompt", "label": "Reading prompt", "component": "textarea"},
                     {"key": "follow_up_prompt", "label": "Follow-up prompt",
                      "component": "textarea"},
