@@ -5,6 +5,8 @@ analytics plugin, the pickers' checks, and a constant number of queries."""
 from __future__ import annotations
 
 import datetime
+import html
+import json
 import re
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -313,3 +315,28 @@ def test_the_index_runs_as_many_queries_whatever_the_data(
     with django_assert_max_num_queries(small):
         assert client.get(INDEX).status_code == 200
     assert small <= (40 if plugin_enabled else 25)
+
+
+# --- the chart ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interval", "points"),
+    [
+        ("day", ["2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04"]),
+        ("week", ["2026-01-26", "2026-02-02", "2026-02-09", "2026-02-16", "2026-02-23"]),
+        ("month", ["2026-02-01"]),
+    ],
+)
+def test_the_chart_has_one_point_per_interval_with_the_apis_revenue(enabled, interval, points):
+    end = {"day": "2026-02-04", "week": "2026-02-28", "month": "2026-02-28"}[interval]
+    query = {"start": "2026-02-01", "end": end, "interval": interval}
+    staff = AdminFactory()
+    client, response = _staff_page(query, staff)
+    canvas = re.search(r'<canvas class="chart"[^>]*data-value="([^"]*)"', response.content.decode())
+
+    chart = json.loads(html.unescape(canvas.group(1)))
+    api = client.get("/api/v1/admin/analytics/revenue", query, **bearer(staff)).json()
+    assert chart["labels"] == points
+    assert chart["labels"] == [point["date"] for point in api["data"]]
+    assert chart["datasets"][0]["data"] == [point["value"] for point in api["data"]]
