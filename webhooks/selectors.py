@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from itertools import chain
 
 from django.core.cache import cache
 from django.db import transaction
@@ -34,14 +33,9 @@ SUBSCRIBED_TIMEOUT = 60
 
 @dataclass(frozen=True)
 class Subscriptions:
-    """The active endpoints as ``(id, event types)`` pairs, and every type any of them wants
-    (``*`` for all)."""
+    """The active endpoints as ``(id, event types)`` pairs (``*`` for all types)."""
 
     endpoints: tuple[tuple[uuid.UUID, frozenset[str]], ...]
-
-    @property
-    def types(self) -> frozenset[str]:
-        return frozenset(chain.from_iterable(events for _, events in self.endpoints))
 
     def endpoints_for(self, event_type: str) -> list[uuid.UUID]:
         return [
